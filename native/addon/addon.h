@@ -1,0 +1,49 @@
+// The Node-API addon: a thin client of the C ABI. No kernel code here.
+#pragma once
+#include <napi.h>
+#include "kernelport.h"
+
+namespace kpnode {
+
+// Throws a JS Error carrying kp_last_error() and the status name as `code`.
+[[noreturn]] void throw_status(Napi::Env env, kp_status status, const char* where);
+
+class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit BufferWrap(const Napi::CallbackInfo& info);
+  ~BufferWrap() override;
+  kp_buffer* get(Napi::Env env, const char* name) const;
+
+ private:
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Size(const Napi::CallbackInfo& info);
+  kp_buffer* buf_ = nullptr;
+  friend class DeviceWrap;
+};
+
+class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env, Napi::FunctionReference* buffer_ctor);
+  explicit DeviceWrap(const Napi::CallbackInfo& info);
+  ~DeviceWrap() override;
+
+ private:
+  Napi::Value CreateBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Sync(const Napi::CallbackInfo& info);
+  Napi::Value Matmul(const Napi::CallbackInfo& info);
+  Napi::Value Attention(const Napi::CallbackInfo& info);
+  Napi::Value Pending(const Napi::CallbackInfo& info);
+  Napi::Value Threads(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  kp_device* device(Napi::Env env) const;
+  kp_device* dev_ = nullptr;
+};
+
+kp_matmul_desc matmul_desc_from(const Napi::Object& o);
+kp_attention_desc attention_desc_from(const Napi::Object& o);
+kp_buffer* optional_buffer(const Napi::Value& v, const char* name);
+
+}  // namespace kpnode

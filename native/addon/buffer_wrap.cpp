@@ -1,0 +1,40 @@
+#include "addon.h"
+
+namespace kpnode {
+
+Napi::Function BufferWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeBuffer",
+                     {InstanceMethod("release", &BufferWrap::Release), InstanceMethod("size", &BufferWrap::Size)});
+}
+
+// Constructed only by DeviceWrap::CreateBuffer, which passes the kp_buffer as an External.
+BufferWrap::BufferWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BufferWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal())
+    throw Napi::TypeError::New(info.Env(), "NativeBuffer is created by Device.createBuffer");
+  buf_ = info[0].As<Napi::External<kp_buffer>>().Data();
+}
+
+BufferWrap::~BufferWrap() { kp_buffer_release(buf_); }
+
+kp_buffer* BufferWrap::get(Napi::Env env, const char* name) const {
+  if (!buf_) throw Napi::Error::New(env, std::string(name) + " has been disposed");
+  return buf_;
+}
+
+Napi::Value BufferWrap::Release(const Napi::CallbackInfo& info) {
+  kp_buffer_release(buf_);  // queued ops that use it keep their own reference
+  buf_ = nullptr;
+  return info.Env().Undefined();
+}
+
+Napi::Value BufferWrap::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(kp_buffer_size(buf_)));
+}
+
+kp_buffer* optional_buffer(const Napi::Value& v, const char* name) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a NativeBuffer");
+  return BufferWrap::Unwrap(v.As<Napi::Object>())->get(v.Env(), name);
+}
+
+}  // namespace kpnode

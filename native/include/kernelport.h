@@ -1,0 +1,202 @@
+/*
+ * kernelport C ABI.
+ *
+ * A plain, versioned C interface to the kernelport native core. The Node addon is one client of it;
+ * a C or C++ framework can link the core library directly.
+ *
+ * Model: a device owns one in-order queue. Ops (kp_matmul, kp_attention, kp_buffer_read_async)
+ * are enqueued and return at once; they run on the device's queue thread in submission order.
+ * Buffers are reference counted: an enqueued op keeps its buffers alive, so releasing a buffer
+ * that an op still uses is safe (the memory goes when the op is done).
+ *
+ * Arguments are validated by the caller's op spec (the TypeScript layer does it for Node users);
+ * the core still checks every descriptor against the sizes of the buffers it is given before any
+ * kernel runs, so a bad descriptor is an error, never an out-of-bounds access.
+ *
+ * Errors: every call returns a kp_status; kp_last_error() gives a thread-local message for the
+ * last failing call on this thread. An op that fails on the queue marks its output buffers with
+ * the error; reading such a buffer, or using it as an input, reports that error.
+ */
+#ifndef KERNELPORT_H
+#define KERNELPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define KP_API __declspec(dllexport)
+#else
+#define KP_API __attribute__((visibility("default")))
+#endif
+
+/* Bumped on any incompatible change to a struct or signature below. */
+#define KP_ABI_VERSION 1
+
+#define KP_MAX_BATCH_DIMS 8
+
+typedef enum kp_status {
+  KP_OK = 0,
+  KP_ERR_INVALID_ARGUMENT = 1,
+  KP_ERR_OUT_OF_MEMORY = 2,
+  KP_ERR_UNSUPPORTED = 3,
+  KP_ERR_UNAVAILABLE = 4, /* backend or driver missing */
+  KP_ERR_BAD_BUFFER = 5,  /* buffer too small, released, or from another device */
+  KP_ERR_INTERNAL = 6
+} kp_status;
+
+typedef enum kp_dtype {
+  KP_F32 = 0,
+  KP_F16 = 1,
+  KP_BF16 = 2,
+  KP_I32 = 3 /* only for attention kv_lengths */
+} kp_dtype;
+
+typedef enum kp_activation {
+  KP_ACT_NONE = 0,
+  KP_ACT_RELU = 1,
+  KP_ACT_GELU = 2,      /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+  KP_ACT_GELU_TANH = 3, /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+  KP_ACT_SILU = 4       /* x / (1 + exp(-x)) */
+} kp_activation;
+
+typedef enum kp_causal {
+  KP_CAUSAL_NONE = 0,
+  KP_CAUSAL_BOTTOM_RIGHT = 1, /* query i sees key j iff j <= i + kv_len_b - sq (FlashAttention) */
+  KP_CAUSAL_TOP_LEFT = 2      /* query i sees key j iff j <= i (PyTorch SDPA is_causal) */
+} kp_causal;
+
+typedef enum kp_layout {
+  KP_LAYOUT_BHSD = 0,
+  KP_LAYOUT_BSHD = 1
+} kp_layout;
+
+/* CPU feature bits, from cpuid and XCR0 (a feature counts only when the OS saves its registers). */
+enum {
+  KP_CPU_SSE2 = 1u << 0,
+  KP_CPU_AVX = 1u << 1,
+  KP_CPU_AVX2 = 1u << 2,
+  KP_CPU_FMA = 1u << 3,
+  KP_CPU_F16C = 1u << 4,
+  KP_CPU_AVX512F = 1u << 5,
+  KP_CPU_AVX512BW = 1u << 6,
+  KP_CPU_AVX512VL = 1u << 7,
+  KP_CPU_AVX512BF16 = 1u << 8,
+  KP_CPU_AVX512FP16 = 1u << 9,
+  KP_CPU_AMX = 1u << 10,
+  KP_CPU_NEON = 1u << 16,
+  KP_CPU_ASIMDHP = 1u << 17, /* ARMv8.2 half precision arithmetic */
+  KP_CPU_SVE = 1u << 18
+};
+
+typedef struct kp_cpu_info {
+  char vendor[16];  /* "GenuineIntel", "AuthenticAMD", "HygonGenuine", "arm", ... */
+  char model[64];
+  char arch[16];    /* "x86_64" | "aarch64" | ... */
+  uint32_t features;      /* KP_CPU_* bits usable by this process */
+  int32_t logical_cores;  /* online in the machine */
+  int32_t usable_cores;   /* this process may use: affinity mask and cgroup CPU quota */
+  int64_t l1d_bytes, l2_bytes, l3_bytes; /* 0 when unknown */
+  int64_t memory_bytes;   /* physical memory */
+  char isa[16];           /* kernel path the cpu backend runs: "avx512" | "avx2" | "neon" | "generic" */
+} kp_cpu_info;
+
+typedef struct kp_device kp_device;
+typedef struct kp_buffer kp_buffer;
+
+/* Called on the queue thread when an asynchronous op completes; status is that op's result. */
+typedef void (*kp_callback)(void* user, kp_status status, const char* message);
+
+/* out = act(alpha * op(A) op(B) + bias) + beta * residual, all batch dims broadcast already resolved:
+ * batch_shape is the output's batch shape and the *_batch_stride arrays give each operand's element
+ * stride per batch dim (0 where that operand is broadcast). A is [M,K] row-major ([K,M] with trans_a),
+ * B is [K,N] ([N,K] with trans_b). The output is contiguous [batch..., M, N]. */
+typedef struct kp_matmul_desc {
+  uint32_t struct_size; /* sizeof(kp_matmul_desc), for forward compatibility */
+  kp_dtype dtype;       /* of A and B */
+  kp_dtype out_dtype;
+  int32_t trans_a, trans_b;
+  int64_t m, n, k;
+  int32_t batch_rank;
+  int64_t batch_shape[KP_MAX_BATCH_DIMS];
+  int64_t a_batch_stride[KP_MAX_BATCH_DIMS];
+  int64_t b_batch_stride[KP_MAX_BATCH_DIMS];
+  float alpha, beta;
+  kp_activation activation;
+  int32_t has_bias;     /* bias [N] */
+  kp_dtype bias_dtype;
+  int32_t has_residual; /* residual element (batch, i, j) at sum(r_batch_stride*idx) + i*r_row_stride + j*r_col_stride */
+  kp_dtype residual_dtype;
+  int64_t r_batch_stride[KP_MAX_BATCH_DIMS];
+  int64_t r_row_stride, r_col_stride;
+} kp_matmul_desc;
+
+/* Scaled dot-product attention. Shapes (bhsd): q [B,Hq,Sq,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv],
+ * out [B,Hq,Sq,Dv]; bshd swaps the S and H axes of all four. lse is [B,Hq,Sq] f32.
+ * kv_lengths: i32 [B]; keys at or beyond kv_lengths[b] are masked, and bottom-right causal aligns to it.
+ * mask: additive f32, element (b,h,i,j) at mask_stride . (b,h,i,j) (0 strides broadcast).
+ * A row with every key masked yields 0 (and lse = -inf). */
+typedef struct kp_attention_desc {
+  uint32_t struct_size;
+  kp_dtype dtype; /* of q, k, v */
+  kp_dtype out_dtype;
+  kp_layout layout;
+  int64_t batch, hq, hkv, sq, skv, d, dv;
+  float scale;
+  kp_causal causal;
+  int32_t has_kv_lengths;
+  int32_t has_mask;
+  int64_t mask_stride[4];
+  int32_t return_lse;
+} kp_attention_desc;
+
+KP_API uint32_t kp_abi_version(void);
+KP_API const char* kp_version(void);
+KP_API const char* kp_status_string(kp_status status);
+/* Message for the last failing call on this thread ("" if none). Valid until the next call. */
+KP_API const char* kp_last_error(void);
+
+KP_API kp_status kp_cpu_probe(kp_cpu_info* out);
+
+/* backend: "cpu". threads <= 0: the process's usable cores (or KERNELPORT_NUM_THREADS). */
+KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device** out);
+/* Waits for the queue to drain, then frees the device. Buffers still referenced stay valid until released. */
+KP_API kp_status kp_device_close(kp_device* dev);
+/* Blocks until every op enqueued so far has run. Returns the first error raised since the last sync. */
+KP_API kp_status kp_device_sync(kp_device* dev);
+/* Non-blocking sync: done(user, status, message) runs on the queue thread after every op enqueued so far,
+ * with the first error raised since the last sync (which it clears). */
+KP_API kp_status kp_device_sync_async(kp_device* dev, kp_callback done, void* user);
+KP_API int32_t kp_device_threads(const kp_device* dev);
+/* Ops enqueued and not yet finished (for tests that prove the queue is asynchronous). */
+KP_API int64_t kp_device_pending(const kp_device* dev);
+
+/* Uninitialised device memory. Fails with KP_ERR_OUT_OF_MEMORY when the size cannot be had. */
+KP_API kp_status kp_buffer_create(kp_device* dev, size_t bytes, kp_buffer** out);
+KP_API size_t kp_buffer_size(const kp_buffer* buf);
+/* Drops the caller's reference; queued ops that use the buffer keep it alive until they finish. */
+KP_API void kp_buffer_release(kp_buffer* buf);
+/* Synchronous upload into a buffer no queued op writes (a fresh one). */
+KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src, size_t bytes);
+/* Enqueues a copy out to dst after every earlier op; done(user, status, message) runs on the queue thread.
+ * dst must stay valid until done is called. A buffer marked with an error reports it here. */
+KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done,
+                                      void* user);
+/* Blocking read: waits for the ops before it. */
+KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t bytes);
+
+/* Enqueue ops. bias and residual may be NULL when the descriptor says they are absent. */
+KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
+                           kp_buffer* residual, kp_buffer* out);
+KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_buffer* q, kp_buffer* k,
+                              kp_buffer* v, kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out,
+                              kp_buffer* lse);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KERNELPORT_H */

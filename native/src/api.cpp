@@ -1,0 +1,339 @@
+// The C ABI: argument and bounds checks, then commands on the device queue. Nothing here throws
+// across the ABI: every entry point turns failures into a status plus kp_last_error().
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "buffer.h"
+#include "checked_size.h"
+#include "cpu_probe.h"
+#include "device.h"
+#include "errors.h"
+
+#ifndef KP_VERSION_STRING
+#define KP_VERSION_STRING "0.0.0"
+#endif
+
+using kp::BufferRef;
+using kp::Error;
+
+namespace {
+
+template <class F>
+kp_status guarded(F&& body) {
+  try {
+    kp::clear_error();
+    return body();
+  } catch (const Error& e) {
+    return kp::fail(e.status, e.what());
+  } catch (const std::bad_alloc&) {
+    return kp::fail(KP_ERR_OUT_OF_MEMORY, "out of host memory");
+  } catch (const std::exception& e) {
+    return kp::fail(KP_ERR_INTERNAL, e.what());
+  }
+}
+
+void check_buffer(kp_device* dev, kp_buffer* buf, const char* name, int64_t need_bytes) {
+  if (!buf) throw Error(KP_ERR_BAD_BUFFER, std::string(name) + " is NULL");
+  if (buf->device != dev) throw Error(KP_ERR_BAD_BUFFER, std::string(name) + " belongs to another device");
+  if (need_bytes > 0 && static_cast<uint64_t>(need_bytes) > buf->size)
+    throw Error(KP_ERR_BAD_BUFFER, std::string(name) + " holds " + std::to_string(buf->size) + " bytes, the descriptor needs " +
+                                       std::to_string(need_bytes));
+}
+
+// Highest element offset + 1 reachable through batch strides plus an inner extent.
+int64_t extent(int rank, const int64_t* shape, const int64_t* strides, int64_t inner, const char* what) {
+  int64_t last = 0;
+  for (int i = 0; i < rank; i++) {
+    kp::require(strides[i] >= 0, std::string(what) + ": negative stride");
+    if (shape[i] > 0) last = kp::add(last, kp::mul(shape[i] - 1, strides[i], what), what);
+  }
+  return kp::add(last, inner, what);
+}
+
+bool any_zero(int rank, const int64_t* shape) {
+  for (int i = 0; i < rank; i++)
+    if (shape[i] == 0) return true;
+  return false;
+}
+
+// Runs an op on the queue thread: inputs that carry an earlier failure pass it on to the outputs
+// instead of being computed on; a failing kernel marks its outputs. Outputs are never left half
+// written by a reported success.
+void run_command(kp_device* dev, const std::vector<BufferRef>& inputs, const std::vector<BufferRef>& outputs,
+                 const std::function<void()>& kernel) {
+  kp_status status = KP_OK;
+  std::string message;
+  for (const auto& in : inputs)
+    if (in.buf && in.buf->status != KP_OK) {
+      status = in.buf->status;
+      message = in.buf->message;
+      break;
+    }
+  if (status == KP_OK) {
+    try {
+      kernel();
+    } catch (const Error& e) {
+      status = e.status;
+      message = e.what();
+    } catch (const std::bad_alloc&) {
+      status = KP_ERR_OUT_OF_MEMORY;
+      message = "out of host memory while running the kernel";
+    } catch (const std::exception& e) {
+      status = KP_ERR_INTERNAL;
+      message = e.what();
+    }
+  }
+  for (const auto& out : outputs)
+    if (out.buf) {
+      out.buf->status = status;
+      out.buf->message = message;
+    }
+  if (status != KP_OK) dev->record_error(status, message);
+}
+
+void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
+                  kp_buffer* residual, kp_buffer* out) {
+  kp::require(d.struct_size >= sizeof(kp_matmul_desc), "kp_matmul_desc.struct_size is smaller than this library's descriptor");
+  kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "matmul: invalid dtype");
+  kp::require(d.m >= 0 && d.n >= 0 && d.k >= 0, "matmul: negative dimension");
+  kp::require(d.batch_rank >= 0 && d.batch_rank <= KP_MAX_BATCH_DIMS, "matmul: batch_rank out of range");
+  kp::require(d.activation >= KP_ACT_NONE && d.activation <= KP_ACT_SILU, "matmul: invalid activation");
+  for (int i = 0; i < d.batch_rank; i++) kp::require(d.batch_shape[i] >= 0, "matmul: negative batch dimension");
+  int64_t batch = 1;
+  for (int i = 0; i < d.batch_rank; i++) batch = kp::mul(batch, d.batch_shape[i], "matmul batch");
+  const int64_t out_elems = kp::mul(kp::mul(batch, d.m, "matmul out"), d.n, "matmul out");
+  check_buffer(dev, out, "out", kp::mul(out_elems, kp::dtype_size(d.out_dtype), "matmul out"));
+  const bool empty = any_zero(d.batch_rank, d.batch_shape) || d.m == 0 || d.n == 0;
+  const bool no_k = empty || d.k == 0;
+  const int64_t es = kp::dtype_size(d.dtype);
+  check_buffer(dev, a, "a", no_k ? 0 : kp::mul(extent(d.batch_rank, d.batch_shape, d.a_batch_stride, kp::mul(d.m, d.k, "a"), "a"), es, "a"));
+  check_buffer(dev, b, "b", no_k ? 0 : kp::mul(extent(d.batch_rank, d.batch_shape, d.b_batch_stride, kp::mul(d.k, d.n, "b"), "b"), es, "b"));
+  if (d.has_bias) {
+    kp::require(kp::valid_float_dtype(d.bias_dtype), "matmul: invalid bias dtype");
+    check_buffer(dev, bias, "bias", empty ? 0 : kp::mul(d.n, kp::dtype_size(d.bias_dtype), "bias"));
+  }
+  if (d.has_residual) {
+    kp::require(kp::valid_float_dtype(d.residual_dtype), "matmul: invalid residual dtype");
+    kp::require(d.r_row_stride >= 0 && d.r_col_stride >= 0, "matmul: negative residual stride");
+    int64_t inner = 1;
+    if (d.m > 0) inner = kp::add(inner, kp::mul(d.m - 1, d.r_row_stride, "residual"), "residual");
+    if (d.n > 0) inner = kp::add(inner, kp::mul(d.n - 1, d.r_col_stride, "residual"), "residual");
+    check_buffer(dev, residual, "residual",
+                 empty ? 0 : kp::mul(extent(d.batch_rank, d.batch_shape, d.r_batch_stride, inner, "residual"), kp::dtype_size(d.residual_dtype), "residual"));
+  }
+}
+
+void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, kp_buffer* k, kp_buffer* v,
+                     kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
+  kp::require(d.struct_size >= sizeof(kp_attention_desc), "kp_attention_desc.struct_size is smaller than this library's descriptor");
+  kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "attention: invalid dtype");
+  kp::require(d.layout == KP_LAYOUT_BHSD || d.layout == KP_LAYOUT_BSHD, "attention: invalid layout");
+  kp::require(d.causal >= KP_CAUSAL_NONE && d.causal <= KP_CAUSAL_TOP_LEFT, "attention: invalid causal mode");
+  kp::require(d.batch >= 0 && d.hq >= 0 && d.hkv > 0 && d.sq >= 0 && d.skv >= 0 && d.d >= 0 && d.dv >= 0,
+              "attention: negative dimension (or hkv = 0)");
+  kp::require(d.hq % d.hkv == 0, "attention: hq must be a multiple of hkv");
+  const int64_t es = kp::dtype_size(d.dtype);
+  const int64_t bq = kp::mul(kp::mul(d.batch, d.hq, "q"), d.sq, "q");
+  const int64_t bk = kp::mul(kp::mul(d.batch, d.hkv, "k"), d.skv, "k");
+  const bool empty = bq == 0 || d.dv == 0;
+  check_buffer(dev, out, "out", kp::mul(kp::mul(bq, d.dv, "out"), kp::dtype_size(d.out_dtype), "out"));
+  check_buffer(dev, q, "q", empty ? 0 : kp::mul(kp::mul(bq, d.d, "q"), es, "q"));
+  check_buffer(dev, k, "k", empty ? 0 : kp::mul(kp::mul(bk, d.d, "k"), es, "k"));
+  check_buffer(dev, v, "v", empty ? 0 : kp::mul(kp::mul(bk, d.dv, "v"), es, "v"));
+  if (d.has_kv_lengths) check_buffer(dev, kv_lengths, "kv_lengths", kp::mul(d.batch, 4, "kv_lengths"));
+  if (d.has_mask) {
+    const int64_t shape[4] = {d.batch, d.hq, d.sq, d.skv};
+    const bool none = empty || d.skv == 0;
+    check_buffer(dev, mask, "mask", none ? 0 : kp::mul(extent(4, shape, d.mask_stride, 1, "mask"), 4, "mask"));
+  }
+  if (d.return_lse) check_buffer(dev, lse, "lse", kp::mul(bq, 4, "lse"));
+}
+
+}  // namespace
+
+extern "C" {
+
+KP_API uint32_t kp_abi_version(void) { return KP_ABI_VERSION; }
+KP_API const char* kp_version(void) { return KP_VERSION_STRING; }
+
+KP_API kp_status kp_cpu_probe(kp_cpu_info* out) {
+  if (!out) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_cpu_probe: out is NULL");
+  return guarded([&] {
+    *out = kp::cached_cpu_info();
+    return KP_OK;
+  });
+}
+
+KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device** out) {
+  if (!out) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_open: out is NULL");
+  *out = nullptr;
+  return guarded([&] {
+    const std::string name = backend ? backend : "cpu";
+    if (name != "cpu") throw Error(KP_ERR_UNAVAILABLE, "backend '" + name + "' is not built into this library (available: cpu)");
+    const kp::Backend* be = kp::cpu_backend();
+    kp_status st = KP_OK;
+    void* state = be->create(threads, &st);
+    if (!state) return st == KP_OK ? kp::fail(KP_ERR_INTERNAL, "backend failed to initialise") : st;
+    auto* dev = new kp_device();
+    dev->backend = be;
+    dev->state = state;
+    dev->start();
+    *out = dev;
+    return KP_OK;
+  });
+}
+
+KP_API kp_status kp_device_close(kp_device* dev) {
+  if (!dev) return KP_OK;
+  dev->stop();  // runs what is queued, then ends the queue thread
+  dev->release();
+  return KP_OK;
+}
+
+KP_API kp_status kp_device_sync(kp_device* dev) {
+  if (!dev) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync: dev is NULL");
+  dev->drain();
+  std::string msg;
+  kp_status s = dev->take_error(&msg);
+  return s == KP_OK ? KP_OK : kp::fail(s, msg);
+}
+
+KP_API kp_status kp_device_sync_async(kp_device* dev, kp_callback done, void* user) {
+  if (!dev || !done) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync_async: dev and done are required");
+  return guarded([&] {
+    dev->enqueue([dev, done, user] {
+      std::string msg;
+      kp_status s = dev->take_error(&msg);
+      done(user, s, msg.c_str());
+    });
+    return KP_OK;
+  });
+}
+
+KP_API int32_t kp_device_threads(const kp_device* dev) { return dev ? dev->backend->threads(dev->state) : 0; }
+KP_API int64_t kp_device_pending(const kp_device* dev) { return dev ? dev->pending() : 0; }
+
+KP_API kp_status kp_buffer_create(kp_device* dev, size_t bytes, kp_buffer** out) {
+  if (!dev || !out) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_create: dev and out are required");
+  *out = nullptr;
+  return guarded([&] {
+    void* data = dev->backend->alloc(dev->state, bytes);
+    if (!data)
+      return kp::fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes on the " + dev->backend->name + " device");
+    auto* buf = new (std::nothrow) kp_buffer();
+    if (!buf) {
+      dev->backend->free(data);
+      return kp::fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate a buffer handle");
+    }
+    buf->device = dev;
+    buf->backend = dev->backend;
+    buf->data = data;
+    buf->size = bytes;
+    dev->retain();
+    *out = buf;
+    return KP_OK;
+  });
+}
+
+KP_API size_t kp_buffer_size(const kp_buffer* buf) { return buf ? buf->size : 0; }
+
+KP_API void kp_buffer_release(kp_buffer* buf) {
+  if (buf) buf->release();
+}
+
+KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src, size_t bytes) {
+  if (!buf || (!src && bytes)) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_write: buf and src are required");
+  if (offset > buf->size || bytes > buf->size - offset)
+    return kp::fail(KP_ERR_BAD_BUFFER, "kp_buffer_write: " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
+                                           " do not fit in a buffer of " + std::to_string(buf->size));
+  if (bytes) std::memcpy(static_cast<char*>(buf->data) + offset, src, bytes);
+  return KP_OK;
+}
+
+KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done, void* user) {
+  if (!buf || (!dst && bytes) || !done) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_read_async: buf, dst and done are required");
+  if (offset > buf->size || bytes > buf->size - offset)
+    return kp::fail(KP_ERR_BAD_BUFFER, "kp_buffer_read_async: range does not fit in the buffer");
+  return guarded([&] {
+    BufferRef ref(buf);
+    buf->device->enqueue([ref, offset, dst, bytes, done, user] {
+      if (ref.buf->status != KP_OK) return done(user, ref.buf->status, ref.buf->message.c_str());
+      if (bytes) std::memcpy(dst, static_cast<const char*>(ref.buf->data) + offset, bytes);
+      done(user, KP_OK, "");
+    });
+    return KP_OK;
+  });
+}
+
+namespace {
+struct BlockingRead {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  kp_status status = KP_OK;
+  std::string message;
+};
+}  // namespace
+
+KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t bytes) {
+  BlockingRead r;
+  kp_status s = kp_buffer_read_async(buf, offset, dst, bytes, [](void* user, kp_status st, const char* msg) {
+    auto* r = static_cast<BlockingRead*>(user);
+    std::lock_guard<std::mutex> lock(r->m);
+    r->status = st;
+    r->message = msg ? msg : "";
+    r->done = true;
+    r->cv.notify_all();
+  }, &r);
+  if (s != KP_OK) return s;
+  std::unique_lock<std::mutex> lock(r.m);
+  r.cv.wait(lock, [&] { return r.done; });
+  return r.status == KP_OK ? KP_OK : kp::fail(r.status, r.message);
+}
+
+KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
+                           kp_buffer* residual, kp_buffer* out) {
+  if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_matmul: dev and desc are required");
+  return guarded([&] {
+    check_matmul(dev, *desc, a, b, bias, residual, out);
+    const kp_matmul_desc d = *desc;
+    std::vector<BufferRef> ins{BufferRef(a), BufferRef(b), BufferRef(d.has_bias ? bias : nullptr),
+                               BufferRef(d.has_residual ? residual : nullptr)};
+    std::vector<BufferRef> outs{BufferRef(out)};
+    dev->enqueue([dev, d, ins = std::move(ins), outs = std::move(outs)] {
+      run_command(dev, ins, outs, [&] {
+        dev->backend->matmul(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), ins[3].data(), outs[0].data());
+      });
+    });
+    return KP_OK;
+  });
+}
+
+KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_buffer* q, kp_buffer* k, kp_buffer* v,
+                              kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
+  if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_attention: dev and desc are required");
+  return guarded([&] {
+    check_attention(dev, *desc, q, k, v, kv_lengths, mask, out, lse);
+    const kp_attention_desc d = *desc;
+    std::vector<BufferRef> ins{BufferRef(q), BufferRef(k), BufferRef(v), BufferRef(d.has_kv_lengths ? kv_lengths : nullptr),
+                               BufferRef(d.has_mask ? mask : nullptr)};
+    std::vector<BufferRef> outs{BufferRef(out), BufferRef(d.return_lse ? lse : nullptr)};
+    dev->enqueue([dev, d, ins = std::move(ins), outs = std::move(outs)] {
+      run_command(dev, ins, outs, [&] {
+        const auto* lengths = static_cast<const int32_t*>(ins[3].data());
+        if (lengths)
+          for (int64_t b = 0; b < d.batch; b++)
+            kp::require(lengths[b] >= 0 && lengths[b] <= d.skv,
+                        "attention: kv_lengths[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + " is outside [0, skv]");
+        dev->backend->attention(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), lengths,
+                                static_cast<const float*>(ins[4].data()), outs[0].data(), static_cast<float*>(outs[1].data()));
+      });
+    });
+    return KP_OK;
+  });
+}
+
+}  // extern "C"

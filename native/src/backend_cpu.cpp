@@ -1,0 +1,81 @@
+// The cpu backend: host memory and the kernels in kernels/cpu, run on a limited view of the
+// process-wide thread pool.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "backend.h"
+#include "cpu/cpu_kernels.h"
+#include "cpu_probe.h"
+#include "errors.h"
+#include "thread_pool.h"
+
+namespace kp {
+namespace {
+
+struct CpuState {
+  std::unique_ptr<ThreadPool> pool;
+};
+
+int threads_from_env() {
+  const char* s = std::getenv("KERNELPORT_NUM_THREADS");
+  if (!s || !*s) return 0;
+  char* end = nullptr;
+  long n = std::strtol(s, &end, 10);
+  return (*end == '\0' && n > 0 && n <= 1024) ? static_cast<int>(n) : -1;
+}
+
+void* cpu_create(int32_t threads, kp_status* status) {
+  const kp_cpu_info& info = cached_cpu_info();
+  const char* isa_error = nullptr;
+  cpu::select_isa(info.features, &isa_error);
+  if (isa_error) {
+    *status = fail(KP_ERR_UNSUPPORTED, isa_error);
+    return nullptr;
+  }
+  if (threads <= 0) {
+    const int env = threads_from_env();
+    if (env < 0) {
+      *status = fail(KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_NUM_THREADS must be an integer in [1, 1024], got '") +
+                                                  std::getenv("KERNELPORT_NUM_THREADS") + "'");
+      return nullptr;
+    }
+    threads = env > 0 ? env : info.usable_cores;
+  }
+  auto* st = new (std::nothrow) CpuState{make_limited_pool(threads)};
+  if (!st) *status = fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate the cpu device");
+  return st;
+}
+
+void cpu_destroy(void* state) { delete static_cast<CpuState*>(state); }
+int32_t cpu_threads(void* state) { return static_cast<CpuState*>(state)->pool->threads(); }
+
+void* cpu_alloc(void*, size_t bytes) {
+  // Refuse what the machine cannot hold instead of letting overcommit hand out memory that the
+  // OOM killer later takes back by killing the process.
+  const int64_t limit = cached_cpu_info().memory_bytes;
+  if (limit > 0 && bytes > static_cast<uint64_t>(limit)) return nullptr;
+  const size_t rounded = ((bytes + 63) / 64) * 64;
+  return std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+}
+
+void cpu_free(void* data) { std::free(data); }
+
+void cpu_matmul(void* state, const kp_matmul_desc& d, const void* a, const void* b, const void* bias,
+                const void* residual, void* out) {
+  cpu::matmul(d, a, b, bias, residual, out, *static_cast<CpuState*>(state)->pool);
+}
+
+void cpu_attention(void* state, const kp_attention_desc& d, const void* q, const void* k, const void* v,
+                   const int32_t* kv_lengths, const float* mask, void* out, float* lse) {
+  cpu::attention(d, q, k, v, kv_lengths, mask, out, lse, *static_cast<CpuState*>(state)->pool);
+}
+
+const Backend kCpu = {"cpu", cpu_create, cpu_destroy, cpu_threads, cpu_alloc, cpu_free, cpu_matmul, cpu_attention};
+
+}  // namespace
+
+const Backend* cpu_backend() { return &kCpu; }
+
+}  // namespace kp

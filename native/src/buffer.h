@@ -1,0 +1,36 @@
+// Device buffers: reference counted, so a queued op keeps its operands alive after the caller
+// releases them, and carrying the error of the op that last wrote them.
+#pragma once
+#include <atomic>
+#include <mutex>
+#include <string>
+#include "backend.h"
+
+struct kp_buffer {
+  kp_device* device;
+  const kp::Backend* backend;
+  void* data;
+  size_t size;
+  std::atomic<int> refs{1};
+
+  // Set on the queue thread by a failing op; read by later ops and reads on the same queue.
+  kp_status status = KP_OK;
+  std::string message;
+
+  void retain() { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release();
+};
+
+namespace kp {
+// Holds one reference for the lifetime of a queued command.
+struct BufferRef {
+  kp_buffer* buf = nullptr;
+  BufferRef() = default;
+  explicit BufferRef(kp_buffer* b) : buf(b) { if (buf) buf->retain(); }
+  BufferRef(const BufferRef& o) : BufferRef(o.buf) {}
+  BufferRef(BufferRef&& o) noexcept : buf(o.buf) { o.buf = nullptr; }
+  BufferRef& operator=(const BufferRef&) = delete;
+  ~BufferRef() { if (buf) buf->release(); }
+  void* data() const { return buf ? buf->data : nullptr; }
+};
+}  // namespace kp

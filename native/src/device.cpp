@@ -1,0 +1,68 @@
+#include "device.h"
+#include "errors.h"
+
+void kp_device::start() { thread_ = std::thread([this] { loop(); }); }
+
+void kp_device::enqueue(std::function<void()> command) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) throw kp::Error(KP_ERR_UNAVAILABLE, "the device is closed");
+    queue_.push_back(std::move(command));
+    pending_.fetch_add(1);
+  }
+  wake_.notify_one();
+}
+
+void kp_device::loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and drained
+    auto command = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    command();  // commands catch their own failures and record them on their outputs
+    command = nullptr;  // drop buffer references before announcing completion
+    lock.lock();
+    pending_.fetch_sub(1);
+    idle_.notify_all();
+  }
+}
+
+void kp_device::drain() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [&] { return queue_.empty() && pending_.load() == 0; });
+}
+
+void kp_device::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void kp_device::record_error(kp_status status, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (error_ == KP_OK) {
+    error_ = status;
+    error_message_ = message;
+  }
+}
+
+kp_status kp_device::take_error(std::string* message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  kp_status s = error_;
+  if (message) *message = error_message_;
+  error_ = KP_OK;
+  error_message_.clear();
+  return s;
+}
+
+void kp_device::release() {
+  if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (backend && state) backend->destroy(state);
+    delete this;
+  }
+}

@@ -1,0 +1,42 @@
+// A device: one backend instance and one in-order queue served by its own thread. Ops return as
+// soon as they are queued; the queue thread runs them (using the backend's thread pool).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include "backend.h"
+
+struct kp_device {
+  const kp::Backend* backend = nullptr;
+  void* state = nullptr;
+  std::atomic<int> refs{1};  // the owner's, plus one per live buffer
+
+  // Queue a command; it runs after every command queued before it.
+  void enqueue(std::function<void()> command);
+  void drain();
+  void start();
+  void stop();
+  int64_t pending() const { return pending_.load(); }
+
+  // First failure since the last sync, recorded by commands on the queue thread.
+  void record_error(kp_status status, const std::string& message);
+  kp_status take_error(std::string* message);
+
+  void retain() { refs.fetch_add(1, std::memory_order_relaxed); }
+  void release();
+
+ private:
+  void loop();
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::function<void()>> queue_;
+  std::atomic<int64_t> pending_{0};
+  bool stopping_ = false;
+  kp_status error_ = KP_OK;
+  std::string error_message_;
+};

@@ -1,0 +1,125 @@
+/* Drives the C ABI the way a C framework would: open, upload, matmul + attention, read back,
+ * compare with a naive double-precision loop, and check that a bad descriptor is refused with a
+ * message. Prints "N passed, N failed" and exits non-zero on any failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernelport.h"
+
+static int passed, failed;
+
+static void check(int ok, const char* what) {
+  if (ok) passed++;
+  else {
+    failed++;
+    printf("FAIL: %s (last error: %s)\n", what, kp_last_error());
+  }
+}
+
+static kp_buffer* upload(kp_device* dev, const void* data, size_t bytes) {
+  kp_buffer* b = NULL;
+  if (kp_buffer_create(dev, bytes, &b) != KP_OK) return NULL;
+  kp_buffer_write(b, 0, data, bytes);
+  return b;
+}
+
+static float frand(unsigned* s) {
+  *s = *s * 1664525u + 1013904223u;
+  return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void test_matmul(kp_device* dev) {
+  enum { M = 37, K = 61, N = 29 };
+  static float a[M * K], b[K * N], bias[N], out[M * N];
+  unsigned seed = 1;
+  for (int i = 0; i < M * K; i++) a[i] = frand(&seed);
+  for (int i = 0; i < K * N; i++) b[i] = frand(&seed);
+  for (int i = 0; i < N; i++) bias[i] = frand(&seed);
+  kp_buffer *ba = upload(dev, a, sizeof a), *bb = upload(dev, b, sizeof b), *bbias = upload(dev, bias, sizeof bias), *bo = NULL;
+  kp_buffer_create(dev, sizeof out, &bo);
+  kp_matmul_desc d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.dtype = d.out_dtype = KP_F32;
+  d.m = M, d.n = N, d.k = K;
+  d.alpha = 1.0f;
+  d.activation = KP_ACT_RELU;
+  d.has_bias = 1, d.bias_dtype = KP_F32;
+  check(kp_matmul(dev, &d, ba, bb, bbias, NULL, bo) == KP_OK, "matmul enqueues");
+  check(kp_buffer_read(bo, 0, out, sizeof out) == KP_OK, "matmul result reads back");
+  double worst = 0;
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = bias[j];
+      for (int p = 0; p < K; p++) s += (double)a[i * K + p] * b[p * N + j];
+      if (s < 0) s = 0;
+      double e = fabs(s - out[i * N + j]);
+      if (e > worst) worst = e;
+    }
+  check(worst < 1e-4, "matmul matches the double-precision loop");
+
+  /* A descriptor that asks for more than the buffers hold is refused before any kernel runs. */
+  d.m = M + 1;
+  check(kp_matmul(dev, &d, ba, bb, bbias, NULL, bo) == KP_ERR_BAD_BUFFER, "oversized descriptor is refused");
+  check(strstr(kp_last_error(), "bytes") != NULL, "refusal says how many bytes");
+  d.m = (int64_t)1 << 62;
+  check(kp_matmul(dev, &d, ba, bb, bbias, NULL, bo) == KP_ERR_INVALID_ARGUMENT, "overflowing size is refused");
+  kp_buffer_release(ba), kp_buffer_release(bb), kp_buffer_release(bbias), kp_buffer_release(bo);
+}
+
+static void test_attention(kp_device* dev) {
+  enum { S = 13, SK = 29, D = 16 };
+  static float q[S * D], k[SK * D], v[SK * D], out[S * D];
+  unsigned seed = 7;
+  for (int i = 0; i < S * D; i++) q[i] = frand(&seed);
+  for (int i = 0; i < SK * D; i++) k[i] = frand(&seed), v[i] = frand(&seed);
+  kp_buffer *bq = upload(dev, q, sizeof q), *bk = upload(dev, k, sizeof k), *bv = upload(dev, v, sizeof v), *bo = NULL;
+  kp_buffer_create(dev, sizeof out, &bo);
+  kp_attention_desc d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.dtype = d.out_dtype = KP_F32;
+  d.batch = 1, d.hq = 1, d.hkv = 1, d.sq = S, d.skv = SK, d.d = D, d.dv = D;
+  d.scale = 0.25f;
+  d.causal = KP_CAUSAL_BOTTOM_RIGHT;
+  check(kp_attention(dev, &d, bq, bk, bv, NULL, NULL, bo, NULL) == KP_OK, "attention enqueues");
+  check(kp_device_sync(dev) == KP_OK, "sync");
+  check(kp_buffer_read(bo, 0, out, sizeof out) == KP_OK, "attention result reads back");
+  double worst = 0;
+  for (int i = 0; i < S; i++) {
+    double sc[SK], m = -INFINITY, l = 0;
+    int last = i + SK - S;
+    for (int j = 0; j <= last; j++) {
+      double s = 0;
+      for (int c = 0; c < D; c++) s += (double)q[i * D + c] * k[j * D + c];
+      sc[j] = s * 0.25;
+      if (sc[j] > m) m = sc[j];
+    }
+    for (int j = 0; j <= last; j++) l += exp(sc[j] - m);
+    for (int c = 0; c < D; c++) {
+      double o = 0;
+      for (int j = 0; j <= last; j++) o += exp(sc[j] - m) / l * v[j * D + c];
+      double e = fabs(o - out[i * D + c]);
+      if (e > worst) worst = e;
+    }
+  }
+  check(worst < 1e-5, "causal attention matches the double-precision loop");
+  kp_buffer_release(bq), kp_buffer_release(bk), kp_buffer_release(bv), kp_buffer_release(bo);
+}
+
+int main(void) {
+  check(kp_abi_version() == KP_ABI_VERSION, "ABI version matches the header");
+  kp_cpu_info info;
+  check(kp_cpu_probe(&info) == KP_OK && info.usable_cores >= 1, "cpu probe");
+  kp_device* dev = NULL;
+  check(kp_device_open("nosuch", 0, &dev) == KP_ERR_UNAVAILABLE, "unknown backend is unavailable");
+  check(kp_device_open("cpu", 2, &dev) == KP_OK && dev != NULL, "open cpu");
+  if (!dev) return 1;
+  test_matmul(dev);
+  test_attention(dev);
+  kp_device_close(dev);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

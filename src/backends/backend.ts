@@ -1,0 +1,35 @@
+/**
+ * What a backend implements. Plans arrive already checked by src/ops; a backend allocates, copies
+ * and computes, nothing else. Storage is opaque to everything above the backend.
+ */
+import type { AttentionPlan } from '../ops/attention.js';
+import type { MatmulPlan } from '../ops/matmul.js';
+import type { DeviceInfo, DType, HostData } from '../types.js';
+
+export interface Storage {
+  readonly bytes: number;
+}
+
+export interface BackendDevice {
+  readonly info: DeviceInfo;
+  /** Worker threads (cpu) or 1. */
+  readonly threads: number;
+  upload(data: HostData, dtype: DType): Storage;
+  allocate(bytes: number): Storage;
+  release(s: Storage): void;
+  /** Copies into dst after every op enqueued before; rejects with the error of the op that wrote s. */
+  read(s: Storage, dst: HostData): Promise<void>;
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias: Storage | undefined, residual: Storage | undefined): Storage;
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask: Storage | undefined): { out: Storage; lse?: Storage };
+  /** Resolves when every op enqueued so far is done; rejects with the first error since the last sync. */
+  sync(): Promise<void>;
+  /** Ops enqueued and not finished (0 for synchronous backends). */
+  pending(): number;
+  dispose(): void;
+}
+
+/** Numeric codes shared with the C ABI (kernelport.h). */
+export const DTYPE_CODE = { f32: 0, f16: 1, bf16: 2 } as const;
+export const ACTIVATION_CODE = { none: 0, relu: 1, gelu: 2, gelu_tanh: 3, silu: 4 } as const;
+export const CAUSAL_CODE = { none: 0, 'bottom-right': 1, 'top-left': 2 } as const;
+export const LAYOUT_CODE = { bhsd: 0, bshd: 1 } as const;

@@ -1,0 +1,142 @@
+/** The cpu backend's host side: plans to C ABI descriptors, storage as native buffers. */
+import { byteSize } from '../../ops/shape.js';
+import type { AttentionPlan } from '../../ops/attention.js';
+import type { MatmulPlan } from '../../ops/matmul.js';
+import type { NativeAddon, NativeBuffer, NativeDevice } from '../../native.js';
+import type { DeviceInfo, HostData } from '../../types.js';
+import { ACTIVATION_CODE, CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE, type BackendDevice, type Storage } from '../backend.js';
+
+class CpuStorage implements Storage {
+  constructor(
+    readonly buffer: NativeBuffer,
+    readonly bytes: number,
+  ) {}
+}
+
+const buf = (s: Storage | undefined): NativeBuffer | null => (s ? (s as CpuStorage).buffer : null);
+
+export class CpuDevice implements BackendDevice {
+  private readonly native: NativeDevice;
+  readonly threads: number;
+
+  constructor(
+    addon: NativeAddon,
+    readonly info: DeviceInfo,
+    threads: number,
+  ) {
+    this.native = new addon.Device('cpu', threads);
+    this.threads = this.native.threads();
+  }
+
+  allocate(bytes: number): CpuStorage {
+    return new CpuStorage(this.native.createBuffer(bytes), bytes);
+  }
+
+  upload(data: HostData): CpuStorage {
+    const s = this.allocate(data.byteLength);
+    try {
+      this.native.write(s.buffer, data);
+    } catch (e) {
+      s.buffer.release();
+      throw e;
+    }
+    return s;
+  }
+
+  release(s: Storage): void {
+    (s as CpuStorage).buffer.release();
+  }
+
+  async read(s: Storage, dst: HostData): Promise<void> {
+    await this.native.read((s as CpuStorage).buffer, dst);
+  }
+
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
+    const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
+    const desc = {
+      dtype: DTYPE_CODE[plan.dtype],
+      outDtype: DTYPE_CODE[plan.outDtype],
+      transA: plan.transA ? 1 : 0,
+      transB: plan.transB ? 1 : 0,
+      m: plan.m,
+      n: plan.n,
+      k: plan.k,
+      batchShape: plan.batchShape,
+      aBatchStrides: plan.aBatchStrides,
+      bBatchStrides: plan.bBatchStrides,
+      alpha: plan.alpha,
+      beta: plan.beta,
+      activation: ACTIVATION_CODE[plan.activation],
+      hasBias: plan.bias ? 1 : 0,
+      biasDtype: DTYPE_CODE[plan.bias?.dtype ?? 'f32'],
+      hasResidual: plan.residual ? 1 : 0,
+      residualDtype: DTYPE_CODE[plan.residual?.dtype ?? 'f32'],
+      rBatchStrides: plan.residual?.batchStrides ?? [],
+      rRowStride: plan.residual?.rowStride ?? 0,
+      rColStride: plan.residual?.colStride ?? 0,
+    };
+    return this.enqueue([out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
+  }
+
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
+    const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
+    const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
+    const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
+    const desc = {
+      dtype: DTYPE_CODE[plan.dtype],
+      outDtype: DTYPE_CODE[plan.outDtype],
+      layout: LAYOUT_CODE[plan.layout],
+      batch: plan.batch,
+      hq: plan.hq,
+      hkv: plan.hkv,
+      sq: plan.sq,
+      skv: plan.skv,
+      d: plan.d,
+      dv: plan.dv,
+      scale: plan.scale,
+      causal: CAUSAL_CODE[plan.causal],
+      hasKvLengths: lengths ? 1 : 0,
+      hasMask: mask ? 1 : 0,
+      maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
+      returnLse: lse ? 1 : 0,
+    };
+    const outputs = lse ? [out, lse] : [out];
+    try {
+      this.enqueue(outputs, () =>
+        this.native.attention(desc, buf(q)!, buf(k)!, buf(v)!, buf(lengths), buf(mask), buf(out)!, buf(lse)),
+      );
+    } finally {
+      if (lengths) this.release(lengths); // the queued op holds its own reference
+    }
+    return { out, lse };
+  }
+
+  sync(): Promise<void> {
+    return this.native.sync();
+  }
+
+  pending(): number {
+    return this.native.pending();
+  }
+
+  dispose(): void {
+    this.native.close();
+  }
+
+  private uploadRaw(data: Int32Array): CpuStorage {
+    const s = this.allocate(data.byteLength);
+    this.native.write(s.buffer, data);
+    return s;
+  }
+
+  /** Runs `submit`; if it throws, the outputs allocated for it are released before rethrowing. */
+  private enqueue(outputs: CpuStorage[], submit: () => void): CpuStorage {
+    try {
+      submit();
+    } catch (e) {
+      for (const o of outputs) o.buffer.release();
+      throw e;
+    }
+    return outputs[0]!;
+  }
+}

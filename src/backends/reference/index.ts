@@ -1,0 +1,76 @@
+/**
+ * The reference backend: float64 accumulation in plain TypeScript, the numerics oracle. It computes
+ * synchronously on the calling thread, so `auto` never picks it.
+ */
+import { decode, encode } from '../../dtype.js';
+import type { AttentionPlan } from '../../ops/attention.js';
+import type { MatmulPlan } from '../../ops/matmul.js';
+import { referenceAttention } from '../../reference/attention.js';
+import { referenceMatmul } from '../../reference/matmul.js';
+import type { DeviceInfo, DType, HostData } from '../../types.js';
+import type { BackendDevice, Storage } from '../backend.js';
+
+class HostStorage implements Storage {
+  constructor(
+    public data: HostData | undefined,
+    readonly bytes: number,
+  ) {}
+}
+
+export class ReferenceDevice implements BackendDevice {
+  readonly threads = 1;
+  constructor(readonly info: DeviceInfo) {}
+
+  upload(data: HostData): Storage {
+    return new HostStorage(data.slice(), data.byteLength);
+  }
+
+  allocate(bytes: number): Storage {
+    // f32 and 16-bit tensors are both typed views later; keep raw bytes until first written.
+    return new HostStorage(undefined, bytes);
+  }
+
+  release(s: Storage): void {
+    (s as HostStorage).data = undefined;
+  }
+
+  async read(s: Storage, dst: HostData): Promise<void> {
+    const src = (s as HostStorage).data;
+    if (src) dst.set(src as never);
+  }
+
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
+    const r = referenceMatmul(
+      plan,
+      values(a, plan.dtype),
+      values(b, plan.dtype),
+      bias ? values(bias, plan.bias!.dtype) : undefined,
+      residual ? values(residual, plan.residual!.dtype) : undefined,
+    );
+    return result(r.out, plan.outDtype);
+  }
+
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
+    const r = referenceAttention(plan, values(q, plan.dtype), values(k, plan.dtype), values(v, plan.dtype), mask ? values(mask, 'f32') : undefined);
+    return { out: result(r.out, plan.outDtype), lse: plan.returnLse && r.lse ? result(r.lse, "f32") : undefined };
+  }
+
+  async sync(): Promise<void> {}
+
+  pending(): number {
+    return 0;
+  }
+
+  dispose(): void {}
+}
+
+function values(s: Storage, dtype: DType): Float64Array {
+  const data = (s as HostStorage).data;
+  if (!data) return new Float64Array(s.bytes / (dtype === 'f32' ? 4 : 2)); // an empty() tensor reads as zeros
+  return decode(data, dtype);
+}
+
+function result(v: Float64Array, dtype: DType): Storage {
+  const data = encode(v, dtype);
+  return new HostStorage(data, data.byteLength);
+}

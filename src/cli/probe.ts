@@ -1,0 +1,25 @@
+/** `kernelport probe [--json]`: what each backend found, at a glance. */
+import { probe } from '../probe.js';
+import type { DeviceInfo } from '../types.js';
+import { fmtBytes, table } from './table.js';
+
+export async function probeCommand(json: boolean): Promise<string> {
+  const devices = await probe();
+  if (json) return JSON.stringify(devices, null, 2);
+  return probeTable(devices);
+}
+
+export function probeTable(devices: DeviceInfo[]): string {
+  const rows = devices.map((d) => [
+    `${d.backend}:${d.index}`,
+    d.available ? 'yes' : 'no',
+    d.name,
+    d.architecture,
+    d.available ? String(d.computeUnits) : '',
+    d.available ? fmtBytes(d.memoryBytes) : '',
+    d.peak.flops.f32 ? `${(d.peak.flops.f32 / 1e9).toFixed(0)} (${d.peak.source})` : '',
+    d.available ? d.features.dtypes.join(',') : '',
+    d.available ? (d.cpu?.features.join(' ') ?? '') : (d.reason ?? ''),
+  ]);
+  return table(['device', 'available', 'name', 'arch', 'units', 'memory', 'f32 GFLOP/s', 'dtypes', 'features / reason'], rows);
+}

@@ -1,0 +1,145 @@
+/**
+ * Device: the public handle over one backend device. It turns user arguments into checked plans
+ * (src/ops), checks tensor ownership, and hands storage to the backend. Ops return at once.
+ */
+import type { BackendDevice, Storage } from './backends/backend.js';
+import { encode, isDType } from './dtype.js';
+import { planAttention, type AttentionPlan } from './ops/attention.js';
+import { planMatmul, type MatmulPlan } from './ops/matmul.js';
+import { byteSize, checkShape, describe, fmt, numel } from './ops/shape.js';
+import { Tensor } from './tensor.js';
+import type { AttentionOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
+
+export class Device {
+  #backend: BackendDevice | undefined;
+  readonly info: DeviceInfo;
+
+  /** @internal Use open(). */
+  constructor(backend: BackendDevice) {
+    this.#backend = backend;
+    this.info = backend.info;
+  }
+
+  get backend(): string {
+    return this.info.backend;
+  }
+
+  /** Worker threads this device computes with (cpu), else 1. */
+  get threads(): number {
+    return this.live('threads').threads;
+  }
+
+  /**
+   * Uploads host data. f32 from a Float32Array or number[]; f16/bf16 from a Uint16Array of raw bits
+   * (with dtype given), or from a Float32Array/number[] which is rounded to nearest even.
+   */
+  tensor(data: HostData | ArrayLike<number>, shape: Shape, dtype?: DType | { dtype?: DType }): Tensor {
+    const be = this.live('tensor');
+    const dt = typeof dtype === 'object' && dtype !== null ? dtype.dtype : dtype;
+    const s = checkShape('tensor: shape', shape);
+    const host = toHost(data, dt);
+    if (host.data.length !== numel(s))
+      throw new RangeError(`tensor: data has ${host.data.length} elements but shape ${fmt(s)} needs ${numel(s)}`);
+    return new Tensor(this, be, be.upload(host.data, host.dtype), s, host.dtype);
+  }
+
+  /** An uninitialised tensor. */
+  empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+    const be = this.live('empty');
+    if (!isDType(dtype)) throw new TypeError(`empty: dtype must be 'f32', 'f16' or 'bf16', got ${describe(dtype)}`);
+    const s = checkShape('empty: shape', shape);
+    return new Tensor(this, be, be.allocate(byteSize(s, dtype)), s, dtype);
+  }
+
+  /** out = act(alpha · op(a) · op(b) + bias) + beta · residual. Enqueues and returns at once. */
+  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+    const be = this.live('matmul');
+    const plan: MatmulPlan = planMatmul(a, b, options);
+    const out = be.matmul(
+      plan,
+      this.own('matmul', 'a', a),
+      this.own('matmul', 'b', b),
+      options.bias ? this.own('matmul', 'bias', options.bias) : undefined,
+      options.residual ? this.own('matmul', 'residual', options.residual) : undefined,
+    );
+    return new Tensor(this, be, out, plan.outShape, plan.outDtype);
+  }
+
+  /**
+   * Scaled dot-product attention, flash-style. Returns the output, or { out, lse } with returnLse
+   * (lse: [B, Hq, Sq] f32 natural-log log-sum-exp of the scaled, masked scores).
+   */
+  attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): { out: Tensor; lse: Tensor };
+  attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
+  attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | { out: Tensor; lse: Tensor } {
+    const be = this.live('attention');
+    const plan: AttentionPlan = planAttention(q, k, v, options);
+    const r = be.attention(
+      plan,
+      this.own('attention', 'q', q),
+      this.own('attention', 'k', k),
+      this.own('attention', 'v', v),
+      options.mask ? this.own('attention', 'mask', options.mask) : undefined,
+    );
+    const out = new Tensor(this, be, r.out, plan.outShape, plan.outDtype);
+    if (!r.lse) return out;
+    return { out, lse: new Tensor(this, be, r.lse, plan.lseShape, 'f32') };
+  }
+
+  /** Waits for every op enqueued so far; rejects with the first error raised since the last sync. */
+  async sync(): Promise<void> {
+    await this.live('sync').sync();
+  }
+
+  /** Ops enqueued and not yet finished. */
+  pending(): number {
+    return this.live('pending').pending();
+  }
+
+  /** Releases the device. Tensors already created keep their memory until disposed. */
+  dispose(): void {
+    const be = this.#backend;
+    this.#backend = undefined;
+    be?.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  get disposed(): boolean {
+    return this.#backend === undefined;
+  }
+
+  private live(where: string): BackendDevice {
+    if (!this.#backend) throw new TypeError(`${where}: the ${this.info.backend} device has been disposed`);
+    return this.#backend;
+  }
+
+  private own(where: string, name: string, t: unknown): Storage {
+    if (!(t instanceof Tensor)) throw new TypeError(`${where}: ${name} must be a kernelport Tensor, got ${describe(t)}`);
+    if (t.owner !== this)
+      throw new TypeError(`${where}: ${name} belongs to another device (${(t.owner as Device).info?.backend ?? 'unknown'}); copy it with dev.tensor(await t.read(), t.shape, t.dtype)`);
+    return t.storage(where, name);
+  }
+}
+
+function toHost(data: unknown, dtype: DType | undefined): { data: HostData; dtype: DType } {
+  if (dtype !== undefined && !isDType(dtype)) throw new TypeError(`tensor: dtype must be 'f32', 'f16' or 'bf16', got ${describe(dtype)}`);
+  if (data instanceof Uint16Array) {
+    if (dtype === undefined || dtype === 'f32')
+      throw new TypeError(`tensor: a Uint16Array holds 16-bit bits; pass dtype 'f16' or 'bf16' (got ${describe(dtype)})`);
+    return { data, dtype };
+  }
+  if (data instanceof Float32Array || Array.isArray(data)) {
+    const t = dtype ?? 'f32';
+    return { data: t === 'f32' && data instanceof Float32Array ? data : encodeValues(data as ArrayLike<number>, t), dtype: t };
+  }
+  throw new TypeError(`tensor: data must be a Float32Array, a Uint16Array (f16/bf16 bits) or an array of numbers, got ${describe(data)}`);
+}
+
+function encodeValues(values: ArrayLike<number>, dtype: DType): HostData {
+  for (let i = 0; i < values.length; i++)
+    if (typeof values[i] !== 'number') throw new TypeError(`tensor: data[${i}] must be a number, got ${describe(values[i])}`);
+  return encode(values, dtype);
+}

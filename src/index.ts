@@ -1,0 +1,9 @@
+/** kernelport: fused matmul and attention kernels with interchangeable backends. */
+export { probe } from './probe.js';
+export { open } from './open.js';
+export { Device } from './device.js';
+export { Tensor } from './tensor.js';
+export { planMatmul, type MatmulPlan } from './ops/matmul.js';
+export { planAttention, type AttentionPlan } from './ops/attention.js';
+export { encode, decode, f32ToF16, f16ToF32, f32ToBf16, bf16ToF32, unitRoundoff } from './dtype.js';
+export type * from './types.js';

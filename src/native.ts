@@ -1,0 +1,131 @@
+/**
+ * Loads the native addon from its one fixed place, build/Release/kernelport.node under the package
+ * root, and refuses a missing or stale build with the command that fixes it.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The C ABI version this TypeScript expects (KP_ABI_VERSION in native/include/kernelport.h). */
+export const ABI_VERSION = 1;
+const BUILD_COMMAND = 'npm run build:native';
+
+export interface NativeBuffer {
+  release(): void;
+  size(): number;
+}
+
+export interface NativeDevice {
+  createBuffer(bytes: number): NativeBuffer;
+  write(buf: NativeBuffer, src: ArrayBufferView): void;
+  read<T extends ArrayBufferView>(buf: NativeBuffer, dst: T): Promise<T>;
+  sync(): Promise<void>;
+  matmul(desc: object, a: NativeBuffer, b: NativeBuffer, bias: NativeBuffer | null, residual: NativeBuffer | null, out: NativeBuffer): void;
+  attention(
+    desc: object,
+    q: NativeBuffer,
+    k: NativeBuffer,
+    v: NativeBuffer,
+    kvLengths: NativeBuffer | null,
+    mask: NativeBuffer | null,
+    out: NativeBuffer,
+    lse: NativeBuffer | null,
+  ): void;
+  pending(): number;
+  threads(): number;
+  close(): void;
+}
+
+export interface NativeCpuInfo {
+  vendor: string;
+  model: string;
+  arch: string;
+  features: number;
+  logicalCores: number;
+  usableCores: number;
+  l1d: number;
+  l2: number;
+  l3: number;
+  memoryBytes: number;
+  isa: string;
+}
+
+export interface NativeAddon {
+  abiVersion: number;
+  version: string;
+  addonVersion: string;
+  Device: new (backend: string, threads: number) => NativeDevice;
+  cpuProbe(): NativeCpuInfo;
+}
+
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'kernelport') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('kernelport: cannot find the package root (no package.json named kernelport above this file)');
+    dir = up;
+  }
+}
+
+let cached: NativeAddon | Error | undefined;
+
+/** The addon, or an Error saying why it cannot be used (never throws for a missing build). */
+export function loadNative(): NativeAddon | Error {
+  if (cached === undefined) {
+    try {
+      cached = load();
+    } catch (e) {
+      cached = e instanceof Error ? e : new Error(String(e));
+    }
+  }
+  return cached;
+}
+
+export function requireNative(): NativeAddon {
+  const addon = loadNative();
+  if (addon instanceof Error) throw addon;
+  return addon;
+}
+
+function load(): NativeAddon {
+  const root = packageRoot();
+  const path = join(root, 'build', 'Release', 'kernelport.node');
+  if (!existsSync(path)) throw new Error(`kernelport: the native addon is not built (expected ${path}). Run \`${BUILD_COMMAND}\` in ${root}.`);
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+  const newer = newestSource(root);
+  // build:native touches build/built-at after every successful build, including one that had nothing to redo.
+  const stamp = join(root, 'build', 'built-at');
+  const builtAt = Math.max(statSync(path).mtimeMs, existsSync(stamp) ? statSync(stamp).mtimeMs : 0);
+  if (newer && newer.mtimeMs > builtAt)
+    throw new Error(`kernelport: the native addon at ${path} is older than ${newer.file}. Run \`${BUILD_COMMAND}\` to rebuild it.`);
+  const addon = createRequire(import.meta.url)(path) as NativeAddon;
+  if (addon.abiVersion !== ABI_VERSION || addon.addonVersion !== version)
+    throw new Error(
+      `kernelport: stale native addon (ABI ${addon.abiVersion}, version ${addon.addonVersion}; this package expects ABI ${ABI_VERSION}, version ${version}). Run \`${BUILD_COMMAND}\`.`,
+    );
+  return addon;
+}
+
+/** Newest C/C++ source under native/ and kernels/ (absent in a package that ships only the build). */
+function newestSource(root: string): { file: string; mtimeMs: number } | undefined {
+  let best: { file: string; mtimeMs: number } | undefined;
+  const walk = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(c|cc|cpp|h|hpp|cu|cuh)$/.test(e.name)) {
+        const m = statSync(p).mtimeMs;
+        if (!best || m > best.mtimeMs) best = { file: p, mtimeMs: m };
+      }
+    }
+  };
+  walk(join(root, 'native'));
+  walk(join(root, 'kernels'));
+  const cm = join(root, 'CMakeLists.txt');
+  if (existsSync(cm) && (!best || statSync(cm).mtimeMs > best.mtimeMs)) best = { file: cm, mtimeMs: statSync(cm).mtimeMs };
+  return best;
+}

@@ -1,0 +1,129 @@
+/**
+ * probe(): every backend, available or not, with the reason. The cpu entry comes from the native
+ * core's cpuid/XCR0 probe; GPU backends that this build does not contain say so.
+ */
+import { readFileSync } from 'node:fs';
+import { loadNative, type NativeCpuInfo } from './native.js';
+import type { BackendName, DeviceInfo, DType } from './types.js';
+
+const FEATURE_BITS: [number, string][] = [
+  [1 << 0, 'sse2'],
+  [1 << 1, 'avx'],
+  [1 << 2, 'avx2'],
+  [1 << 3, 'fma'],
+  [1 << 4, 'f16c'],
+  [1 << 5, 'avx512f'],
+  [1 << 6, 'avx512bw'],
+  [1 << 7, 'avx512vl'],
+  [1 << 8, 'avx512_bf16'],
+  [1 << 9, 'avx512_fp16'],
+  [1 << 10, 'amx'],
+  [1 << 16, 'neon'],
+  [1 << 17, 'asimdhp'],
+  [1 << 18, 'sve'],
+];
+
+const ALL_DTYPES: DType[] = ['f32', 'f16', 'bf16'];
+
+export function featureNames(bits: number): string[] {
+  return FEATURE_BITS.filter(([b]) => (bits & b) !== 0).map(([, n]) => n);
+}
+
+let cache: DeviceInfo[] | undefined;
+
+/** Every backend's devices, available or not. Cached per process (probing is cheap but not free). */
+export async function probe(): Promise<DeviceInfo[]> {
+  cache ??= [cpuInfo(), referenceInfo(), ...notBuilt()];
+  return cache.map((d) => structuredClone(d));
+}
+
+export function cpuInfo(): DeviceInfo {
+  const addon = loadNative();
+  if (addon instanceof Error) return unavailable('cpu', 'CPU', addon.message);
+  const c = addon.cpuProbe();
+  const features = featureNames(c.features);
+  const available = c.isa !== 'unavailable';
+  return {
+    backend: 'cpu',
+    index: 0,
+    name: c.model || `${c.arch} CPU`,
+    vendor: c.vendor,
+    architecture: `${c.arch}/${c.isa}`,
+    computeUnits: c.usableCores,
+    memoryBytes: c.memoryBytes,
+    features: { dtypes: ALL_DTYPES, tensorCores: false, subgroups: false, shaderF16: false },
+    peak: { flops: cpuPeak(c), bandwidth: 0, source: 'estimate' },
+    variants: [`gemm-blocked-${c.isa}`, `flash-attention-${c.isa}`],
+    available,
+    reason: available ? undefined : `no usable kernel path (KERNELPORT_CPU_ISA=${process.env.KERNELPORT_CPU_ISA ?? ''} is not supported here)`,
+    cpu: {
+      vendor: c.vendor,
+      model: c.model,
+      arch: c.arch,
+      features,
+      logicalCores: c.logicalCores,
+      usableCores: c.usableCores,
+      caches: { l1d: c.l1d, l2: c.l2, l3: c.l3 },
+      isa: c.isa,
+    },
+  };
+}
+
+/** FLOP/cycle/core from the vector width and two FMA pipes, times the nominal clock: an estimate. */
+function cpuPeak(c: NativeCpuInfo): Partial<Record<DType, number>> {
+  const lanes = c.isa === 'avx512' ? 16 : c.isa === 'avx2' ? 8 : c.isa === 'neon' ? 4 : 4;
+  const perCycle = lanes * 2 /* FMA */ * 2; /* pipes */
+  const hz = cpuClockHz();
+  const f32 = perCycle * hz * c.usableCores;
+  return { f32, f16: f32, bf16: f32 };
+}
+
+function cpuClockHz(): number {
+  try {
+    const m = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return Number(m[1]) * 1e6;
+  } catch {
+    // not Linux: fall through
+  }
+  return 2.5e9;
+}
+
+function referenceInfo(): DeviceInfo {
+  return {
+    backend: 'reference',
+    index: 0,
+    name: 'float64 reference (TypeScript)',
+    vendor: 'kernelport',
+    architecture: 'js',
+    computeUnits: 1,
+    memoryBytes: 0,
+    features: { dtypes: ALL_DTYPES, tensorCores: false, subgroups: false, shaderF16: false },
+    peak: { flops: {}, bandwidth: 0, source: 'none' },
+    variants: ['reference-f64'],
+    available: true,
+    reason: 'the numerics oracle: synchronous and slow, never chosen by auto',
+  };
+}
+
+function notBuilt(): DeviceInfo[] {
+  return (['cuda', 'musa', 'webgpu'] as const).map((b) =>
+    unavailable(b, b.toUpperCase(), `the ${b} backend is not part of this build of kernelport yet`),
+  );
+}
+
+function unavailable(backend: BackendName, name: string, reason: string): DeviceInfo {
+  return {
+    backend,
+    index: 0,
+    name,
+    vendor: '',
+    architecture: '',
+    computeUnits: 0,
+    memoryBytes: 0,
+    features: { dtypes: [], tensorCores: false, subgroups: false, shaderF16: false },
+    peak: { flops: {}, bandwidth: 0, source: 'none' },
+    variants: [],
+    available: false,
+    reason,
+  };
+}

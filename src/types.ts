@@ -1,0 +1,85 @@
+/** Public types shared by the API, the op specs and the backends. */
+
+export type DType = 'f32' | 'f16' | 'bf16';
+export type Shape = readonly number[];
+export type BackendName = 'cpu' | 'cuda' | 'musa' | 'webgpu' | 'reference';
+export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'silu';
+export type Causal = boolean | 'bottom-right' | 'top-left';
+export type Layout = 'bhsd' | 'bshd';
+
+/** Host data for a tensor: f32 as Float32Array, f16/bf16 as their raw bits in a Uint16Array. */
+export type HostData = Float32Array | Uint16Array;
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** [N], added before the activation. */
+  bias?: TensorLike;
+  activation?: Activation;
+  /** Broadcastable to [..., M, N], added after the activation, times beta. */
+  residual?: TensorLike;
+  alpha?: number;
+  /** Defaults to 1 when a residual is given. */
+  beta?: number;
+  outDtype?: DType;
+}
+
+export interface AttentionOptions {
+  layout?: Layout;
+  /** Defaults to 1/sqrt(D). */
+  scale?: number;
+  /** true = bottom-right aligned (FlashAttention); 'top-left' = PyTorch SDPA is_causal. */
+  causal?: Causal;
+  /** One Int32 per batch row: keys at or beyond the length are masked. */
+  kvLengths?: Int32Array | readonly number[];
+  /** Additive f32 mask, broadcastable to [B, Hq, Sq, Skv]. */
+  mask?: TensorLike;
+  returnLse?: boolean;
+  outDtype?: DType;
+}
+
+/** What an op spec needs to know about a tensor argument. */
+export interface TensorLike {
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+export interface CpuDetails {
+  vendor: string;
+  model: string;
+  arch: string;
+  /** Instruction-set features the process may use (cpuid and OS support via XCR0). */
+  features: string[];
+  logicalCores: number;
+  usableCores: number;
+  caches: { l1d: number; l2: number; l3: number };
+  /** The kernel path the cpu backend runs. */
+  isa: string;
+}
+
+export interface DeviceInfo {
+  backend: BackendName;
+  /** Index among the backend's devices (cpu:0, cuda:1, ...). */
+  index: number;
+  name: string;
+  vendor: string;
+  /** sm_XX, mp_XX or the CPU ISA. */
+  architecture: string;
+  computeUnits: number;
+  memoryBytes: number;
+  features: { dtypes: DType[]; tensorCores: boolean; subgroups: boolean; shaderF16: boolean; [k: string]: unknown };
+  /** Peak dense FLOP/s per dtype and memory bandwidth (bytes/s); `source` says where they come from. */
+  peak: { flops: Partial<Record<DType, number>>; bandwidth: number; source: 'table' | 'estimate' | 'measured' | 'none' };
+  /** Kernel variants compiled in. */
+  variants: string[];
+  available: boolean;
+  /** Why the device is unavailable (or a note when it is). */
+  reason?: string;
+  cpu?: CpuDetails;
+}
+
+export interface OpenOptions {
+  backend?: BackendName | 'auto';
+  /** cpu: worker threads (default: the cores this process may use, or KERNELPORT_NUM_THREADS). */
+  threads?: number;
+}
