@@ -126,22 +126,30 @@ void pack_a(const void* src_v, int64_t rs, int64_t cs, int64_t mb, int64_t kc, f
 template <class S>
 void pack_b(const void* src_v, int64_t rs, int64_t cs, int64_t kc, int64_t nb, float* __restrict dst) {
   const typename S::T* src = static_cast<const typename S::T*>(src_v);
+  const int64_t full = nb / NR * NR;
+  if (cs == 1) {
+    // Row by row, so B is read along its contiguous rows and each panel is written sequentially.
+    for (int64_t p = 0; p < kc; ++p) {
+      const typename S::T* s = src + p * rs;
+      for (int64_t jr = 0; jr < full; jr += NR) {
+        float* d = dst + jr * kc + p * NR;
+        for (int j = 0; j < NR; ++j) d[j] = S::get(s[jr + j]);
+      }
+      if (full < nb) {
+        float* d = dst + full * kc + p * NR;
+        for (int64_t j = 0; j < NR; ++j) d[j] = full + j < nb ? S::get(s[full + j]) : 0.0f;
+      }
+    }
+    return;
+  }
   for (int64_t jr = 0; jr < nb; jr += NR) {
     const int64_t nr = min64(NR, nb - jr);
     float* d = dst + jr * kc;
     const typename S::T* s = src + jr * cs;
-    if (cs == 1 && nr == NR) {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = 0; j < NR; ++j) d[p * NR + j] = S::get(s[p * rs + j]);
-    } else if (cs == 1) {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int j = 0; j < NR; ++j) d[p * NR + j] = j < nr ? S::get(s[p * rs + j]) : 0.0f;
-    } else {
-      for (int64_t j = 0; j < nr; ++j)
-        for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = S::get(s[j * cs + p * rs]);
-      for (int64_t p = 0; p < kc; ++p)
-        for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = 0.0f;
-    }
+    for (int64_t j = 0; j < nr; ++j)
+      for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = S::get(s[j * cs + p * rs]);
+    for (int64_t p = 0; p < kc; ++p)
+      for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = 0.0f;
   }
 }
 

@@ -208,7 +208,7 @@ KP_API kp_status kp_device_sync_async(kp_device* dev, kp_callback done, void* us
       std::string msg;
       kp_status s = dev->take_error(&msg);
       done(user, s, msg.c_str());
-    });
+    }, false);
     return KP_OK;
   });
 }
@@ -263,7 +263,7 @@ KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, 
       if (ref.buf->status != KP_OK) return done(user, ref.buf->status, ref.buf->message.c_str());
       if (bytes) std::memcpy(dst, static_cast<const char*>(ref.buf->data) + offset, bytes);
       done(user, KP_OK, "");
-    });
+    }, false);
     return KP_OK;
   });
 }

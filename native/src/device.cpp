@@ -3,12 +3,12 @@
 
 void kp_device::start() { thread_ = std::thread([this] { loop(); }); }
 
-void kp_device::enqueue(std::function<void()> command) {
+void kp_device::enqueue(std::function<void()> command, bool is_op) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) throw kp::Error(KP_ERR_UNAVAILABLE, "the device is closed");
-    queue_.push_back(std::move(command));
-    pending_.fetch_add(1);
+    queue_.push_back(Command{std::move(command), is_op});
+    if (is_op) pending_.fetch_add(1);
   }
   wake_.notify_one();
 }
@@ -18,20 +18,22 @@ void kp_device::loop() {
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and drained
-    auto command = std::move(queue_.front());
+    Command command = std::move(queue_.front());
     queue_.pop_front();
+    busy_ = true;
     lock.unlock();
-    command();  // commands catch their own failures and record them on their outputs
-    command = nullptr;  // drop buffer references before announcing completion
+    command.run();  // commands catch their own failures and record them on their outputs
+    command.run = nullptr;  // drop buffer references before announcing completion
     lock.lock();
-    pending_.fetch_sub(1);
+    busy_ = false;
+    if (command.is_op) pending_.fetch_sub(1);
     idle_.notify_all();
   }
 }
 
 void kp_device::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
-  idle_.wait(lock, [&] { return queue_.empty() && pending_.load() == 0; });
+  idle_.wait(lock, [&] { return queue_.empty() && !busy_; });
 }
 
 void kp_device::stop() {

@@ -15,8 +15,9 @@ struct kp_device {
   void* state = nullptr;
   std::atomic<int> refs{1};  // the owner's, plus one per live buffer
 
-  // Queue a command; it runs after every command queued before it.
-  void enqueue(std::function<void()> command);
+  // Queue a command; it runs after every command queued before it. Ops count as pending until they
+  // finish; markers (reads, syncs) do not, so a sync callback sees pending() == 0.
+  void enqueue(std::function<void()> command, bool is_op = true);
   void drain();
   void start();
   void stop();
@@ -34,7 +35,12 @@ struct kp_device {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_, idle_;
-  std::deque<std::function<void()>> queue_;
+  struct Command {
+    std::function<void()> run;
+    bool is_op;
+  };
+  std::deque<Command> queue_;
+  bool busy_ = false;
   std::atomic<int64_t> pending_{0};
   bool stopping_ = false;
   kp_status error_ = KP_OK;

@@ -1,0 +1,48 @@
+// The command line: argument parsing, probe output, and the tour end to end on the cpu backend.
+import { describe, expect, it } from 'vitest';
+import { main, parseArgs } from '../src/cli/main.js';
+
+async function capture(argv: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const code = await main(argv, (s) => lines.push(s));
+  return { code, out: lines.join('\n') };
+}
+
+describe('cli', () => {
+  it('parses commands and flags', () => {
+    expect(parseArgs([]).command).toBe('tour');
+    expect(parseArgs(['probe', '--json']).flags.get('json')).toBe(true);
+    expect(parseArgs(['--backend=reference']).flags.get('backend')).toBe('reference');
+    expect(parseArgs(['tour', '--backend', 'cpu']).flags.get('backend')).toBe('cpu');
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['--nope'], /unknown option '--nope'/],
+    [['--backend'], /--backend needs a value/],
+    [['probe', '--backend', 'cpu'], /--backend does not apply to 'probe'/],
+    [['probe', 'extra'], /unexpected argument 'extra'/],
+  ])('rejects %j with a usage error', (argv, message) => {
+    expect(() => parseArgs(argv)).toThrow(message);
+  });
+
+  it('probe --json lists every backend with availability and reasons', async () => {
+    const { code, out } = await capture(['probe', '--json']);
+    expect(code).toBe(0);
+    const devices = JSON.parse(out) as { backend: string; available: boolean; reason?: string; cpu?: { usableCores: number } }[];
+    expect(devices.map((d) => d.backend).sort()).toEqual(['cpu', 'cuda', 'musa', 'reference', 'webgpu']);
+    const cpu = devices.find((d) => d.backend === 'cpu')!;
+    expect(cpu.available).toBe(true);
+    expect(cpu.cpu!.usableCores).toBeGreaterThan(0);
+    for (const d of devices.filter((x) => !x.available)) expect(d.reason).toBeTruthy();
+  });
+
+  it('the tour runs a fused matmul and a causal GQA attention and checks them', async () => {
+    const { code, out } = await capture([]);
+    expect(code).toBe(0);
+    expect(out).toMatch(/opened cpu:0/);
+    const rows = out.split('\n').filter((l) => /^cpu:0\s+(matmul|attention)/.test(l));
+    expect(rows).toHaveLength(2);
+    for (const r of rows) expect(r).toMatch(/\bpass$/);
+  });
+});

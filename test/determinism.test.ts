@@ -1,0 +1,56 @@
+// Threads split M and N, never K, into tiles whose sizes do not depend on the thread count, so every
+// output element is the same sequence of float operations: results are bitwise identical for any
+// number of threads, and across repeated runs.
+import { describe, expect, it } from 'vitest';
+import { open } from '../src/index.js';
+import { randomTensor, Rng } from '../src/numerics/random.js';
+
+async function runAll(threads: number) {
+  const dev = await open({ backend: 'cpu', threads });
+  const rng = new Rng(99);
+  const up = (shape: number[], dtype: 'f32' | 'bf16' = 'f32') => {
+    const t = randomTensor(rng, shape, dtype);
+    return dev.tensor(t.data, t.shape, t.dtype);
+  };
+  const a = up([3, 301, 257]);
+  const b = up([257, 263]);
+  const bias = up([263]);
+  const mm = dev.matmul(a, b, { bias, activation: 'gelu' });
+  const a16 = up([67, 1031], 'bf16');
+  const b16 = up([45, 1031], 'bf16');
+  const mm16 = dev.matmul(a16, b16, { transB: true, outDtype: 'f32' });
+  const q = up([2, 8, 77, 64]);
+  const k = up([2, 2, 211, 64]);
+  const v = up([2, 2, 211, 48]);
+  const att = dev.attention(q, k, v, { causal: true, kvLengths: [150, 211], returnLse: true });
+  const dec = dev.attention(up([1, 8, 1, 64]), up([1, 2, 999, 64]), up([1, 2, 999, 64]));
+  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read()]);
+  expect(dev.threads).toBe(threads);
+  dev.dispose();
+  return outs.map((o) => Buffer.from(o.buffer, o.byteOffset, o.byteLength));
+}
+
+describe('cpu determinism', () => {
+  it('gives bitwise-identical results for 1, 2 and 3 threads and across runs', async () => {
+    const one = await runAll(1);
+    const two = await runAll(2);
+    const three = await runAll(3);
+    const again = await runAll(2);
+    for (let i = 0; i < one.length; i++) {
+      expect(two[i]!.equals(one[i]!), `output ${i}: 2 threads vs 1`).toBe(true);
+      expect(three[i]!.equals(one[i]!), `output ${i}: 3 threads vs 1`).toBe(true);
+      expect(again[i]!.equals(two[i]!), `output ${i}: repeated run`).toBe(true);
+    }
+  });
+
+  it('KERNELPORT_NUM_THREADS sets the default thread count', async () => {
+    process.env.KERNELPORT_NUM_THREADS = '3';
+    try {
+      const dev = await open('cpu');
+      expect(dev.threads).toBe(3);
+      dev.dispose();
+    } finally {
+      delete process.env.KERNELPORT_NUM_THREADS;
+    }
+  });
+});

@@ -1,0 +1,18 @@
+// The C ABI as a C framework uses it: a C program links libkernelport.so, runs ops and checks them.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot, requireNative, ABI_VERSION } from '../src/native.js';
+
+describe('native core', () => {
+  it('the C ABI test program passes', () => {
+    const out = execFileSync(join(packageRoot(), 'build', 'Release', 'kp_abi_test'), { encoding: 'utf8' });
+    expect(out).toMatch(/^\d+ passed, 0 failed$/m);
+  });
+
+  it('the addon reports the ABI and package version it was built from', () => {
+    const addon = requireNative();
+    expect(addon.abiVersion).toBe(ABI_VERSION);
+    expect(addon.addonVersion).toBe(addon.version);
+  });
+});
