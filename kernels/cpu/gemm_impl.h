@@ -109,8 +109,8 @@ void pack_a(const void* src_v, int64_t rs, int64_t cs, int64_t mb, int64_t kc, f
   const typename S::T* src = static_cast<const typename S::T*>(src_v);
   for (int64_t ir = 0; ir < mb; ir += MR) {
     const int64_t r = min64(MR, mb - ir);
-    float* d = dst + ir * kc;
-    const typename S::T* s = src + ir * rs;
+    float* __restrict d = dst + ir * kc;
+    const typename S::T* __restrict s = src + ir * rs;
     if (cs == 1) {
       for (int64_t i = 0; i < r; ++i)
         for (int64_t p = 0; p < kc; ++p) d[p * r + i] = S::get(s[i * rs + p]);
@@ -121,22 +121,29 @@ void pack_a(const void* src_v, int64_t rs, int64_t cs, int64_t mb, int64_t kc, f
   }
 }
 
+// Distance between packed B panels: one panel plus a cache line, so that the panels written
+// side by side while packing row by row do not all map to the same L1 set (kc*NR floats is a
+// multiple of 4 KiB for the usual kc).
+inline int64_t b_panel_stride(int64_t kc) { return kc * NR + 16; }
+
 // Packs k-range [0, kc) x columns [0, nb) of B (element (p, j) at src[p*rs + j*cs]) into column
-// panels of NR, zero-padded past nb: panel at dst + jr*kc, element (p, j) at [p*NR + j].
+// panels of NR, zero-padded past nb: panel q at dst + q*b_panel_stride(kc), element (p, j) at
+// [p*NR + j].
 template <class S>
 void pack_b(const void* src_v, int64_t rs, int64_t cs, int64_t kc, int64_t nb, float* __restrict dst) {
   const typename S::T* src = static_cast<const typename S::T*>(src_v);
+  const int64_t ps = b_panel_stride(kc);
   const int64_t full = nb / NR * NR;
   if (cs == 1) {
-    // Row by row, so B is read along its contiguous rows and each panel is written sequentially.
+    // Row by row, so B is read along its contiguous rows.
     for (int64_t p = 0; p < kc; ++p) {
-      const typename S::T* s = src + p * rs;
+      const typename S::T* __restrict s = src + p * rs;
       for (int64_t jr = 0; jr < full; jr += NR) {
-        float* d = dst + jr * kc + p * NR;
+        float* __restrict d = dst + jr / NR * ps + p * NR;
         for (int j = 0; j < NR; ++j) d[j] = S::get(s[jr + j]);
       }
       if (full < nb) {
-        float* d = dst + full * kc + p * NR;
+        float* __restrict d = dst + full / NR * ps + p * NR;
         for (int64_t j = 0; j < NR; ++j) d[j] = full + j < nb ? S::get(s[full + j]) : 0.0f;
       }
     }
@@ -144,8 +151,8 @@ void pack_b(const void* src_v, int64_t rs, int64_t cs, int64_t kc, int64_t nb, f
   }
   for (int64_t jr = 0; jr < nb; jr += NR) {
     const int64_t nr = min64(NR, nb - jr);
-    float* d = dst + jr * kc;
-    const typename S::T* s = src + jr * cs;
+    float* __restrict d = dst + jr / NR * ps;
+    const typename S::T* __restrict s = src + jr * cs;
     for (int64_t j = 0; j < nr; ++j)
       for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = S::get(s[j * cs + p * rs]);
     for (int64_t p = 0; p < kc; ++p)
@@ -233,7 +240,7 @@ void gemm_task(const kp_matmul_desc& d, const MatmulArgs& args, int64_t task) {
   const int64_t kc_max = min64(KC, d.k > 0 ? d.k : 1);
 
   const size_t a_sz = scratch_round(static_cast<size_t>(MC * kc_max));
-  const size_t b_sz = scratch_round(static_cast<size_t>(kc_max * ldc));
+  const size_t b_sz = scratch_round(static_cast<size_t>(ldc / NR * b_panel_stride(kc_max)));
   const size_t c_sz = scratch_round(static_cast<size_t>(MC * ldc));
   const size_t row_sz = scratch_round(static_cast<size_t>(NC));
   float* ap = scratch.get(a_sz + b_sz + c_sz + 2 * row_sz);
@@ -261,7 +268,7 @@ void gemm_task(const kp_matmul_desc& d, const MatmulArgs& args, int64_t task) {
     for (int64_t ir = 0; ir < mb; ir += MR) {
       const int64_t r = min64(MR, mb - ir);
       const MicroFn fn = micro[r - 1];
-      for (int64_t jr = 0; jr < nb; jr += NR) fn(kc, ap + ir * kc, bp + jr * kc, c + ir * ldc + jr, ldc, pc > 0);
+      for (int64_t jr = 0; jr < nb; jr += NR) fn(kc, ap + ir * kc, bp + jr / NR * b_panel_stride(kc), c + ir * ldc + jr, ldc, pc > 0);
     }
   }
   epilogue_tile(d, args, bt, r_off, m0, mb, n0, nb, c, ldc, bias_row, res_row);
