@@ -36,7 +36,10 @@ export async function open(selector: BackendName | 'auto' | OpenOptions = {}): P
     wanted === 'auto'
       ? AUTO_ORDER.map((b) => devices.find((d) => d.backend === b && d.available)).find((d) => d !== undefined)
       : devices.find((d) => d.backend === wanted);
-  if (!chosen) throw new Error(`open: no compute backend is available (available: ${availableList})`);
+  if (!chosen) {
+    const why = devices.filter((d) => !d.available).map((d) => `${d.backend}: ${d.reason}`);
+    throw new Error(`open: no compute backend is available (available: ${availableList}).\n  ${why.join('\n  ')}`);
+  }
   if (!chosen.available)
     throw new Error(`${source}: the ${chosen.backend} backend is unavailable: ${chosen.reason}. Available here: ${availableList}`);
 

@@ -1,6 +1,10 @@
 // The command line: argument parsing, probe output, and the tour end to end on the cpu backend.
 import { describe, expect, it } from 'vitest';
-import { main, parseArgs } from '../src/cli/main.js';
+import { parseArgs as parse } from '../src/cli/args.js';
+import { COMMANDS, DEFAULT_COMMAND } from '../src/cli/commands.js';
+import { main } from '../src/cli/main.js';
+
+const parseArgs = (argv: string[]) => parse(argv, COMMANDS, DEFAULT_COMMAND);
 
 async function capture(argv: string[]): Promise<{ code: number; out: string }> {
   const lines: string[] = [];
@@ -19,11 +23,20 @@ describe('cli', () => {
   it.each([
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['--nope'], /unknown option '--nope'/],
+    [['probe', '--json=1'], /--json takes no value/],
     [['--backend'], /--backend needs a value/],
-    [['probe', '--backend', 'cpu'], /--backend does not apply to 'probe'/],
+    [['probe', '--backend', 'cpu'], /--backend does not apply to 'probe' \(it is an option of 'tour'\)/],
     [['probe', 'extra'], /unexpected argument 'extra'/],
   ])('rejects %j with a usage error', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(message);
+  });
+
+  it('exits 2 with usage on bad arguments, 0 on --help', async () => {
+    expect((await capture(['frobnicate'])).code).toBe(2);
+    const help = await capture(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/usage: kernelport/);
+    expect(help.out).toMatch(/probe/);
   });
 
   it('probe --json lists every backend with availability and reasons', async () => {

@@ -4,7 +4,7 @@
 #define KP_ISA avx2
 #define KP_GEMM_MR 6
 #define KP_GEMM_NR 16
-#define KP_GEMM_MC 96
+#define KP_GEMM_MC 192
 #define KP_GEMM_KC 256
 #define KP_GEMM_NC 512
 #include "gemm_impl.h"

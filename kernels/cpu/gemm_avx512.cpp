@@ -4,7 +4,7 @@
 #define KP_ISA avx512
 #define KP_GEMM_MR 12
 #define KP_GEMM_NR 32
-#define KP_GEMM_MC 96
+#define KP_GEMM_MC 192
 #define KP_GEMM_KC 256
 #define KP_GEMM_NC 512
 #include "gemm_impl.h"

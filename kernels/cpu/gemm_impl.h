@@ -91,14 +91,17 @@ constexpr const MicroFn* micro_table(std::integer_sequence<int, I...>) {
 
 struct SrcF32 {
   using T = float;
+  static constexpr bool kIsF32 = true;
   static float get(T x) { return x; }
 };
 struct SrcF16 {
   using T = uint16_t;
+  static constexpr bool kIsF32 = false;
   static float get(T x) { return f16_to_f32(x); }
 };
 struct SrcBF16 {
   using T = uint16_t;
+  static constexpr bool kIsF32 = false;
   static float get(T x) { return bf16_to_f32(x); }
 };
 
@@ -114,6 +117,8 @@ void pack_a(const void* src_v, int64_t rs, int64_t cs, int64_t mb, int64_t kc, f
     if (cs == 1) {
       for (int64_t i = 0; i < r; ++i)
         for (int64_t p = 0; p < kc; ++p) d[p * r + i] = S::get(s[i * rs + p]);
+    } else if (S::kIsF32 && r == MR) {
+      for (int64_t p = 0; p < kc; ++p) __builtin_memcpy(d + p * MR, s + p * cs, MR * sizeof(float));
     } else {
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t i = 0; i < r; ++i) d[p * r + i] = S::get(s[p * cs + i * rs]);
@@ -140,7 +145,11 @@ void pack_b(const void* src_v, int64_t rs, int64_t cs, int64_t kc, int64_t nb, f
       const typename S::T* __restrict s = src + p * rs;
       for (int64_t jr = 0; jr < full; jr += NR) {
         float* __restrict d = dst + jr / NR * ps + p * NR;
-        for (int j = 0; j < NR; ++j) d[j] = S::get(s[jr + j]);
+        // A fixed-size memcpy is inlined as vector moves; GCC would otherwise turn the f32 loop
+        // into a memmove call per 128 bytes.
+        if constexpr (S::kIsF32) __builtin_memcpy(d, s + jr, NR * sizeof(float));
+        else
+          for (int j = 0; j < NR; ++j) d[j] = S::get(s[jr + j]);
       }
       if (full < nb) {
         float* __restrict d = dst + full / NR * ps + p * NR;

@@ -1,13 +1,19 @@
 /** `kernelport probe [--json]`: what each backend found, at a glance. */
 import { probe } from '../probe.js';
 import type { DeviceInfo } from '../types.js';
+import type { Command } from './args.js';
 import { fmtBytes, table } from './table.js';
 
-export async function probeCommand(json: boolean): Promise<string> {
-  const devices = await probe();
-  if (json) return JSON.stringify(devices, null, 2);
-  return probeTable(devices);
-}
+export const probeCommand: Command = {
+  name: 'probe',
+  summary: 'every backend and device, available or not, with the reason',
+  flags: { json: { type: 'bool', help: 'machine-readable output' } },
+  async run(args, log) {
+    const devices = await probe();
+    log(args.flags.has('json') ? JSON.stringify(devices, null, 2) : probeTable(devices));
+    return 0;
+  },
+};
 
 export function probeTable(devices: DeviceInfo[]): string {
   const rows = devices.map((d) => [

@@ -11,10 +11,21 @@ import { open } from '../open.js';
 import { fmt } from '../ops/shape.js';
 import { probe } from '../probe.js';
 import type { Tensor } from '../tensor.js';
+import type { Command } from './args.js';
 import { probeTable } from './probe.js';
 import { table } from './table.js';
 
 type Log = (line: string) => void;
+
+export const tourCommand: Command = {
+  name: 'tour',
+  summary: 'probe, open the best device, run a fused matmul and a causal GQA attention, check them against the float64 reference',
+  flags: { backend: { type: 'string', help: 'run on this backend (cpu | reference | ...); default: best available' } },
+  async run(args, log) {
+    const backend = args.flags.get('backend');
+    return (await tour(log, typeof backend === 'string' ? backend : undefined)) ? 0 : 1;
+  },
+};
 
 export async function tour(log: Log, backend?: string): Promise<boolean> {
   log('kernelport tour: probe, open the best device, run fused kernels, check them against the float64 reference.\n');
