@@ -36,6 +36,8 @@ interface Case {
   mask?: number[];
   maskNegInf?: number;
   options?: AttentionCaseOptions;
+  /** Magnitude of q's values (default 1). */
+  qScale?: number;
 }
 
 function dimsOf(c: Case) {
@@ -58,7 +60,7 @@ function inputs(c: Case, seed: number): AttentionInputs {
   const rng = new Rng(seed);
   const dt = c.dtype ?? 'f32';
   const s = shapes(c);
-  const x: AttentionInputs = { q: randomTensor(rng, s.q, dt), k: randomTensor(rng, s.k, dt), v: randomTensor(rng, s.v, dt) };
+  const x: AttentionInputs = { q: randomTensor(rng, s.q, dt, c.qScale ?? 1), k: randomTensor(rng, s.k, dt), v: randomTensor(rng, s.v, dt) };
   if (c.mask) {
     const m = randomTensor(rng, c.mask, 'f32');
     const vals = decode(m.data, 'f32');
@@ -114,6 +116,13 @@ const CASES: Case[] = [
   { name: 'D=1 Dv=1', sq: 7, skv: 9, d: 1, dv: 1 },
   { name: 'odd D=7 Dv=13, B=1 H=1', b: 1, hq: 1, sq: 19, skv: 23, d: 7, dv: 13 },
   { name: 'longer Skv=257 (more than one kv block)', b: 1, hq: 2, sq: 9, skv: 257, d: 40, dv: 24 },
+  { name: 'D=64 Dv=64 Sq=70 Skv=300 causal', b: 1, hq: 2, sq: 70, skv: 300, d: 64, dv: 64, options: { causal: true } },
+  { name: 'D=128 Dv=80 Sq=33 Skv=130', b: 1, hq: 2, hkv: 1, sq: 33, skv: 130, d: 128, dv: 80 },
+  { name: 'D=256 Dv=8 decode Skv=67', b: 2, hq: 2, sq: 1, skv: 67, d: 256, dv: 8 },
+  { name: 'large scores (scale 25): sharp softmax, online rescaling', sq: 13, skv: 129, options: { scale: 25 } },
+  { name: 'huge scores (q x 1000): exp never overflows', sq: 13, skv: 129, qScale: 1000 },
+  { name: 'huge scores with causal and f16 (q x 100)', sq: 13, skv: 70, qScale: 100, dtype: 'f16', options: { causal: true } },
+  { name: 'tiny scores (q x 1e-30): uniform weights', sq: 13, skv: 29, qScale: 1e-30 },
   // causal alignments on Sq != Skv
   ...(['Sq<Skv', 'Sq>Skv', 'Sq=Skv'] as const).flatMap((rel) => {
     const [sq, skv] = rel === 'Sq<Skv' ? [13, 29] : rel === 'Sq>Skv' ? [29, 13] : [21, 21];
@@ -230,7 +239,7 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
     it.each([false, true, 'top-left'] as const)('kvLengths 0 for one batch row (causal %s)', async (causal) => {
       const c: Case = { name: '', sq: Sq, skv: Skv, d: 8, dv: 12, options: { kvLengths: [Skv, 0], causal } };
       const x = inputs(c, 3003);
-      await judge(dev, x, c.options);
+      await judge(dev, x, c.options!);
       const r = await runDirect(dev, x, c.options!);
       checkRows(r.out, r.lse, 2, 12, (b, _h, i) => b === 1 || (causal === true && i + Skv - Sq < 0));
     });
@@ -238,7 +247,7 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
     it('bottom-right causal with Sq > Skv masks the first Sq - Skv rows', async () => {
       const c: Case = { name: '', sq: Sq, skv: 4, d: 8, dv: 12, options: { causal: true } };
       const x = inputs(c, 3004);
-      await judge(dev, x, c.options);
+      await judge(dev, x, c.options!);
       const r = await runDirect(dev, x, c.options!);
       checkRows(r.out, r.lse, 2, 12, (_b, _h, i) => i < Sq - 4);
     });
@@ -246,7 +255,7 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
     it('bottom-right causal aligns to each row length: kvLengths [3, 10] with Sq=6', async () => {
       const c: Case = { name: '', sq: Sq, skv: Skv, d: 8, dv: 12, options: { kvLengths: [3, 10], causal: true } };
       const x = inputs(c, 3005);
-      await judge(dev, x, c.options);
+      await judge(dev, x, c.options!);
       const r = await runDirect(dev, x, c.options!);
       // batch 0: query i sees keys j <= i + 3 - 6, so rows 0..2 see nothing
       checkRows(r.out, r.lse, 2, 12, (b, _h, i) => b === 0 && i < 3);
@@ -276,7 +285,7 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
       for (let h = 0; h < 2; h++) v.fill(NaN, ((1 * 2 + h) * Skv + 9) * 12, ((1 * 2 + h) * Skv + 10) * 12);
       x.k = { ...x.k, data: encode(k, 'f32') };
       x.v = { ...x.v, data: encode(v, 'f32') };
-      await judge(dev, x, c.options);
+      await judge(dev, x, c.options!);
       const r = await runDirect(dev, x, c.options!);
       for (let row = 0; row < 2 * 2 * Sq; row++) {
         const lastRowOfBatch1 = Math.floor(row / (2 * Sq)) === 1 && row % Sq === Sq - 1;
@@ -319,6 +328,25 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
       for (let row = 0; row < 2 * 2 * 7; row++) {
         const vals = Array.from(j.got.subarray(row * 12, (row + 1) * 12));
         expect(vals.every(row === 0 ? Number.isNaN : Number.isFinite), `row ${row}`).toBe(true);
+      }
+    });
+
+    it.each([
+      ['+Infinity', Infinity],
+      ['NaN', NaN],
+    ])('a %s mask entry makes its row NaN (out and lse), others unaffected', async (_n, value) => {
+      const c: Case = { name: '', sq: 7, skv: 11, d: 8, dv: 12, mask: [7, 11], maskNegInf: 0.2 };
+      const x = inputs(c, 4004);
+      const m = decode(x.mask!.data, 'f32');
+      m[3 * 11 + 6] = value; // query row 3, key 6, every batch and head
+      x.mask = { ...x.mask!, data: encode(m, 'f32') };
+      await judge(dev, x, {});
+      const r = await runDirect(dev, x, {});
+      for (let row = 0; row < 2 * 2 * 7; row++) {
+        const vals = Array.from(r.out.subarray(row * 12, (row + 1) * 12));
+        const bad = row % 7 === 3;
+        expect(vals.every(bad ? Number.isNaN : Number.isFinite), `row ${row}`).toBe(true);
+        expect(bad ? Number.isNaN(r.lse[row]!) : Number.isFinite(r.lse[row]!), `lse ${row}`).toBe(true);
       }
     });
 
@@ -397,5 +425,73 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
       expect((await r.lse.read())[0]).toBeCloseTo(dot / 2, 5);
       for (const t of [q, k, v, r.out, r.lse]) t.dispose();
     });
+  });
+});
+
+/** Seeded random configurations combining every option (reproducible from the seed). */
+function fuzzCase(seed: number): Case {
+  const r = new Rng(seed * 104729);
+  const int = (lo: number, hi: number) => lo + Math.floor(r.next() * (hi - lo + 1));
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r.next() * xs.length)]!;
+  const b = int(1, 3);
+  const hkv = int(1, 3);
+  const hq = hkv * int(1, 3);
+  const sq = int(1, 40);
+  const skv = int(0, 90);
+  const c: Case = {
+    name: '',
+    b,
+    hq,
+    hkv,
+    sq,
+    skv,
+    d: int(1, 72),
+    dv: int(1, 72),
+    dtype: pick(['f32', 'f16', 'bf16'] as const),
+    layout: pick(['bhsd', 'bshd'] as const),
+    options: {
+      causal: pick([false, true, 'bottom-right', 'top-left'] as const),
+      ...(r.next() < 0.4 ? { kvLengths: Array.from({ length: b }, () => int(0, skv)) } : {}),
+      ...(r.next() < 0.3 ? { scale: r.uniform(-1, 1) } : {}),
+      ...(r.next() < 0.3 ? { outDtype: pick(['f32', 'f16', 'bf16'] as const) } : {}),
+    },
+  };
+  if (r.next() < 0.4) {
+    c.mask = pick([[sq, skv], [b, 1, sq, skv], [1, hq, 1, skv], [b, hq, sq, skv], [skv], [sq, 1]]);
+    c.maskNegInf = pick([0, 0.2, 0.9]);
+  }
+  c.name = `seed ${seed}: ${JSON.stringify({ ...c, name: undefined })}`;
+  return c;
+}
+
+describe.each(BACKENDS)('attention fuzz on %s', (backend) => {
+  let dev: Device;
+  beforeAll(async () => {
+    dev = await open(backend);
+  });
+  afterAll(() => dev?.dispose());
+
+  it.each(Array.from({ length: 40 }, (_, i) => fuzzCase(i + 1)).map((c, i) => [c.name, c, i] as const))('%s', async (_name, c, i) => {
+    const x = inputs(c, 6000 + i);
+    const opts = options(c);
+    await judge(dev, x, opts);
+  });
+});
+
+describe('attention: cpu results do not depend on the thread count', () => {
+  it.each([2, 3])('threads=%i gives the same bits as threads=1', async (threads) => {
+    const c: Case = { name: '', b: 2, hq: 4, hkv: 2, sq: 37, skv: 150, d: 40, dv: 24, options: { causal: true } };
+    const x = inputs(c, 7001);
+    const bits: Buffer[] = [];
+    for (const t of [1, threads]) {
+      const dev = await open({ backend: 'cpu', threads: t });
+      try {
+        const r = await runDirect(dev, x, c.options!);
+        bits.push(Buffer.from(new Float64Array([...r.out, ...r.lse]).buffer));
+      } finally {
+        dev.dispose();
+      }
+    }
+    expect(bits[0]!.equals(bits[1]!)).toBe(true);
   });
 });

@@ -30,12 +30,15 @@ interface Case {
   residual?: { shape: number[]; dtype?: DType };
   options?: MatmulCaseOptions;
   outShape: number[];
+  /** Magnitudes of A's and B's values (default 1). */
+  scale?: [number, number];
 }
 
 function inputs(c: Case, seed: number): MatmulInputs {
   const rng = new Rng(seed);
   const dt = c.dtype ?? 'f32';
-  const x: MatmulInputs = { a: randomTensor(rng, c.aShape, dt), b: randomTensor(rng, c.bShape, dt) };
+  const [sa, sb] = c.scale ?? [1, 1];
+  const x: MatmulInputs = { a: randomTensor(rng, c.aShape, dt, sa), b: randomTensor(rng, c.bShape, dt, sb) };
   if (c.bias) x.bias = randomTensor(rng, c.bias.shape, c.bias.dtype ?? dt);
   if (c.residual) x.residual = randomTensor(rng, c.residual.shape, c.residual.dtype ?? dt);
   return x;
@@ -71,6 +74,13 @@ const CASES: Case[] = [
   { name: 'M=1,N=1 (dot product)', aShape: [1, 131], bShape: [131, 1], outShape: [1, 1] },
   { name: 'primes 67x131x53', aShape: [67, 131], bShape: [131, 53], outShape: [67, 53] },
   { name: 'bigger 129x257x65', aShape: [129, 257], bShape: [257, 65], outShape: [129, 65] },
+  // huge and tiny magnitudes
+  { name: 'tiny: products in the f32 subnormal range', aShape: [M, K], bShape: [K, N], scale: [1e-20, 1e-20], outShape: [M, N] },
+  { name: 'tiny: f32 -> bf16 out near its underflow', aShape: [M, K], bShape: [K, N], scale: [1e-19, 1e-19], options: { outDtype: 'bf16' }, outShape: [M, N] },
+  { name: 'huge: products near 1e36', aShape: [M, K], bShape: [K, N], scale: [1e18, 1e18], options: { activation: 'gelu' }, outShape: [M, N] },
+  { name: 'huge: f32 results overflowing f16 out', aShape: [M, K], bShape: [K, N], scale: [300, 300], options: { outDtype: 'f16' }, outShape: [M, N] },
+  { name: 'huge f16 inputs, results past 65504', aShape: [M, K], bShape: [K, N], dtype: 'f16', scale: [100, 100], outShape: [M, N] },
+  { name: 'tiny f16 inputs (subnormal f16 values)', aShape: [M, K], bShape: [K, N], dtype: 'f16', scale: [1e-4, 1e-2], outShape: [M, N] },
   // every activation, with and without bias
   ...ACTIVATIONS.map((act) => ({ name: `activation ${act}`, aShape: [M, K], bShape: [K, N], options: { activation: act }, outShape: [M, N] })),
   ...ACTIVATIONS.map((act) => ({
@@ -439,6 +449,84 @@ describe.each(BACKENDS)('matmul on %s', (backend) => {
     const a = decode(x.a.data, 'f32');
     const b = decode(x.b.data, 'f32');
     expect(e.out[0]).toBeCloseTo(a[0]! * b[0]! + a[1]! * b[2]! + a[2]! * b[4]!, 12);
+  });
+});
+
+/** Seeded random configurations: every option combined with odd shapes (reproducible from the seed). */
+function fuzzCase(seed: number): { c: Case; label: string } {
+  const r = new Rng(seed * 7919);
+  const int = (lo: number, hi: number) => lo + Math.floor(r.next() * (hi - lo + 1));
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r.next() * xs.length)]!;
+  const m = int(1, 70);
+  const n = int(1, 70);
+  const k = int(1, 90);
+  const transA = r.next() < 0.5;
+  const transB = r.next() < 0.5;
+  const batchA = pick([[], [2], [1, 3], [2, 1]] as number[][]);
+  const batchB = pick([[], [2], [3], [2, 3]] as number[][]);
+  // make the batches broadcast: where both have a dim that differs and neither is 1, use 1 for b
+  const rank = Math.max(batchA.length, batchB.length);
+  const bB = batchB.map((d, i) => {
+    const ai = batchA[batchA.length - rank + (rank - batchB.length) + i];
+    return ai !== undefined && ai !== 1 && ai !== d ? 1 : d;
+  });
+  const batch = new Array(rank).fill(1).map((_, i) => Math.max(batchA[batchA.length - rank + i] ?? 1, bB[bB.length - rank + i] ?? 1));
+  const dtype = pick(['f32', 'f16', 'bf16'] as const);
+  const outDtype = pick([undefined, 'f32', 'f16', 'bf16'] as const);
+  const activation = pick(ACTIVATIONS);
+  const c: Case = {
+    name: '',
+    aShape: [...batchA, ...(transA ? [k, m] : [m, k])],
+    bShape: [...bB, ...(transB ? [n, k] : [k, n])],
+    dtype,
+    outShape: [...batch, m, n],
+    options: {
+      transA,
+      transB,
+      activation,
+      ...(outDtype ? { outDtype } : {}),
+      ...(r.next() < 0.3 ? { alpha: r.uniform(-2, 2) } : {}),
+    },
+  };
+  if (r.next() < 0.5) c.bias = { shape: [n], dtype: pick(['f32', 'f16', 'bf16'] as const) };
+  if (r.next() < 0.5) {
+    c.residual = { shape: pick([[...batch, m, n], [m, n], [n], [m, 1], [1, 1], [1, n]]), dtype: pick(['f32', 'f16', 'bf16'] as const) };
+    if (r.next() < 0.5) c.options!.beta = r.uniform(-2, 2);
+  }
+  const label = `seed ${seed}: a ${JSON.stringify(c.aShape)} b ${JSON.stringify(c.bShape)} ${dtype} ${JSON.stringify(c.options)} bias ${JSON.stringify(c.bias)} residual ${JSON.stringify(c.residual)}`;
+  return { c, label };
+}
+
+describe.each(BACKENDS)('matmul fuzz on %s', (backend) => {
+  let dev: Device;
+  beforeAll(async () => {
+    dev = await open(backend);
+  });
+  afterAll(() => dev?.dispose());
+
+  it.each(Array.from({ length: 40 }, (_, i) => fuzzCase(i + 1)).map((f) => [f.label, f.c] as const))('%s', async (_label, c) => {
+    const x = inputs(c, 5000 + c.aShape.length * 31 + c.bShape.reduce((p, d) => p + d, 0));
+    await checkCase(dev, x, c.options ?? {}, c.outShape, c.options?.outDtype ?? c.dtype ?? 'f32');
+  });
+});
+
+describe('matmul: larger problems on cpu (several tiles and threads)', () => {
+  let dev: Device;
+  beforeAll(async () => {
+    dev = await open('cpu');
+  });
+  afterAll(() => dev?.dispose());
+
+  it.each([
+    ['300x515x260 f32 gelu + bias', [300, 515], [515, 260], 'f32', { activation: 'gelu' }],
+    ['257x384x129 transA transB bf16 silu', [384, 257], [129, 384], 'bf16', { transA: true, transB: true, activation: 'silu' }],
+    ['2x200x333x111 f16 relu, f32 out', [2, 200, 333], [333, 111], 'f16', { activation: 'relu', outDtype: 'f32' }],
+  ] as [string, number[], number[], DType, MatmulCaseOptions][])('%s', async (_n, aShape, bShape, dtype, options) => {
+    const rng = new Rng(61);
+    const n = options.transB ? bShape[0]! : bShape.at(-1)!;
+    const m = options.transA ? aShape.at(-1)! : aShape.at(-2)!;
+    const x: MatmulInputs = { a: randomTensor(rng, aShape, dtype), b: randomTensor(rng, bShape, dtype), bias: randomTensor(rng, [n], dtype) };
+    await checkCase(dev, x, options, [...aShape.slice(0, -2), m, n], options.outDtype ?? dtype);
   });
 });
 

@@ -57,6 +57,19 @@ int64_t attention_tasks(const kp_attention_desc& d) {
   return d.batch * d.hq * ((d.sq + BQ - 1) / BQ);
 }
 
+// s[0, BK) = q . k_j for the BK keys of a transposed block kt ([D][BK]); the BK-wide sums live
+// in registers while d runs, each one accumulated in d order.
+inline void score_row(int64_t D, const float* __restrict q, const float* __restrict kt, float* __restrict s) {
+  float a[BK];
+  for (int j = 0; j < BK; ++j) a[j] = 0.0f;
+  for (int64_t c = 0; c < D; ++c) {
+    const float qc = q[c];
+    const float* kc = kt + c * BK;
+    for (int j = 0; j < BK; ++j) a[j] = madd(qc, kc[j], a[j]);
+  }
+  for (int j = 0; j < BK; ++j) s[j] = a[j];
+}
+
 // acc[0, W) += sum_j p[j] * v[j*ldv + 0..W); W fixed so the W-wide accumulator lives in registers.
 template <int W>
 inline void pv_chunk(int64_t n, const float* __restrict p, const float* __restrict v, int64_t ldv,
@@ -139,13 +152,7 @@ void attention_task(const kp_attention_desc& d, const AttentionArgs& args, int64
       const int64_t cnt = min64(nk, visible_end(i) - j0);
       if (cnt <= 0) continue;  // this whole block is masked for the row
 
-      for (int64_t j = 0; j < BK; ++j) s[j] = 0.0f;
-      const float* q = qf + r * D;
-      for (int64_t c = 0; c < D; ++c) {
-        const float qc = q[c];
-        const float* kc = kt + c * BK;
-        for (int64_t j = 0; j < BK; ++j) s[j] = madd(qc, kc[j], s[j]);
-      }
+      score_row(D, qf + r * D, kt, s);
       const float scale = d.scale;
       for (int64_t j = 0; j < cnt; ++j) s[j] = s[j] * scale;
       if (args.mask) {
@@ -161,8 +168,11 @@ void attention_task(const kp_attention_desc& d, const AttentionArgs& args, int64
       // m == mx covers both -inf (nothing seen yet, exp(-inf - -inf) would be NaN) and no change.
       const float corr = m[r] == mx ? 1.0f : expf(m[r] - mx);
       float sum = 0.0f;
+      bool masked = false;
       for (int64_t j = 0; j < cnt; ++j) {
-        const float p = s[j] == -INFINITY ? 0.0f : expf(s[j] - mx);
+        const bool off = s[j] == -INFINITY;
+        masked |= off;
+        const float p = off ? 0.0f : expf(s[j] - mx);
         s[j] = p;
         sum += p;
       }
@@ -172,9 +182,19 @@ void attention_task(const kp_attention_desc& d, const AttentionArgs& args, int64
       float* a = acc + r * ldv;
       if (corr != 1.0f)
         for (int64_t e = 0; e < ldv; ++e) a[e] = a[e] * corr;
-      int64_t e0 = 0;
-      for (; e0 + 4 * VW <= ldv; e0 += 4 * VW) pv_chunk<4 * VW>(cnt, s, vb + e0, ldv, a + e0);
-      for (; e0 < ldv; e0 += VW) pv_chunk<VW>(cnt, s, vb + e0, ldv, a + e0);
+      if (masked) {
+        // A key masked with -inf contributes nothing, even when its value row holds NaN/Inf
+        // (padding): skip it instead of adding 0 * v.
+        for (int64_t j = 0; j < cnt; ++j) {
+          if (s[j] == 0.0f) continue;
+          const float* vj = vb + j * ldv;
+          for (int64_t e = 0; e < ldv; ++e) a[e] = madd(s[j], vj[e], a[e]);
+        }
+      } else {
+        int64_t e0 = 0;
+        for (; e0 + 4 * VW <= ldv; e0 += 4 * VW) pv_chunk<4 * VW>(cnt, s, vb + e0, ldv, a + e0);
+        for (; e0 < ldv; e0 += VW) pv_chunk<VW>(cnt, s, vb + e0, ldv, a + e0);
+      }
     }
   }
 

@@ -58,9 +58,11 @@ struct Feature {
   uint32_t bit;
   const char* name;
 };
-const Feature kFeatures[] = {{KP_CPU_AVX, "avx"},           {KP_CPU_AVX2, "avx2"},         {KP_CPU_FMA, "fma"},
-                             {KP_CPU_F16C, "f16c"},         {KP_CPU_AVX512F, "avx512f"},   {KP_CPU_AVX512BW, "avx512bw"},
-                             {KP_CPU_AVX512VL, "avx512vl"}, {KP_CPU_NEON, "neon"}};
+const Feature kFeatures[] = {
+    {KP_CPU_AVX, "avx"},           {KP_CPU_AVX2, "avx2"},         {KP_CPU_FMA, "fma"},
+    {KP_CPU_F16C, "f16c"},         {KP_CPU_AVX512F, "avx512f"},   {KP_CPU_AVX512BW, "avx512bw"},
+    {KP_CPU_AVX512VL, "avx512vl"}, {KP_CPU_NEON, "neon"},
+};
 
 std::string missing_features(uint32_t missing) {
   std::string s;

@@ -1,8 +1,8 @@
 // The matmul epilogue: out = act(alpha * acc + bias) + beta * residual.
 //
 // Internal linkage throughout for the same reason as convert.h (included by per-ISA units).
-// The activations follow the formulas in kernelport.h literally, so that Inf/NaN behave as the
-// reference backend's (e.g. silu(-inf) = -inf / inf = NaN, relu(NaN) = NaN).
+// The activations follow the formulas in kernelport.h, with their limits at -inf (0, where the
+// literal formulas give -inf * 0 = NaN) as the reference backend has them; relu keeps NaN.
 #pragma once
 #include <math.h>
 
@@ -14,14 +14,18 @@ namespace kp::cpu {
 
 static inline float act_relu(float x) { return x < 0.0f ? 0.0f : x; }  // NaN passes through
 
-static inline float act_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
+static inline float act_gelu(float x) {
+  if (x == -INFINITY) return 0.0f;
+  return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+}
 
 static inline float act_gelu_tanh(float x) {
+  if (x == -INFINITY) return 0.0f;
   const float inner = 0.79788456080286535588f * (x + 0.044715f * x * x * x);
   return 0.5f * x * (1.0f + tanhf(inner));
 }
 
-static inline float act_silu(float x) { return x / (1.0f + expf(-x)); }
+static inline float act_silu(float x) { return x == -INFINITY ? 0.0f : x / (1.0f + expf(-x)); }
 
 // Applies the activation in place to a row; the switch is outside the loop so each case can
 // vectorise (relu) or at least run without a per-element branch on the kind.

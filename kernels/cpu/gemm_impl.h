@@ -13,6 +13,7 @@
 // are bitwise identical for any thread count.
 #pragma once
 #include <cstdint>
+#include <utility>
 
 #include "convert.h"
 #include "epilogue.h"
@@ -215,7 +216,8 @@ void epilogue_tile(const kp_matmul_desc& d, const MatmulArgs& args, int64_t batc
         load_row_f32(static_cast<const char*>(args.residual) + base * dtype_size(d.residual_dtype), d.residual_dtype,
                      nb, res_row);
       } else {
-        for (int64_t j = 0; j < nb; ++j) res_row[j] = load_f32(args.residual, d.residual_dtype, base + j * d.r_col_stride);
+        for (int64_t j = 0; j < nb; ++j)
+          res_row[j] = load_f32(args.residual, d.residual_dtype, base + j * d.r_col_stride);
       }
       const float beta = d.beta;
       for (int64_t j = 0; j < nb; ++j) row[j] = row[j] + beta * res_row[j];
@@ -277,7 +279,8 @@ void gemm_task(const kp_matmul_desc& d, const MatmulArgs& args, int64_t task) {
     for (int64_t ir = 0; ir < mb; ir += MR) {
       const int64_t r = min64(MR, mb - ir);
       const MicroFn fn = micro[r - 1];
-      for (int64_t jr = 0; jr < nb; jr += NR) fn(kc, ap + ir * kc, bp + jr / NR * b_panel_stride(kc), c + ir * ldc + jr, ldc, pc > 0);
+      for (int64_t jr = 0; jr < nb; jr += NR)
+        fn(kc, ap + ir * kc, bp + jr / NR * b_panel_stride(kc), c + ir * ldc + jr, ldc, pc > 0);
     }
   }
   epilogue_tile(d, args, bt, r_off, m0, mb, n0, nb, c, ldc, bias_row, res_row);

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdlib>
+#include <new>
 #if defined(_WIN32)
 #include <malloc.h>
 #endif
@@ -20,8 +21,8 @@ class Scratch {
   Scratch& operator=(const Scratch&) = delete;
   ~Scratch() { release(); }
 
-  // At least `floats` floats, 64-byte aligned; contents are unspecified. A few MiB at most, so
-  // failing to get it is treated like failing to get a thread stack.
+  // At least `floats` floats, 64-byte aligned; contents are unspecified. Failing to get it throws
+  // std::bad_alloc, which the pool carries back to the queue as an error on the op's outputs.
   float* get(size_t floats) {
     if (floats > cap_) {
       release();
@@ -31,7 +32,7 @@ class Scratch {
 #else
       p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
 #endif
-      if (!p_) std::abort();
+      if (!p_) throw std::bad_alloc();
       cap_ = bytes / sizeof(float);
     }
     return p_;

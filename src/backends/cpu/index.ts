@@ -29,7 +29,13 @@ export class CpuDevice implements BackendDevice {
   }
 
   allocate(bytes: number): CpuStorage {
-    return new CpuStorage(this.native.createBuffer(bytes), bytes);
+    try {
+      return new CpuStorage(this.native.createBuffer(bytes), bytes);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'KP_ERR_OUT_OF_MEMORY')
+        throw new RangeError(`cannot allocate ${bytes} bytes on cpu:${this.info.index} (${(e as Error).message})`);
+      throw e;
+    }
   }
 
   upload(data: HostData): CpuStorage {

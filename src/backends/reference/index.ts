@@ -2,6 +2,7 @@
  * The reference backend: float64 accumulation in plain TypeScript, the numerics oracle. It computes
  * synchronously on the calling thread, so `auto` never picks it.
  */
+import { totalmem } from 'node:os';
 import { decode, encode } from '../../dtype.js';
 import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
@@ -9,6 +10,8 @@ import { referenceAttention } from '../../reference/attention.js';
 import { referenceMatmul } from '../../reference/matmul.js';
 import type { DeviceInfo, DType, HostData } from '../../types.js';
 import type { BackendDevice, Storage } from '../backend.js';
+
+const MAX_TYPED_ARRAY_BYTES = 2 ** 32;
 
 class HostStorage implements Storage {
   constructor(
@@ -26,7 +29,10 @@ export class ReferenceDevice implements BackendDevice {
   }
 
   allocate(bytes: number): Storage {
-    // f32 and 16-bit tensors are both typed views later; keep raw bytes until first written.
+    // Contents are created when first written (ops build their outputs whole); the size is still
+    // checked now, so an impossible tensor fails here like on every other backend.
+    if (bytes > Math.min(totalmem(), MAX_TYPED_ARRAY_BYTES))
+      throw new RangeError(`cannot allocate ${bytes} bytes on the reference device (limit ${Math.min(totalmem(), MAX_TYPED_ARRAY_BYTES)} bytes)`);
     return new HostStorage(undefined, bytes);
   }
 
