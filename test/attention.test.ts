@@ -350,6 +350,19 @@ describe.each(BACKENDS)('attention on %s', (backend) => {
       }
     });
 
+    it.each(['f32', 'bf16'] as const)('a key masked by -Infinity is never read: NaN in its v row does not leak (%s)', async (dt) => {
+      const c: Case = { name: '', sq: 7, skv: 11, d: 8, dv: 12, dtype: dt, mask: [2, 1, 7, 11] };
+      const x = inputs(c, 4005);
+      const m = decode(x.mask!.data, 'f32');
+      for (let i = 0; i < 2 * 7; i++) m[i * 11 + 4] = -Infinity; // key 4 hidden from every row
+      x.mask = { ...x.mask!, data: encode(m, 'f32') };
+      const v = decode(x.v.data, dt);
+      for (let bh = 0; bh < 4; bh++) v.fill(NaN, (bh * 11 + 4) * 12, (bh * 11 + 5) * 12);
+      x.v = { ...x.v, data: encode(v, dt) };
+      const j = await judge(dev, x, {});
+      expect(j.got.every(Number.isFinite)).toBe(true);
+    });
+
     it('NaN in one visible v element makes only that output column NaN', async () => {
       const c: Case = { name: '', sq: 7, skv: 11, d: 8, dv: 12 };
       const x = inputs(c, 4003);

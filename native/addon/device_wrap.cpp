@@ -34,7 +34,9 @@ void on_complete(void* user, kp_status status, const char* message) {
   c->status = status;
   c->message = message ? message : "";
   Napi::ThreadSafeFunction tsfn = c->tsfn;  // c is deleted on the JS thread, possibly before Release
-  if (tsfn.BlockingCall(c, settle_on_js_thread) != napi_ok) delete c;  // environment is shutting down
+  // If the environment is shutting down (a worker being terminated) the call is refused; c is then
+  // left alone: its JS references may only be touched on the JS thread, and they die with the env.
+  tsfn.BlockingCall(c, settle_on_js_thread);
   tsfn.Release();
 }
 

@@ -6,6 +6,7 @@ import { totalmem } from 'node:os';
 import { decode, encode } from '../../dtype.js';
 import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
+import { byteSize } from '../../ops/shape.js';
 import { referenceAttention } from '../../reference/attention.js';
 import { referenceMatmul } from '../../reference/matmul.js';
 import type { DeviceInfo, DType, HostData } from '../../types.js';
@@ -46,6 +47,7 @@ export class ReferenceDevice implements BackendDevice {
   }
 
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
+    this.allocate(byteSize(plan.outShape, plan.outDtype)); // refuse an impossible output before computing
     const r = referenceMatmul(
       plan,
       values(a, plan.dtype),
@@ -57,6 +59,7 @@ export class ReferenceDevice implements BackendDevice {
   }
 
   attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
+    this.allocate(byteSize(plan.outShape, plan.outDtype));
     const r = referenceAttention(plan, values(q, plan.dtype), values(k, plan.dtype), values(v, plan.dtype), mask ? values(mask, 'f32') : undefined);
     return { out: result(r.out, plan.outDtype), lse: plan.returnLse && r.lse ? result(r.lse, "f32") : undefined };
   }
