@@ -7,3 +7,5 @@ export { planMatmul, type MatmulPlan } from './ops/matmul.js';
 export { planAttention, type AttentionPlan } from './ops/attention.js';
 export { encode, decode, f32ToF16, f16ToF32, f32ToBf16, bf16ToF32, unitRoundoff } from './dtype.js';
 export type * from './types.js';
+export { validate, formatTerminal, formatJson, formatMarkdown, type ValidateOptions, type ValidationReport, type Candidate, type CandidateFn, type CandidateCall, type CandidateResult } from './validate/index.js';
+export { bench, type BenchOptions, type BenchReport, type BenchRow, type Peer } from './bench/index.js';

@@ -57,6 +57,19 @@ export interface NativeAddon {
   addonVersion: string;
   Device: new (backend: string, threads: number) => NativeDevice;
   cpuProbe(): NativeCpuInfo;
+  /** Measured peaks (kp_cpu_calibrate), off the JS thread. threads <= 0: usable cores; seconds per measurement. */
+  cpuCalibrate(threads: number, seconds: number): Promise<NativeCpuPeaks>;
+}
+
+export interface NativeCpuPeaks {
+  threads: number;
+  /** FMA-throughput FLOP/s of each ISA path this CPU and build support, best first. */
+  isas: { isa: string; flopsF32: number }[];
+  activeIsa: string;
+  flopsF32: number;
+  readBandwidth: number;
+  bufferBytes: number;
+  seconds: number;
 }
 
 export function packageRoot(): string {

@@ -508,3 +508,21 @@ describe('attention: cpu results do not depend on the thread count', () => {
     expect(bits[0]!.equals(bits[1]!)).toBe(true);
   });
 });
+
+// Zero-width heads: Dv = 0 has an empty output but a real lse; D = 0 makes every score 0.
+describe.each(['cpu', 'reference'] as const)('zero-width heads on %s', (backend) => {
+  it('Dv = 0 still computes the lse, and D = 0 gives lse = log(visible keys)', async () => {
+    const dev = await open(backend);
+    const q = dev.tensor([1, 2, 3, 4], [1, 1, 2, 2]);
+    const k = dev.tensor([1, 0, 0, 1, 1, 1], [1, 1, 3, 2]);
+    const r = dev.attention(q, k, dev.empty([1, 1, 3, 0]), { returnLse: true });
+    expect(r.out.shape).toEqual([1, 1, 2, 0]);
+    const s = (i: number) => [0, 1, 2].map((j) => ([1, 2, 3, 4][2 * i]! * [1, 0, 1][j]! + [1, 2, 3, 4][2 * i + 1]! * [0, 1, 1][j]!) / Math.SQRT2);
+    const lse = await r.lse.read();
+    for (const i of [0, 1]) expect(lse[i]).toBeCloseTo(Math.log(s(i).reduce((a, x) => a + Math.exp(x), 0)), 5);
+    const z = dev.attention(dev.empty([1, 1, 2, 0]), dev.empty([1, 1, 5, 0]), dev.tensor(new Float32Array(10).fill(3), [1, 1, 5, 2]), { returnLse: true, causal: true });
+    expect(Array.from(await z.lse.read())).toEqual([Math.fround(Math.log(4)), Math.fround(Math.log(5))]);
+    expect(Array.from(await z.out.read())).toEqual([3, 3, 3, 3]);
+    dev.dispose();
+  });
+});

@@ -53,7 +53,7 @@ inline RowAddr row_addr(kp_layout layout, int64_t b, int64_t h, int64_t H, int64
 }
 
 int64_t attention_tasks(const kp_attention_desc& d) {
-  if (d.batch <= 0 || d.hq <= 0 || d.sq <= 0 || d.dv <= 0) return 0;
+  if (d.batch <= 0 || d.hq <= 0 || d.sq <= 0 || (d.dv <= 0 && !d.return_lse)) return 0;  // Dv = 0 still has an lse
   return d.batch * d.hq * ((d.sq + BQ - 1) / BQ);
 }
 

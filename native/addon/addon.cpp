@@ -34,6 +34,62 @@ Napi::Value CpuProbe(const Napi::CallbackInfo& info) {
   return o;
 }
 
+
+// cpuCalibrate(threads, seconds): Promise of the measured peaks (kp_cpu_calibrate off the JS thread).
+class CalibrateWorker : public Napi::AsyncWorker {
+ public:
+  CalibrateWorker(Napi::Env env, int32_t threads, double seconds)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads), seconds_(seconds) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    peaks_.struct_size = sizeof(kp_cpu_peaks);
+    status_ = kp_cpu_calibrate(threads_, seconds_, &peaks_);
+    if (status_ != KP_OK) message_ = kp_last_error();
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_ != KP_OK) {
+      Napi::Error err = Napi::Error::New(env, "cpu calibrate: " + message_);
+      deferred_.Reject(err.Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("threads", peaks_.threads);
+    Napi::Array isas = Napi::Array::New(env, static_cast<size_t>(peaks_.n_isa));
+    for (int32_t i = 0; i < peaks_.n_isa; i++) {
+      Napi::Object p = Napi::Object::New(env);
+      p.Set("isa", peaks_.isa[i].isa);
+      p.Set("flopsF32", peaks_.isa[i].flops_f32);
+      isas.Set(static_cast<uint32_t>(i), p);
+    }
+    o.Set("isas", isas);
+    o.Set("activeIsa", peaks_.active_isa);
+    o.Set("flopsF32", peaks_.flops_f32);
+    o.Set("readBandwidth", peaks_.read_bandwidth);
+    o.Set("bufferBytes", Napi::Number::New(env, static_cast<double>(peaks_.buffer_bytes)));
+    o.Set("seconds", peaks_.seconds);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int32_t threads_;
+  double seconds_;
+  kp_cpu_peaks peaks_{};
+  kp_status status_ = KP_OK;
+  std::string message_;
+};
+
+Napi::Value CpuCalibrate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int32_t threads = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  const double seconds = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  auto* w = new CalibrateWorker(env, threads, seconds);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 }  // namespace
 }  // namespace kpnode
 
@@ -49,6 +105,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, kp_version()));
   exports.Set("addonVersion", Napi::String::New(env, KP_VERSION_STRING));
   exports.Set("cpuProbe", Napi::Function::New(env, kpnode::CpuProbe));
+  exports.Set("cpuCalibrate", Napi::Function::New(env, kpnode::CpuCalibrate));
   return exports;
 }
 

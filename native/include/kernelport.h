@@ -195,6 +195,33 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
                               kp_buffer* v, kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out,
                               kp_buffer* lse);
 
+
+/* ---- calibration: this machine's measured peaks (for roofline percentages) ---------------------- */
+
+#define KP_CPU_PEAK_MAX_ISA 4
+
+typedef struct kp_cpu_isa_peak {
+  char isa[16];     /* "avx512" | "avx2" | "neon" | "generic" */
+  double flops_f32; /* FLOP/s of that path's FMA-throughput kernel, all threads (an FMA counts 2) */
+} kp_cpu_isa_peak;
+
+typedef struct kp_cpu_peaks {
+  uint32_t struct_size; /* the caller sets sizeof(kp_cpu_peaks) */
+  int32_t threads;      /* threads measured with */
+  int32_t n_isa;
+  kp_cpu_isa_peak isa[KP_CPU_PEAK_MAX_ISA]; /* each kernel path this CPU and build support, best first */
+  char active_isa[16];  /* the path the cpu backend runs (KERNELPORT_CPU_ISA honoured) */
+  double flops_f32;     /* peak f32 FLOP/s of the active path, all threads */
+  double read_bandwidth;/* bytes/s of a streaming read over buffer_bytes (>= 4 x L3), all threads */
+  int64_t buffer_bytes;
+  double seconds;       /* wall time the calibration took */
+} kp_cpu_peaks;
+
+/* Measures peak FMA throughput per ISA path (independent accumulator chains on every thread) and
+ * streaming-read bandwidth. threads <= 0: the process's usable cores. seconds: time per measurement
+ * (<= 0: 0.5 s); the whole call takes about (n_isa + 1) x seconds. Blocks the calling thread. */
+KP_API kp_status kp_cpu_calibrate(int32_t threads, double seconds, kp_cpu_peaks* out);
+
 #ifdef __cplusplus
 }
 #endif

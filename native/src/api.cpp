@@ -94,14 +94,26 @@ void run_command(kp_device* dev, const std::vector<BufferRef>& inputs, const std
   if (status != KP_OK) dev->record_error(status, message);
 }
 
+constexpr int64_t kMaxDim = int64_t(1) << 40;
+constexpr int64_t kMaxSeq = (int64_t(1) << 31) - 1;
+
+// Whether an op has anything to compute; empty ones complete without touching their buffers.
+bool matmul_runs(const kp_matmul_desc& d) { return !any_zero(d.batch_rank, d.batch_shape) && d.m > 0 && d.n > 0; }
+bool attention_runs(const kp_attention_desc& d) {
+  return d.batch > 0 && d.hq > 0 && d.sq > 0 && (d.dv > 0 || d.return_lse);
+}
+
 void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                   kp_buffer* residual, kp_buffer* out) {
   kp::require(d.struct_size >= sizeof(kp_matmul_desc), "kp_matmul_desc.struct_size is smaller than this library's descriptor");
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "matmul: invalid dtype");
   kp::require(d.m >= 0 && d.n >= 0 && d.k >= 0, "matmul: negative dimension");
   kp::require(d.batch_rank >= 0 && d.batch_rank <= KP_MAX_BATCH_DIMS, "matmul: batch_rank out of range");
-  kp::require(d.activation >= KP_ACT_NONE && d.activation <= KP_ACT_SILU, "matmul: invalid activation");
+  kp::require(kp::in_range(kp::raw(d.activation), KP_ACT_NONE, KP_ACT_SILU), "matmul: invalid activation");
   for (int i = 0; i < d.batch_rank; i++) kp::require(d.batch_shape[i] >= 0, "matmul: negative batch dimension");
+  // Buffers bound every dimension except when another one is 0; cap them so block counts cannot overflow.
+  kp::require(d.m <= kMaxDim && d.n <= kMaxDim && d.k <= kMaxDim, "matmul: a dimension exceeds 2^40");
+  for (int i = 0; i < d.batch_rank; i++) kp::require(d.batch_shape[i] <= kMaxDim, "matmul: a batch dimension exceeds 2^40");
   int64_t batch = 1;
   for (int i = 0; i < d.batch_rank; i++) batch = kp::mul(batch, d.batch_shape[i], "matmul batch");
   const int64_t out_elems = kp::mul(kp::mul(batch, d.m, "matmul out"), d.n, "matmul out");
@@ -130,19 +142,22 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
                      kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   kp::require(d.struct_size >= sizeof(kp_attention_desc), "kp_attention_desc.struct_size is smaller than this library's descriptor");
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "attention: invalid dtype");
-  kp::require(d.layout == KP_LAYOUT_BHSD || d.layout == KP_LAYOUT_BSHD, "attention: invalid layout");
-  kp::require(d.causal >= KP_CAUSAL_NONE && d.causal <= KP_CAUSAL_TOP_LEFT, "attention: invalid causal mode");
+  kp::require(kp::in_range(kp::raw(d.layout), KP_LAYOUT_BHSD, KP_LAYOUT_BSHD), "attention: invalid layout");
+  kp::require(kp::in_range(kp::raw(d.causal), KP_CAUSAL_NONE, KP_CAUSAL_TOP_LEFT), "attention: invalid causal mode");
   kp::require(d.batch >= 0 && d.hq >= 0 && d.hkv > 0 && d.sq >= 0 && d.skv >= 0 && d.d >= 0 && d.dv >= 0,
               "attention: negative dimension (or hkv = 0)");
   kp::require(d.hq % d.hkv == 0, "attention: hq must be a multiple of hkv");
+  for (int64_t x : {d.batch, d.hq, d.hkv, d.sq, d.skv, d.d, d.dv})
+    kp::require(x <= kMaxSeq, "attention: a dimension exceeds 2^31 - 1");
   const int64_t es = kp::dtype_size(d.dtype);
   const int64_t bq = kp::mul(kp::mul(d.batch, d.hq, "q"), d.sq, "q");
   const int64_t bk = kp::mul(kp::mul(d.batch, d.hkv, "k"), d.skv, "k");
-  const bool empty = bq == 0 || d.dv == 0;
+  // Scores are needed for the output (dv > 0) and for the lse; values only for the output.
+  const bool empty = !attention_runs(d);
   check_buffer(dev, out, "out", kp::mul(kp::mul(bq, d.dv, "out"), kp::dtype_size(d.out_dtype), "out"));
   check_buffer(dev, q, "q", empty ? 0 : kp::mul(kp::mul(bq, d.d, "q"), es, "q"));
   check_buffer(dev, k, "k", empty ? 0 : kp::mul(kp::mul(bk, d.d, "k"), es, "k"));
-  check_buffer(dev, v, "v", empty ? 0 : kp::mul(kp::mul(bk, d.dv, "v"), es, "v"));
+  check_buffer(dev, v, "v", empty || d.dv == 0 ? 0 : kp::mul(kp::mul(bk, d.dv, "v"), es, "v"));
   if (d.has_kv_lengths) check_buffer(dev, kv_lengths, "kv_lengths", kp::mul(d.batch, 4, "kv_lengths"));
   if (d.has_mask) {
     const int64_t shape[4] = {d.batch, d.hq, d.sq, d.skv};
@@ -299,12 +314,16 @@ KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer
   if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_matmul: dev and desc are required");
   return guarded([&] {
     check_matmul(dev, *desc, a, b, bias, residual, out);
-    const kp_matmul_desc d = *desc;
+    kp_matmul_desc d = *desc;
+    // Fields of absent operands are unchecked; give them valid values before a kernel reads them.
+    if (!d.has_bias) std::memset(&d.bias_dtype, 0, sizeof d.bias_dtype);
+    if (!d.has_residual) std::memset(&d.residual_dtype, 0, sizeof d.residual_dtype);
     std::vector<BufferRef> ins{BufferRef(a), BufferRef(b), BufferRef(d.has_bias ? bias : nullptr),
                                BufferRef(d.has_residual ? residual : nullptr)};
     std::vector<BufferRef> outs{BufferRef(out)};
     dev->enqueue([dev, d, ins = std::move(ins), outs = std::move(outs)] {
       run_command(dev, ins, outs, [&] {
+        if (!matmul_runs(d)) return;
         dev->backend->matmul(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), ins[3].data(), outs[0].data());
       });
     });
@@ -323,6 +342,7 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
     std::vector<BufferRef> outs{BufferRef(out), BufferRef(d.return_lse ? lse : nullptr)};
     dev->enqueue([dev, d, ins = std::move(ins), outs = std::move(outs)] {
       run_command(dev, ins, outs, [&] {
+        if (!attention_runs(d)) return;
         const auto* lengths = static_cast<const int32_t*>(ins[3].data());
         if (lengths)
           for (int64_t b = 0; b < d.batch; b++)

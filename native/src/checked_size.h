@@ -2,6 +2,7 @@
 // descriptor cannot wrap a size around and pass a bounds check.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include "errors.h"
 
 namespace kp {
@@ -22,8 +23,20 @@ inline void require(bool ok, const std::string& message) {
   if (!ok) throw Error(KP_ERR_INVALID_ARGUMENT, message);
 }
 
+// A C caller may put any integer in an enum field, and loading an out-of-range value as a C++ enum
+// is undefined behaviour: descriptors' enums are read as raw integers until they are validated.
+template <class E>
+inline int32_t raw(const E& e) {
+  static_assert(sizeof(E) == sizeof(int32_t), "C enums are int-sized");
+  int32_t v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+inline bool in_range(int32_t v, int32_t lo, int32_t hi) { return v >= lo && v <= hi; }
+
 inline int64_t dtype_size(kp_dtype t) { return t == KP_F32 || t == KP_I32 ? 4 : 2; }
 
-inline bool valid_float_dtype(kp_dtype t) { return t == KP_F32 || t == KP_F16 || t == KP_BF16; }
+inline bool valid_float_dtype(const kp_dtype& t) { return in_range(raw(t), KP_F32, KP_BF16); }
 
 }  // namespace kp
