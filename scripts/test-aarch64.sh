@@ -8,9 +8,10 @@ for tool in aarch64-linux-gnu-g++ qemu-aarch64; do
 done
 build=build-aarch64
 cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target kp_abi_test -j"$(nproc)" >/dev/null
-bin=$(find "$build" -name kp_abi_test -type f | head -1)
+cmake --build "$build" --target kp_abi_test kp_stress_test -j"$(nproc)" >/dev/null
+dir=$(dirname "$(find "$build" -name kp_abi_test -type f | head -1)")
 for isa in neon generic; do
   echo "== KERNELPORT_CPU_ISA=$isa"
-  KERNELPORT_CPU_ISA=$isa qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin"
+  KERNELPORT_CPU_ISA=$isa qemu-aarch64 -L /usr/aarch64-linux-gnu "$dir/kp_abi_test"
+  KERNELPORT_CPU_ISA=$isa qemu-aarch64 -L /usr/aarch64-linux-gnu "$dir/kp_stress_test" 20
 done

@@ -10,6 +10,17 @@ describe('native core', () => {
     expect(out).toMatch(/^\d+ passed, 0 failed$/m);
   });
 
+  it('the randomised stress test passes (odd shapes, every option, garbage descriptors, 8 threads)', () => {
+    const out = execFileSync(join(packageRoot(), 'build', 'Release', 'kp_stress_test'), ['60'], { encoding: 'utf8' });
+    expect(out).toMatch(/^\d+ passed, 0 failed$/m);
+  });
+
+  it('the native tests are clean under AddressSanitizer + UndefinedBehaviorSanitizer', () => {
+    const out = execFileSync('bash', [join(packageRoot(), 'scripts', 'test-asan.sh'), '30'], { encoding: 'utf8', timeout: 600_000 });
+    expect(out).toMatch(/kp_abi_test \(asan\+ubsan\)\n\d+ passed, 0 failed/);
+    expect(out).toMatch(/kp_stress_test \(asan\+ubsan\)\n\d+ passed, 0 failed/);
+  }, 600_000);
+
   it('the addon reports the ABI and package version it was built from', () => {
     const addon = requireNative();
     expect(addon.abiVersion).toBe(ABI_VERSION);
