@@ -40,6 +40,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   kp_device* device(Napi::Env env) const;
   kp_device* dev_ = nullptr;
+  void* channel_ = nullptr;  // completions back to the JS thread (device_wrap.cpp)
 };
 
 kp_matmul_desc matmul_desc_from(const Napi::Object& o);

@@ -1,3 +1,5 @@
+#include <atomic>
+#include <mutex>
 #include <string>
 #include "addon.h"
 
@@ -5,16 +7,45 @@ namespace kpnode {
 namespace {
 
 
-// One pending completion (a read or a sync). The queue thread fills in the status and hands the
-// context back to the JS thread through a thread-safe function, which settles the promise.
+// Completions (reads, syncs) of one device travel back to the JS thread through one thread-safe
+// function, created once per device: making one per completion costs a libuv handle each time.
+// It is unref'd while nothing is pending, so an idle device does not keep the process alive.
+//
+// Lifetime: the channel is shared by the DeviceWrap, the thread-safe function (until Node finalizes
+// it, which at environment teardown can happen before the DeviceWrap is finalized) and each pending
+// completion. `closed` says the thread-safe function is gone and must not be touched.
+struct Channel {
+  Napi::ThreadSafeFunction tsfn;
+  int64_t pending = 0;  // touched on the JS thread only
+  std::mutex mutex;
+  bool closed = false;
+  std::atomic<int> refs{2};  // the DeviceWrap and the thread-safe function
+
+  void release() {
+    if (refs.fetch_sub(1) == 1) delete this;
+  }
+  bool open() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return !closed;
+  }
+};
+
+// One pending completion. The queue thread fills in the status and hands it to the JS thread,
+// which settles the promise.
 struct Completion {
+  Channel* channel;
   Napi::Promise::Deferred deferred;
   Napi::ObjectReference keep;  // the destination typed array, alive until the copy is done
-  Napi::ThreadSafeFunction tsfn;
   kp_status status = KP_OK;
   std::string message;
-  explicit Completion(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {
-    tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "kernelport", 0, 1);
+  Completion(Napi::Env env, Channel* ch) : channel(ch), deferred(Napi::Promise::Deferred::New(env)) {
+    ch->refs.fetch_add(1);
+    if (ch->pending++ == 0 && ch->open()) ch->tsfn.Ref(env);
+  }
+  void finish(Napi::Env env) {
+    if (--channel->pending == 0 && channel->open()) channel->tsfn.Unref(env);
+    channel->release();
+    delete this;
   }
 };
 
@@ -26,18 +57,17 @@ void settle_on_js_thread(Napi::Env env, Napi::Function, Completion* c) {
     err.Set("code", Napi::String::New(env, kp_status_string(c->status)));
     c->deferred.Reject(err.Value());
   }
-  delete c;
+  c->finish(env);
 }
 
 void on_complete(void* user, kp_status status, const char* message) {
   auto* c = static_cast<Completion*>(user);
   c->status = status;
   c->message = message ? message : "";
-  Napi::ThreadSafeFunction tsfn = c->tsfn;  // c is deleted on the JS thread, possibly before Release
-  // If the environment is shutting down (a worker being terminated) the call is refused; c is then
-  // left alone: its JS references may only be touched on the JS thread, and they die with the env.
-  tsfn.BlockingCall(c, settle_on_js_thread);
-  tsfn.Release();
+  // Refused, or skipped, only while the environment shuts down (a worker being terminated); c is
+  // then left alone: its JS references may only be touched on the JS thread, and die with the env.
+  std::lock_guard<std::mutex> lock(c->channel->mutex);
+  if (!c->channel->closed) c->channel->tsfn.NonBlockingCall(c, settle_on_js_thread);
 }
 
 }  // namespace
@@ -64,9 +94,26 @@ DeviceWrap::DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device
   const int32_t threads = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
   kp_status s = kp_device_open(backend.c_str(), threads, &dev_);
   if (s != KP_OK) throw_status(env, s, ("cannot open " + backend).c_str());
+  auto* ch = new Channel();
+  ch->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "kernelport", 0, 1,
+                                           [ch](Napi::Env) {
+                                             {
+                                               std::lock_guard<std::mutex> lock(ch->mutex);
+                                               ch->closed = true;
+                                             }
+                                             ch->release();
+                                           });
+  ch->tsfn.Unref(env);
+  channel_ = ch;
 }
 
-DeviceWrap::~DeviceWrap() { kp_device_close(dev_); }
+DeviceWrap::~DeviceWrap() {
+  kp_device_close(dev_);  // completions still queued are handed over before the channel goes
+  auto* ch = static_cast<Channel*>(channel_);
+  if (!ch) return;
+  if (ch->open()) ch->tsfn.Release();
+  ch->release();
+}
 
 kp_device* DeviceWrap::device(Napi::Env env) const {
   if (!dev_) throw Napi::Error::New(env, "the device has been disposed");
@@ -99,14 +146,13 @@ Napi::Value DeviceWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   kp_buffer* buf = optional_buffer(info[0], "buffer");
   Napi::TypedArray dst = info[1].As<Napi::TypedArray>();
-  auto* c = new Completion(env);
+  auto* c = new Completion(env, static_cast<Channel*>(channel_));
   c->keep = Napi::Persistent(dst.As<Napi::Object>());
   Napi::Promise promise = c->deferred.Promise();
   auto* data = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
   kp_status s = kp_buffer_read_async(buf, 0, data, dst.ByteLength(), on_complete, c);
   if (s != KP_OK) {
-    c->tsfn.Release();
-    delete c;
+    c->finish(env);
     throw_status(env, s, "read");
   }
   return promise;
@@ -114,12 +160,12 @@ Napi::Value DeviceWrap::Read(const Napi::CallbackInfo& info) {
 
 Napi::Value DeviceWrap::Sync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto* c = new Completion(env);
+  kp_device* dev = device(env);
+  auto* c = new Completion(env, static_cast<Channel*>(channel_));
   Napi::Promise promise = c->deferred.Promise();
-  kp_status s = kp_device_sync_async(device(env), on_complete, c);
+  kp_status s = kp_device_sync_async(dev, on_complete, c);
   if (s != KP_OK) {
-    c->tsfn.Release();
-    delete c;
+    c->finish(env);
     throw_status(env, s, "sync");
   }
   return promise;

@@ -41,6 +41,8 @@ struct kp_device {
   };
   std::deque<Command> queue_;
   bool busy_ = false;
+  bool sleeping_ = false;
+  std::atomic<int64_t> queued_{0};  // queue_.size(), readable without the lock while spinning
   std::atomic<int64_t> pending_{0};
   bool stopping_ = false;
   kp_status error_ = KP_OK;
