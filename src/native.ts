@@ -57,6 +57,8 @@ export interface NativeAddon {
   addonVersion: string;
   Device: new (backend: string, threads: number) => NativeDevice;
   cpuProbe(): NativeCpuInfo;
+  /** Native buffers alive in this process (every device) and their bytes. */
+  memoryStats(): { liveBuffers: number; liveBytes: number };
   /** Measured peaks (kp_cpu_calibrate), off the JS thread. threads <= 0: usable cores; seconds per measurement. */
   cpuCalibrate(threads: number, seconds: number): Promise<NativeCpuPeaks>;
 }

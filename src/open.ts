@@ -4,15 +4,21 @@
  */
 import { CpuDevice } from './backends/cpu/index.js';
 import { ReferenceDevice } from './backends/reference/index.js';
+import { WebGpuDevice } from './backends/webgpu/index.js';
 import { Device } from './device.js';
 import { requireNative } from './native.js';
 import { describe } from './ops/shape.js';
-import { probe } from './probe.js';
-import type { BackendName, OpenOptions } from './types.js';
+import { probe, probeBackend } from './probe.js';
+import type { BackendName, DeviceInfo, OpenOptions } from './types.js';
 
 const BACKENDS: readonly string[] = ['cpu', 'cuda', 'musa', 'webgpu', 'reference'];
-/** Ranked for 'auto' until selection by estimated time lands. */
+/**
+ * Ranked for 'auto' until selection by estimated time lands. A software WebGPU adapter (llvmpipe,
+ * SwiftShader, lavapipe: a rasteriser running on the CPU, `features.software` in its probe) ranks
+ * below cpu: the native cpu kernels are far faster on the same cores.
+ */
 const AUTO_ORDER: BackendName[] = ['cuda', 'musa', 'webgpu', 'cpu'];
+const rank = (d: DeviceInfo): number => (d.backend === 'webgpu' && d.features.software ? AUTO_ORDER.length : AUTO_ORDER.indexOf(d.backend));
 
 export async function open(selector: BackendName | 'auto' | OpenOptions = {}): Promise<Device> {
   const opts: OpenOptions = typeof selector === 'string' ? { backend: selector } : (selector ?? {});
@@ -27,27 +33,31 @@ export async function open(selector: BackendName | 'auto' | OpenOptions = {}): P
     wanted = env as BackendName;
     source = 'KERNELPORT_BACKEND';
   }
-  const devices = await probe();
-  const availableList = devices.filter((d) => d.available).map((d) => d.backend).join(', ');
-  if (!BACKENDS.includes(wanted) && wanted !== 'auto')
-    throw new TypeError(`${source}: unknown backend '${String(wanted)}'; known: ${BACKENDS.join(', ')} (available here: ${availableList})`);
+  if (!BACKENDS.includes(wanted) && wanted !== 'auto') {
+    const available = (await probe()).filter((d) => d.available).map((d) => d.backend).join(', ');
+    throw new TypeError(`${source}: unknown backend '${String(wanted)}'; known: ${BACKENDS.join(', ')} (available here: ${available})`);
+  }
+  const devices = wanted === 'auto' ? await probe() : await probeBackend(wanted as BackendName);
+  const listAvailable = async () => (await probe()).filter((d) => d.available).map((d) => d.backend).join(', ');
 
   const chosen =
     wanted === 'auto'
-      ? AUTO_ORDER.map((b) => devices.find((d) => d.backend === b && d.available)).find((d) => d !== undefined)
+      ? devices.filter((d) => d.available && AUTO_ORDER.includes(d.backend)).sort((x, y) => rank(x) - rank(y))[0]
       : devices.find((d) => d.backend === wanted);
   if (!chosen) {
     const why = devices.filter((d) => !d.available).map((d) => `${d.backend}: ${d.reason}`);
-    throw new Error(`open: no compute backend is available (available: ${availableList}).\n  ${why.join('\n  ')}`);
+    throw new Error(`open: no compute backend is available (available: ${await listAvailable()}).\n  ${why.join('\n  ')}`);
   }
   if (!chosen.available)
-    throw new Error(`${source}: the ${chosen.backend} backend is unavailable: ${chosen.reason}. Available here: ${availableList}`);
+    throw new Error(`${source}: the ${chosen.backend} backend is unavailable: ${chosen.reason}. Available here: ${await listAvailable()}`);
 
   switch (chosen.backend) {
     case 'cpu':
       return new Device(new CpuDevice(requireNative(), chosen, opts.threads ?? 0));
     case 'reference':
       return new Device(new ReferenceDevice(chosen));
+    case 'webgpu':
+      return new Device(await WebGpuDevice.create(chosen));
     default:
       throw new Error(`open: the ${chosen.backend} backend has no host implementation in this build`);
   }

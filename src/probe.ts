@@ -3,6 +3,8 @@
  * core's cpuid/XCR0 probe; GPU backends that this build does not contain say so.
  */
 import { readFileSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+import { adapterInfo, findAdapter } from './backends/webgpu/index.js';
 import { loadNative, type NativeCpuInfo } from './native.js';
 import type { BackendName, DeviceInfo, DType } from './types.js';
 
@@ -29,12 +31,45 @@ export function featureNames(bits: number): string[] {
   return FEATURE_BITS.filter(([b]) => (bits & b) !== 0).map(([, n]) => n);
 }
 
-let cache: DeviceInfo[] | undefined;
+let cache: Promise<DeviceInfo[]> | undefined;
 
 /** Every backend's devices, available or not. Cached per process (probing is cheap but not free). */
 export async function probe(): Promise<DeviceInfo[]> {
-  cache ??= [cpuInfo(), referenceInfo(), ...notBuilt()];
-  return cache.map((d) => structuredClone(d));
+  cache ??= (async () => [cpuInfo(), referenceInfo(), ...notBuilt(), await webgpuInfo()])();
+  return (await cache).map((d) => structuredClone(d));
+}
+
+/**
+ * One backend's devices. open() with an explicit backend probes only that one: opening cpu must
+ * not start a GPU runtime (Dawn, a driver) in a process, or a worker thread, that never asked for it.
+ */
+export async function probeBackend(backend: BackendName): Promise<DeviceInfo[]> {
+  if (cache) return (await probe()).filter((d) => d.backend === backend);
+  switch (backend) {
+    case 'cpu':
+      return [cpuInfo()];
+    case 'reference':
+      return [referenceInfo()];
+    case 'webgpu':
+      return [await webgpuInfo()];
+    default:
+      return notBuilt().filter((d) => d.backend === backend);
+  }
+}
+
+/** The WebGPU adapter (Dawn's `webgpu` package in Node): its info, features and limits, or why there is none. */
+export async function webgpuInfo(): Promise<DeviceInfo> {
+  // Dawn's Node binding aborts the whole process (napi_fatal_error) when it looks for an adapter
+  // from a worker thread, and crashes at thread exit once loaded there: never load it off the main thread.
+  if (!isMainThread)
+    return unavailable('webgpu', 'WebGPU', 'the webgpu backend runs on the main thread only: Dawn (the webgpu package) aborts the process when used from a worker thread');
+  try {
+    const choice = await findAdapter();
+    if (choice instanceof Error) return unavailable('webgpu', 'WebGPU', choice.message);
+    return adapterInfo(choice);
+  } catch (e) {
+    return unavailable('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
+  }
 }
 
 export function cpuInfo(): DeviceInfo {
@@ -106,7 +141,7 @@ function referenceInfo(): DeviceInfo {
 }
 
 function notBuilt(): DeviceInfo[] {
-  return (['cuda', 'musa', 'webgpu'] as const).map((b) =>
+  return (['cuda', 'musa'] as const).map((b) =>
     unavailable(b, b.toUpperCase(), `the ${b} backend is not part of this build of kernelport yet`),
   );
 }

@@ -369,8 +369,8 @@ describe('kernelport validate (CLI)', () => {
   });
 
   it('an unavailable backend fails the run (exit 1)', async () => {
-    const { code, out } = await capture(['validate', '--backends', 'webgpu', '--case', 'primes']);
+    const { code, out } = await capture(['validate', '--backends', 'musa', '--case', 'primes']);
     expect(code).toBe(1);
-    expect(out).toMatch(/webgpu.*UNAVAILABLE/);
+    expect(out).toMatch(/musa.*UNAVAILABLE/);
   });
 });

@@ -106,6 +106,14 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("addonVersion", Napi::String::New(env, KP_VERSION_STRING));
   exports.Set("cpuProbe", Napi::Function::New(env, kpnode::CpuProbe));
   exports.Set("cpuCalibrate", Napi::Function::New(env, kpnode::CpuCalibrate));
+  exports.Set("memoryStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    int64_t buffers = 0, bytes = 0;
+    kp_memory_stats(&buffers, &bytes);
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(buffers)));
+    o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(bytes)));
+    return o;
+  }));
   return exports;
 }
 

@@ -188,6 +188,9 @@ KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, 
 /* Blocking read: waits for the ops before it. */
 KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t bytes);
 
+/* Buffers alive in this process (all devices) and their bytes: for leak checks and memory accounting. */
+KP_API void kp_memory_stats(int64_t* live_buffers, int64_t* live_bytes);
+
 /* Enqueue ops. bias and residual may be NULL when the descriptor says they are absent. */
 KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                            kp_buffer* residual, kp_buffer* out);

@@ -247,6 +247,7 @@ KP_API kp_status kp_buffer_create(kp_device* dev, size_t bytes, kp_buffer** out)
     buf->backend = dev->backend;
     buf->data = data;
     buf->size = bytes;
+    kp_buffer::track(bytes);
     dev->retain();
     *out = buf;
     return KP_OK;

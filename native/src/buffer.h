@@ -19,6 +19,7 @@ struct kp_buffer {
 
   void retain() { refs.fetch_add(1, std::memory_order_relaxed); }
   void release();
+  static void track(size_t bytes);  // counts a new buffer in kp_memory_stats
 };
 
 namespace kp {

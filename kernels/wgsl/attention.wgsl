@@ -1,0 +1,180 @@
+// Flash attention (FlashAttention-style online softmax in f32; the score matrix is never stored).
+//
+// One workgroup = (batch b, query head h, block of BQ query rows, key split). Invocation t owns
+// query row q0 + t: its q row, running max m, running sum l and Dv accumulators live in registers.
+// K/V come in tiles of BK keys through workgroup memory (converted to f32 once), and tiles past the
+// last key the block's last row may see (causality, kvLengths) are never loaded. GQA: query head h
+// reads kv head h / (Hq / Hkv).
+//
+// Semantics (those of the reference): keys hidden by causality or kvLengths are never read; a key
+// whose score is -Inf contributes nothing (its v row is not touched, even if it holds NaN); a row
+// with nothing visible gives 0 and lse -Inf; a NaN score makes the row NaN.
+//
+// SPLIT (flash-decoding): the workgroup covers only keys [split·SPLIT_SIZE, (split+1)·SPLIT_SIZE) and
+// writes its unnormalised (m, l, acc) to partial buffers; attention_combine.wgsl merges the splits in
+// a fixed order.
+
+@group(0) @binding(1) var<storage, read> Q: array<u32>;
+@group(0) @binding(2) var<storage, read> K: array<u32>;
+@group(0) @binding(3) var<storage, read> V: array<u32>;
+@group(0) @binding(4) var<storage, read> KVLEN: array<u32>;
+@group(0) @binding(5) var<storage, read_write> OUT: array<u32>; // f32 out, or the partial acc (SPLIT)
+#if HAS_LSE
+@group(0) @binding(6) var<storage, read_write> LSE: array<u32>; // f32 lse, or the partial m (SPLIT)
+#endif
+#if HAS_MASK
+@group(0) @binding(7) var<storage, read> MASK: array<u32>;
+#endif
+#if SPLIT
+@group(0) @binding(8) var<storage, read_write> PL: array<u32>; // partial l
+#endif
+
+const DT: u32 = {{DT}}u;
+const D: u32 = {{D}}u;
+const DV: u32 = {{DV}}u;
+const BQ: u32 = {{BQ}}u;
+const BK: u32 = {{BK}}u;
+const DA: u32 = {{DA}}u;
+const DVA: u32 = {{DVA}}u;
+
+#if STAGE
+var<workgroup> Ks: array<f32, {{BK}} * {{DA}}>;
+var<workgroup> Vs: array<f32, {{BK}} * {{DVA}}>;
+#endif
+
+fn load_q(e: u32) -> f32 { return kp_decode(Q[kp_word(e, DT)], e, DT); }
+fn load_k(e: u32) -> f32 { return kp_decode(K[kp_word(e, DT)], e, DT); }
+fn load_v(e: u32) -> f32 { return kp_decode(V[kp_word(e, DT)], e, DT); }
+
+// Keys [0, end) are visible to query row i of batch row b (causality and kvLengths).
+fn visible_end(i: u32, len: u32) -> i32 {
+  var e = i32(len);
+  let c = prm(6u);
+  if (c == 1u) { e = min(e, i32(i) + i32(len) - i32(SQ()) + 1); }
+  else if (c == 2u) { e = min(e, i32(i) + 1); }
+  return max(e, 0);
+}
+
+@compute @workgroup_size({{BQ}}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let hq = HQ();
+  let sq = SQ();
+  let nsplit = NSPLIT();
+  let wid = wg.y * prm(10u) + wg.x;
+  let split = wid % nsplit;
+  let rest = wid / nsplit;
+  let nqb = prm(9u);
+  let qb = rest % nqb;
+  let bh = rest / nqb;
+  let h = bh % hq;
+  let b = bh / hq;
+  let hk = h / prm(8u);
+  let t = lid.x;
+  let q0 = qb * BQ;
+  let i = q0 + t;
+  let in_range = i < sq;
+  let len = KVLEN[b];
+  let scale = bitcast<f32>(prm(5u));
+
+  let qa = rows(b, h, hq, sq, D);
+  let ka = rows(b, hk, HKV(), SKV(), D);
+  let va = rows(b, hk, HKV(), SKV(), DV);
+
+  var q: array<f32, {{DA}}>;
+  var acc: array<f32, {{DVA}}>;
+  var sc: array<f32, {{BK}}>;
+  for (var c = 0u; c < D; c = c + 1u) { q[c] = 0.0; }
+  if (in_range) {
+    for (var c = 0u; c < D; c = c + 1u) { q[c] = load_q(qa.base + i * qa.stride + c); }
+  }
+  for (var x = 0u; x < DV; x = x + 1u) { acc[x] = 0.0; }
+  var m = kp_neg_inf();
+  var l = 0.0;
+  let myEnd = select(0, visible_end(i, len), in_range);
+#if HAS_MASK
+  let mOff = b * prm(13u) + h * prm(14u) + i * prm(15u);
+  let ms3 = prm(16u);
+#endif
+
+  // The block's last row sees the most keys (visibility is monotone in i).
+  var kHi = u32(visible_end(min(q0 + BQ, sq) - 1u, len));
+  let kLo = split * prm(11u);
+#if SPLIT
+  kHi = min(kHi, kLo + prm(11u));
+#endif
+
+  for (var j0 = kLo; j0 < kHi; j0 = j0 + BK) {
+    let nk = min(BK, kHi - j0);
+#if STAGE
+    workgroupBarrier();
+    for (var e = t; e < nk * D; e = e + BQ) {
+      let jj = e / DA; // DA = D here (the loop is empty when D = 0; DA keeps the divisor nonzero)
+      Ks[e] = load_k(ka.base + (j0 + jj) * ka.stride + e % DA);
+    }
+    for (var e = t; e < nk * DV; e = e + BQ) {
+      let jj = e / DVA;
+      Vs[e] = load_v(va.base + (j0 + jj) * va.stride + e % DVA);
+    }
+    workgroupBarrier();
+#endif
+    let cnt = min(i32(nk), myEnd - i32(j0));
+    if (cnt > 0) {
+      let n = u32(cnt);
+      var mx = m;
+      for (var jj = 0u; jj < n; jj = jj + 1u) {
+        var dot = 0.0;
+        for (var c = 0u; c < D; c = c + 1u) {
+#if STAGE
+          dot = dot + q[c] * Ks[jj * D + c];
+#else
+          dot = dot + q[c] * load_k(ka.base + (j0 + jj) * ka.stride + c);
+#endif
+        }
+        var s = dot * scale;
+#if HAS_MASK
+        s = s + bitcast<f32>(MASK[mOff + (j0 + jj) * ms3]);
+#endif
+        sc[jj] = s;
+        if (s > mx) { mx = s; } // a NaN score is never the max; it reaches p, l and the output below
+      }
+      // m == mx covers -Inf (nothing seen yet: exp(-Inf + Inf) would be NaN) and no change.
+      let corr = select(exp(m - mx), 1.0, m == mx);
+      if (corr != 1.0) {
+        l = l * corr;
+        for (var x = 0u; x < DV; x = x + 1u) { acc[x] = acc[x] * corr; }
+      }
+      for (var jj = 0u; jj < n; jj = jj + 1u) {
+        let s = sc[jj];
+        if (kp_is_neg_inf(s)) { continue; } // masked with -Inf: contributes nothing, v never read
+        let p = exp(s - mx);
+        l = l + p;
+        for (var x = 0u; x < DV; x = x + 1u) {
+#if STAGE
+          acc[x] = acc[x] + p * Vs[jj * DV + x];
+#else
+          acc[x] = acc[x] + p * load_v(va.base + (j0 + jj) * va.stride + x);
+#endif
+        }
+      }
+      m = mx;
+    }
+  }
+
+  if (!in_range) { return; }
+#if SPLIT
+  let part = (bh * sq + i) * nsplit + split;
+  LSE[part] = bitcast<u32>(m);
+  PL[part] = bitcast<u32>(l);
+  for (var x = 0u; x < DV; x = x + 1u) { OUT[part * DV + x] = bitcast<u32>(acc[x]); }
+#else
+  // l == 0: nothing visible, or every visible score was -Inf. A NaN l (NaN score) propagates.
+  let empty = l == 0.0;
+  let oa = rows(b, h, hq, sq, DV);
+  for (var x = 0u; x < DV; x = x + 1u) {
+    OUT[oa.base + i * oa.stride + x] = bitcast<u32>(select(acc[x] / l, 0.0, empty));
+  }
+#if HAS_LSE
+  LSE[bh * sq + i] = bitcast<u32>(select(m + log(l), kp_neg_inf(), empty));
+#endif
+#endif
+}

@@ -1,0 +1,45 @@
+// matmul for M <= 4 (GEMV-like: decoding, a single row of activations). One workgroup of WG
+// invocations owns one output column j of every row: invocation t sums the products p = t, t+WG, ...
+// in order, then a fixed tree in workgroup memory adds the WG partial sums, so the result is the
+// same on every run and every device. Workgroups: x linearises the column (gridX per dispatch row),
+// z is the batch.
+
+const MR: u32 = {{MR}}u; // rows of the output (1..4)
+const WG: u32 = {{WG}}u;
+
+var<workgroup> red: array<f32, {{MR}} * {{WG}}>;
+
+@compute @workgroup_size({{WG}}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n = N();
+  let k = K();
+  let j = wg.y * prm(4u) + wg.x;
+  let z = wg.z + prm(5u);
+  let off = batch_offsets(z);
+  let aRow = prm(6u);
+  let aCol = prm(7u);
+  let bRow = prm(8u);
+  let bCol = prm(9u);
+  let t = lid.x;
+  let live = j < n;
+
+  var acc: array<f32, {{MR}}>;
+  for (var r = 0u; r < MR; r = r + 1u) { acc[r] = 0.0; }
+  if (live) {
+    for (var p = t; p < k; p = p + WG) {
+      let bv = load_b(off.b + p * bRow + j * bCol);
+      for (var r = 0u; r < MR; r = r + 1u) { acc[r] = acc[r] + load_a(off.a + r * aRow + p * aCol) * bv; }
+    }
+  }
+  for (var r = 0u; r < MR; r = r + 1u) { red[r * WG + t] = acc[r]; }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) {
+      for (var r = 0u; r < MR; r = r + 1u) { red[r * WG + t] = red[r * WG + t] + red[r * WG + t + s]; }
+    }
+    workgroupBarrier();
+  }
+  if (live && t < MR) {
+    OUT[z * MR * n + t * n + j] = bitcast<u32>(epilogue(red[t * WG], t, j, off.r));
+  }
+}
