@@ -51,12 +51,43 @@ export interface NativeCpuInfo {
   isa: string;
 }
 
+/** One GPU as the vendor driver reports it (kp_gpu_probe). */
+export interface NativeGpuDevice {
+  index: number;
+  name: string;
+  arch: string;
+  ccMajor: number;
+  ccMinor: number;
+  multiprocessors: number;
+  warpSize: number;
+  memoryBytes: number;
+  clockKhz: number;
+  memoryClockKhz: number;
+  busWidthBits: number;
+  pciBus: number;
+  l2Bytes: number;
+  sharedPerBlockOptin: number;
+  driverVersion: number;
+}
+
+export interface NativeGpuProbe {
+  /** The driver loaded and reported at least one device. */
+  available: boolean;
+  /** Why not (the dlopen message, the driver's error, or "no CUDA device"). */
+  reason: string;
+  devices: NativeGpuDevice[];
+  /** The backend library (loaded only when the driver reports a device). */
+  library: { loaded: boolean; reason: string; variants: string };
+}
+
 export interface NativeAddon {
   abiVersion: number;
   version: string;
   addonVersion: string;
   Device: new (backend: string, threads: number) => NativeDevice;
   cpuProbe(): NativeCpuInfo;
+  /** GPU backend probe: the driver (dlopen + driver API), then the backend library. Never throws for a missing driver. */
+  gpuProbe(backend: 'cuda'): NativeGpuProbe;
   /** Native buffers alive in this process (every device) and their bytes. */
   memoryStats(): { liveBuffers: number; liveBytes: number };
   /** Measured peaks (kp_cpu_calibrate), off the JS thread. threads <= 0: usable cores; seconds per measurement. */

@@ -3,6 +3,7 @@
  * First cut of selection: cpu is the only compute backend in this build, reference is never automatic.
  */
 import { CpuDevice } from './backends/cpu/index.js';
+import { CudaDevice } from './backends/cuda/index.js';
 import { ReferenceDevice } from './backends/reference/index.js';
 import { WebGpuDevice } from './backends/webgpu/index.js';
 import { Device } from './device.js';
@@ -58,6 +59,16 @@ export async function open(selector: BackendName | 'auto' | OpenOptions = {}): P
       return new Device(new ReferenceDevice(chosen));
     case 'webgpu':
       return new Device(await WebGpuDevice.create(chosen));
+    case 'cuda':
+      try {
+        return new Device(new CudaDevice(requireNative(), chosen));
+      } catch (e) {
+        // 'auto' falls back to the next device with the reason logged; an explicit choice reports it.
+        const next = wanted === 'auto' ? devices.filter((d) => d.available && AUTO_ORDER.includes(d.backend) && d.backend !== 'cuda').sort((x, y) => rank(x) - rank(y))[0] : undefined;
+        if (!next) throw e;
+        console.warn(`kernelport: cuda:${chosen.index} failed to initialise (${(e as Error).message}); using ${next.backend} instead`);
+        return open({ ...opts, backend: next.backend });
+      }
     default:
       throw new Error(`open: the ${chosen.backend} backend has no host implementation in this build`);
   }

@@ -1,9 +1,11 @@
 /**
  * probe(): every backend, available or not, with the reason. The cpu entry comes from the native
- * core's cpuid/XCR0 probe; GPU backends that this build does not contain say so.
+ * core's cpuid/XCR0 probe; cuda from the vendor driver (loaded lazily by the core, src/backends/cuda);
+ * GPU backends that this build does not contain say so.
  */
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
+import { cudaInfos } from './backends/cuda/index.js';
 import { adapterInfo, findAdapter } from './backends/webgpu/index.js';
 import { loadNative, type NativeCpuInfo } from './native.js';
 import type { BackendName, DeviceInfo, DType } from './types.js';
@@ -35,7 +37,7 @@ let cache: Promise<DeviceInfo[]> | undefined;
 
 /** Every backend's devices, available or not. Cached per process (probing is cheap but not free). */
 export async function probe(): Promise<DeviceInfo[]> {
-  cache ??= (async () => [cpuInfo(), referenceInfo(), ...notBuilt(), await webgpuInfo()])();
+  cache ??= (async () => [cpuInfo(), referenceInfo(), ...cudaInfos(), ...notBuilt(), await webgpuInfo()])();
   return (await cache).map((d) => structuredClone(d));
 }
 
@@ -52,6 +54,8 @@ export async function probeBackend(backend: BackendName): Promise<DeviceInfo[]> 
       return [referenceInfo()];
     case 'webgpu':
       return [await webgpuInfo()];
+    case 'cuda':
+      return cudaInfos();
     default:
       return notBuilt().filter((d) => d.backend === backend);
   }
@@ -141,7 +145,7 @@ function referenceInfo(): DeviceInfo {
 }
 
 function notBuilt(): DeviceInfo[] {
-  return (['cuda', 'musa'] as const).map((b) =>
+  return (['musa'] as const).map((b) =>
     unavailable(b, b.toUpperCase(), `the ${b} backend is not part of this build of kernelport yet`),
   );
 }

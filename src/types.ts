@@ -76,6 +76,31 @@ export interface DeviceInfo {
   /** Why the device is unavailable (or a note when it is). */
   reason?: string;
   cpu?: CpuDetails;
+  /** GPU backends (cuda): what the driver reports and the parts-table figures. */
+  gpu?: GpuDetails;
+}
+
+export interface GpuDetails {
+  /** Compute capability, e.g. '9.0'. */
+  computeCapability: string;
+  /** Threads per warp, read from the device. */
+  warpSize: number;
+  clockMHz: number;
+  memoryClockMHz: number;
+  busWidthBits: number;
+  l2Bytes: number;
+  sharedPerBlockOptin: number;
+  driverVersion: number;
+  /** The parts-table entry matched, or undefined for an estimate. */
+  part?: string;
+  /** true: figures from SM count × clock × per-SM rates of the architecture, not from the table. */
+  estimate: boolean;
+  /** Dense TF32 tensor FLOP/s (used only when a caller opts in). */
+  tf32Flops: number;
+  /** Export-control figures: TPP = 2 × MacTOPS × bit length (dense 16-bit tensor rate × 16), PD = TPP / die mm². */
+  tpp: number;
+  performanceDensity?: number;
+  exportClass?: string;
 }
 
 export interface OpenOptions {

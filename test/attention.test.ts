@@ -5,13 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, Tensor, type Device } from '../src/index.js';
+import { probeBackend } from '../src/probe.js';
 import { decode, encode } from '../src/dtype.js';
 import { judgeAttention, type AttentionCaseOptions, type AttentionInputs, type HostTensor } from '../src/numerics/check.js';
 import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { DType, Layout } from '../src/types.js';
 
-const BACKENDS = ['cpu', 'reference'] as const;
+// cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise).
+const BACKENDS = ['cpu', 'reference', ...((await probeBackend('cuda')).some((d) => d.available) ? (['cuda'] as const) : [])] as const;
 
 function showWorst(what: string, r: ErrorReport | undefined): string {
   if (!r) return `${what}: no report`;

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Device } from '../src/index.js';
+import { probeBackend } from '../src/probe.js';
 import { decode, encode } from '../src/dtype.js';
 import { expectMatmul, judgeMatmul, runMatmul, type MatmulCaseOptions, type MatmulInputs } from '../src/numerics/check.js';
 import type { ErrorReport } from '../src/numerics/compare.js';
@@ -11,7 +12,8 @@ import { randomTensor, Rng } from '../src/numerics/random.js';
 import { activationFn } from '../src/reference/activation.js';
 import type { Activation, DType } from '../src/types.js';
 
-const BACKENDS = ['cpu', 'reference'] as const;
+// cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise).
+const BACKENDS = ['cpu', 'reference', ...((await probeBackend('cuda')).some((d) => d.available) ? (['cuda'] as const) : [])] as const;
 const ACTIVATIONS: Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'silu'];
 
 function showWorst(r: ErrorReport): string {

@@ -164,31 +164,59 @@ const char* active_isa() { return active()->name; }
 
 const char* const* compiled_variants() { return kVariantNames; }
 
-void matmul(const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual, void* out,
-            ThreadPool& pool) {
-  const GemmKernels* k = active()->gemm;
-  const int64_t n = k->tasks(d);
+// The GEMM units' phases on the pool; one task runs inline (no wake-up of the workers).
+static void run_on_pool(void* pool, int64_t n, void (*task)(const void* ctx, int64_t i), const void* ctx) {
   if (n <= 0) return;
-  const MatmulArgs args{a, b, bias, residual, out};
   if (n == 1) {
-    k->run_task(d, args, 0);
+    task(ctx, 0);
     return;
   }
-  pool.parallel_for(n, [&](int64_t t) { k->run_task(d, args, t); });
+  static_cast<ThreadPool*>(pool)->parallel_for(n, [&](int64_t t) { task(ctx, t); });
+}
+
+void matmul(const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual, void* out,
+            ThreadPool& pool) {
+  const MatmulArgs args{a, b, bias, residual, out};
+  const Parallel par{&pool, &run_on_pool};
+  active()->gemm->matmul(d, args, par);
 }
 
 void attention(const kp_attention_desc& d, const void* q, const void* k, const void* v, const int32_t* kv_lengths,
                const float* mask, void* out, float* lse, ThreadPool& pool) {
   const AttentionKernels* kern = active()->attention;
-  const int64_t n = kern->tasks(d);
-  if (n <= 0) return;
-  const AttentionArgs args{q, k, v, d.has_kv_lengths ? kv_lengths : nullptr, d.has_mask ? mask : nullptr, out,
-                           d.return_lse ? lse : nullptr};
-  if (n == 1) {
-    kern->run_task(d, args, 0);
-    return;
+  const AttentionPlan plan = kern->plan(d);
+  if (plan.rounds <= 0) return;
+  // Split-KV partials live in a buffer of the calling (queue) thread that only grows up to kKeep
+  // floats, so decoding token after token does not fault fresh pages in every time; a rare larger
+  // one is freed when the op is done.
+  struct Workspace {
+    float* p = nullptr;
+    size_t n = 0;
+    ~Workspace() { delete[] p; }
+  };
+  constexpr size_t kKeep = size_t(4) << 20;
+  static thread_local Workspace kept;
+  Workspace once;
+  float* ws = nullptr;
+  if (plan.workspace_floats > 0) {
+    Workspace& w = plan.workspace_floats <= kKeep ? kept : once;
+    if (w.n < plan.workspace_floats) {
+      delete[] w.p;
+      w.p = nullptr, w.n = 0;
+      w.p = new float[plan.workspace_floats];  // bad_alloc: an error on the op's outputs
+      w.n = plan.workspace_floats;
+    }
+    ws = w.p;
   }
-  pool.parallel_for(n, [&](int64_t t) { kern->run_task(d, args, t); });
+  const AttentionArgs args{q, k, v, d.has_kv_lengths ? kv_lengths : nullptr, d.has_mask ? mask : nullptr, out,
+                           d.return_lse ? lse : nullptr, ws};
+  for (int64_t r = 0; r < plan.rounds; ++r)
+    for (int phase = 0; phase < 2; ++phase) {
+      const int64_t n = plan.tasks[phase];
+      if (n <= 0) continue;
+      if (n == 1) kern->run_task(d, args, r, phase, 0);
+      else pool.parallel_for(n, [&](int64_t t) { kern->run_task(d, args, r, phase, t); });
+    }
 }
 
 }  // namespace kp::cpu

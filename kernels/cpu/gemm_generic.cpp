@@ -1,9 +1,8 @@
-// Portable GEMM, built with no ISA flags: the baseline for any CPU of the architecture
-// (SSE2 on x86-64: a 4 x 8 tile keeps GCC from spilling any of the 16 xmm registers).
+// Portable GEMM, built with no ISA flags: the baseline for any CPU of the architecture.
+// 4 x 8 microkernel (ukernel_generic.h).
 #define KP_ISA generic
-#define KP_GEMM_MR 4
-#define KP_GEMM_NR 8
-#define KP_GEMM_MC 192
+#include "ukernel_generic.h"
 #define KP_GEMM_KC 256
-#define KP_GEMM_NC 512
+#define KP_GEMM_MT 64
+#define KP_GEMM_NT 128
 #include "gemm_impl.h"

@@ -1,293 +1,323 @@
-// Cache-blocked, packed GEMM with the fused epilogue, instantiated once per ISA.
+// Blocked, packed GEMM with the epilogue fused into the microkernel's store, instantiated once per
+// ISA (BLIS-style: this generic loop nest + the ISA's tiny microkernel).
 //
-// Include from exactly one translation unit per ISA after defining:
-//   KP_ISA       the namespace (generic | avx2 | avx512 | neon) and the variant's name
-//   KP_GEMM_MR   microkernel rows, KP_GEMM_NR microkernel columns (a multiple of the vector width)
-//   KP_GEMM_MC, KP_GEMM_KC, KP_GEMM_NC   cache blocks (MC % MR == 0, NC % NR == 0)
-// The code is plain C++ written so that the compiler, given the unit's -m flags, keeps the
-// MR x NR accumulator tile in vector registers and emits FMAs.
+// Include from exactly one translation unit per ISA after defining KP_ISA (the namespace and the
+// variant's name), including that ISA's ukernel_*.h (MR, NR, ukernel, cvt_row), and defining the
+// blocks KP_GEMM_KC (k block), KP_GEMM_MT x KP_GEMM_NT (output tile per task; MT % MR == 0,
+// NT % NR == 0).
 //
-// Determinism: the op is split into fixed tiles of MC rows x NC columns per batch entry, never
-// over K. Every output element is one f32 accumulator updated in k order (one fused multiply-add
-// per k on FMA targets), followed by the same epilogue, whichever thread runs its tile, so results
-// are bitwise identical for any thread count.
+// Paths, chosen from the descriptor only:
+//  - skinny (gemm_skinny.h): M <= 4, or N <= 4 with A not transposed; no packing.
+//  - shared packing: A and B are packed once per op (in bands of at most kRegionBytes each, over
+//    all of K) by one parallel phase, then every MT x NT tile is a task that runs all of K over the
+//    shared panels with its accumulators in a private L2 tile. Packing thus costs one pass over
+//    each operand instead of one per tile (B used to be repacked for every M tile).
+//  - private packing: small ops (under 4 tiles per batch entry) or huge K: each tile task packs
+//    its own A rows and B columns one k block at a time.
+//
+// Determinism: tiles (and pack panels) are fixed by the descriptor, never by the thread count;
+// every output element is one f32 accumulator updated by FMA in k order (stored as f32 between
+// k blocks, which is exact) followed by the same epilogue, whichever thread runs its tile, so
+// results are bitwise identical for any thread count.
 #pragma once
 #include <cstdint>
-#include <utility>
+#include <stdexcept>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#endif
 
 #include "convert.h"
 #include "epilogue.h"
 #include "isa_kernels.h"
 #include "scratch.h"
 
-#if !defined(KP_ISA) || !defined(KP_GEMM_MR) || !defined(KP_GEMM_NR) || !defined(KP_GEMM_MC) || \
-    !defined(KP_GEMM_KC) || !defined(KP_GEMM_NC)
-#error "gemm_impl.h needs KP_ISA and the KP_GEMM_* block sizes defined first"
+#if !defined(KP_ISA) || !defined(KP_GEMM_KC) || !defined(KP_GEMM_MT) || !defined(KP_GEMM_NT)
+#error "gemm_impl.h needs KP_ISA, the ISA's ukernel header and KP_GEMM_KC/MT/NT first"
 #endif
 
 #define KP_STR2(x) #x
 #define KP_STR(x) KP_STR2(x)
 
+#include "gemm_pack.h"
+
 namespace kp::cpu::KP_ISA {
 namespace {
 
-constexpr int MR = KP_GEMM_MR;
-constexpr int NR = KP_GEMM_NR;
-constexpr int64_t MC = KP_GEMM_MC;
 constexpr int64_t KC = KP_GEMM_KC;
-constexpr int64_t NC = KP_GEMM_NC;
-static_assert(MC % MR == 0 && NC % NR == 0, "cache blocks must hold whole microtiles");
+constexpr int64_t MT = KP_GEMM_MT;
+constexpr int64_t NT = KP_GEMM_NT;
+static_assert(MT % MR == 0 && NT % NR == 0, "tiles must hold whole microtiles");
+// Most bytes of packed A (and again of packed B) held at once. Bigger operands are packed in bands
+// (of whole tiles), and the other operand is reused across them.
+constexpr int64_t kRegionBytes = int64_t{32} << 20;
 
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-inline float madd(float a, float b, float c) {
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-  return __builtin_fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
-// c (R x NR, row stride ldc) = (load ? c : 0) + a_panel * b_panel over kc.
-// a: kc groups of R floats; b: kc groups of NR floats (see the pack functions).
-template <int R>
-inline void microkernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                        int64_t ldc, bool load) {
-  float acc[R][NR];
-  if (load) {
-    for (int i = 0; i < R; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] = c[i * ldc + j];
-  } else {
-    for (int i = 0; i < R; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] = 0.0f;
-  }
-  for (int64_t p = 0; p < kc; ++p) {
-    const float* bp = b + p * NR;
-    const float* ap = a + p * R;
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-      const float ai = ap[i];
-      for (int j = 0; j < NR; ++j) acc[i][j] = madd(ai, bp[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < NR; ++j) c[i * ldc + j] = acc[i][j];
-}
-
-using MicroFn = void (*)(int64_t, const float*, const float*, float*, int64_t, bool);
-
-// Partial row panels at the bottom edge get a kernel of their own height, so a 1-row GEMV-like
-// problem does not pay for MR rows.
-template <int... R>
-struct MicroTable {
-  static constexpr MicroFn fns[sizeof...(R)] = {&microkernel<R + 1>...};
-};
-template <int... R>
-constexpr MicroFn MicroTable<R...>::fns[sizeof...(R)];
-
-template <int... I>
-constexpr const MicroFn* micro_table(std::integer_sequence<int, I...>) {
-  return MicroTable<I...>::fns;
-}
-
-struct SrcF32 {
-  using T = float;
-  static constexpr bool kIsF32 = true;
-  static float get(T x) { return x; }
-};
-struct SrcF16 {
-  using T = uint16_t;
-  static constexpr bool kIsF32 = false;
-  static float get(T x) { return f16_to_f32(x); }
-};
-struct SrcBF16 {
-  using T = uint16_t;
-  static constexpr bool kIsF32 = false;
-  static float get(T x) { return bf16_to_f32(x); }
+// Op-wide constants. A(i, k) is element i * a_rs + k * a_cs of the batch entry's A; B(k, j) is
+// k * b_rs + j * b_cs (A is [M,K] or, transposed, [K,M]; B is [K,N] or [N,K]).
+struct Op {
+  const kp_matmul_desc* d;
+  const MatmulArgs* args;
+  int64_t esz, a_rs, a_cs, b_rs, b_cs, batch;
 };
 
-// Packs rows [0, mb) x k-range [0, kc) of A (element (i, p) at src[i*rs + p*cs]) into row panels
-// of MR (the last one of its own height r): panel at dst + ir*kc, element (i, p) at [p*r + i].
-template <class S>
-void pack_a(const void* src_v, int64_t rs, int64_t cs, int64_t mb, int64_t kc, float* __restrict dst) {
-  const typename S::T* src = static_cast<const typename S::T*>(src_v);
-  for (int64_t ir = 0; ir < mb; ir += MR) {
-    const int64_t r = min64(MR, mb - ir);
-    float* __restrict d = dst + ir * kc;
-    const typename S::T* __restrict s = src + ir * rs;
-    if (cs == 1) {
-      for (int64_t i = 0; i < r; ++i)
-        for (int64_t p = 0; p < kc; ++p) d[p * r + i] = S::get(s[i * rs + p]);
-    } else if (S::kIsF32 && r == MR) {
-      for (int64_t p = 0; p < kc; ++p) __builtin_memcpy(d + p * MR, s + p * cs, MR * sizeof(float));
-    } else {
-      for (int64_t p = 0; p < kc; ++p)
-        for (int64_t i = 0; i < r; ++i) d[p * r + i] = S::get(s[p * cs + i * rs]);
-    }
-  }
-}
-
-// Distance between packed B panels: one panel plus a cache line, so that the panels written
-// side by side while packing row by row do not all map to the same L1 set (kc*NR floats is a
-// multiple of 4 KiB for the usual kc).
-inline int64_t b_panel_stride(int64_t kc) { return kc * NR + 16; }
-
-// Packs k-range [0, kc) x columns [0, nb) of B (element (p, j) at src[p*rs + j*cs]) into column
-// panels of NR, zero-padded past nb: panel q at dst + q*b_panel_stride(kc), element (p, j) at
-// [p*NR + j].
-template <class S>
-void pack_b(const void* src_v, int64_t rs, int64_t cs, int64_t kc, int64_t nb, float* __restrict dst) {
-  const typename S::T* src = static_cast<const typename S::T*>(src_v);
-  const int64_t ps = b_panel_stride(kc);
-  const int64_t full = nb / NR * NR;
-  if (cs == 1) {
-    // Row by row, so B is read along its contiguous rows.
-    for (int64_t p = 0; p < kc; ++p) {
-      const typename S::T* __restrict s = src + p * rs;
-      for (int64_t jr = 0; jr < full; jr += NR) {
-        float* __restrict d = dst + jr / NR * ps + p * NR;
-        // A fixed-size memcpy is inlined as vector moves; GCC would otherwise turn the f32 loop
-        // into a memmove call per 128 bytes.
-        if constexpr (S::kIsF32) __builtin_memcpy(d, s + jr, NR * sizeof(float));
-        else
-          for (int j = 0; j < NR; ++j) d[j] = S::get(s[jr + j]);
-      }
-      if (full < nb) {
-        float* __restrict d = dst + full / NR * ps + p * NR;
-        for (int64_t j = 0; j < NR; ++j) d[j] = full + j < nb ? S::get(s[full + j]) : 0.0f;
-      }
-    }
-    return;
-  }
-  for (int64_t jr = 0; jr < nb; jr += NR) {
-    const int64_t nr = min64(NR, nb - jr);
-    float* __restrict d = dst + jr / NR * ps;
-    const typename S::T* __restrict s = src + jr * cs;
-    for (int64_t j = 0; j < nr; ++j)
-      for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = S::get(s[j * cs + p * rs]);
-    for (int64_t p = 0; p < kc; ++p)
-      for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = 0.0f;
-  }
-}
-
-using PackFn = void (*)(const void*, int64_t, int64_t, int64_t, int64_t, float*);
-
-PackFn pack_a_for(kp_dtype dt) {
-  return dt == KP_F16 ? &pack_a<SrcF16> : dt == KP_BF16 ? &pack_a<SrcBF16> : &pack_a<SrcF32>;
-}
-PackFn pack_b_for(kp_dtype dt) {
-  return dt == KP_F16 ? &pack_b<SrcF16> : dt == KP_BF16 ? &pack_b<SrcBF16> : &pack_b<SrcF32>;
-}
-
-struct Blocks {
-  int64_t batch, mblocks, nblocks;
+struct Entry {
+  int64_t bt, a_off, b_off, r_off;
 };
 
-Blocks blocks_of(const kp_matmul_desc& d) {
-  Blocks b{1, (d.m + MC - 1) / MC, (d.n + NC - 1) / NC};
-  for (int i = 0; i < d.batch_rank; ++i) b.batch *= d.batch_shape[i];
-  return b;
+Op make_op(const kp_matmul_desc& d, const MatmulArgs& args) {
+  Op g{&d, &args, dtype_size(d.dtype), d.trans_a ? 1 : d.k, d.trans_a ? d.m : 1, d.trans_b ? 1 : d.n,
+       d.trans_b ? d.k : 1, 1};
+  for (int i = 0; i < d.batch_rank; ++i) g.batch *= d.batch_shape[i];
+  return g;
 }
 
-int64_t gemm_tasks(const kp_matmul_desc& d) {
-  if (d.m <= 0 || d.n <= 0) return 0;
-  const Blocks b = blocks_of(d);
-  return b.batch * b.mblocks * b.nblocks;
-}
-
-// out rows [m0, m0+mb) x cols [n0, n0+nb) from the f32 accumulator tile c (row stride ldc).
-void epilogue_tile(const kp_matmul_desc& d, const MatmulArgs& args, int64_t batch_index, int64_t r_off, int64_t m0,
-                   int64_t mb, int64_t n0, int64_t nb, float* c, int64_t ldc, float* bias_row, float* res_row) {
-  if (d.has_bias) load_row_f32(static_cast<const char*>(args.bias) + n0 * dtype_size(d.bias_dtype), d.bias_dtype, nb,
-                               bias_row);
-  const int64_t out_size = dtype_size(d.out_dtype);
-  for (int64_t i = 0; i < mb; ++i) {
-    float* row = c + i * ldc;
-    if (d.alpha != 1.0f) {
-      const float alpha = d.alpha;
-      for (int64_t j = 0; j < nb; ++j) row[j] = alpha * row[j];
-    }
-    if (d.has_bias)
-      for (int64_t j = 0; j < nb; ++j) row[j] = row[j] + bias_row[j];
-    apply_activation(d.activation, row, nb);
-    if (d.has_residual) {
-      const int64_t base = r_off + (m0 + i) * d.r_row_stride + n0 * d.r_col_stride;
-      if (d.r_col_stride == 1) {
-        load_row_f32(static_cast<const char*>(args.residual) + base * dtype_size(d.residual_dtype), d.residual_dtype,
-                     nb, res_row);
-      } else {
-        for (int64_t j = 0; j < nb; ++j)
-          res_row[j] = load_f32(args.residual, d.residual_dtype, base + j * d.r_col_stride);
-      }
-      const float beta = d.beta;
-      for (int64_t j = 0; j < nb; ++j) row[j] = row[j] + beta * res_row[j];
-    }
-    const int64_t o = (batch_index * d.m + m0 + i) * d.n + n0;
-    store_row_f32(static_cast<char*>(args.out) + o * out_size, d.out_dtype, nb, row);
-  }
-}
-
-void gemm_task(const kp_matmul_desc& d, const MatmulArgs& args, int64_t task) {
-  static thread_local Scratch scratch;
-  const Blocks bl = blocks_of(d);
-  const int64_t ni = task % bl.nblocks;
-  task /= bl.nblocks;
-  const int64_t mi = task % bl.mblocks;
-  const int64_t bt = task / bl.mblocks;
-
-  // Operand offsets of this batch entry (row-major over batch_shape; stride 0 broadcasts).
-  int64_t a_off = 0, b_off = 0, r_off = 0;
+// Operand offsets of batch entry bt (row-major over batch_shape; stride 0 broadcasts).
+Entry entry_of(const Op& g, int64_t bt) {
+  const kp_matmul_desc& d = *g.d;
+  Entry e{bt, 0, 0, 0};
   for (int64_t rem = bt, i = d.batch_rank - 1; i >= 0; --i) {
     const int64_t idx = rem % d.batch_shape[i];
     rem /= d.batch_shape[i];
-    a_off += idx * d.a_batch_stride[i];
-    b_off += idx * d.b_batch_stride[i];
-    if (d.has_residual) r_off += idx * d.r_batch_stride[i];
+    e.a_off += idx * d.a_batch_stride[i];
+    e.b_off += idx * d.b_batch_stride[i];
+    if (d.has_residual) e.r_off += idx * d.r_batch_stride[i];
   }
+  return e;
+}
 
-  const int64_t m0 = mi * MC, mb = min64(MC, d.m - m0);
-  const int64_t n0 = ni * NC, nb = min64(NC, d.n - n0);
-  const int64_t ldc = (nb + NR - 1) / NR * NR;
-  const int64_t kc_max = min64(KC, d.k > 0 ? d.k : 1);
+// Per-thread scratch of a task (pool threads persist, so it is allocated once).
+float* task_ws(size_t floats) {
+  static thread_local Scratch s;
+  return s.get(floats);
+}
 
-  const size_t a_sz = scratch_round(static_cast<size_t>(MC * kc_max));
-  const size_t b_sz = scratch_round(static_cast<size_t>(ldc / NR * b_panel_stride(kc_max)));
-  const size_t c_sz = scratch_round(static_cast<size_t>(MC * ldc));
-  const size_t row_sz = scratch_round(static_cast<size_t>(NC));
-  float* ap = scratch.get(a_sz + b_sz + c_sz + 2 * row_sz);
-  float* bp = ap + a_sz;
-  float* c = bp + b_sz;
-  float* bias_row = c + c_sz;
-  float* res_row = bias_row + row_sz;
+}  // namespace
+}  // namespace kp::cpu::KP_ISA
 
-  const int64_t esz = dtype_size(d.dtype);
-  // A is [M,K] (rs K, cs 1) or, transposed, [K,M] (rs 1, cs M); B likewise [K,N] or [N,K].
-  const int64_t a_rs = d.trans_a ? 1 : d.k, a_cs = d.trans_a ? d.m : 1;
-  const int64_t b_rs = d.trans_b ? 1 : d.n, b_cs = d.trans_b ? d.k : 1;
-  const char* a_base = static_cast<const char*>(args.a) + (a_off + m0 * a_rs) * esz;
-  const char* b_base = static_cast<const char*>(args.b) + (b_off + n0 * b_cs) * esz;
-  const PackFn pa = pack_a_for(d.dtype);
-  const PackFn pb = pack_b_for(d.dtype);
-  static constexpr const MicroFn* micro = micro_table(std::make_integer_sequence<int, MR>());
+#include "gemm_skinny.h"
 
+namespace kp::cpu::KP_ISA {
+namespace {
+
+struct TileWs {
+  float *ctile, *tmp, *bias, *work, *apack, *bpack, *cvt;
+};
+
+TileWs tile_ws(const Op& g, int64_t n0, int64_t nb) {
+  const size_t c = scratch_round(MT * NT), t = scratch_round(MR * NR), b = scratch_round(NT), w = scratch_round(2 * NR),
+               ap = scratch_round(MT * KC), bp = scratch_round(KC * NT), cv = scratch_round(KC);
+  TileWs ws;
+  ws.ctile = task_ws(c + t + b + w + ap + bp + cv);
+  ws.tmp = ws.ctile + c;
+  ws.bias = ws.tmp + t;
+  ws.work = ws.bias + b;
+  ws.apack = ws.work + w;
+  ws.bpack = ws.apack + ap;
+  ws.cvt = ws.bpack + bp;
+  const kp_matmul_desc& d = *g.d;
+  if (d.has_bias)
+    load_row_f32(static_cast<const char*>(g.args->bias) + n0 * dtype_size(d.bias_dtype), d.bias_dtype, nb, ws.bias);
+  return ws;
+}
+
+// One k block of the tile at rows [m0, m0 + mb) x columns [n0, n0 + nb) of entry e. ap: the
+// tile's A panels at this block (row panel ir at ap + ir * kc), bp: its B panels (jr at bp + jr * kc).
+// Row panel outermost: its A micro-panel (MR x kc) stays in L1 while the B panels stream from L2.
+// Between k blocks the accumulators live in the f32 tile ws.ctile; the last block's store goes
+// through the epilogue straight to the output.
+void tile_block(const Op& g, const Entry& e, int64_t kc, const float* ap, const float* bp, int64_t m0, int64_t mb,
+                int64_t n0, int64_t nb, bool first, bool last, const TileWs& ws) {
+  const kp_matmul_desc& d = *g.d;
+  for (int64_t ir = 0; ir < mb; ir += MR) {
+    const int64_t r = min64(MR, mb - ir);
+    const float* a = ap + ir * kc;
+    for (int64_t jr = 0; jr < nb; jr += NR) {
+      const float* b = bp + jr * kc;
+      float* c = ws.ctile + ir * NT + jr;
+      if (!last) {
+        ukernel(kc, a, b, first ? nullptr : c, NT, c, NT);
+        continue;
+      }
+      ukernel(kc, a, b, first ? nullptr : c, NT, ws.tmp, NR);
+      const int64_t nr = min64(NR, nb - jr);
+      for (int64_t i = 0; i < r; ++i)
+        epilogue_row(d, *g.args, e.bt, e.r_off, m0 + ir + i, n0 + jr, nr, ws.tmp + i * NR,
+                     d.has_bias ? ws.bias + jr : nullptr, ws.work);
+    }
+  }
+}
+
+// ---- private packing: one task per (batch entry, tile) ---------------------------------------
+
+struct PrivateCtx {
+  const Op* op;
+  int64_t mtiles, ntiles;
+};
+
+void private_task(const void* ctx_v, int64_t t) {
+  const PrivateCtx& x = *static_cast<const PrivateCtx*>(ctx_v);
+  const Op& g = *x.op;
+  const kp_matmul_desc& d = *g.d;
+  const int64_t tiles = x.mtiles * x.ntiles;
+  const Entry e = entry_of(g, t / tiles);
+  const int64_t mt = t % tiles / x.ntiles, nt = t % x.ntiles;
+  const int64_t m0 = mt * MT, mb = min64(MT, d.m - m0);
+  const int64_t n0 = nt * NT, nb = min64(NT, d.n - n0);
+  const TileWs ws = tile_ws(g, n0, nb);
+  const char* A = static_cast<const char*>(g.args->a) + (e.a_off + m0 * g.a_rs) * g.esz;
+  const char* B = static_cast<const char*>(g.args->b) + (e.b_off + n0 * g.b_cs) * g.esz;
   // K = 0 still runs one (empty) block so the tile is zeroed and gets its epilogue.
   for (int64_t pc = 0; pc == 0 || pc < d.k; pc += KC) {
     const int64_t kc = min64(KC, d.k - pc);
-    pb(b_base + pc * b_rs * esz, b_rs, b_cs, kc, nb, bp);
-    pa(a_base + pc * a_cs * esz, a_rs, a_cs, mb, kc, ap);
-    // Row panel outermost: its A micro-panel (MR x kc) stays in L1 while B streams from L2.
-    for (int64_t ir = 0; ir < mb; ir += MR) {
-      const int64_t r = min64(MR, mb - ir);
-      const MicroFn fn = micro[r - 1];
-      for (int64_t jr = 0; jr < nb; jr += NR)
-        fn(kc, ap + ir * kc, bp + jr / NR * b_panel_stride(kc), c + ir * ldc + jr, ldc, pc > 0);
+    for (int64_t ir = 0; ir < mb; ir += MR)
+      pack_panel<MR>(A + (ir * g.a_rs + pc * g.a_cs) * g.esz, d.dtype, g.a_rs, g.a_cs, min64(MR, mb - ir), kc,
+                     ws.apack + ir * kc, ws.cvt);
+    for (int64_t jr = 0; jr < nb; jr += NR)
+      pack_panel<NR>(B + (jr * g.b_cs + pc * g.b_rs) * g.esz, d.dtype, g.b_cs, g.b_rs, min64(NR, nb - jr), kc,
+                     ws.bpack + jr * kc, ws.cvt);
+    tile_block(g, e, kc, ws.apack, ws.bpack, m0, mb, n0, nb, pc == 0, pc + KC >= d.k, ws);
+  }
+}
+
+// ---- shared packing: per batch entry, bands of A and B packed once over all of K -------------
+//
+// No separate pack phase: the first task that needs a tile's A rows (or an NT-column chunk of B)
+// packs them into the shared band and marks them done; a task that finds them being packed by
+// another thread waits (the packer is already running: the pool hands out tasks in index order
+// and runs each at once). So packing B overlaps other threads' compute instead of being a
+// memory-bound phase with every core idle but one (that cost 8% at 512x4096x4096). Packing is
+// deterministic, so who packs changes nothing.
+
+enum : int { kUnpacked = 0, kPacking = 1, kPacked = 2, kPackFailed = 3 };
+
+struct SharedCtx {
+  const Op* op;
+  Entry e;
+  int64_t m_lo, ms, n_lo, ns;  // the current bands: rows [m_lo, m_lo + ms), columns [n_lo, n_lo + ns)
+  int64_t ms_cap, ns_cap;      // band widths of the packed layout (multiples of MT, NT)
+  int64_t mtl;                 // tiles down the row band
+  float *apack, *bpack;
+  int *a_state, *b_state;      // per tile row / tile column of the bands: kUnpacked ... kPackFailed
+};
+
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+inline void yield_thread() {
+#if defined(__unix__) || defined(__APPLE__)
+  sched_yield();
+#else
+  spin_pause();
+#endif
+}
+
+// Runs pack() once for this state word; every caller returns only when it is done.
+template <class F>
+void pack_once(int* state, F&& pack) {
+  int expected = kUnpacked;
+  if (__atomic_compare_exchange_n(state, &expected, kPacking, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    try {
+      pack();
+    } catch (...) {
+      __atomic_store_n(state, kPackFailed, __ATOMIC_RELEASE);
+      throw;
+    }
+    __atomic_store_n(state, kPacked, __ATOMIC_RELEASE);
+    return;
+  }
+  int s;
+  // Spin briefly (a pack takes microseconds to a few ms), then yield: on an oversubscribed
+  // machine the packer may be descheduled, and spinning would only take its time slice.
+  for (int spins = 0; (s = __atomic_load_n(state, __ATOMIC_ACQUIRE)) == kPacking; ++spins) {
+    if (spins < 256) spin_pause();
+    else yield_thread();
+  }
+  if (s == kPackFailed) throw std::runtime_error("matmul: packing an operand failed on another thread");
+}
+
+// Tasks go down a column of tiles (n chunk outer), so the chunk's packed B (NT x K) is reused from
+// L2/L3 by consecutive tasks while A's band is read once per chunk.
+void shared_tile_task(const void* ctx_v, int64_t t) {
+  const SharedCtx& x = *static_cast<const SharedCtx*>(ctx_v);
+  const Op& g = *x.op;
+  const kp_matmul_desc& d = *g.d;
+  const int64_t mt = t % x.mtl, nt = t / x.mtl;
+  const int64_t m0 = mt * MT, mb = min64(MT, x.ms - m0);
+  const int64_t n0 = nt * NT, nb = min64(NT, x.ns - n0);
+  const TileWs ws = tile_ws(g, x.n_lo + n0, nb);
+  pack_once(&x.b_state[nt], [&] {
+    const char* B = static_cast<const char*>(g.args->b) + (x.e.b_off + x.n_lo * g.b_cs) * g.esz;
+    pack_band<NR>(B, d.dtype, g.b_cs, g.b_rs, n0, NT, x.ns, d.k, KC, x.ns_cap, x.bpack, ws.cvt);
+  });
+  pack_once(&x.a_state[mt], [&] {
+    const char* A = static_cast<const char*>(g.args->a) + (x.e.a_off + x.m_lo * g.a_rs) * g.esz;
+    pack_band<MR>(A, d.dtype, g.a_rs, g.a_cs, m0, MT, x.ms, d.k, KC, x.ms_cap, x.apack, ws.cvt);
+  });
+  for (int64_t pc = 0; pc < d.k; pc += KC) {
+    const int64_t kc = min64(KC, d.k - pc);
+    tile_block(g, x.e, kc, x.apack + pc * x.ms_cap + m0 * kc, x.bpack + pc * x.ns_cap + n0 * kc, x.m_lo + m0, mb,
+               x.n_lo + n0, nb, pc == 0, pc + KC >= d.k, ws);
+  }
+}
+
+// Band width: the whole extent if its packed copy fits kRegionBytes, else equal bands of whole tiles.
+int64_t band_width(int64_t extent, int64_t k, int64_t tile) {
+  const int64_t per_line = k * static_cast<int64_t>(sizeof(float));
+  const int64_t bands = (extent * per_line + kRegionBytes - 1) / kRegionBytes;
+  return round_up((extent + bands - 1) / bands, tile);
+}
+
+void run_shared(const Op& g, const Entry& e, const Parallel& par) {
+  const kp_matmul_desc& d = *g.d;
+  static thread_local Scratch regions;  // on the calling (queue) thread: one op at a time
+  SharedCtx x{};
+  x.op = &g;
+  x.e = e;
+  x.ms_cap = band_width(d.m, d.k, MT);
+  x.ns_cap = band_width(d.n, d.k, NT);
+  const int64_t a_tiles = x.ms_cap / MT, b_tiles = x.ns_cap / NT;
+  const size_t a_sz = scratch_round(static_cast<size_t>(x.ms_cap * d.k));
+  const size_t b_sz = scratch_round(static_cast<size_t>(x.ns_cap * d.k));
+  x.apack = regions.get(a_sz + b_sz + scratch_round(static_cast<size_t>(a_tiles + b_tiles)));
+  x.bpack = x.apack + a_sz;
+  x.a_state = reinterpret_cast<int*>(x.bpack + b_sz);  // sizeof(int) == sizeof(float)
+  x.b_state = x.a_state + a_tiles;
+  const bool many_m = x.ms_cap < d.m;
+  for (x.n_lo = 0; x.n_lo < d.n; x.n_lo += x.ns_cap) {
+    x.ns = min64(x.ns_cap, d.n - x.n_lo);
+    for (x.m_lo = 0; x.m_lo < d.m; x.m_lo += x.ms_cap) {
+      x.ms = min64(x.ms_cap, d.m - x.m_lo);
+      // B's band changes with n_lo; A's only when there are several row bands (else packed once).
+      if (x.m_lo == 0)
+        for (int64_t i = 0; i < b_tiles; ++i) x.b_state[i] = kUnpacked;
+      if (x.n_lo == 0 || many_m)
+        for (int64_t i = 0; i < a_tiles; ++i) x.a_state[i] = kUnpacked;
+      x.mtl = (x.ms + MT - 1) / MT;
+      par.run(par.pool, x.mtl * ((x.ns + NT - 1) / NT), &shared_tile_task, &x);
     }
   }
-  epilogue_tile(d, args, bt, r_off, m0, mb, n0, nb, c, ldc, bias_row, res_row);
+}
+
+void gemm_matmul(const kp_matmul_desc& d, const MatmulArgs& args, const Parallel& par) {
+  const Op g = make_op(d, args);
+  if (g.batch <= 0 || d.m <= 0 || d.n <= 0) return;
+  if (run_skinny(g, par)) return;
+  const int64_t mtiles = (d.m + MT - 1) / MT, ntiles = (d.n + NT - 1) / NT;
+  const bool shared = d.k > 0 && mtiles * ntiles >= 4 && (MT + NT) * d.k * 4 <= kRegionBytes;
+  if (!shared) {
+    const PrivateCtx x{&g, mtiles, ntiles};
+    par.run(par.pool, g.batch * mtiles * ntiles, &private_task, &x);
+    return;
+  }
+  for (int64_t bt = 0; bt < g.batch; ++bt) run_shared(g, entry_of(g, bt), par);
 }
 
 }  // namespace
 
-extern const GemmKernels gemm_kernels = {KP_STR(KP_ISA), &gemm_tasks, &gemm_task};
+extern const GemmKernels gemm_kernels = {KP_STR(KP_ISA), &gemm_matmul};
 
 }  // namespace kp::cpu::KP_ISA

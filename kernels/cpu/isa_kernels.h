@@ -1,11 +1,11 @@
 // The interface between dispatch.cpp and the per-ISA translation units.
 //
-// Each ISA unit splits an op into a fixed list of independent tasks (a function of the
-// descriptor only, never of the thread count) and runs one task per call; dispatch.cpp, built
-// without ISA flags, owns the thread pool call. Keeping std::function and the pool out of the
+// Each ISA unit splits an op into fixed lists of independent tasks (a function of the descriptor
+// only, never of the thread count); dispatch.cpp, built without ISA flags, owns the thread pool. Keeping std::function and the pool out of the
 // ISA units means no inline library template gets instantiated with AVX flags, where the linker
 // could pick that copy for generic code.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "kernelport.h"
@@ -28,18 +28,37 @@ struct AttentionArgs {
   const float* mask;
   void* out;
   float* lse;
+  float* workspace;  // AttentionPlan::workspace_floats floats, owned by dispatch for the whole op
+};
+
+// How a GEMM unit runs its parallel phases (pack, then compute): dispatch.cpp hands it the pool as
+// plain function pointers. run(pool, n, task, ctx) calls task(ctx, i) for every i in [0, n) on the
+// pool and returns when all are done (rethrowing a task's exception). Which thread runs a task
+// never changes what it computes.
+struct Parallel {
+  void* pool;
+  void (*run)(void* pool, int64_t n, void (*task)(const void* ctx, int64_t i), const void* ctx);
 };
 
 struct GemmKernels {
   const char* isa;
-  int64_t (*tasks)(const kp_matmul_desc& d);
-  void (*run_task)(const kp_matmul_desc& d, const MatmulArgs& args, int64_t task);
+  // The whole op: every parallel phase goes through par.
+  void (*matmul)(const kp_matmul_desc& d, const MatmulArgs& args, const Parallel& par);
+};
+
+// How dispatch runs an attention op: `rounds` rounds one after another, each phase 0 (independent
+// tiles, or split-KV partials) then, when tasks[1] > 0, phase 1 (the combine of those partials).
+// Everything is a function of the descriptor alone, never of the thread count.
+struct AttentionPlan {
+  int64_t rounds;
+  int64_t tasks[2];
+  size_t workspace_floats;
 };
 
 struct AttentionKernels {
   const char* isa;
-  int64_t (*tasks)(const kp_attention_desc& d);
-  void (*run_task)(const kp_attention_desc& d, const AttentionArgs& args, int64_t task);
+  AttentionPlan (*plan)(const kp_attention_desc& d);
+  void (*run_task)(const kp_attention_desc& d, const AttentionArgs& args, int64_t round, int phase, int64_t task);
 };
 
 // Which ISA units this build has. Compilers without the x86 flags can opt out with

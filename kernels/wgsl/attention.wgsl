@@ -138,7 +138,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (s > mx) { mx = s; } // a NaN score is never the max; it reaches p, l and the output below
       }
       // m == mx covers -Inf (nothing seen yet: exp(-Inf + Inf) would be NaN) and no change.
-      let corr = select(exp(m - mx), 1.0, m == mx);
+      let corr = select(kp_exp(m - mx), 1.0, m == mx);
       if (corr != 1.0) {
         l = l * corr;
         for (var x = 0u; x < DV; x = x + 1u) { acc[x] = acc[x] * corr; }
@@ -146,7 +146,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       for (var jj = 0u; jj < n; jj = jj + 1u) {
         let s = sc[jj];
         if (kp_is_neg_inf(s)) { continue; } // masked with -Inf: contributes nothing, v never read
-        let p = exp(s - mx);
+        let p = kp_exp(s - mx);
         l = l + p;
         for (var x = 0u; x < DV; x = x + 1u) {
 #if STAGE
@@ -174,7 +174,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     OUT[oa.base + i * oa.stride + x] = bitcast<u32>(select(acc[x] / l, 0.0, empty));
   }
 #if HAS_LSE
-  LSE[bh * sq + i] = bitcast<u32>(select(m + log(l), kp_neg_inf(), empty));
+  LSE[bh * sq + i] = bitcast<u32>(select(m + kp_log(l), kp_neg_inf(), empty));
 #endif
 #endif
 }

@@ -33,7 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var s = 0u; s < ns; s = s + 1u) {
     let part = row * ns + s;
     let m = bitcast<f32>(PM[part]);
-    let w = select(exp(m - mx), 1.0, m == mx);
+    let w = select(kp_exp(m - mx), 1.0, m == mx);
     l = l + w * bitcast<f32>(PL[part]);
     if (x < DV) { a = a + w * bitcast<f32>(PACC[part * DV + x]); }
   }
@@ -47,6 +47,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     OUT[oa.base + i * oa.stride + x] = bitcast<u32>(select(a / l, 0.0, empty));
   }
 #if HAS_LSE
-  if (x == 0u) { LSE[row] = bitcast<u32>(select(mx + log(l), kp_neg_inf(), empty)); }
+  if (x == 0u) { LSE[row] = bitcast<u32>(select(mx + kp_log(l), kp_neg_inf(), empty)); }
 #endif
 }

@@ -13,6 +13,21 @@ fn kp_neg_inf() -> f32 { return bitcast<f32>(kp_neg_inf_bits); }
 
 fn kp_is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > KP_POS_INF_BITS; }
 fn kp_is_neg_inf(x: f32) -> bool { return bitcast<u32>(x) == KP_NEG_INF_BITS; }
+fn kp_is_pos_inf(x: f32) -> bool { return bitcast<u32>(x) == KP_POS_INF_BITS; }
+
+// exp and log with IEEE results at NaN, ±Inf and 0. WGSL leaves the builtins' results there
+// indeterminate, and implementations differ: SwiftShader (Chromium's software adapter) returns +Inf
+// for log(NaN). Softmax and log-sum-exp go through these so a NaN score gives a NaN row everywhere.
+fn kp_exp(x: f32) -> f32 {
+  if (kp_is_nan(x) || kp_is_pos_inf(x)) { return x; }
+  if (kp_is_neg_inf(x)) { return 0.0; }
+  return exp(x);
+}
+fn kp_log(x: f32) -> f32 {
+  if (kp_is_nan(x) || kp_is_pos_inf(x)) { return x; }
+  if (x == 0.0) { return kp_neg_inf(); }
+  return log(x);
+}
 
 fn kp_f16_to_f32(h: u32) -> f32 {
   let sign = (h & 0x8000u) << 16u;

@@ -1,3 +1,5 @@
+#include <cstring>
+#include <string>
 #include "addon.h"
 
 namespace kpnode {
@@ -34,6 +36,61 @@ Napi::Value CpuProbe(const Napi::CallbackInfo& info) {
   return o;
 }
 
+
+// gpuProbe(backend): { available, reason, devices: [...], library: { loaded, reason, variants } }.
+// Loads the vendor driver (never the backend library) to list devices; when there is one, loads the
+// backend library too and says whether it loaded.
+Napi::Value GpuProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string backend = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "cuda";
+  Napi::Object o = Napi::Object::New(env);
+  int32_t count = 0;
+  kp_gpu_info devs[16];
+  for (auto& d : devs) {
+    std::memset(&d, 0, sizeof d);
+    d.struct_size = sizeof d;
+  }
+  kp_status s = kp_gpu_probe(backend.c_str(), devs, 16, &count);
+  if (s == KP_ERR_INVALID_ARGUMENT) throw_status(env, s, "gpu probe");
+  o.Set("available", Napi::Boolean::New(env, s == KP_OK));
+  o.Set("reason", s == KP_OK ? Napi::String::New(env, "") : Napi::String::New(env, kp_last_error()));
+  Napi::Array list = Napi::Array::New(env);
+  for (int32_t i = 0; i < count && i < 16; i++) {
+    const kp_gpu_info& g = devs[i];
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", g.index);
+    d.Set("name", g.name);
+    d.Set("arch", g.arch);
+    d.Set("ccMajor", g.cc_major);
+    d.Set("ccMinor", g.cc_minor);
+    d.Set("multiprocessors", g.multiprocessors);
+    d.Set("warpSize", g.warp_size);
+    d.Set("memoryBytes", Napi::Number::New(env, static_cast<double>(g.memory_bytes)));
+    d.Set("clockKhz", g.clock_khz);
+    d.Set("memoryClockKhz", g.memory_clock_khz);
+    d.Set("busWidthBits", g.bus_width_bits);
+    d.Set("pciBus", g.pci_bus);
+    d.Set("l2Bytes", Napi::Number::New(env, static_cast<double>(g.l2_bytes)));
+    d.Set("sharedPerBlockOptin", Napi::Number::New(env, static_cast<double>(g.shared_per_block_optin)));
+    d.Set("driverVersion", g.driver_version);
+    list.Set(static_cast<uint32_t>(i), d);
+  }
+  o.Set("devices", list);
+  Napi::Object lib = Napi::Object::New(env);
+  if (s == KP_OK) {
+    char variants[1024] = {0};
+    const kp_status ls = kp_gpu_backend_load(backend.c_str(), variants, sizeof variants);
+    lib.Set("loaded", Napi::Boolean::New(env, ls == KP_OK));
+    lib.Set("reason", ls == KP_OK ? "" : kp_last_error());
+    lib.Set("variants", variants);
+  } else {
+    lib.Set("loaded", Napi::Boolean::New(env, false));
+    lib.Set("reason", "not loaded: the driver probe failed");
+    lib.Set("variants", "");
+  }
+  o.Set("library", lib);
+  return o;
+}
 
 // cpuCalibrate(threads, seconds): Promise of the measured peaks (kp_cpu_calibrate off the JS thread).
 class CalibrateWorker : public Napi::AsyncWorker {
@@ -105,6 +162,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, kp_version()));
   exports.Set("addonVersion", Napi::String::New(env, KP_VERSION_STRING));
   exports.Set("cpuProbe", Napi::Function::New(env, kpnode::CpuProbe));
+  exports.Set("gpuProbe", Napi::Function::New(env, kpnode::GpuProbe));
   exports.Set("cpuCalibrate", Napi::Function::New(env, kpnode::CpuCalibrate));
   exports.Set("memoryStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     int64_t buffers = 0, bytes = 0;

@@ -161,7 +161,8 @@ KP_API const char* kp_last_error(void);
 
 KP_API kp_status kp_cpu_probe(kp_cpu_info* out);
 
-/* backend: "cpu". threads <= 0: the process's usable cores (or KERNELPORT_NUM_THREADS). */
+/* backend: "cpu", or "cuda" / "cuda:N" (device N; loads the cuda backend library on first use).
+ * threads (cpu only) <= 0: the process's usable cores (or KERNELPORT_NUM_THREADS). */
 KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device** out);
 /* Waits for the queue to drain, then frees the device. Buffers still referenced stay valid until released. */
 KP_API kp_status kp_device_close(kp_device* dev);
@@ -198,6 +199,42 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
                               kp_buffer* v, kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out,
                               kp_buffer* lse);
 
+
+/* ---- GPU backends (cuda; musa later): probing and lazy loading ---------------------------------
+ *
+ * GPU backends live in their own shared libraries (libkernelport_cuda.so next to this library). The
+ * core never links a GPU runtime: kp_gpu_probe dlopens the vendor driver (libcuda.so.1) and asks it,
+ * through the driver API, how many devices there are and what they are; the backend library itself
+ * is dlopened only when the driver loads and reports at least one device (kp_gpu_backend_load, and
+ * kp_device_open("cuda" | "cuda:N")). Without a driver both return KP_ERR_UNAVAILABLE and
+ * kp_last_error() gives the exact reason (the dlopen message, or the driver's error). */
+
+typedef struct kp_gpu_info {
+  uint32_t struct_size;     /* the caller sets sizeof(kp_gpu_info) */
+  int32_t index;            /* device ordinal: "cuda:<index>" */
+  char name[256];           /* "NVIDIA H20" */
+  char arch[16];            /* "sm_90" */
+  int32_t cc_major, cc_minor;
+  int32_t multiprocessors;
+  int32_t warp_size;        /* read from the device, never assumed */
+  int64_t memory_bytes;
+  int32_t clock_khz;        /* SM clock the driver reports (boost) */
+  int32_t memory_clock_khz; /* peak memory clock */
+  int32_t bus_width_bits;
+  int32_t pci_bus;
+  int64_t l2_bytes;
+  int64_t shared_per_block_optin;
+  int32_t driver_version;   /* e.g. 13000 */
+} kp_gpu_info;
+
+/* backend: "cuda". On KP_OK, *count is the number of devices and out[0 .. min(count, cap)) describe
+ * them (out may be NULL when cap is 0). KP_ERR_UNAVAILABLE with the reason when the driver is absent,
+ * fails to initialise or reports no device. Never loads the backend library. */
+KP_API kp_status kp_gpu_probe(const char* backend, kp_gpu_info* out, int32_t cap, int32_t* count);
+
+/* Loads the backend library (after a successful driver probe) and checks its ABI version. On KP_OK,
+ * variants (if not NULL) receives the comma-separated kernel variants compiled into it. */
+KP_API kp_status kp_gpu_backend_load(const char* backend, char* variants, size_t cap);
 
 /* ---- calibration: this machine's measured peaks (for roofline percentages) ---------------------- */
 

@@ -90,6 +90,7 @@ void run_command(kp_device* dev, const std::vector<BufferRef>& inputs, const std
     if (out.buf) {
       out.buf->status = status;
       out.buf->message = message;
+      out.buf->host_copy_valid = false;
     }
   if (status != KP_OK) dev->record_error(status, message);
 }
@@ -167,6 +168,19 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
   if (d.return_lse) check_buffer(dev, lse, "lse", kp::mul(bq, 4, "lse"));
 }
 
+// Asynchronous devices (GPUs): wait until the device itself is done; a fault it reports is recorded
+// like any op's error.
+void finish_device(kp_device* dev) {
+  if (!dev->backend->finish) return;
+  try {
+    dev->backend->finish(dev->state);
+  } catch (const Error& e) {
+    dev->record_error(e.status, e.what());
+  } catch (const std::exception& e) {
+    dev->record_error(KP_ERR_INTERNAL, e.what());
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -187,10 +201,11 @@ KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device*
   *out = nullptr;
   return guarded([&] {
     const std::string name = backend ? backend : "cpu";
-    if (name != "cpu") throw Error(KP_ERR_UNAVAILABLE, "backend '" + name + "' is not built into this library (available: cpu)");
-    const kp::Backend* be = kp::cpu_backend();
+    int32_t index = 0;
+    const kp::Backend* be = name == "cpu" ? kp::cpu_backend() : kp::gpu_backend(name, &index);
+    if (!be) throw Error(KP_ERR_UNAVAILABLE, "unknown backend '" + name + "' (this library knows cpu, cuda, cuda:N)");
     kp_status st = KP_OK;
-    void* state = be->create(threads, &st);
+    void* state = be->create(threads, index, &st);
     if (!state) return st == KP_OK ? kp::fail(KP_ERR_INTERNAL, "backend failed to initialise") : st;
     auto* dev = new kp_device();
     dev->backend = be;
@@ -211,6 +226,7 @@ KP_API kp_status kp_device_close(kp_device* dev) {
 KP_API kp_status kp_device_sync(kp_device* dev) {
   if (!dev) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync: dev is NULL");
   dev->drain();
+  finish_device(dev);
   std::string msg;
   kp_status s = dev->take_error(&msg);
   return s == KP_OK ? KP_OK : kp::fail(s, msg);
@@ -220,6 +236,7 @@ KP_API kp_status kp_device_sync_async(kp_device* dev, kp_callback done, void* us
   if (!dev || !done) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync_async: dev and done are required");
   return guarded([&] {
     dev->enqueue([dev, done, user] {
+      finish_device(dev);
       std::string msg;
       kp_status s = dev->take_error(&msg);
       done(user, s, msg.c_str());
@@ -240,7 +257,7 @@ KP_API kp_status kp_buffer_create(kp_device* dev, size_t bytes, kp_buffer** out)
       return kp::fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes on the " + dev->backend->name + " device");
     auto* buf = new (std::nothrow) kp_buffer();
     if (!buf) {
-      dev->backend->free(data);
+      dev->backend->free(dev->state, data);
       return kp::fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate a buffer handle");
     }
     buf->device = dev;
@@ -265,8 +282,26 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
   if (offset > buf->size || bytes > buf->size - offset)
     return kp::fail(KP_ERR_BAD_BUFFER, "kp_buffer_write: " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
                                            " do not fit in a buffer of " + std::to_string(buf->size));
-  if (bytes) std::memcpy(static_cast<char*>(buf->data) + offset, src, bytes);
-  return KP_OK;
+  return guarded([&] {
+    if (!bytes) return KP_OK;
+    char* dst = static_cast<char*>(buf->data) + offset;
+    const kp::Backend* be = buf->backend;
+    if (!be->write) {
+      std::memcpy(dst, src, bytes);
+      return KP_OK;
+    }
+    be->write(buf->device->state, dst, src, bytes);
+    // Keep a host copy of small uploads (kv_lengths) so that checking them needs no device read.
+    constexpr size_t kHostCopyMax = 64 * 1024;
+    if (buf->size <= kHostCopyMax) {
+      if (buf->host_copy.size() != buf->size) buf->host_copy.assign(buf->size, '\0');
+      std::memcpy(&buf->host_copy[offset], src, bytes);
+      buf->host_copy_valid = offset == 0 && bytes == buf->size ? true : buf->host_copy_valid;
+    } else {
+      buf->host_copy_valid = false;
+    }
+    return KP_OK;
+  });
 }
 
 KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done, void* user) {
@@ -277,7 +312,21 @@ KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, 
     BufferRef ref(buf);
     buf->device->enqueue([ref, offset, dst, bytes, done, user] {
       if (ref.buf->status != KP_OK) return done(user, ref.buf->status, ref.buf->message.c_str());
-      if (bytes) std::memcpy(dst, static_cast<const char*>(ref.buf->data) + offset, bytes);
+      if (bytes) {
+        const char* src = static_cast<const char*>(ref.buf->data) + offset;
+        const kp::Backend* be = ref.buf->backend;
+        if (!be->read) {
+          std::memcpy(dst, src, bytes);
+        } else {
+          try {
+            be->read(ref.buf->device->state, src, dst, bytes);
+          } catch (const Error& e) {
+            return done(user, e.status, e.what());
+          } catch (const std::exception& e) {
+            return done(user, KP_ERR_INTERNAL, e.what());
+          }
+        }
+      }
       done(user, KP_OK, "");
     }, false);
     return KP_OK;
@@ -344,12 +393,24 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
     dev->enqueue([dev, d, ins = std::move(ins), outs = std::move(outs)] {
       run_command(dev, ins, outs, [&] {
         if (!attention_runs(d)) return;
-        const auto* lengths = static_cast<const int32_t*>(ins[3].data());
+        const auto* lengths_dev = static_cast<const int32_t*>(ins[3].data());
+        const int32_t* lengths = lengths_dev;
+        std::vector<int32_t> host;
+        if (lengths_dev && dev->backend->read) {
+          // Device memory: check the host copy of the upload, or read the values back.
+          kp_buffer* kb = ins[3].buf;
+          host.resize(static_cast<size_t>(d.batch));
+          if (kb->host_copy_valid && kb->host_copy.size() >= host.size() * 4)
+            std::memcpy(host.data(), kb->host_copy.data(), host.size() * 4);
+          else
+            dev->backend->read(dev->state, lengths_dev, host.data(), host.size() * 4);
+          lengths = host.data();
+        }
         if (lengths)
           for (int64_t b = 0; b < d.batch; b++)
             kp::require(lengths[b] >= 0 && lengths[b] <= d.skv,
                         "attention: kv_lengths[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + " is outside [0, skv]");
-        dev->backend->attention(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), lengths,
+        dev->backend->attention(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), lengths_dev, lengths,
                                 static_cast<const float*>(ins[4].data()), outs[0].data(), static_cast<float*>(outs[1].data()));
       });
     });

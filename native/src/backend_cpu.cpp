@@ -4,6 +4,9 @@
 #include <cstring>
 #include <new>
 #include <string>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
@@ -26,7 +29,7 @@ int threads_from_env() {
   return (*end == '\0' && n > 0 && n <= 1024) ? static_cast<int>(n) : -1;
 }
 
-void* cpu_create(int32_t threads, kp_status* status) {
+void* cpu_create(int32_t threads, int32_t, kp_status* status) {
   const kp_cpu_info& info = cached_cpu_info();
   const char* isa_error = nullptr;
   cpu::select_isa(info.features, &isa_error);
@@ -57,10 +60,22 @@ void* cpu_alloc(void*, size_t bytes) {
   const int64_t limit = cached_cpu_info().memory_bytes;
   if (limit > 0 && bytes > static_cast<uint64_t>(limit)) return nullptr;
   const size_t rounded = ((bytes + 63) / 64) * 64;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Large tensors on transparent huge pages (2 MiB aligned, madvise): kernels that walk a weight
+  // matrix down its rows (GEMV over B [K,N], packing B) touch a new 4 KiB page per row otherwise,
+  // and a TLB miss per row halves the bandwidth they get. Only a hint: without THP it is a no-op.
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (rounded >= kHuge) {
+    const size_t huge = (rounded + kHuge - 1) / kHuge * kHuge;
+    void* p = std::aligned_alloc(kHuge, huge);
+    if (p) madvise(p, huge, MADV_HUGEPAGE);
+    return p;
+  }
+#endif
   return std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
 }
 
-void cpu_free(void* data) { std::free(data); }
+void cpu_free(void*, void* data) { std::free(data); }
 
 void cpu_matmul(void* state, const kp_matmul_desc& d, const void* a, const void* b, const void* bias,
                 const void* residual, void* out) {
@@ -68,7 +83,7 @@ void cpu_matmul(void* state, const kp_matmul_desc& d, const void* a, const void*
 }
 
 void cpu_attention(void* state, const kp_attention_desc& d, const void* q, const void* k, const void* v,
-                   const int32_t* kv_lengths, const float* mask, void* out, float* lse) {
+                   const int32_t* kv_lengths, const int32_t*, const float* mask, void* out, float* lse) {
   cpu::attention(d, q, k, v, kv_lengths, mask, out, lse, *static_cast<CpuState*>(state)->pool);
 }
 

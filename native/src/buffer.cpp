@@ -19,8 +19,8 @@ void kp_buffer::release() {
   if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     g_live_buffers.fetch_sub(1, std::memory_order_relaxed);
     g_live_bytes.fetch_sub(static_cast<int64_t>(size), std::memory_order_relaxed);
-    backend->free(data);
     kp_device* dev = device;
+    backend->free(dev->state, data);
     delete this;
     dev->release();
   }

@@ -17,6 +17,12 @@ struct kp_buffer {
   kp_status status = KP_OK;
   std::string message;
 
+  // Backends whose memory the host cannot address (GPUs): a host copy of what kp_buffer_write put in
+  // a small buffer, so that attention's kv_lengths can be checked without a device round trip.
+  // Dropped when an op writes the buffer.
+  std::string host_copy;
+  bool host_copy_valid = false;
+
   void retain() { refs.fetch_add(1, std::memory_order_relaxed); }
   void release();
   static void track(size_t bytes);  // counts a new buffer in kp_memory_stats

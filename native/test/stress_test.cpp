@@ -4,8 +4,10 @@
 //    against a double-precision loop with an error bound that scales with the problem;
 //  - random, mostly invalid descriptors: each call returns an error or computes within the buffers;
 //  - several threads driving their own devices and one shared device at once;
-//  - inputs released while the op that reads them is still queued.
+//  - inputs released while the op that reads them is still queued;
+//  - matmuls big enough that the GEMM packs its operands in bands, at 1 and 2 threads.
 // Prints "N passed, N failed"; exits non-zero on any failure.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -304,6 +306,54 @@ void garbage_descriptors(kp_device* dev, std::mt19937& rng) {
   check(refused > 0 && ok + refused == 4000, "garbage descriptors: " + std::to_string(refused) + " refused, " + std::to_string(ok) + " ran in bounds");
 }
 
+// Operands bigger than the GEMM's packing budget (32 MiB of packed A or B) are packed in bands:
+// rows of A in two bands (M = 2100, K = 4096), then columns of B (N = 2100). Sampled rows against a
+// double loop, and the whole output bitwise equal between 1 and 2 threads.
+void banded_matmul(kp_device* dev2, std::mt19937& rng) {
+  kp_device* dev1 = nullptr;
+  if (kp_device_open("cpu", 1, &dev1) != KP_OK) return check(false, "open 1-thread device");
+  const int64_t shapes[2][3] = {{2100, 4096, 40}, {8, 4096, 2100}};
+  for (const auto& sh : shapes) {
+    const int64_t m = sh[0], k = sh[1], n = sh[2];
+    Host a = make(rng, static_cast<size_t>(m * k), KP_F32), b = make(rng, static_cast<size_t>(k * n), KP_F32);
+    kp_matmul_desc d{};
+    d.struct_size = sizeof d;
+    d.dtype = d.out_dtype = KP_F32;
+    d.m = m, d.n = n, d.k = k;
+    d.alpha = 1.0f, d.beta = 1.0f;
+    std::vector<float> out[2];
+    kp_device* devs[2] = {dev1, dev2};
+    for (int t = 0; t < 2; t++) {
+      kp_buffer *ba = nullptr, *bb = nullptr, *bo = nullptr;
+      kp_buffer_create(devs[t], a.bytes.size(), &ba);
+      kp_buffer_create(devs[t], b.bytes.size(), &bb);
+      kp_buffer_create(devs[t], static_cast<size_t>(m * n) * 4, &bo);
+      kp_buffer_write(ba, 0, a.bytes.data(), a.bytes.size());
+      kp_buffer_write(bb, 0, b.bytes.data(), b.bytes.size());
+      out[t].resize(static_cast<size_t>(m * n));
+      const kp_status s = kp_matmul(devs[t], &d, ba, bb, nullptr, nullptr, bo);
+      const kp_status r = kp_buffer_read(bo, 0, out[t].data(), out[t].size() * 4);
+      check(s == KP_OK && r == KP_OK, "banded matmul runs");
+      for (kp_buffer* x : {ba, bb, bo}) kp_buffer_release(x);
+    }
+    check(std::memcmp(out[0].data(), out[1].data(), out[0].size() * 4) == 0, "banded matmul: 1 and 2 threads agree bitwise");
+    double worst = 0;
+    for (int64_t i : {int64_t{0}, m / 2 - 1, m / 2, m / 2 + 1, m - 1})
+      for (int64_t j = 0; j < n; j++) {
+        double ref = 0, mag = 0;
+        for (int64_t p = 0; p < k; p++) {
+          ref += a.values[i * k + p] * b.values[p * n + j];
+          mag += std::fabs(a.values[i * k + p] * b.values[p * n + j]);
+        }
+        const double bound = 4 * (std::sqrt(static_cast<double>(k)) + 2) * 0x1p-24 * mag + 1e-30;
+        worst = std::max(worst, std::fabs(out[1][i * n + j] - ref) / bound);
+      }
+    check(worst <= 1.0, "banded matmul " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) +
+                            " within bound (worst " + std::to_string(worst) + ")");
+  }
+  kp_device_close(dev1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -317,6 +367,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < cases; i++) random_matmul(dev, rng, i);
   for (int i = 0; i < cases; i++) random_attention(dev, rng, i);
   garbage_descriptors(dev, rng);
+  banded_matmul(dev, rng);
 
   // Concurrency: 4 threads on their own devices and 4 more sharing `dev`.
   std::vector<std::thread> threads;

@@ -2,8 +2,8 @@
  * Determinism: the same case run again gives the same bits; on cpu, every thread count gives the bits of
  * the default device (DESIGN.md: threads split M and N, never K, so results do not depend on the count).
  */
-import { open } from '../open.js';
-import type { BackendName } from '../types.js';
+import type { Device } from '../device.js';
+import type { BackendName, OpenOptions } from '../types.js';
 import { deviceExecutor, type Executor, type RawOutput, type RawResult } from './executor.js';
 
 export interface Variant {
@@ -13,9 +13,13 @@ export interface Variant {
 
 /**
  * The executors a backend's first run is compared with: the same executor again ('repeat') and, for cpu,
- * fresh devices with each thread count.
+ * fresh devices with each thread count (opened with `open`, the entry's own).
  */
-export async function determinismVariants(executor: Executor, cpuThreads: readonly number[]): Promise<Variant[]> {
+export async function determinismVariants(
+  executor: Executor,
+  cpuThreads: readonly number[],
+  open: (options: OpenOptions) => Promise<Device>,
+): Promise<Variant[]> {
   const variants: Variant[] = [{ label: 'repeat', executor }];
   if (executor.kind === 'backend' && executor.name === 'cpu')
     for (const threads of cpuThreads) {

@@ -20,6 +20,8 @@
  *   },
  * });
  */
+import { open } from '../open.js';
+import { probe } from '../probe.js';
 import { runValidation } from './run.js';
 import type { ValidateOptions, ValidationReport } from './types.js';
 
@@ -28,7 +30,7 @@ import type { ValidateOptions, ValidationReport } from './types.js';
  * nondeterminism or unavailable requested backend). Throws only for invalid options.
  */
 export async function validate(options: ValidateOptions = {}): Promise<ValidationReport> {
-  return runValidation(options);
+  return runValidation(options, { probe, open });
 }
 
 export { formatJson, formatMarkdown, formatTerminal } from './report.js';

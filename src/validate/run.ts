@@ -6,9 +6,8 @@
 import { DTYPES, isDType } from '../dtype.js';
 import { expectAttention, expectMatmul, type Expected } from '../numerics/check.js';
 import { compareToReference, type ErrorReport } from '../numerics/compare.js';
-import { open } from '../open.js';
-import { probe } from '../probe.js';
-import type { BackendName, DType } from '../types.js';
+import type { Device } from '../device.js';
+import type { BackendName, DeviceInfo, DType, OpenOptions } from '../types.js';
 import { generateCases, materialize, OPS, type Op, type ValidationCase } from './cases.js';
 import { crossCompare } from './cross.js';
 import { bitDifferences, determinismVariants, type Variant } from './determinism.js';
@@ -109,11 +108,20 @@ async function timed<T>(f: () => Promise<T>): Promise<{ value?: T; error?: unkno
 
 const message = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
+/**
+ * Where validation finds and opens devices: the Node entry's probe()/open() (every backend) or the
+ * browser entry's (webgpu and reference). Keeps this module free of either.
+ */
+export interface ValidationHost {
+  probe(): Promise<DeviceInfo[]>;
+  open(options: OpenOptions): Promise<Device>;
+}
+
 /** Runs validation and returns the report; never throws for a failing backend or candidate (bad options do throw). */
-export async function runValidation(options: ValidateOptions = {}): Promise<ValidationReport> {
+export async function runValidation(options: ValidateOptions, host: ValidationHost): Promise<ValidationReport> {
   const t0 = performance.now();
   const o = normalize(options);
-  const devices = await probe();
+  const devices = await host.probe();
   const wanted = o.backends ?? devices.filter((d) => d.available).map((d) => d.backend);
   const statuses: BackendStatus[] = [];
   const executors: Executor[] = [];
@@ -129,7 +137,7 @@ export async function runValidation(options: ValidateOptions = {}): Promise<Vali
         continue;
       }
       try {
-        const dev = await open({ backend: name as BackendName });
+        const dev = await host.open({ backend: name as BackendName });
         executors.push(deviceExecutor(dev));
         statuses.push({ name, kind: 'backend', available: true, detail: `${dev.info.name} (${dev.info.architecture}, ${dev.threads} thread${dev.threads > 1 ? 's' : ''})` });
       } catch (e) {
@@ -143,7 +151,7 @@ export async function runValidation(options: ValidateOptions = {}): Promise<Vali
       executors.push(ex);
       statuses.push({ name: candidateName(options.candidate), kind: 'candidate', available: true, detail: 'user-supplied implementation' });
     }
-    if (o.determinism) for (const ex of executors) variants.set(ex.name, await determinismVariants(ex, ex.kind === 'backend' ? o.cpuThreads : []));
+    if (o.determinism) for (const ex of executors) variants.set(ex.name, await determinismVariants(ex, ex.kind === 'backend' ? o.cpuThreads : [], host.open));
 
     let specs = generateCases({ ops: o.ops, dtypes: o.dtypes, size: o.size, seed: o.seed });
     if (o.filter !== undefined) {

@@ -19,12 +19,17 @@ export class CpuDevice implements BackendDevice {
   private readonly native: NativeDevice;
   readonly threads: number;
 
+  /**
+   * nativeBackend: the C ABI's device name. The same host code drives every native device: 'cpu', and
+   * the GPU backends' devices ('cuda:N'), whose storage is device memory behind the same buffers.
+   */
   constructor(
     addon: NativeAddon,
     readonly info: DeviceInfo,
     threads: number,
+    nativeBackend = 'cpu',
   ) {
-    this.native = new addon.Device('cpu', threads);
+    this.native = new addon.Device(nativeBackend, threads);
     this.threads = this.native.threads();
   }
 
@@ -33,7 +38,7 @@ export class CpuDevice implements BackendDevice {
       return new CpuStorage(this.native.createBuffer(bytes), bytes);
     } catch (e) {
       if ((e as { code?: string }).code === 'KP_ERR_OUT_OF_MEMORY')
-        throw new RangeError(`cannot allocate ${bytes} bytes on cpu:${this.info.index} (${(e as Error).message})`);
+        throw new RangeError(`cannot allocate ${bytes} bytes on ${this.info.backend}:${this.info.index} (${(e as Error).message})`);
       throw e;
     }
   }

@@ -1,85 +1,13 @@
 /**
- * The reference backend: float64 accumulation in plain TypeScript, the numerics oracle. It computes
- * synchronously on the calling thread, so `auto` never picks it.
+ * The reference backend in Node: the shared float64 device (device.ts), allocations limited by the
+ * machine's memory.
  */
 import { totalmem } from 'node:os';
-import { decode, encode } from '../../dtype.js';
-import type { AttentionPlan } from '../../ops/attention.js';
-import type { MatmulPlan } from '../../ops/matmul.js';
-import { byteSize } from '../../ops/shape.js';
-import { referenceAttention } from '../../reference/attention.js';
-import { referenceMatmul } from '../../reference/matmul.js';
-import type { DeviceInfo, DType, HostData } from '../../types.js';
-import type { BackendDevice, Storage } from '../backend.js';
+import type { DeviceInfo } from '../../types.js';
+import { ReferenceDevice as SharedReferenceDevice } from './device.js';
 
-const MAX_TYPED_ARRAY_BYTES = 2 ** 32;
-
-class HostStorage implements Storage {
-  constructor(
-    public data: HostData | undefined,
-    readonly bytes: number,
-  ) {}
-}
-
-export class ReferenceDevice implements BackendDevice {
-  readonly threads = 1;
-  constructor(readonly info: DeviceInfo) {}
-
-  upload(data: HostData): Storage {
-    return new HostStorage(data.slice(), data.byteLength);
+export class ReferenceDevice extends SharedReferenceDevice {
+  constructor(info: DeviceInfo) {
+    super(info, totalmem());
   }
-
-  allocate(bytes: number): Storage {
-    // Contents are created when first written (ops build their outputs whole); the size is still
-    // checked now, so an impossible tensor fails here like on every other backend.
-    if (bytes > Math.min(totalmem(), MAX_TYPED_ARRAY_BYTES))
-      throw new RangeError(`cannot allocate ${bytes} bytes on the reference device (limit ${Math.min(totalmem(), MAX_TYPED_ARRAY_BYTES)} bytes)`);
-    return new HostStorage(undefined, bytes);
-  }
-
-  release(s: Storage): void {
-    (s as HostStorage).data = undefined;
-  }
-
-  async read(s: Storage, dst: HostData): Promise<void> {
-    const src = (s as HostStorage).data;
-    if (src) dst.set(src as never);
-  }
-
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
-    this.allocate(byteSize(plan.outShape, plan.outDtype)); // refuse an impossible output before computing
-    const r = referenceMatmul(
-      plan,
-      values(a, plan.dtype),
-      values(b, plan.dtype),
-      bias ? values(bias, plan.bias!.dtype) : undefined,
-      residual ? values(residual, plan.residual!.dtype) : undefined,
-    );
-    return result(r.out, plan.outDtype);
-  }
-
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
-    this.allocate(byteSize(plan.outShape, plan.outDtype));
-    const r = referenceAttention(plan, values(q, plan.dtype), values(k, plan.dtype), values(v, plan.dtype), mask ? values(mask, 'f32') : undefined);
-    return { out: result(r.out, plan.outDtype), lse: plan.returnLse && r.lse ? result(r.lse, "f32") : undefined };
-  }
-
-  async sync(): Promise<void> {}
-
-  pending(): number {
-    return 0;
-  }
-
-  dispose(): void {}
-}
-
-function values(s: Storage, dtype: DType): Float64Array {
-  const data = (s as HostStorage).data;
-  if (!data) return new Float64Array(s.bytes / (dtype === 'f32' ? 4 : 2)); // an empty() tensor reads as zeros
-  return decode(data, dtype);
-}
-
-function result(v: Float64Array, dtype: DType): Storage {
-  const data = encode(v, dtype);
-  return new HostStorage(data, data.byteLength);
 }

@@ -5,7 +5,7 @@
  */
 import type { Storage } from '../backend.js';
 import { BufferPool, Params, USAGE } from './buffers.js';
-import { specialise, specKey, type Spec } from './specialise.js';
+import { specialise, specKey, type ShaderSource, type Spec } from './specialise.js';
 
 export class GpuStorage implements Storage {
   /** Resolves to the error of the op that wrote this storage (or one of that op's inputs), or undefined. */
@@ -36,6 +36,8 @@ export class GpuContext {
     readonly limits: Limits,
     readonly pool: BufferPool,
     readonly where: string,
+    /** Where the kernels' .wgsl text comes from (Node: kernels/wgsl on disk; browser: inlined at build time). */
+    readonly shaders: ShaderSource,
   ) {}
 
   /** Refuses a buffer the device cannot bind, with the numbers. */
@@ -76,7 +78,7 @@ export class GpuContext {
     const key = specKey(spec);
     let p = this.pipelines.get(key);
     if (!p) {
-      const module = this.device.createShaderModule({ code: specialise(spec), label: key });
+      const module = this.device.createShaderModule({ code: specialise(spec, this.shaders), label: key });
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
       this.pipelineCompiles++;
       this.pipelines.set(key, p);

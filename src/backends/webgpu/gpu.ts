@@ -8,13 +8,10 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { isSoftwareAdapter, type AdapterChoice } from './adapter.js';
 
-export interface AdapterChoice {
-  adapter: GPUAdapter;
-  /** The Dawn backend option used ('' = Dawn's default). */
-  backend: string;
-  featureLevel: 'core' | 'compatibility';
-}
+export type { AdapterChoice };
+export { isSoftwareAdapter };
 
 interface DawnModule {
   create(options: string[]): GPU;
@@ -99,15 +96,6 @@ function vulkanLoaderMissing(): boolean {
     '/usr/local/lib',
   ];
   return !dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
-}
-
-/** llvmpipe, SwiftShader, lavapipe, WARP...: a rasteriser running on the CPU. */
-export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; type?: string };
-  if (info.isFallbackAdapter || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter) return true;
-  if (info.type === 'CPU') return true;
-  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
-  return /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|warp/i.test(text);
 }
 
 /** Drops the cached Dawn instances (they are recreated on demand). */

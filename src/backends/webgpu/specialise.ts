@@ -5,10 +5,11 @@
  * specialisation is a typed record per kernel; the same record is the pipeline cache key.
  * Every hole must be filled and every value used, so a typo fails loudly instead of compiling a
  * different kernel.
+ *
+ * Where the .wgsl text comes from is a ShaderSource: in Node, read from the package's kernels/wgsl
+ * (shaders-node.ts); in a browser, the same files inlined into a module at build time
+ * (shaders-browser.ts). Nothing in this file touches the file system.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from '../../native.js';
 
 /** dtype codes used in the shaders (the C ABI's: f32 0, f16 1, bf16 2). */
 export type DtCode = 0 | 1 | 2;
@@ -73,24 +74,11 @@ const FILES: Record<Spec['kernel'], string[]> = {
   attention_combine: ['common.wgsl', 'attention_common.wgsl', 'attention_combine.wgsl'],
 };
 
-let sourceDir: string | undefined;
-const sources = new Map<string, string>();
+/** The text of one file of kernels/wgsl (e.g. 'common.wgsl'); throws when there is no such file. */
+export type ShaderSource = (file: string) => string;
 
-/** Where the .wgsl files are read from (the package's kernels/wgsl unless overridden, e.g. in tests). */
-export function setShaderDir(dir: string | undefined): void {
-  sourceDir = dir;
-  sources.clear();
-}
-
-function source(file: string): string {
-  let s = sources.get(file);
-  if (s === undefined) {
-    const dir = sourceDir ?? join(packageRoot(), 'kernels', 'wgsl');
-    s = readFileSync(join(dir, file), 'utf8');
-    sources.set(file, s);
-  }
-  return s;
-}
+/** Every .wgsl file a kernel is made of. */
+export const WGSL_FILES: readonly string[] = [...new Set(Object.values(FILES).flat())];
 
 /** A stable string for a specialisation: the pipeline cache key. */
 export function specKey(spec: Spec): string {
@@ -100,8 +88,8 @@ export function specKey(spec: Spec): string {
     .join(',');
 }
 
-/** The WGSL text of a kernel with every hole filled from `spec`. */
-export function specialise(spec: Spec): string {
+/** The WGSL text of a kernel with every hole filled from `spec`, its files read through `source`. */
+export function specialise(spec: Spec, source: ShaderSource): string {
   const { kernel, ...defs } = spec as Spec & Record<string, number | boolean>;
   const files = FILES[kernel];
   if (!files) throw new TypeError(`webgpu: unknown kernel '${String(kernel)}'`);

@@ -1,0 +1,68 @@
+"""PyTorch side of `npm run gpu:check`: the same shapes as bench/peers/kp_cuda_bench.mjs on the same GPU.
+
+torch.matmul for GEMM, the unfused matmul + bias + exact GELU sequence, F.scaled_dot_product_attention
+for causal prefill and for decoding. Times with CUDA events, median of repeats. Prints JSON
+{ "device": name, "torch": version, "cases": { name: { "ms": ... } } }.
+Usage: python3 bench/peers/torch_bench.py [--quick]
+"""
+import json
+import statistics
+import sys
+
+
+def main() -> int:
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError as e:  # the check prints the kernelport numbers alone
+        print(json.dumps({"error": f"PyTorch is not installed: {e}"}))
+        return 0
+    if not torch.cuda.is_available():
+        print(json.dumps({"error": "torch.cuda.is_available() is False"}))
+        return 0
+    quick = "--quick" in sys.argv
+    torch.backends.cuda.matmul.allow_tf32 = False
+    dev = torch.device("cuda")
+
+    def bench(fn, iters):
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        samples = []
+        for _ in range(3 if quick else 7):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(iters):
+                fn()
+            end.record()
+            torch.cuda.synchronize()
+            samples.append(start.elapsed_time(end) / iters)
+        return statistics.median(samples)
+
+    cases = {}
+    with torch.no_grad():
+        for name, dt in (("bf16", torch.bfloat16), ("f16", torch.float16)):
+            a = torch.randn(4096, 4096, device=dev, dtype=dt)
+            b = torch.randn(4096, 4096, device=dev, dtype=dt)
+            cases[f"gemm_{name}_4096"] = {"ms": bench(lambda: torch.matmul(a, b), 5 if quick else 20)}
+        a = torch.randn(512, 4096, device=dev, dtype=torch.bfloat16)
+        w = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
+        bias = torch.randn(4096, device=dev, dtype=torch.bfloat16)
+        cases["gemm_bias_gelu_bf16_512x4096x4096"] = {
+            "ms": bench(lambda: F.gelu(torch.matmul(a, w) + bias), 5 if quick else 50)
+        }
+        q, k, v = (torch.randn(4, 32, 2048, 128, device=dev, dtype=torch.bfloat16) for _ in range(3))
+        cases["attention_causal_bf16_b4h32s2048d128"] = {
+            "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 2 if quick else 5)
+        }
+        q = torch.randn(4, 32, 1, 128, device=dev, dtype=torch.bfloat16)
+        k, v = (torch.randn(4, 32, 4096, 128, device=dev, dtype=torch.bfloat16) for _ in range(2))
+        cases["decode_bf16_b4h32skv4096d128"] = {
+            "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v), 5 if quick else 50)
+        }
+    print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "cases": cases}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

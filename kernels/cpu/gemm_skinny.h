@@ -1,0 +1,263 @@
+// Skinny GEMM (part of gemm_impl.h): M <= 4 (decode GEMV) and tall-skinny N <= 4.
+//
+// These shapes are bound by reading the big operand once, and packing it would read and write it
+// once more for no reuse, so these kernels read the operands in place:
+//  - axpy (M <= 4, B [K,N]): a task owns GN output columns and walks B's rows in k order, adding
+//    a(i,k) * B(k, cols) into GN-wide accumulator rows in L1; each B row piece is GN contiguous
+//    floats, so memory is read in long sequential runs.
+//  - dot (M <= 4 with B transposed [N,K], or N <= 4 with A [M,K]): both operands are contiguous
+//    along k; a 4 x 4 block of dot products keeps 16 partial sums per output (lane l sums the k
+//    that are l mod 16, in k order) and reduces them in a fixed tree.
+// Tasks are fixed column (or row) chunks, so results do not depend on the thread count.
+#pragma once
+#include <cstdint>
+
+namespace kp::cpu::KP_ISA {
+namespace {
+
+constexpr int64_t GN = 1536;  // most output columns per axpy task (see axpy_width)
+constexpr int64_t GK = 256;   // k values per block of converted A values (axpy)
+constexpr int64_t GM = 64;    // output rows per tall-skinny task
+constexpr int64_t DN = 64;    // output columns per dot task (M <= 4, B transposed)
+constexpr int DL = 16;        // partial sums per dot product
+
+// acc[i][0, nb) += sum over the k block of a[i][p] * b_p[0, nb), in k order, for i < m.
+void axpy_block(int m, int64_t kb, const float* av, const float* const* brow, int64_t nb, float* acc) {
+  int64_t p = 0;
+  for (; p + 4 <= kb; p += 4) {
+    const float* __restrict b0 = brow[p];
+    const float* __restrict b1 = brow[p + 1];
+    const float* __restrict b2 = brow[p + 2];
+    const float* __restrict b3 = brow[p + 3];
+    for (int i = 0; i < m; ++i) {
+      const float a0 = av[i * GK + p], a1 = av[i * GK + p + 1], a2 = av[i * GK + p + 2], a3 = av[i * GK + p + 3];
+      float* __restrict c = acc + i * GN;
+      for (int64_t j = 0; j < nb; ++j) c[j] = vm::madd(a3, b3[j], vm::madd(a2, b2[j], vm::madd(a1, b1[j], vm::madd(a0, b0[j], c[j]))));
+    }
+  }
+  for (; p < kb; ++p) {
+    const float* __restrict b0 = brow[p];
+    for (int i = 0; i < m; ++i) {
+      const float a0 = av[i * GK + p];
+      float* __restrict c = acc + i * GN;
+      for (int64_t j = 0; j < nb; ++j) c[j] = vm::madd(a0, b0[j], c[j]);
+    }
+  }
+}
+
+struct SkinnyCtx {
+  const Op* op;
+  int64_t chunks;  // per batch entry
+  int64_t width;   // columns (axpy) per task
+};
+
+// Columns per axpy task: about 1024, in equal chunks. Long runs of each B row matter: a task reads
+// one run per row of B and rows are N floats apart, so narrow runs mean a new DRAM page (and TLB
+// entry) every few cache lines; measured on Zen 4, 2 threads, 1x4096x4096: runs of 256 floats
+// 20 GB/s, 512: 27 GB/s, 1024 and 2048: 34-36 GB/s. A function of N only.
+inline int64_t axpy_width(int64_t n) {
+  const int64_t chunks = (n + 512) / 1024 > 0 ? (n + 512) / 1024 : 1;
+  return round_up((n + chunks - 1) / chunks, 64);
+}
+
+// M <= 4, B [K,N]: columns [n0, n0 + nb) of one batch entry.
+void axpy_task(const void* ctx_v, int64_t t) {
+  const SkinnyCtx& x = *static_cast<const SkinnyCtx*>(ctx_v);
+  const Op& g = *x.op;
+  const kp_matmul_desc& d = *g.d;
+  const Entry e = entry_of(g, t / x.chunks);
+  const int64_t n0 = t % x.chunks * x.width, nb = min64(x.width, d.n - n0);
+  const int m = static_cast<int>(d.m);
+  // 16-bit B rows are converted a few at a time into bconv (L1/L2), f32 rows are read in place.
+  const int64_t kstep = d.dtype == KP_F32 ? GK : 16;
+  float* acc = task_ws(4 * GN + 4 * GK + 16 * GN + GN + 2 * GN + GK);
+  float* av = acc + 4 * GN;
+  float* bconv = av + 4 * GK;
+  float* bias = bconv + 16 * GN;
+  float* work = bias + GN;
+  float* tmp = work + 2 * GN;
+  const float* brow[GK];
+  for (int64_t j = 0; j < 4 * GN; ++j) acc[j] = 0.0f;
+  const char* A = static_cast<const char*>(g.args->a);
+  const char* B = static_cast<const char*>(g.args->b);
+  for (int64_t k0 = 0; k0 < d.k; k0 += kstep) {
+    const int64_t kb = min64(kstep, d.k - k0);
+    for (int i = 0; i < m; ++i) {
+      const int64_t base = e.a_off + i * g.a_rs + k0 * g.a_cs;
+      if (g.a_cs == 1) {
+        cvt_row(A + base * g.esz, d.dtype, kb, av + i * GK);
+      } else {
+        for (int64_t p = 0; p < kb; ++p) tmp[p] = load_f32(A, d.dtype, base + p * g.a_cs);
+        for (int64_t p = 0; p < kb; ++p) av[i * GK + p] = tmp[p];
+      }
+    }
+    for (int64_t p = 0; p < kb; ++p) {
+      const char* row = B + (e.b_off + (k0 + p) * g.b_rs + n0) * g.esz;
+      if (d.dtype == KP_F32) {
+        brow[p] = reinterpret_cast<const float*>(row);
+      } else {
+        cvt_row(row, d.dtype, nb, bconv + p * GN);
+        brow[p] = bconv + p * GN;
+      }
+    }
+    axpy_block(m, kb, av, brow, nb, acc);
+  }
+  if (d.has_bias) load_row_f32(static_cast<const char*>(g.args->bias) + n0 * dtype_size(d.bias_dtype), d.bias_dtype, nb, bias);
+  for (int i = 0; i < m; ++i)
+    epilogue_row(d, *g.args, e.bt, e.r_off, i, n0, nb, acc + i * GN, d.has_bias ? bias : nullptr, work);
+}
+
+// Returning a 64-byte vector by value is an ABI note on units without AVX-512; these functions
+// are internal and inlined, so the note is noise.
+#pragma GCC diagnostic ignored "-Wpsabi"
+// 16 floats as one value: a zmm on AVX-512, two ymm on AVX2, four xmm/q registers elsewhere
+// (GCC vector extension), so the 4 x 4 block keeps its 16 partial-sum vectors in registers.
+typedef float V16 __attribute__((vector_size(DL * sizeof(float))));
+inline V16 load16(const float* p) {
+  V16 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// part[i][j][l] += a_i[k] * b_j[k] over k in [0, len) with k = l mod DL, for a 4 x 4 block.
+// a * b + acc is contracted to one FMA where the unit has FMA, as vm::madd does for the tail.
+void dot4x4(const float* const* a, const float* const* b, int64_t len, float* part) {
+  V16 acc[16];
+  for (int q = 0; q < 16; ++q) acc[q] = load16(part + q * DL);
+  int64_t k = 0;
+  for (; k + DL <= len; k += DL) {
+    const V16 a0 = load16(a[0] + k), a1 = load16(a[1] + k), a2 = load16(a[2] + k), a3 = load16(a[3] + k);
+    const V16 b0 = load16(b[0] + k), b1 = load16(b[1] + k), b2 = load16(b[2] + k), b3 = load16(b[3] + k);
+    acc[0] = a0 * b0 + acc[0], acc[1] = a0 * b1 + acc[1], acc[2] = a0 * b2 + acc[2], acc[3] = a0 * b3 + acc[3];
+    acc[4] = a1 * b0 + acc[4], acc[5] = a1 * b1 + acc[5], acc[6] = a1 * b2 + acc[6], acc[7] = a1 * b3 + acc[7];
+    acc[8] = a2 * b0 + acc[8], acc[9] = a2 * b1 + acc[9], acc[10] = a2 * b2 + acc[10], acc[11] = a2 * b3 + acc[11];
+    acc[12] = a3 * b0 + acc[12], acc[13] = a3 * b1 + acc[13], acc[14] = a3 * b2 + acc[14], acc[15] = a3 * b3 + acc[15];
+  }
+  for (int q = 0; q < 16; ++q) __builtin_memcpy(part + q * DL, &acc[q], sizeof(V16));
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j)
+      for (int64_t l = 0; k + l < len; ++l) part[(i * 4 + j) * DL + l] = vm::madd(a[i][k + l], b[j][k + l], part[(i * 4 + j) * DL + l]);
+}
+
+inline float reduce_lanes(float* s) {
+  for (int w = DL / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) s[l] = s[l] + s[l + w];
+  return s[0];
+}
+
+// out(i, j) = dot(arows[i], brows[j]) for i < ma, j < nb (<= 4 each), lines contiguous along k.
+// Missing lines repeat line 0 (computed and dropped), so the kernel is always 4 x 4.
+void dot_block(const float* const* arows, int ma, const float* const* brows, int nb, int64_t k, float out[4][4],
+               float* part) {
+  const float* a[4];
+  const float* b[4];
+  for (int i = 0; i < 4; ++i) {
+    a[i] = arows[i < ma ? i : 0];
+    b[i] = brows[i < nb ? i : 0];
+  }
+  for (int q = 0; q < 16 * DL; ++q) part[q] = 0.0f;
+  dot4x4(a, b, k, part);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) out[i][j] = reduce_lanes(part + (i * 4 + j) * DL);
+}
+
+// Line (row of A or of transposed B) as contiguous f32: in place for f32, else converted into buf.
+inline const float* line_f32(const char* base, kp_dtype dt, int64_t stride, int64_t k, float* buf) {
+  if (dt == KP_F32 && stride == 1) return reinterpret_cast<const float*>(base);
+  if (stride == 1) cvt_row(base, dt, k, buf);
+  else
+    for (int64_t p = 0; p < k; ++p) buf[p] = load_f32(base, dt, p * stride);
+  return buf;
+}
+
+// M <= 4, B transposed ([N,K]): columns [n0, n0 + nb) of one batch entry.
+void dot_m_task(const void* ctx_v, int64_t t) {
+  const SkinnyCtx& x = *static_cast<const SkinnyCtx*>(ctx_v);
+  const Op& g = *x.op;
+  const kp_matmul_desc& d = *g.d;
+  const Entry e = entry_of(g, t / x.chunks);
+  const int64_t n0 = t % x.chunks * DN, nb = min64(DN, d.n - n0);
+  const int m = static_cast<int>(d.m);
+  const int64_t K = d.k;
+  float* acc = task_ws(4 * DN + 16 * DL + DN + 2 * DN + 8 * K);
+  float* part = acc + 4 * DN;
+  float* bias = part + 16 * DL;
+  float* work = bias + DN;
+  float* abuf = work + 2 * DN;
+  float* bbuf = abuf + 4 * K;
+  const char* A = static_cast<const char*>(g.args->a);
+  const char* B = static_cast<const char*>(g.args->b);
+  const float* arows[4];
+  for (int i = 0; i < m; ++i)
+    arows[i] = line_f32(A + (e.a_off + i * g.a_rs) * g.esz, d.dtype, g.a_cs, K, abuf + i * K);
+  for (int64_t j0 = 0; j0 < nb; j0 += 4) {
+    const int nj = static_cast<int>(min64(4, nb - j0));
+    const float* brows[4];
+    for (int j = 0; j < nj; ++j)
+      brows[j] = line_f32(B + (e.b_off + (n0 + j0 + j) * g.b_cs) * g.esz, d.dtype, g.b_rs, K, bbuf + j * K);
+    float out[4][4];
+    dot_block(arows, m, brows, nj, K, out, part);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < nj; ++j) acc[i * DN + j0 + j] = out[i][j];
+  }
+  if (d.has_bias) load_row_f32(static_cast<const char*>(g.args->bias) + n0 * dtype_size(d.bias_dtype), d.bias_dtype, nb, bias);
+  for (int i = 0; i < m; ++i)
+    epilogue_row(d, *g.args, e.bt, e.r_off, i, n0, nb, acc + i * DN, d.has_bias ? bias : nullptr, work);
+}
+
+// N <= 4, A [M,K]: rows [m0, m0 + mb) of one batch entry.
+void dot_n_task(const void* ctx_v, int64_t t) {
+  const SkinnyCtx& x = *static_cast<const SkinnyCtx*>(ctx_v);
+  const Op& g = *x.op;
+  const kp_matmul_desc& d = *g.d;
+  const Entry e = entry_of(g, t / x.chunks);
+  const int64_t m0 = t % x.chunks * GM, mb = min64(GM, d.m - m0);
+  const int n = static_cast<int>(d.n);
+  const int64_t K = d.k;
+  float* part = task_ws(16 * DL + 4 + 8 + 8 * K);
+  float* bias = part + 16 * DL;
+  float* work = bias + 4;
+  float* bbuf = work + 8;
+  float* abuf = bbuf + 4 * K;
+  const char* A = static_cast<const char*>(g.args->a);
+  const char* B = static_cast<const char*>(g.args->b);
+  const float* brows[4];
+  for (int j = 0; j < n; ++j)
+    brows[j] = line_f32(B + (e.b_off + j * g.b_cs) * g.esz, d.dtype, g.b_rs, K, bbuf + j * K);
+  if (d.has_bias) load_row_f32(g.args->bias, d.bias_dtype, n, bias);
+  for (int64_t i0 = 0; i0 < mb; i0 += 4) {
+    const int ni = static_cast<int>(min64(4, mb - i0));
+    const float* arows[4];
+    for (int i = 0; i < ni; ++i)
+      arows[i] = line_f32(A + (e.a_off + (m0 + i0 + i) * g.a_rs) * g.esz, d.dtype, g.a_cs, K, abuf + i * K);
+    float out[4][4];
+    dot_block(arows, ni, brows, n, K, out, part);
+    for (int i = 0; i < ni; ++i)
+      epilogue_row(d, *g.args, e.bt, e.r_off, m0 + i0 + i, 0, n, out[i], d.has_bias ? bias : nullptr, work);
+  }
+}
+
+// Runs the op on a skinny path if it has one; false: use the blocked GEMM.
+bool run_skinny(const Op& g, const Parallel& par) {
+  const kp_matmul_desc& d = *g.d;
+  SkinnyCtx x{&g, 0, 0};
+  void (*task)(const void*, int64_t) = nullptr;
+  if (d.m <= 4 && g.b_cs == 1) {
+    x.width = axpy_width(d.n);
+    x.chunks = (d.n + x.width - 1) / x.width;
+    task = &axpy_task;
+  } else if (d.m <= 4 && g.b_rs == 1) {
+    x.chunks = (d.n + DN - 1) / DN;
+    task = &dot_m_task;
+  } else if (d.n <= 4 && g.a_cs == 1) {
+    x.chunks = (d.m + GM - 1) / GM;
+    task = &dot_n_task;
+  } else {
+    return false;
+  }
+  par.run(par.pool, g.batch * x.chunks, task, &x);
+  return true;
+}
+
+}  // namespace
+}  // namespace kp::cpu::KP_ISA

@@ -1,0 +1,198 @@
+// Portable GEMM kernels with the fused epilogue, and the matmul launcher.
+//
+// - gemm_simt: 64x64 output tiles, 256 threads each computing 4x4 outputs, K in steps of 16 through
+//   shared memory (as f32, whatever the input dtype). Any dtype, transposes, batch strides.
+// - gemv: M <= 4 (decoding). Threads split N and K; the K partial sums are reduced in shared memory
+//   in a fixed order. Reads B once, coalesced along its contiguous axis.
+// Both accumulate each output in a fixed order of K: results are deterministic run to run.
+// Neither uses warp-level operations, so nothing depends on the warp size.
+#include "gemm.cuh"
+
+namespace kp {
+namespace gpu {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int BM = 64, BN = 64, BK = 16;
+
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemm_simt(GemmArgs g) {
+  __shared__ float As[BK][BM + 4];
+  __shared__ float Bs[BK][BN + 4];
+  const int tid = static_cast<int>(kp_gpu_thread_x());
+  const int tx = tid % 16, ty = tid / 16;
+  const int64_t M = g.m, N = g.n, K = g.k;
+  const int64_t m0 = static_cast<int64_t>(kp_gpu_block_y()) * BM, n0 = static_cast<int64_t>(kp_gpu_block_x()) * BN;
+  for (int64_t t = kp_gpu_block_z(); t < g.batch; t += kp_gpu_grid_dim_z()) {
+    int64_t ao, bo, ro;
+    batch_offsets(g.map, t, &ao, &bo, &ro);
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += BK) {
+      for (int r = 0; r < (BM * BK) / kThreads; ++r) {
+        const int e = tid + kThreads * r;
+        // Consecutive threads walk A's contiguous axis.
+        const int ii = g.trans_a ? e % BM : e / BK;
+        const int pp = g.trans_a ? e / BM : e % BK;
+        const int64_t gi = m0 + ii, gp = k0 + pp;
+        float v = 0.0f;
+        if (gi < M && gp < K) v = load_el(g.a, g.dtype, ao + (g.trans_a ? gp * M + gi : gi * K + gp));
+        As[pp][ii] = v;
+      }
+      for (int r = 0; r < (BN * BK) / kThreads; ++r) {
+        const int e = tid + kThreads * r;
+        const int jj = g.trans_b ? e / BK : e % BN;
+        const int pp = g.trans_b ? e % BK : e / BN;
+        const int64_t gj = n0 + jj, gp = k0 + pp;
+        float v = 0.0f;
+        if (gj < N && gp < K) v = load_el(g.b, g.dtype, bo + (g.trans_b ? gj * K + gp : gp * N + gj));
+        Bs[pp][jj] = v;
+      }
+      kp_gpu_sync_block();
+#pragma unroll
+      for (int p = 0; p < BK; ++p) {
+        float av[4], bv[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) av[i] = As[p][ty + 16 * i];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) bv[j] = Bs[p][tx + 16 * j];
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+      }
+      kp_gpu_sync_block();
+    }
+    for (int i = 0; i < 4; ++i) {
+      const int64_t gi = m0 + ty + 16 * i;
+      if (gi >= M) continue;
+      for (int j = 0; j < 4; ++j) {
+        const int64_t gj = n0 + tx + 16 * j;
+        if (gj < N) epilogue_store_call(g.ep, t, ro, gi, gj, acc[i][j]);
+      }
+    }
+  }
+}
+
+constexpr int kGemvMaxM = 4;
+
+// B [K,N] (contiguous along N): 32 columns x 8 K-slices per block; B [N,K] (trans_b): 8 x 32.
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv(GemmArgs g) {
+  __shared__ float part[kGemvMaxM][kThreads];
+  const int tid = static_cast<int>(kp_gpu_thread_x());
+  const int cols = g.trans_b ? 8 : 32, ks = kThreads / cols;
+  const int c = g.trans_b ? tid / ks : tid % cols;
+  const int s = g.trans_b ? tid % ks : tid / cols;
+  const int64_t M = g.m, N = g.n, K = g.k;
+  const int64_t gj = static_cast<int64_t>(kp_gpu_block_x()) * cols + c;
+  for (int64_t t = kp_gpu_block_z(); t < g.batch; t += kp_gpu_grid_dim_z()) {
+    int64_t ao, bo, ro;
+    batch_offsets(g.map, t, &ao, &bo, &ro);
+    float acc[kGemvMaxM] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (gj < N) {
+      for (int64_t p = s; p < K; p += ks) {
+        const float bv = load_el(g.b, g.dtype, bo + (g.trans_b ? gj * K + p : p * N + gj));
+        for (int i = 0; i < kGemvMaxM; ++i)
+          if (i < M) acc[i] = fmaf(load_el(g.a, g.dtype, ao + (g.trans_a ? p * M + i : i * K + p)), bv, acc[i]);
+      }
+    }
+    for (int i = 0; i < kGemvMaxM; ++i) part[i][s * cols + c] = acc[i];
+    kp_gpu_sync_block();
+    if (tid < cols * kGemvMaxM) {
+      const int cc = tid % cols, i = tid / cols;
+      const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
+      if (i < M && j < N) {
+        float sum = 0.0f;
+        for (int q = 0; q < ks; ++q) sum += part[i][q * cols + cc];  // fixed order: deterministic
+        epilogue_store(g.ep, t, ro, i, j, sum);
+      }
+    }
+    kp_gpu_sync_block();
+  }
+}
+
+GemmArgs gemm_args(const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual, void* out) {
+  GemmArgs g;
+  g.a = a;
+  g.b = b;
+  g.dtype = d.dtype;
+  g.trans_a = d.trans_a;
+  g.trans_b = d.trans_b;
+  g.m = d.m;
+  g.n = d.n;
+  g.k = d.k;
+  g.map.rank = d.batch_rank;
+  g.batch = 1;
+  for (int i = 0; i < KP_MAX_BATCH_DIMS; ++i) {
+    const bool in = i < d.batch_rank;
+    g.map.shape[i] = in ? d.batch_shape[i] : 1;
+    g.map.a[i] = in ? d.a_batch_stride[i] : 0;
+    g.map.b[i] = in ? d.b_batch_stride[i] : 0;
+    g.map.r[i] = in && d.has_residual ? d.r_batch_stride[i] : 0;
+    if (in) g.batch *= d.batch_shape[i];
+  }
+  g.ep.alpha = d.alpha;
+  g.ep.beta = d.beta;
+  g.ep.act = d.activation;
+  g.ep.out_dtype = d.out_dtype;
+  g.ep.bias_dtype = d.has_bias ? d.bias_dtype : KP_F32;
+  g.ep.res_dtype = d.has_residual ? d.residual_dtype : KP_F32;
+  g.ep.bias = d.has_bias ? bias : nullptr;
+  g.ep.residual = d.has_residual ? residual : nullptr;
+  g.ep.r_row = d.r_row_stride;
+  g.ep.r_col = d.r_col_stride;
+  g.ep.out = out;
+  g.ep.m = d.m;
+  g.ep.n = d.n;
+  return g;
+}
+
+unsigned grid_z(int64_t batch) { return static_cast<unsigned>(batch < 65535 ? batch : 65535); }
+
+enum class GemmPath { Gemv, Mma, Simt };
+
+GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
+  if (d.m <= kGemvMaxM && caps.gemm_mode != 2) return GemmPath::Gemv;
+  if (mma_eligible(caps, d, a, b)) return GemmPath::Mma;
+  return GemmPath::Simt;
+}
+
+const char* path_name(GemmPath p, const kp_matmul_desc& d) {
+  switch (p) {
+    case GemmPath::Gemv: return "gemv-m4";
+    case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
+    default: return "gemm-simt-64x64";
+  }
+}
+
+}  // namespace
+
+const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
+  return path_name(choose(caps, d, a, b), d);
+}
+
+const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
+                          const void* b, const void* bias, const void* residual, void* out) {
+  const GemmArgs g = gemm_args(d, a, b, bias, residual, out);
+  const GemmPath path = choose(caps, d, a, b);
+  switch (path) {
+    case GemmPath::Gemv: {
+      const int cols = d.trans_b ? 8 : 32;
+      const dim3 grid(static_cast<unsigned>((d.n + cols - 1) / cols), 1, grid_z(g.batch));
+      KP_GPU_LAUNCH(gemv, grid, dim3(kThreads), 0, stream)(g);
+      break;
+    }
+    case GemmPath::Mma:
+      launch_gemm_mma(stream, g);
+      break;
+    case GemmPath::Simt: {
+      const dim3 grid(static_cast<unsigned>((d.n + BN - 1) / BN), static_cast<unsigned>((d.m + BM - 1) / BM), grid_z(g.batch));
+      KP_GPU_LAUNCH(gemm_simt, grid, dim3(kThreads), 0, stream)(g);
+      break;
+    }
+  }
+  return path_name(path, d);
+}
+
+}  // namespace gpu
+}  // namespace kp

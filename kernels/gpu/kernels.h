@@ -1,0 +1,45 @@
+// Host-callable launchers of the GPU kernels (kernels/gpu/*.cu), written against the vendor-neutral
+// layer. They choose a variant from the device's capabilities and the descriptor, enqueue it on the
+// stream and return its name; launch errors are left for the caller's kp_gpu_last_error() check.
+// They never allocate: a launcher that needs workspace says how much (…_workspace) and takes it.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "../../native/gpu/runtime.h"
+#include "kernelport.h"
+
+namespace kp {
+namespace gpu {
+
+struct DeviceCaps {
+  int cc_major = 0, cc_minor = 0;
+  int warp_size = 0;         // read from the device
+  int multiprocessors = 0;
+  int smem_optin = 0;        // bytes of shared memory a block may opt in to
+  // Forced GEMM path: 0 auto, 1 portable SIMT tiles only, 2 tensor cores whenever the shape allows.
+  int gemm_mode = 0;
+};
+
+// What matmul will run for d (no launch). Never null.
+const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
+const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
+                          const void* b, const void* bias, const void* residual, void* out);
+
+// Attention: split-KV decoding writes partial results to a workspace of attention_workspace() bytes
+// (0: no split for this descriptor). kv_lengths_host gives the lengths (or nullptr: all skv).
+struct AttentionPlan {
+  const char* variant;
+  int dmax;               // head-dim bucket (D and Dv both <= dmax)
+  int splits;             // 1: one pass; > 1: split-KV with a deterministic combine
+  int64_t split_keys;     // keys per split
+  size_t smem;            // dynamic shared memory bytes
+  size_t workspace;       // bytes
+  const char* unsupported;  // non-null: why this descriptor cannot run here
+};
+AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d, const int32_t* kv_lengths_host);
+const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, const AttentionPlan& plan,
+                             const kp_attention_desc& d, const void* q, const void* k, const void* v,
+                             const int32_t* kv_lengths, const float* mask, void* out, float* lse, void* workspace);
+
+}  // namespace gpu
+}  // namespace kp

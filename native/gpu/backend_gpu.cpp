@@ -1,0 +1,395 @@
+// The GPU backend's host side, built into the backend library (libkernelport_cuda.so) and written
+// against the vendor-neutral layer only (runtime.h), so the MUSA library compiles it unchanged.
+//
+// Per device: one stream (every op and read in queue order), a second stream for uploads, a caching
+// allocator (freed blocks are reused once the stream has passed the point where they were freed:
+// an event recorded at free time), pinned staging buffers for uploads and reads, and a sticky
+// "lost" state: after an error that destroys the context (illegal address, launch failure, ...)
+// every call fails with the original error and says the device is lost.
+//
+// Every failing vendor call becomes a status plus a message naming the call and the vendor's error
+// name and code; out-of-memory names the bytes requested and free. No exception leaves this file.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "plugin.h"
+#include "runtime.h"
+#include "../../kernels/gpu/kernels.h"
+
+namespace {
+
+thread_local std::string t_last_error;
+
+struct Fail {
+  kp_status status;
+  std::string message;
+};
+
+constexpr size_t kStagingBytes = size_t(8) << 20;
+
+struct Block {
+  void* ptr;
+  size_t size;
+  kp_gpu_event_t freed;  // recorded on the stream when the block was freed
+};
+
+struct State {
+  int index = 0;
+  kp::gpu::DeviceCaps caps;
+  kp_gpu_stream_t stream = nullptr, upload = nullptr;
+  std::string name;
+
+  std::mutex mutex;  // allocator, lost state
+  std::multimap<size_t, Block> cache;
+  std::unordered_map<void*, size_t> live;
+  std::vector<kp_gpu_event_t> events;
+  size_t cached_bytes = 0;
+
+  std::mutex upload_mutex;
+  void* up_staging = nullptr;
+  void* down_staging = nullptr;  // queue thread only
+
+  bool lost = false;
+  std::string lost_message;
+};
+
+std::string describe(kp_gpu_error_t e) {
+  return std::string(kp_gpu_error_name(e)) + " (" + std::to_string(static_cast<int>(e)) + "): " + kp_gpu_error_string(e);
+}
+
+void mark_lost(State* s, const std::string& msg) {
+  std::lock_guard<std::mutex> lock(s->mutex);
+  if (!s->lost) {
+    s->lost = true;
+    s->lost_message = msg;
+  }
+}
+
+// Throws Fail for a failing call; a context-destroying error marks the device lost.
+void check(State* s, kp_gpu_error_t e, const char* call) {
+  if (e == kp_gpu_success) return;
+  const std::string msg = std::string(call) + " failed: " + describe(e);
+  if (kp_gpu_error_is_sticky(e)) {
+    const std::string lost = "the " KP_GPU_VENDOR_NAME " device is lost (" + msg + "); reopen it (a new process may be needed)";
+    if (s) mark_lost(s, lost);
+    throw Fail{KP_ERR_UNAVAILABLE, lost};
+  }
+  throw Fail{kp_gpu_error_is_oom(e) ? KP_ERR_OUT_OF_MEMORY : KP_ERR_INTERNAL, msg};
+}
+
+void enter(State* s) {
+  {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    if (s->lost) throw Fail{KP_ERR_UNAVAILABLE, s->lost_message};
+  }
+  check(s, kp_gpu_set_device(s->index), KP_GPU_VENDOR_NAME " set device");
+}
+
+template <class F>
+kp_status guarded(F&& body) {
+  try {
+    t_last_error.clear();
+    body();
+    return KP_OK;
+  } catch (const Fail& f) {
+    t_last_error = f.message;
+    return f.status;
+  } catch (const std::bad_alloc&) {
+    t_last_error = "out of host memory in the " KP_GPU_VENDOR_NAME " backend";
+    return KP_ERR_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    t_last_error = e.what();
+    return KP_ERR_INTERNAL;
+  }
+}
+
+int env_gemm_mode() {
+  const char* s = std::getenv("KERNELPORT_GPU_GEMM");
+  if (!s || !*s || !std::strcmp(s, "auto")) return 0;
+  if (!std::strcmp(s, "simt")) return 1;
+  if (!std::strcmp(s, "mma")) return 2;
+  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM must be auto, simt or mma, got '") + s + "'"};
+}
+
+// ---- allocator -------------------------------------------------------------------------------------
+size_t round_size(size_t n) {
+  if (n == 0) return 256;
+  if (n < (size_t(1) << 20)) return (n + 511) / 512 * 512;
+  return (n + (size_t(2) << 20) - 1) / (size_t(2) << 20) * (size_t(2) << 20);
+}
+
+void release_cache(State* s) {  // mutex held
+  for (auto& kv : s->cache) {
+    kp_gpu_free(kv.second.ptr);
+    s->events.push_back(kv.second.freed);
+  }
+  s->cache.clear();
+  s->cached_bytes = 0;
+}
+
+void* alloc_block(State* s, size_t bytes) {
+  const size_t want = round_size(bytes);
+  {
+    std::lock_guard<std::mutex> lock(s->mutex);
+    // The smallest cached block that fits with at most 25% slack, once the stream is past its free.
+    for (auto it = s->cache.lower_bound(want); it != s->cache.end() && it->first <= want + want / 4; ++it) {
+      const kp_gpu_error_t q = kp_gpu_event_query(it->second.freed);
+      if (q == kp_gpu_not_ready) continue;
+      if (q != kp_gpu_success) (void)kp_gpu_last_error();
+      void* p = it->second.ptr;
+      s->events.push_back(it->second.freed);
+      s->cached_bytes -= it->first;
+      s->live[p] = it->first;
+      s->cache.erase(it);
+      return p;
+    }
+  }
+  void* p = nullptr;
+  kp_gpu_error_t e = kp_gpu_malloc(&p, want);
+  if (kp_gpu_error_is_oom(e)) {
+    (void)kp_gpu_last_error();
+    kp_gpu_stream_sync(s->stream);
+    {
+      std::lock_guard<std::mutex> lock(s->mutex);
+      release_cache(s);
+    }
+    e = kp_gpu_malloc(&p, want);
+  }
+  if (kp_gpu_error_is_oom(e)) {
+    (void)kp_gpu_last_error();
+    size_t free_b = 0, total = 0;
+    kp_gpu_mem_info(&free_b, &total);
+    throw Fail{KP_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes on " + s->name + ": " +
+                                         std::to_string(free_b) + " bytes free of " + std::to_string(total) +
+                                         " (" KP_GPU_VENDOR_NAME " malloc: out of memory)"};
+  }
+  check(s, e, KP_GPU_VENDOR_NAME " malloc");
+  std::lock_guard<std::mutex> lock(s->mutex);
+  s->live[p] = want;
+  return p;
+}
+
+void free_block(State* s, void* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(s->mutex);
+  auto it = s->live.find(p);
+  if (it == s->live.end()) return;
+  const size_t size = it->second;
+  s->live.erase(it);
+  if (s->lost) return;  // nothing can be freed through a lost context; the process keeps it
+  kp_gpu_event_t ev = nullptr;
+  if (!s->events.empty()) {
+    ev = s->events.back();
+    s->events.pop_back();
+  } else if (kp_gpu_event_create(&ev) != kp_gpu_success) {
+    (void)kp_gpu_last_error();
+    kp_gpu_stream_sync(s->stream);
+    kp_gpu_free(p);
+    return;
+  }
+  kp_gpu_event_record(ev, s->stream);  // reuse waits until the stream has passed every use of p
+  s->cache.emplace(size, Block{p, size, ev});
+  s->cached_bytes += size;
+  // Keep the cache from hoarding: above 1 GiB, give the oldest-fitting big blocks back.
+  if (s->cached_bytes > (size_t(1) << 30)) {
+    kp_gpu_stream_sync(s->stream);
+    release_cache(s);
+  }
+}
+
+// ---- plugin entry points ---------------------------------------------------------------------------
+const char* p_last_error() { return t_last_error.c_str(); }
+
+kp_status p_create(int32_t index, void** out) {
+  *out = nullptr;
+  State* s = nullptr;
+  kp_status st = guarded([&] {
+    s = new State();
+    s->index = index;
+    check(s, kp_gpu_set_device(index), KP_GPU_VENDOR_NAME " set device");
+    int v = 0;
+    auto attr = [&](int which, const char* what) {
+      check(s, kp_gpu_device_attribute(&v, which, index), what);
+      return v;
+    };
+    s->caps.warp_size = attr(KP_GPU_ATTR_WARP_SIZE, KP_GPU_VENDOR_NAME " device attribute (warp size)");
+    s->caps.multiprocessors = attr(KP_GPU_ATTR_MULTIPROCESSORS, KP_GPU_VENDOR_NAME " device attribute (multiprocessors)");
+    s->caps.cc_major = attr(KP_GPU_ATTR_CC_MAJOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
+    s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
+    s->caps.smem_optin = attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)");
+    s->caps.gemm_mode = env_gemm_mode();
+    s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);
+    check(s, kp_gpu_stream_create(&s->stream), KP_GPU_VENDOR_NAME " stream create");
+    check(s, kp_gpu_stream_create(&s->upload), KP_GPU_VENDOR_NAME " stream create");
+  });
+  // A device that cannot be set up (driver too old for this runtime, no such device) is unavailable.
+  if (st == KP_ERR_INTERNAL) st = KP_ERR_UNAVAILABLE;
+  if (st != KP_OK) {
+    if (s) {
+      if (s->stream) kp_gpu_stream_destroy(s->stream);
+      if (s->upload) kp_gpu_stream_destroy(s->upload);
+      delete s;
+    }
+    return st;
+  }
+  *out = s;
+  return KP_OK;
+}
+
+void p_destroy(void* state) {
+  auto* s = static_cast<State*>(state);
+  if (!s) return;
+  if (!s->lost && kp_gpu_set_device(s->index) == kp_gpu_success) {
+    kp_gpu_stream_sync(s->stream);
+    std::lock_guard<std::mutex> lock(s->mutex);
+    release_cache(s);
+    for (auto& kv : s->live) kp_gpu_free(kv.first);  // buffers outlive their device only in the core's accounting
+    for (auto e : s->events) kp_gpu_event_destroy(e);
+    if (s->up_staging) kp_gpu_free_host(s->up_staging);
+    if (s->down_staging) kp_gpu_free_host(s->down_staging);
+    kp_gpu_stream_destroy(s->stream);
+    kp_gpu_stream_destroy(s->upload);
+  }
+  delete s;
+}
+
+kp_status p_alloc(void* state, size_t bytes, void** out) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    *out = alloc_block(s, bytes);
+  });
+}
+
+void p_free(void* state, void* ptr) {
+  auto* s = static_cast<State*>(state);
+  (void)guarded([&] {
+    if (kp_gpu_set_device(s->index) != kp_gpu_success) (void)kp_gpu_last_error();
+    free_block(s, ptr);
+  });
+}
+
+kp_status p_write(void* state, void* dst, const void* src, size_t bytes) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    std::lock_guard<std::mutex> lock(s->upload_mutex);
+    if (!s->up_staging) check(s, kp_gpu_malloc_host(&s->up_staging, kStagingBytes), KP_GPU_VENDOR_NAME " pinned host alloc");
+    for (size_t off = 0; off < bytes; off += kStagingBytes) {
+      const size_t n = bytes - off < kStagingBytes ? bytes - off : kStagingBytes;
+      std::memcpy(s->up_staging, static_cast<const char*>(src) + off, n);
+      check(s, kp_gpu_memcpy_h2d_async(static_cast<char*>(dst) + off, s->up_staging, n, s->upload), KP_GPU_VENDOR_NAME " memcpy host to device");
+      check(s, kp_gpu_stream_sync(s->upload), KP_GPU_VENDOR_NAME " upload synchronize");
+    }
+  });
+}
+
+kp_status p_read(void* state, const void* src, void* dst, size_t bytes) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    if (!s->down_staging) check(s, kp_gpu_malloc_host(&s->down_staging, kStagingBytes), KP_GPU_VENDOR_NAME " pinned host alloc");
+    // The sync also surfaces an asynchronous kernel fault of an earlier op.
+    check(s, kp_gpu_stream_sync(s->stream), KP_GPU_VENDOR_NAME " stream synchronize (an earlier kernel failed)");
+    for (size_t off = 0; off < bytes; off += kStagingBytes) {
+      const size_t n = bytes - off < kStagingBytes ? bytes - off : kStagingBytes;
+      check(s, kp_gpu_memcpy_d2h_async(s->down_staging, static_cast<const char*>(src) + off, n, s->stream), KP_GPU_VENDOR_NAME " memcpy device to host");
+      check(s, kp_gpu_stream_sync(s->stream), KP_GPU_VENDOR_NAME " stream synchronize");
+      std::memcpy(static_cast<char*>(dst) + off, s->down_staging, n);
+    }
+  });
+}
+
+void check_launch(State* s, const char* variant) {
+  const kp_gpu_error_t e = kp_gpu_last_error();
+  if (e != kp_gpu_success) check(s, e, (std::string("kernel launch (") + variant + ")").c_str());
+}
+
+kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const void* b, const void* bias, const void* residual,
+                   void* out) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    if ((d->m + 63) / 64 > 65535 && d->m > 4)
+      throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the cuda kernels' grid (4194240 rows)"};
+    const char* v = kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out);
+    check_launch(s, v);
+  });
+}
+
+kp_status p_attention(void* state, const kp_attention_desc* d, const void* q, const void* k, const void* v,
+                      const int32_t* kv_lengths, const int32_t* kv_lengths_host, const float* mask, void* out, float* lse) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    const kp::gpu::AttentionPlan plan = kp::gpu::plan_attention(s->caps, *d, d->has_kv_lengths ? kv_lengths_host : nullptr);
+    if (plan.unsupported) throw Fail{KP_ERR_UNSUPPORTED, std::string("attention: ") + plan.unsupported};
+    void* ws = plan.workspace ? alloc_block(s, plan.workspace) : nullptr;
+    try {
+      const char* name = kp::gpu::launch_attention(s->caps, s->stream, plan, *d, q, k, v, kv_lengths, mask, out, lse, ws);
+      check_launch(s, name);
+    } catch (...) {
+      free_block(s, ws);
+      throw;
+    }
+    free_block(s, ws);  // reused only after the stream passes the combine
+  });
+}
+
+kp_status p_explain(void* state, int32_t op, const void* desc, char* out, size_t cap) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    std::string v;
+    if (op == 0) {
+      // Alignment is not known without buffers: assume the 16-byte alignment every allocation has.
+      static const char aligned[16] __attribute__((aligned(16))) = {0};
+      v = kp::gpu::matmul_variant(s->caps, *static_cast<const kp_matmul_desc*>(desc), aligned, aligned);
+    } else {
+      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(s->caps, *static_cast<const kp_attention_desc*>(desc), nullptr);
+      v = p.unsupported ? std::string("unsupported: ") + p.unsupported : p.variant;
+    }
+    if (cap) std::snprintf(out, cap, "%s", v.c_str());
+  });
+}
+
+kp_status p_sync(void* state) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    check(s, kp_gpu_stream_sync(s->stream), KP_GPU_VENDOR_NAME " stream synchronize (an earlier kernel failed)");
+  });
+}
+
+const kp_gpu_plugin kPlugin = {
+    sizeof(kp_gpu_plugin),
+    KP_GPU_PLUGIN_ABI,
+    KP_ABI_VERSION,
+    KP_GPU_BACKEND_NAME,
+    "gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,flash-attention-simt,flash-decoding-split-kv",
+    p_last_error,
+    p_create,
+    p_destroy,
+    p_alloc,
+    p_free,
+    p_write,
+    p_read,
+    p_matmul,
+    p_attention,
+    p_explain,
+    p_sync,
+};
+
+}  // namespace
+
+extern "C" KP_API const kp_gpu_plugin* kp_backend_register(uint32_t plugin_abi, uint32_t core_abi) {
+  if (plugin_abi != KP_GPU_PLUGIN_ABI || core_abi != KP_ABI_VERSION) return nullptr;
+  return &kPlugin;
+}

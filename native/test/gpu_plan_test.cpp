@@ -1,0 +1,137 @@
+// Host-side checks of the GPU backend that need no GPU: which kernel variant a descriptor gets on a
+// given device, and the attention plan (bucket, split-KV, shared memory, workspace, refusals).
+// Linked with the backend's objects; run by test/cuda.test.ts. Exit status 0 = all passed.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "../../kernels/gpu/kernels.h"
+
+using kp::gpu::DeviceCaps;
+
+static int failures = 0;
+#define EXPECT(cond)                                                          \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+      failures++;                                                             \
+    }                                                                         \
+  } while (0)
+
+static DeviceCaps caps(int major, int minor, int warp = 32, int mode = 0) {
+  DeviceCaps c;
+  c.cc_major = major;
+  c.cc_minor = minor;
+  c.warp_size = warp;
+  c.multiprocessors = 132;
+  c.smem_optin = 227 * 1024;
+  c.gemm_mode = mode;
+  return c;
+}
+
+static kp_matmul_desc mm(kp_dtype dt, int64_t m, int64_t n, int64_t k) {
+  kp_matmul_desc d;
+  std::memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.dtype = dt;
+  d.out_dtype = dt;
+  d.m = m;
+  d.n = n;
+  d.k = k;
+  d.alpha = 1;
+  return d;
+}
+
+static kp_attention_desc att(int64_t b, int64_t h, int64_t sq, int64_t skv, int64_t d, int64_t dv) {
+  kp_attention_desc a;
+  std::memset(&a, 0, sizeof a);
+  a.struct_size = sizeof a;
+  a.dtype = KP_BF16;
+  a.out_dtype = KP_BF16;
+  a.batch = b;
+  a.hq = h;
+  a.hkv = h;
+  a.sq = sq;
+  a.skv = skv;
+  a.d = d;
+  a.dv = dv;
+  a.scale = 1;
+  a.causal = KP_CAUSAL_BOTTOM_RIGHT;
+  return a;
+}
+
+int main() {
+  alignas(16) static char buf[64];
+  const void* p = buf;
+  const void* odd = buf + 2;
+  const std::string sm90 = "gemm-mma-m16n8k16-bf16";
+  auto v = [&](const DeviceCaps& c, const kp_matmul_desc& d, const void* a = nullptr) {
+    return std::string(kp::gpu::matmul_variant(c, d, a ? a : p, p));
+  };
+
+  // GEMV for M <= 4, whatever the dtype.
+  EXPECT(v(caps(9, 0), mm(KP_F32, 1, 4096, 4096)) == "gemv-m4");
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4, 4096, 4096)) == "gemv-m4");
+  // Tensor cores: f16/bf16 on sm_80+ with 32-lane warps, aligned, K % 8 == 0, not transposed A.
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == sm90);
+  EXPECT(v(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == "gemm-mma-m16n8k16-f16");
+  EXPECT(v(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");  // not a 32-lane warp
+  EXPECT(v(caps(9, 0), mm(KP_F32, 4096, 4096, 4096)) == "gemm-simt-64x64");       // no TF32 unless asked
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == "gemm-simt-64x64");      // K % 8
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4092, 4096)) == "gemm-simt-64x64");      // N % 8 with B [K,N]
+  kp_matmul_desc tb = mm(KP_BF16, 4096, 4092, 4096);
+  tb.trans_b = 1;
+  EXPECT(v(caps(9, 0), tb) == sm90);                                              // B [N,K]: N is free
+  kp_matmul_desc ta = mm(KP_BF16, 4096, 4096, 4096);
+  ta.trans_a = 1;
+  EXPECT(v(caps(9, 0), ta) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == "gemm-simt-64x64");  // cp.async needs 16 bytes
+  kp_matmul_desc batched = mm(KP_BF16, 1024, 1024, 1024);
+  batched.batch_rank = 1;
+  batched.batch_shape[0] = 4;
+  batched.a_batch_stride[0] = 1024 * 1024 + 4;  // a batch entry not 16-byte aligned
+  EXPECT(v(caps(9, 0), batched) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");            // small: finer tiles
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 32, 64)) == sm90);                   // KERNELPORT_GPU_GEMM=mma
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 1, 32, 64)) == sm90);
+  EXPECT(v(caps(9, 0, 32, 1), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64"); // =simt
+
+  // Attention plans.
+  auto plan = [&](const kp_attention_desc& d, int warp = 32, const int32_t* len = nullptr) {
+    return kp::gpu::plan_attention(caps(9, 0, warp), d, len);
+  };
+  kp::gpu::AttentionPlan pf = plan(att(4, 32, 2048, 2048, 128, 128));
+  EXPECT(!pf.unsupported && pf.splits == 1 && pf.workspace == 0 && pf.dmax == 128);
+  EXPECT(std::string(pf.variant) == "flash-attention-simt");
+  EXPECT(pf.smem == (32 * 256 + 32 * 33) * 4);
+  kp::gpu::AttentionPlan dec = plan(att(4, 32, 1, 4096, 128, 128));
+  EXPECT(!dec.unsupported && std::string(dec.variant) == "flash-decoding-split-kv");
+  EXPECT(dec.splits == 16 && dec.split_keys == 256);
+  EXPECT(dec.workspace == size_t(4) * 32 * 1 * 16 * (2 + 128) * 4);
+  // The split follows the longest kv length, not skv.
+  const int32_t lens[4] = {100, 700, 1024, 3};
+  kp::gpu::AttentionPlan dl = plan(att(4, 32, 1, 4096, 128, 128), 32, lens);
+  EXPECT(dl.splits == 4);
+  const int32_t short_lens[4] = {100, 300, 200, 3};
+  EXPECT(plan(att(4, 32, 1, 4096, 128, 128), 32, short_lens).splits == 1);
+  EXPECT(plan(att(1, 1, 13, 29, 64, 40)).dmax == 64);
+  EXPECT(plan(att(1, 1, 13, 29, 64, 200)).dmax == 256);
+  EXPECT(plan(att(1, 1, 13, 29, 100, 100), 128).unsupported == nullptr);  // 128-lane warps: row groups of 8 fit
+  EXPECT(plan(att(1, 1, 13, 29, 100, 100), 6).unsupported != nullptr);
+  EXPECT(plan(att(1, 1, 13, 29, 600, 64)).unsupported != nullptr);        // head dim above 512
+  kp::gpu::AttentionPlan big = kp::gpu::plan_attention([] {
+    DeviceCaps c = caps(8, 9);
+    c.smem_optin = 99 * 1024;
+    return c;
+  }(), att(1, 1, 13, 29, 512, 512), nullptr);
+  EXPECT(big.unsupported != nullptr);  // 128 KiB of K/V tile does not fit sm_89's 99 KiB
+
+  if (failures) {
+    std::printf("%d failure(s)\n", failures);
+    return 1;
+  }
+  std::printf("gpu plan test: all passed\n");
+  return 0;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# npm run gpu:check — the cuda backend on an NVIDIA GPU machine, as one prepared command:
+#   1. build (native core, the cuda backend library, TypeScript)
+#   2. the cuda tests and the shared numerics suites on cuda (tensor-core GEMM forced on as well)
+#   3. kernelport validate --full --backends cuda (and --quick with the tensor-core path forced)
+#   4. the issue's benchmark shapes beside PyTorch on the same GPU, with ratios and goals
+# Results go to $GPU_CHECK_OUT (default bench/results/gpu-check). Without a GPU it fails at once.
+# Options: --quick (shorter validate and bench), --no-build, --no-torch.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+QUICK=0; BUILD=1; TORCH=1
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    --no-build) BUILD=0 ;;
+    --no-torch) TORCH=0 ;;
+    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch)" >&2; exit 2 ;;
+  esac
+done
+OUT="${GPU_CHECK_OUT:-bench/results/gpu-check}"
+mkdir -p "$OUT"
+
+# Fail fast: the driver and a device, before spending minutes on a build.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1' && [ -z "${KERNELPORT_CUDA_DRIVER:-}" ] && \
+   ! ls /usr/lib/x86_64-linux-gnu/libcuda.so.1 /usr/lib64/libcuda.so.1 /usr/local/cuda/compat/libcuda.so.1 >/dev/null 2>&1; then
+  echo "gpu-check: no NVIDIA driver on this machine (libcuda.so.1 not found): it needs a GPU machine." >&2
+  exit 3
+fi
+if command -v nvidia-smi >/dev/null 2>&1 && ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "gpu-check: nvidia-smi finds no usable GPU:" >&2; nvidia-smi -L >&2; exit 3
+fi
+
+status=0
+step() { echo; echo "=== $* ==="; }
+run() { "$@"; local rc=$?; if [ $rc -ne 0 ]; then echo "gpu-check: FAILED ($rc): $*" >&2; status=1; fi; return 0; }
+
+if [ $BUILD -eq 1 ]; then
+  step "build"
+  start=$(date +%s)
+  npm run build || { echo "gpu-check: the build failed" >&2; exit 1; }
+  echo "build: $(( $(date +%s) - start )) s"
+fi
+test -f build/Release/libkernelport_cuda.so || { echo "gpu-check: build/Release/libkernelport_cuda.so is missing (CMake did not find nvcc?)" >&2; exit 1; }
+
+step "probe"
+node dist/cli/main.js probe --json > "$OUT/probe.json"
+node -e '
+const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const list = Array.isArray(d) ? d : d.devices ?? [];
+const c = list.filter((x) => x.backend === "cuda");
+for (const x of c) console.log(`cuda:${x.index} ${x.name} ${x.architecture} available=${x.available} ${x.reason ?? ""}`);
+if (!c.some((x) => x.available)) { console.error("gpu-check: cuda is unavailable: " + (c[0]?.reason ?? "no entry")); process.exit(3); }
+' "$OUT/probe.json" || exit 3
+
+step "tests on cuda"
+run npx vitest run test/cuda.test.ts test/cuda-parts.test.ts test/matmul.test.ts test/attention.test.ts
+step "matmul suite with the tensor-core GEMM forced (KERNELPORT_GPU_GEMM=mma)"
+KERNELPORT_GPU_GEMM=mma run npx vitest run test/matmul.test.ts -t cuda
+step "matmul suite with the portable SIMT GEMM forced (KERNELPORT_GPU_GEMM=simt)"
+KERNELPORT_GPU_GEMM=simt run npx vitest run test/matmul.test.ts -t cuda
+
+step "validate"
+if [ $QUICK -eq 1 ]; then SIZE=--quick; else SIZE=--full; fi
+run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
+KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
+
+step "bench (kernelport cuda beside PyTorch)"
+BQ=""; [ $QUICK -eq 1 ] && BQ=--quick
+run node bench/peers/kp_cuda_bench.mjs $BQ > "$OUT/kernelport.json"
+if [ $TORCH -eq 1 ]; then python3 bench/peers/torch_bench.py $BQ > "$OUT/torch.json" || echo '{"error":"torch bench failed"}' > "$OUT/torch.json"
+else echo '{"error":"--no-torch"}' > "$OUT/torch.json"; fi
+run python3 bench/peers/compare_cuda.py "$OUT/kernelport.json" "$OUT/torch.json" | tee "$OUT/compare.txt"
+
+echo
+if [ $status -eq 0 ]; then echo "gpu-check: all steps passed (results in $OUT)"; else echo "gpu-check: some steps FAILED (results in $OUT)"; fi
+exit $status

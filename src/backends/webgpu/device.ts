@@ -1,0 +1,284 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The webgpu backend's device: WGSL kernels (kernels/wgsl/) on an adapter found by the caller: Dawn in
+ * Node (index.ts, gpu.ts) or navigator.gpu in a browser (navigator.ts). Ops are encoded and submitted
+ * at once; errors (validation, out-of-memory, internal, device loss) are caught per op with error
+ * scopes and surface when an affected tensor is read or on sync(), never as a hang.
+ *
+ * Shared by the Node and the browser entries: no Node APIs here (the adapter and the .wgsl sources
+ * come in as arguments).
+ */
+import type { AttentionPlan } from '../../ops/attention.js';
+import type { MatmulPlan } from '../../ops/matmul.js';
+import type { DeviceInfo, DType, HostData } from '../../types.js';
+import type { BackendDevice, Storage } from '../backend.js';
+import { isSoftwareAdapter, type AdapterChoice } from './adapter.js';
+import { encodeAttention } from './attention.js';
+import { BufferPool, USAGE } from './buffers.js';
+import { GpuContext, GpuStorage, type Limits } from './context.js';
+import { encodeMatmul } from './matmul.js';
+import type { ShaderSource } from './specialise.js';
+
+/** Idle bytes the buffer pool keeps for reuse before it destroys released buffers. */
+const MAX_POOLED_BYTES = 256 * 2 ** 20;
+
+const LIMIT_NAMES: (keyof Limits | 'maxStorageBuffersPerShaderStage')[] = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+];
+
+export class WebGpuDevice implements BackendDevice {
+  readonly threads = 1;
+  private readonly ctx: GpuContext;
+  private inflight = 0;
+  private firstError: Error | undefined;
+  private lost: Error | undefined;
+  private disposed = false;
+  private readonly outstanding = new Set<Promise<unknown>>();
+
+  private constructor(
+    readonly info: DeviceInfo,
+    private readonly device: GPUDevice,
+    limits: Limits,
+    shaders: ShaderSource,
+  ) {
+    const where = `webgpu:${info.index}`;
+    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxStorageBufferBindingSize, MAX_POOLED_BYTES), where, shaders);
+    device.lost.then((l) => {
+      if (!this.disposed) this.lost = new Error(`${where}: the WebGPU device was lost (${l.reason}): ${l.message}`);
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.firstError ??= new Error(`${where}: ${ev.error.message}`);
+    };
+  }
+
+  /** A device on the adapter `c` (or the reason there is none), its kernels' .wgsl text read through `shaders`. */
+  static async create(info: DeviceInfo, c: AdapterChoice | Error, shaders: ShaderSource): Promise<WebGpuDevice> {
+    if (c instanceof Error) throw new Error(`open: the webgpu backend is unavailable: ${c.message}`);
+    const a = c.adapter;
+    const requiredLimits: Record<string, number> = {};
+    for (const n of LIMIT_NAMES) {
+      const v = (a.limits as unknown as Record<string, number | undefined>)[n];
+      if (typeof v === 'number') requiredLimits[n] = v;
+    }
+    const device = await a.requestDevice({ requiredLimits });
+    const L = device.limits as unknown as Record<string, number>;
+    const limits: Limits = {
+      maxStorageBufferBindingSize: L.maxStorageBufferBindingSize!,
+      maxBufferSize: L.maxBufferSize!,
+      maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize!,
+      maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup!,
+      maxComputeWorkgroupsPerDimension: L.maxComputeWorkgroupsPerDimension!,
+    };
+    if ((L.maxStorageBuffersPerShaderStage ?? 0) < 6)
+      throw new Error(`open: the webgpu adapter allows ${L.maxStorageBuffersPerShaderStage} storage buffers per stage; kernelport needs 6`);
+    return new WebGpuDevice(info, device, limits, shaders);
+  }
+
+  /** @internal For tests: pool and pipeline counters. */
+  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number } {
+    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles };
+  }
+
+  get limits(): Limits {
+    return this.ctx.limits;
+  }
+
+  upload(data: HostData, _dtype: DType): Storage {
+    this.live();
+    const s = this.ctx.storage('the tensor', data.byteLength);
+    const n = data.byteLength;
+    if (n > 0) {
+      if (n % 4 === 0) this.device.queue.writeBuffer(s.buffer, 0, data.buffer, data.byteOffset, n);
+      else {
+        const padded = new Uint8Array(Math.ceil(n / 4) * 4);
+        padded.set(new Uint8Array(data.buffer, data.byteOffset, n));
+        this.device.queue.writeBuffer(s.buffer, 0, padded.buffer, 0, padded.byteLength);
+      }
+    }
+    return s;
+  }
+
+  allocate(bytes: number): Storage {
+    this.live();
+    return this.ctx.storage('the tensor', bytes);
+  }
+
+  release(s: Storage): void {
+    const g = s as GpuStorage;
+    if (g.released) return;
+    g.released = true;
+    if (!this.disposed) this.ctx.pool.release(g.buffer);
+  }
+
+  async read(s: Storage, dst: HostData): Promise<void> {
+    this.live();
+    const g = s as GpuStorage;
+    const err = await g.error;
+    if (err) throw err;
+    if (this.lost) throw this.lost;
+    const n = dst.byteLength;
+    if (n === 0) return;
+    const size = Math.ceil(n / 4) * 4;
+    const staging = this.ctx.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST);
+    try {
+      const enc = this.device.createCommandEncoder();
+      enc.copyBufferToBuffer(g.buffer, 0, staging, 0, size);
+      this.device.queue.submit([enc.finish()]);
+      await this.track(staging.mapAsync(1 /* GPUMapMode.READ */, 0, size));
+      new Uint8Array(dst.buffer, dst.byteOffset, n).set(new Uint8Array(staging.getMappedRange(0, size), 0, n));
+      staging.unmap();
+    } catch (e) {
+      throw this.lost ?? new Error(`${this.ctx.where}: reading a tensor failed: ${(e as Error).message}`);
+    } finally {
+      if (staging.mapState === 'unmapped') this.ctx.pool.release(staging);
+    }
+  }
+
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
+    const ins = [a, b, bias, residual] as (GpuStorage | undefined)[];
+    return this.run(ins, (enc) => [encodeMatmul(this.ctx, enc, plan, a as GpuStorage, b as GpuStorage, bias as GpuStorage, residual as GpuStorage)])[0]!;
+  }
+
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
+    let lse: GpuStorage | undefined;
+    const [out] = this.run([q, k, v, mask] as (GpuStorage | undefined)[], (enc) => {
+      const r = encodeAttention(this.ctx, enc, plan, q as GpuStorage, k as GpuStorage, v as GpuStorage, mask as GpuStorage | undefined);
+      lse = r.lse;
+      return r.lse ? [r.out, r.lse] : [r.out];
+    });
+    return { out: out!, lse };
+  }
+
+  async sync(): Promise<void> {
+    this.live();
+    await this.track(this.device.queue.onSubmittedWorkDone());
+    await Promise.all([...this.outstanding]);
+    const e = this.lost ?? this.firstError;
+    this.firstError = undefined;
+    if (e) throw e;
+  }
+
+  pending(): number {
+    return this.inflight;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ctx.pool.destroyAll();
+    this.ctx.clearPipelines();
+    this.device.destroy();
+  }
+
+  private live(): void {
+    if (this.disposed) throw new TypeError(`${this.ctx.where}: the device has been disposed`);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.outstanding.add(p);
+    const done = () => this.outstanding.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Encodes one op (its outputs are allocated by `encode`), submits it, and attaches to every output
+   * the first error of the op or of its inputs' producers. Temporaries go back to the pool at once
+   * (later ops are ordered after this one on the queue).
+   */
+  private run(inputs: (GpuStorage | undefined)[], encode: (enc: GPUCommandEncoder) => GpuStorage[]): GpuStorage[] {
+    this.live();
+    if (this.lost) throw this.lost;
+    const d = this.device;
+    d.pushErrorScope('internal');
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+    let outs: GpuStorage[] = [];
+    try {
+      const enc = d.createCommandEncoder();
+      outs = encode(enc);
+      d.queue.submit([enc.finish()]);
+    } catch (e) {
+      for (const o of outs) this.release(o);
+      for (const t of this.ctx.takeTemps()) this.ctx.pool.release(t);
+      void d.popErrorScope();
+      void d.popErrorScope();
+      void d.popErrorScope();
+      throw e;
+    } finally {
+      for (const t of this.ctx.takeTemps()) this.ctx.pool.release(t);
+    }
+    const scopes = [d.popErrorScope(), d.popErrorScope(), d.popErrorScope()];
+    const where = this.ctx.where;
+    const own = Promise.all(scopes).then(
+      (errs) => {
+        const e = errs.find((x) => x);
+        if (!e) return undefined;
+        const kind = e.constructor?.name === 'GPUOutOfMemoryError' || /memory/i.test(e.message) ? 'out of memory' : 'error';
+        return new Error(`${where}: kernel ${kind}: ${e.message}`);
+      },
+      (e: Error) => this.lost ?? new Error(`${where}: ${e.message}`),
+    );
+    const upstream = inputs.filter((s): s is GpuStorage => s !== undefined).map((s) => s.error);
+    const error = Promise.all([own, ...upstream]).then((errs) => errs.find((x) => x));
+    void error.then((e) => {
+      if (e) this.firstError ??= e;
+    });
+    this.track(error);
+    for (const o of outs) o.error = error;
+    this.inflight++;
+    void this.track(d.queue.onSubmittedWorkDone()).then(
+      () => this.inflight--,
+      () => this.inflight--,
+    );
+    return outs;
+  }
+}
+
+/** DeviceInfo for an adapter (probe). */
+export function adapterInfo(choice: AdapterChoice): DeviceInfo {
+  const a = choice.adapter;
+  const info = a.info;
+  const features = [...a.features].sort();
+  const L = a.limits as unknown as Record<string, number>;
+  const software = isSoftwareAdapter(a);
+  const limits: Record<string, number> = {};
+  for (const n of LIMIT_NAMES) if (typeof L[n] === 'number') limits[n] = L[n]!;
+  const sub = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  // Browsers may leave device and description empty (privacy): vendor + architecture then, e.g. 'google swiftshader'.
+  const name = info.device || info.description || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'WebGPU adapter';
+  return {
+    backend: 'webgpu',
+    index: 0,
+    name,
+    vendor: info.vendor || (software ? 'software' : ''),
+    architecture: info.architecture || (choice.backend ? `dawn-${choice.backend}` : 'webgpu'),
+    computeUnits: 0,
+    memoryBytes: L.maxBufferSize ?? 0,
+    features: {
+      dtypes: ['f32', 'f16', 'bf16'],
+      tensorCores: false,
+      subgroups: features.includes('subgroups'),
+      shaderF16: features.includes('shader-f16'),
+      timestampQuery: features.includes('timestamp-query'),
+      software,
+      featureLevel: choice.featureLevel,
+      dawnBackend: choice.backend || 'default',
+      description: info.description,
+      subgroupSizes: sub.subgroupMinSize ? [sub.subgroupMinSize, sub.subgroupMaxSize] : undefined,
+      adapterFeatures: features,
+      limits,
+    },
+    peak: { flops: {}, bandwidth: 0, source: 'none' },
+    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32'],
+    available: true,
+    reason: software
+      ? `software adapter (${name}): a CPU rasteriser${choice.backend === 'browser' ? '' : ', ranked below cpu by auto'}`
+      : undefined,
+  };
+}

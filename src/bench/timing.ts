@@ -1,0 +1,126 @@
+/**
+ * The timing core of the bench harness, shared by the Node entry (runner.ts) and the browser entry
+ * (src/browser/bench.ts): inputs, one kernelport case prepared for timing, warm-up and batched
+ * samples, a row with its roofline, and the kernelport/peer ratios. No Node APIs here.
+ */
+import type { Device } from '../device.js';
+import type { Rng } from '../numerics/random.js';
+import type { Tensor } from '../tensor.js';
+import { BenchInputError } from './errors.js';
+import { roofline } from './metrics.js';
+import type { CaseInputs } from './peers/peer.js';
+import { planIterations, summarize, type TimingOptions } from './stats.js';
+import type { BenchCase, BenchRow, DevicePeaks } from './types.js';
+
+/** The float64 reference runs in JavaScript: cases above this many FLOPs are skipped on it. */
+export const REFERENCE_MAX_FLOPS = 5e8;
+
+export interface Timed {
+  time(iters: number): Promise<number>;
+  dispose(): Promise<void> | void;
+}
+
+export type RowBase = Omit<BenchRow, 'stats' | 'error' | 'skipped'>;
+
+export async function measureRow(base: RowBase, prepare: () => Promise<Timed>, timing: TimingOptions, peaks: DevicePeaks | undefined): Promise<BenchRow> {
+  let run: Timed | undefined;
+  try {
+    run = await prepare();
+    const stats = await measure(run, timing);
+    const flopsPerSec = base.flops / stats.median;
+    return { ...base, stats, flopsPerSec, bytesPerSec: base.bytes / stats.median, roofline: roofline(flopsPerSec, base.intensity, peaks) };
+  } catch (e) {
+    return { ...base, error: e instanceof Error ? e.message : String(e) };
+  } finally {
+    await run?.dispose();
+  }
+}
+
+/** Warm-up, then samples of batched iterations; per-iteration seconds. */
+export async function measure(run: Timed, o: TimingOptions) {
+  let estimate = await run.time(1);
+  let warm = 1;
+  let spent = estimate;
+  while (spent < o.warmup) {
+    estimate = await run.time(1);
+    spent += estimate;
+    warm++;
+  }
+  const { itersPerSample, samples } = planIterations(estimate, o);
+  const times: number[] = [];
+  for (let s = 0; s < samples; s++) times.push((await run.time(itersPerSample)) / itersPerSample);
+  return summarize(times, itersPerSample, warm);
+}
+
+export function kernelportRun(dev: Device, c: BenchCase, inputs: CaseInputs): Promise<Timed> {
+  const held: Tensor[] = [];
+  const up = (data: Float32Array, shape: number[]) => {
+    const t = dev.tensor(data, shape, c.dtype);
+    held.push(t);
+    return t;
+  };
+  let op: () => Tensor;
+  if (c.op === 'matmul' && inputs.op === 'matmul') {
+    const a = up(inputs.a, [c.m, c.k]);
+    const b = up(inputs.b, [c.k, c.n]);
+    const bias = inputs.bias ? up(inputs.bias, [c.n]) : undefined;
+    op = () => dev.matmul(a, b, { bias, activation: c.activation });
+  } else if (c.op === 'attention' && inputs.op === 'attention') {
+    const q = up(inputs.q, [c.batch, c.hq, c.sq, c.d]);
+    const k = up(inputs.k, [c.batch, c.hkv, c.skv, c.d]);
+    const v = up(inputs.v, [c.batch, c.hkv, c.skv, c.d]);
+    op = () => dev.attention(q, k, v, { causal: c.causal });
+  } else throw new Error('case and inputs disagree on the op');
+  return Promise.resolve({
+    async time(iters: number): Promise<number> {
+      const outs: Tensor[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < iters; i++) outs.push(op());
+      await dev.sync();
+      const dt = (performance.now() - t0) / 1e3;
+      for (const o of outs) o.dispose();
+      return dt;
+    },
+    dispose() {
+      for (const t of held) t.dispose();
+    },
+  });
+}
+
+export function clockOf(backend: string): string {
+  if (backend === 'cpu') return 'host: performance.now() around enqueue + dev.sync() (the cpu queue thread runs the kernels)';
+  if (backend === 'reference') return 'host: performance.now() around the synchronous call';
+  return `host: performance.now() around enqueue + dev.sync() (the ${backend} backend exposes no device timer yet)`;
+}
+
+/** Uniform values, weights scaled by 1/sqrt(K) so outputs stay O(1); the same arrays feed every runner. */
+export function makeInputs(rng: Rng, c: BenchCase): CaseInputs {
+  const fill = (n: number, scale: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = (rng.next() * 2 - 1) * scale;
+    return a;
+  };
+  if (c.op === 'matmul') return { op: 'matmul', a: fill(c.m * c.k, 1), b: fill(c.k * c.n, 1 / Math.sqrt(c.k)), bias: c.bias ? fill(c.n, 1) : undefined };
+  const q = c.batch * c.hq * c.sq * c.d;
+  const kv = c.batch * c.hkv * c.skv * c.d;
+  return { op: 'attention', q: fill(q, 1), k: fill(kv, 1), v: fill(kv, 1) };
+}
+
+/** kernelport rows get peerTime/kernelportTime per peer for the same case (> 1: kernelport faster). */
+export function addRatios(rows: BenchRow[]): void {
+  for (const r of rows) {
+    if (r.runner !== 'kernelport' || !r.stats) continue;
+    for (const p of rows)
+      if (p.runner !== 'kernelport' && p.case === r.case && p.stats) (r.ratios ??= {})[p.runner] = p.stats.median / r.stats.median;
+  }
+}
+
+export function positive(name: string, x: number): number {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw new BenchInputError(`${name} must be a positive number, got ${String(x)}`);
+  return x;
+}
+export function nonNegative(name: string, x: number): number {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) throw new BenchInputError(`${name} must be a non-negative number, got ${String(x)}`);
+  return x;
+}
+export const fmtG = (x: number): string => `${(x / 1e9).toFixed(2)} G`;

@@ -1,0 +1,154 @@
+/**
+ * The cuda backend without a GPU: the backend library is built (CI has nvcc), the core never links
+ * CUDA, probe() and open('cuda') give the exact reason the driver is missing, and the lazy-loading
+ * path (driver probe -> backend library -> ABI check -> device creation) is exercised against a
+ * stand-in libcuda.so.1 (native/test/fake_cuda_driver.c) in child processes.
+ *
+ * The shared numerics suites (test/matmul.test.ts, test/attention.test.ts) run on cuda wherever a
+ * CUDA device is present; here they are skipped with the reason printed below. `npm run gpu:check`
+ * runs them, validate and the bench on a GPU machine.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { open, probe } from '../src/index.js';
+import { cudaDeviceInfo } from '../src/backends/cuda/index.js';
+import { packageRoot, type NativeGpuProbe } from '../src/native.js';
+
+const root = packageRoot();
+const release = join(root, 'build', 'Release');
+const lib = join(release, 'libkernelport_cuda.so');
+const fakeDriver = join(release, 'libkp_fake_cuda_driver.so');
+const fakePlugin = join(release, 'libkp_fake_gpu_plugin.so');
+const haveNvcc = existsSync('/usr/local/cuda/bin/nvcc') || spawnSync('nvcc', ['--version']).status === 0;
+const haveReadelf = spawnSync('readelf', ['--version']).status === 0;
+
+const cuda = (await probe()).find((d) => d.backend === 'cuda')!;
+if (!cuda.available) console.log(`test/cuda.test.ts: the cuda numerics suites are skipped, cuda is unavailable: ${cuda.reason}`);
+
+function needed(file: string): string[] {
+  const out = execFileSync('readelf', ['-d', file], { encoding: 'utf8' });
+  return [...out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]!);
+}
+
+/** Runs the addon in a fresh process (the driver probe happens once per process) with `env`. */
+function child(env: Record<string, string>, body: string): { probe: NativeGpuProbe; open: { message?: string; code?: string }[] } {
+  const script = `
+    const a = require(${JSON.stringify(join(release, 'kernelport.node'))});
+    const probe = a.gpuProbe('cuda');
+    const open = [];
+    for (const name of ${body}) {
+      try { const d = new a.Device(name, 0); d.close(); open.push({}); }
+      catch (e) { open.push({ message: e.message, code: e.code }); }
+    }
+    process.stdout.write(JSON.stringify({ probe, open }));`;
+  const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+describe('cuda build', () => {
+  it.skipIf(!haveNvcc)('builds libkernelport_cuda.so when nvcc is present, needing only the driver at run time', () => {
+    expect(existsSync(lib), `${lib} missing: CMake found nvcc but did not build the cuda backend`).toBe(true);
+    if (!haveReadelf) return;
+    const deps = needed(lib);
+    expect(deps.filter((d) => /cuda|cudart/.test(d)), `NEEDED: ${deps.join(', ')}`).toEqual([]); // cudart is static; libcuda is dlopened
+    const syms = execFileSync('readelf', ['--dyn-syms', '-W', lib], { encoding: 'utf8' });
+    expect(syms).toMatch(/\bkp_backend_register\b/);
+  });
+
+  it.skipIf(!existsSync(join(release, 'kp_gpu_plan_test')))('kernel choice and attention planning (host code, no GPU needed)', () => {
+    // native/test/gpu_plan_test.cpp: variants by capability and shape, split-KV, shared memory, refusals.
+    const r = spawnSync(join(release, 'kp_gpu_plan_test'), { encoding: 'utf8' });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/all passed/);
+  });
+
+  it.skipIf(!haveReadelf)('the core and the addon never link a CUDA library', () => {
+    for (const f of ['kernelport.node', 'libkernelport.so']) {
+      const deps = needed(join(release, f));
+      expect(deps.filter((d) => /cuda/.test(d)), `${f} NEEDED: ${deps.join(', ')}`).toEqual([]);
+    }
+  });
+});
+
+describe.skipIf(cuda.available)('cuda without a driver (this machine)', () => {
+  it('probe() lists cuda as unavailable with the exact reason', () => {
+    expect(cuda.available).toBe(false);
+    // The dlopen message itself, e.g. "libcuda.so.1: cannot open shared object file: No such file or directory",
+    // or the driver's own error when one is installed without a device.
+    expect(cuda.reason).toMatch(/^libcuda\.so\.1: cannot open shared object file|^cuInit failed: |^no CUDA device/);
+  });
+
+  it("open('cuda') rejects with that reason; cpu is unaffected", async () => {
+    await expect(open('cuda')).rejects.toThrow(`the cuda backend is unavailable: ${cuda.reason}`);
+    const dev = await open('cpu');
+    const y = dev.matmul(dev.tensor([1, 2, 3, 4], [2, 2]), dev.tensor([1, 0, 0, 1], [2, 2]));
+    expect(Array.from(await y.read())).toEqual([1, 2, 3, 4]);
+    dev.dispose();
+  });
+
+  it('the native device says why, with a status code', () => {
+    const r = child({}, `['cuda', 'cuda:1', 'cuda:x']`);
+    expect(r.probe.available).toBe(false);
+    expect(r.probe.library.loaded).toBe(false);
+    expect(r.open[0]!.message).toContain(r.probe.reason);
+    expect(r.open[0]!.code).toBe('KP_ERR_UNAVAILABLE');
+    expect(r.open[2]!.message).toMatch(/expected cuda or cuda:<index>/);
+  });
+});
+
+describe.skipIf(!existsSync(fakeDriver))('lazy loading against a stand-in driver', () => {
+  const drv = { KERNELPORT_CUDA_DRIVER: fakeDriver };
+
+  it.skipIf(!existsSync(lib))('probes the device through the driver API, loads the backend library, then creation fails with the CUDA runtime error named', () => {
+    const r = child(drv, `['cuda', 'cuda:0', 'cuda:1']`);
+    expect(r.probe.available).toBe(true);
+    expect(r.probe.devices).toHaveLength(1);
+    const d = r.probe.devices[0]!;
+    expect(d).toMatchObject({ index: 0, name: 'NVIDIA H20', arch: 'sm_90', ccMajor: 9, ccMinor: 0, multiprocessors: 78, warpSize: 32,
+      clockKhz: 1980000, memoryClockKhz: 2619000, busWidthBits: 6144, l2Bytes: 60 << 20, driverVersion: 13000 });
+    expect(d.memoryBytes).toBe(96 * 2 ** 30);
+    expect(r.probe.library).toMatchObject({ loaded: true, reason: '' });
+    expect(r.probe.library.variants.split(',')).toEqual(expect.arrayContaining(['gemm-mma-m16n8k16-bf16', 'flash-attention-simt', 'flash-decoding-split-kv', 'gemv-m4']));
+    // The stand-in is not a real driver: the statically linked CUDA runtime finds no libcuda.so.1 of its own.
+    for (const o of r.open.slice(0, 2)) {
+      expect(o.message).toMatch(/^cannot open cuda(:0)?: CUDA set device failed: cuda\w+ \(\d+\): /);
+      expect(o.code).toBe('KP_ERR_UNAVAILABLE');
+    }
+    expect(r.open[2]!.message).toMatch(/device 'cuda:1' does not exist: the driver reports 1 CUDA device$/);
+
+    // What probe() makes of it: the parts table's H20 with its export-control figures.
+    const info = cudaDeviceInfo(d, r.probe.library);
+    expect(info).toMatchObject({ backend: 'cuda', name: 'NVIDIA H20', architecture: 'sm_90', computeUnits: 78, available: true });
+    expect(info.peak.source).toBe('table');
+    expect(info.peak.flops.bf16).toBe(148e12);
+    expect(info.peak.bandwidth).toBe(4000e9);
+    expect(info.gpu).toMatchObject({ part: 'H20', estimate: false, computeCapability: '9.0', warpSize: 32, exportClass: 'below 3A090' });
+    expect(info.gpu!.tpp).toBeCloseTo(2368, 0);
+    expect(info.features.tensorCores).toBe(true);
+    // An unknown name is estimated from SMs x clock and marked so.
+    const est = cudaDeviceInfo({ ...d, name: 'NVIDIA Future GPU' }, r.probe.library);
+    expect(est.peak.source).toBe('estimate');
+    expect(est.gpu!.estimate).toBe(true);
+    expect(est.peak.flops.bf16).toBeCloseTo(78 * 1.98e9 * 4096, -6);
+  });
+
+  it('reports a driver with no device, a failing cuInit, a library that does not load and one of another ABI', () => {
+    expect(child({ ...drv, KP_FAKE_CUDA_DEVICES: '0' }, '[]').probe.reason).toBe('no CUDA device (cuDeviceGetCount reports 0)');
+    expect(child({ ...drv, KP_FAKE_CUDA_INIT_ERROR: '100' }, '[]').probe.reason).toBe(
+      'cuInit failed: CUDA_ERROR_NO_DEVICE (100): no CUDA-capable device is detected',
+    );
+    const missing = child({ ...drv, KERNELPORT_CUDA_LIBRARY: '/nonexistent/libkernelport_cuda.so' }, `['cuda']`);
+    expect(missing.probe.available).toBe(true);
+    expect(missing.probe.library.loaded).toBe(false);
+    expect(missing.probe.library.reason).toMatch(/the cuda backend library does not load \(\/nonexistent\/libkernelport_cuda\.so: cannot open shared object file/);
+    expect(missing.open[0]!.message).toContain(missing.probe.library.reason);
+    if (existsSync(fakePlugin)) {
+      const abi = child({ ...drv, KERNELPORT_CUDA_LIBRARY: fakePlugin }, `['cuda']`);
+      expect(abi.probe.library.reason).toMatch(/was built for another kernelport ABI \(plugin ABI 99, core ABI 1; this core has plugin ABI 1, core ABI 1\)/);
+      expect(abi.open[0]!.code).toBe('KP_ERR_UNAVAILABLE');
+    }
+  });
+});
