@@ -3,6 +3,7 @@
  * core's cpuid/XCR0 probe; cuda from the vendor driver (loaded lazily by the core, src/backends/cuda);
  * GPU backends that this build does not contain say so.
  */
+import { ALL_DTYPES, referenceInfo, unavailableInfo } from './backends/info.js';
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { cudaInfos } from './backends/cuda/index.js';
@@ -27,7 +28,6 @@ const FEATURE_BITS: [number, string][] = [
   [1 << 18, 'sve'],
 ];
 
-const ALL_DTYPES: DType[] = ['f32', 'f16', 'bf16'];
 
 export function featureNames(bits: number): string[] {
   return FEATURE_BITS.filter(([b]) => (bits & b) !== 0).map(([, n]) => n);
@@ -66,19 +66,19 @@ export async function webgpuInfo(): Promise<DeviceInfo> {
   // Dawn's Node binding aborts the whole process (napi_fatal_error) when it looks for an adapter
   // from a worker thread, and crashes at thread exit once loaded there: never load it off the main thread.
   if (!isMainThread)
-    return unavailable('webgpu', 'WebGPU', 'the webgpu backend runs on the main thread only: Dawn (the webgpu package) aborts the process when used from a worker thread');
+    return unavailableInfo('webgpu', 'WebGPU', 'the webgpu backend runs on the main thread only: Dawn (the webgpu package) aborts the process when used from a worker thread');
   try {
     const choice = await findAdapter();
-    if (choice instanceof Error) return unavailable('webgpu', 'WebGPU', choice.message);
+    if (choice instanceof Error) return unavailableInfo('webgpu', 'WebGPU', choice.message);
     return adapterInfo(choice);
   } catch (e) {
-    return unavailable('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
+    return unavailableInfo('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
   }
 }
 
 export function cpuInfo(): DeviceInfo {
   const addon = loadNative();
-  if (addon instanceof Error) return unavailable('cpu', 'CPU', addon.message);
+  if (addon instanceof Error) return unavailableInfo('cpu', 'CPU', addon.message);
   const c = addon.cpuProbe();
   const features = featureNames(c.features);
   const available = c.isa !== 'unavailable';
@@ -127,42 +127,10 @@ function cpuClockHz(): number {
   return 2.5e9;
 }
 
-function referenceInfo(): DeviceInfo {
-  return {
-    backend: 'reference',
-    index: 0,
-    name: 'float64 reference (TypeScript)',
-    vendor: 'kernelport',
-    architecture: 'js',
-    computeUnits: 1,
-    memoryBytes: 0,
-    features: { dtypes: ALL_DTYPES, tensorCores: false, subgroups: false, shaderF16: false },
-    peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: ['reference-f64'],
-    available: true,
-    reason: 'the numerics oracle: synchronous and slow, never chosen by auto',
-  };
-}
 
 function notBuilt(): DeviceInfo[] {
   return (['musa'] as const).map((b) =>
-    unavailable(b, b.toUpperCase(), `the ${b} backend is not part of this build of kernelport yet`),
+    unavailableInfo(b, b.toUpperCase(), `the ${b} backend is not part of this build of kernelport yet`),
   );
 }
 
-function unavailable(backend: BackendName, name: string, reason: string): DeviceInfo {
-  return {
-    backend,
-    index: 0,
-    name,
-    vendor: '',
-    architecture: '',
-    computeUnits: 0,
-    memoryBytes: 0,
-    features: { dtypes: [], tensorCores: false, subgroups: false, shaderF16: false },
-    peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: [],
-    available: false,
-    reason,
-  };
-}

@@ -2,11 +2,11 @@
  * probe() in a browser: every backend, available or not, with the reason. Only webgpu (navigator.gpu)
  * and reference can run here; cpu, cuda and musa live in the native addon, which a browser cannot load.
  */
+import { ALL_DTYPES, referenceInfo, unavailableInfo } from '../backends/info.js';
 import { adapterInfo } from '../backends/webgpu/device.js';
 import { findNavigatorAdapter } from '../backends/webgpu/navigator.js';
 import type { BackendName, DeviceInfo, DType } from '../types.js';
 
-const ALL_DTYPES: DType[] = ['f32', 'f16', 'bf16'];
 
 let cache: Promise<DeviceInfo[]> | undefined;
 
@@ -28,49 +28,17 @@ export async function probeBackend(backend: BackendName): Promise<DeviceInfo[]> 
 export async function webgpuInfo(): Promise<DeviceInfo> {
   try {
     const choice = await findNavigatorAdapter();
-    if (choice instanceof Error) return unavailable('webgpu', 'WebGPU', choice.message);
+    if (choice instanceof Error) return unavailableInfo('webgpu', 'WebGPU', choice.message);
     return adapterInfo(choice);
   } catch (e) {
-    return unavailable('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
+    return unavailableInfo('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
   }
 }
 
-function referenceInfo(): DeviceInfo {
-  return {
-    backend: 'reference',
-    index: 0,
-    name: 'float64 reference (TypeScript)',
-    vendor: 'kernelport',
-    architecture: 'js',
-    computeUnits: 1,
-    memoryBytes: 0,
-    features: { dtypes: ALL_DTYPES, tensorCores: false, subgroups: false, shaderF16: false },
-    peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: ['reference-f64'],
-    available: true,
-    reason: 'the numerics oracle: synchronous and slow, never chosen by auto',
-  };
-}
 
 function nativeOnly(backends: BackendName[]): DeviceInfo[] {
   return backends.map((b) =>
-    unavailable(b, b === 'cpu' ? 'CPU' : b.toUpperCase(), `the ${b} backend is part of the native addon, which the browser build of kernelport does not contain (here: webgpu, reference)`),
+    unavailableInfo(b, b === 'cpu' ? 'CPU' : b.toUpperCase(), `the ${b} backend is part of the native addon, which the browser build of kernelport does not contain (here: webgpu, reference)`),
   );
 }
 
-function unavailable(backend: BackendName, name: string, reason: string): DeviceInfo {
-  return {
-    backend,
-    index: 0,
-    name,
-    vendor: '',
-    architecture: '',
-    computeUnits: 0,
-    memoryBytes: 0,
-    features: { dtypes: [], tensorCores: false, subgroups: false, shaderF16: false },
-    peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: [],
-    available: false,
-    reason,
-  };
-}

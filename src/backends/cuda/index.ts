@@ -4,6 +4,7 @@
  * device. A cuda device is a native device like cpu, so the same host code (CpuDevice) drives it
  * through the addon with the C ABI name 'cuda:N'; its buffers are device memory.
  */
+import { unavailableInfo } from '../info.js';
 import { CpuDevice } from '../cpu/index.js';
 import { loadNative, type NativeAddon, type NativeGpuDevice } from '../../native.js';
 import type { DeviceInfo } from '../../types.js';
@@ -14,9 +15,9 @@ export { PARTS, estimatePart, matchPart, partFigures, performanceDensity, tpp, e
 /** Every CUDA device, or one unavailable entry with the exact reason (no driver, no device, no library). */
 export function cudaInfos(): DeviceInfo[] {
   const addon = loadNative();
-  if (addon instanceof Error) return [unavailableCuda(addon.message)];
+  if (addon instanceof Error) return [unavailableInfo('cuda', 'CUDA', addon.message, 'NVIDIA')];
   const p = addon.gpuProbe('cuda');
-  if (!p.available) return [unavailableCuda(p.reason)];
+  if (!p.available) return [unavailableInfo('cuda', 'CUDA', p.reason, 'NVIDIA')];
   return p.devices.map((d) => cudaDeviceInfo(d, p.library));
 }
 
@@ -72,22 +73,6 @@ export function cudaDeviceInfo(d: NativeGpuDevice, lib: { loaded: boolean; reaso
   };
 }
 
-function unavailableCuda(reason: string): DeviceInfo {
-  return {
-    backend: 'cuda',
-    index: 0,
-    name: 'CUDA',
-    vendor: 'NVIDIA',
-    architecture: '',
-    computeUnits: 0,
-    memoryBytes: 0,
-    features: { dtypes: [], tensorCores: false, subgroups: false, shaderF16: false },
-    peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: [],
-    available: false,
-    reason,
-  };
-}
 
 /** A cuda device: the native device 'cuda:<index>' driven by the shared native host code. */
 export class CudaDevice extends CpuDevice {
