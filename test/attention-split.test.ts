@@ -13,6 +13,7 @@ import { expectAttention, judgeAttention, type AttentionCaseOptions, type Attent
 import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { DType, Layout } from '../src/types.js';
+import { describeReport } from './support/report.js';
 
 interface Case {
   name: string;
@@ -67,11 +68,7 @@ function inputs(c: Case, seed: number): AttentionInputs {
   return x;
 }
 
-function showWorst(what: string, r: ErrorReport | undefined): string {
-  if (!r) return `${what}: no report`;
-  const worst = r.worst.map((e) => `[${e.index.join(',')}] got=${e.got} expected=${e.expected} ratio=${e.ratio.toPrecision(4)}`).join('; ');
-  return `${what}: ${r.failures}/${r.elements} over bound (worst ratio ${r.worstRatio}): ${worst}`;
-}
+const showWorst = (what: string, r: ErrorReport | undefined) => describeReport(r, what);
 
 /** out and lse of one run, as raw bytes. */
 async function bits(threads: number, x: AttentionInputs, options: AttentionCaseOptions): Promise<Buffer[]> {

@@ -11,17 +11,12 @@ import { judgeAttention, type AttentionCaseOptions, type AttentionInputs, type H
 import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { DType, Layout } from '../src/types.js';
+import { describeReport } from './support/report.js';
 
 // cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise).
 const BACKENDS = ['cpu', 'reference', ...((await probeBackend('cuda')).some((d) => d.available) ? (['cuda'] as const) : [])] as const;
 
-function showWorst(what: string, r: ErrorReport | undefined): string {
-  if (!r) return `${what}: no report`;
-  const worst = r.worst
-    .map((e) => `[${e.index.join(',')}] got=${e.got} expected=${e.expected} bound=${e.bound.toExponential(3)} ratio=${e.ratio.toPrecision(4)}`)
-    .join('; ');
-  return `${what}: ${r.failures}/${r.elements} elements over their bound (worst ratio ${r.worstRatio}, nmse ${r.nmse}): ${worst}`;
-}
+const showWorst = (what: string, r: ErrorReport | undefined) => describeReport(r, what);
 
 interface Case {
   name: string;

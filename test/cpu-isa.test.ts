@@ -11,6 +11,7 @@ import { judgeMatmul, type MatmulCaseOptions, type MatmulInputs } from '../src/n
 import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { DType } from '../src/types.js';
+import { describeReport } from './support/report.js';
 
 /** Blocking of each path (kernels/cpu/gemm_*.cpp and ukernel_*.h). */
 const BLOCKS = {
@@ -44,10 +45,7 @@ for (const isa of Object.keys(BLOCKS) as Isa[]) {
 }
 if (missing.length) console.log(`cpu-isa: paths this machine cannot run (not tested here):\n  ${missing.join('\n  ')}`);
 
-function showWorst(r: ErrorReport): string {
-  const worst = r.worst.map((e) => `[${e.index.join(',')}] got=${e.got} expected=${e.expected} ratio=${e.ratio.toPrecision(4)}`).join('; ');
-  return `${r.failures}/${r.elements} over bound (worst ratio ${r.worstRatio}): ${worst}`;
-}
+const showWorst = (r: ErrorReport) => describeReport(r);
 
 interface Case {
   name: string;

@@ -11,17 +11,13 @@ import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import { activationFn } from '../src/reference/activation.js';
 import type { Activation, DType } from '../src/types.js';
+import { describeReport } from './support/report.js';
 
 // cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise).
 const BACKENDS = ['cpu', 'reference', ...((await probeBackend('cuda')).some((d) => d.available) ? (['cuda'] as const) : [])] as const;
 const ACTIVATIONS: Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'silu'];
 
-function showWorst(r: ErrorReport): string {
-  const worst = r.worst
-    .map((e) => `[${e.index.join(',')}] got=${e.got} expected=${e.expected} bound=${e.bound.toExponential(3)} ratio=${e.ratio.toPrecision(4)}`)
-    .join('; ');
-  return `${r.failures}/${r.elements} elements over their bound (worst ratio ${r.worstRatio}, nmse ${r.nmse}, maxUlp ${r.maxUlp}): ${worst}`;
-}
+const showWorst = (r: ErrorReport) => describeReport(r);
 
 interface Case {
   name: string;

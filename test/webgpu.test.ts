@@ -17,6 +17,7 @@ import { judgeAttention, judgeMatmul, type AttentionCaseOptions, type AttentionI
 import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { Activation, DeviceInfo, DType, Layout } from '../src/types.js';
+import { describeReport } from './support/report.js';
 
 const info: DeviceInfo = (await probe()).find((d) => d.backend === 'webgpu')!;
 const available = info.available;
@@ -32,11 +33,7 @@ if (!available) {
 
 const ACTS: Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'silu'];
 
-function show(what: string, r: ErrorReport | undefined): string {
-  if (!r) return `${what}: no report`;
-  const w = r.worst.map((e) => `[${e.index.join(',')}] got=${e.got} expected=${e.expected} ratio=${e.ratio.toPrecision(4)}`).join('; ');
-  return `${what}: ${r.failures}/${r.elements} over bound (worst ${r.worstRatio}): ${w}`;
-}
+const show = (what: string, r: ErrorReport | undefined) => describeReport(r, what);
 
 describe('webgpu specialisation step (no adapter needed)', () => {
   it('fills holes and #if blocks, and refuses missing, mistyped or unused values', () => {
