@@ -9,9 +9,22 @@ import { planMatmul, type MatmulPlan } from './ops/matmul.js';
 import { byteSize, checkShape, describe, fmt, numel } from './ops/shape.js';
 import { Tensor } from './tensor.js';
 import type { AttentionOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
+import { explain as explainOp, shapeClass, supports as supportsOp, toDesc, type Explanation, type SupportResult } from './select/explain.js';
+import type { OpDesc, OpName } from './select/rank.js';
+
+/** What open() knows that makes explain() sharper: measured peaks, the cpu beside a software adapter. */
+export interface SelectionContext {
+  measured?: { flops: number; bandwidth: number };
+  cpuPeer?: DeviceInfo;
+}
+
+/** (op, shape class) decisions already logged under KERNELPORT_VERBOSE=1, per process. */
+const logged = new Set<string>();
+const verbose = (): boolean => typeof process !== 'undefined' && !!process.env?.KERNELPORT_VERBOSE && process.env.KERNELPORT_VERBOSE !== '0';
 
 export class Device {
   #backend: BackendDevice | undefined;
+  #selection: SelectionContext = {};
   readonly info: DeviceInfo;
 
   /** @internal Use open(). */
@@ -22,6 +35,37 @@ export class Device {
 
   get backend(): string {
     return this.info.backend;
+  }
+
+  /** @internal open() passes what it learnt while selecting. */
+  setSelectionContext(ctx: SelectionContext): void {
+    this.#selection = ctx;
+  }
+
+  /**
+   * Whether this device can run `op` on sizes `desc` (matmul: { m, n, k, batch?, dtype? }; attention:
+   * { batch?, hq, hkv?, sq, skv, d, dv?, causal?, dtype? }), and why not: dtype, shape limits, features.
+   */
+  supports(op: OpName, desc: Record<string, unknown>): SupportResult {
+    return supportsOp(this.info, op, desc);
+  }
+
+  /** The kernel variant, tile configuration, roofline estimate and bound this device uses for `op` on `desc`. */
+  explain(op: OpName, desc: Record<string, unknown>): Explanation {
+    return explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer);
+  }
+
+  private logDecision(desc: OpDesc): void {
+    try {
+      const x = explainOp(this.info, desc.op, desc, this.#selection.measured, this.#selection.cpuPeer);
+      const key = shapeClass(x, desc);
+      if (logged.has(key)) return;
+      logged.add(key);
+      const tiles = x.tileConfig ? ` ${Object.entries(x.tileConfig).map(([k, v]) => `${k}=${v}`).join(' ')}` : '';
+      console.error(`kernelport: ${key}: ${x.variant}${tiles}, ~${x.estimateMs.toPrecision(3)} ms, ${x.bound}-bound (${x.why})`);
+    } catch {
+      // logging never breaks an op
+    }
   }
 
   /** Worker threads this device computes with (cpu), else 1. */
@@ -55,6 +99,7 @@ export class Device {
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const be = this.live('matmul');
     const plan: MatmulPlan = planMatmul(a, b, options);
+    if (verbose()) this.logDecision(toDesc('matmul', { m: plan.m, n: plan.n, k: plan.k, batch: numel(plan.batchShape), dtype: plan.dtype }));
     const out = be.matmul(
       plan,
       this.own('matmul', 'a', a),
@@ -74,6 +119,10 @@ export class Device {
   attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | { out: Tensor; lse: Tensor } {
     const be = this.live('attention');
     const plan: AttentionPlan = planAttention(q, k, v, options);
+    if (verbose())
+      this.logDecision(
+        toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype }),
+      );
     const r = be.attention(
       plan,
       this.own('attention', 'q', q),

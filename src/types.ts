@@ -78,6 +78,10 @@ export interface DeviceInfo {
   cpu?: CpuDetails;
   /** GPU backends (cuda): what the driver reports and the parts-table figures. */
   gpu?: GpuDetails;
+  /** Set by open(): devices tried before this one that failed to initialise, with the reason. */
+  fallback?: { device: string; reason: string }[];
+  /** Set by open(): how this device was chosen. */
+  selection?: { by: string; policy?: string; estimateMs?: number; why: string };
 }
 
 export interface GpuDetails {
@@ -104,7 +108,18 @@ export interface GpuDetails {
 }
 
 export interface OpenOptions {
-  backend?: BackendName | 'auto';
+  /** A backend, or a device selector such as 'cuda:1' or 'webgpu:0'. */
+  backend?: BackendName | 'auto' | `${BackendName}:${number}`;
+  /** A device selector ('cuda:1', 'webgpu:0', 'cpu'); same as `backend`, wins over it. */
+  device?: string;
+  /** How 'auto' ranks devices (default 'auto': estimated time for typical ops). */
+  policy?: 'auto' | 'prefer-gpu' | 'prefer-cpu';
+  /** Ordered selectors tried first ('cuda:1', 'webgpu', 'cpu'). */
+  prefer?: string[];
+  /** Devices lacking these are never chosen. */
+  require?: { dtype?: DType | DType[]; ops?: ('matmul' | 'attention')[] };
+  /** No fallback: an error if the chosen device fails to initialise. */
+  strict?: boolean;
   /** cpu: worker threads (default: the cores this process may use, or KERNELPORT_NUM_THREADS). */
   threads?: number;
 }

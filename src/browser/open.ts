@@ -18,7 +18,8 @@ export async function open(selector: BackendName | 'auto' | OpenOptions = {}): P
   if (typeof opts !== 'object') throw new TypeError(`open: expected a backend name or options, got ${describe(selector)}`);
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > 1024))
     throw new RangeError(`open: threads must be an integer in [1, 1024], got ${describe(opts.threads)}`);
-  const wanted = opts.backend ?? 'auto';
+  // selectors: 'webgpu:0' is the one adapter navigator.gpu gives; the index is otherwise ignored here
+  const wanted = String(opts.device ?? opts.backend ?? 'auto').split(':')[0] as BackendName | 'auto';
   const listAvailable = async () => (await probe()).filter((d) => d.available).map((d) => d.backend).join(', ');
   if (!BACKENDS.includes(wanted) && wanted !== 'auto')
     throw new TypeError(`open(): unknown backend '${String(wanted)}'; known: ${BACKENDS.join(', ')} (available here: ${await listAvailable()})`);

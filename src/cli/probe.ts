@@ -25,7 +25,8 @@ export function probeTable(devices: DeviceInfo[]): string {
     d.available ? fmtBytes(d.memoryBytes) : '',
     d.peak.flops.f32 ? `${(d.peak.flops.f32 / 1e9).toFixed(0)} (${d.peak.source})` : '',
     d.available ? d.features.dtypes.join(',') : '',
+    d.gpu && d.gpu.tpp > 0 ? `TPP ${d.gpu.tpp.toFixed(0)}${d.gpu.performanceDensity ? ` PD ${d.gpu.performanceDensity.toFixed(2)}` : ''}${d.gpu.exportClass ? ` ${d.gpu.exportClass}` : ''}` : '',
     d.available ? (d.cpu?.features.join(' ') ?? '') : (d.reason ?? ''),
   ]);
-  return table(['device', 'available', 'name', 'arch', 'units', 'memory', 'f32 GFLOP/s', 'dtypes', 'features / reason'], rows);
+  return table(['device', 'available', 'name', 'arch', 'units', 'memory', 'f32 GFLOP/s', 'dtypes', 'export (TPP/PD)', 'features / reason'], rows);
 }

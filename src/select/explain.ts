@@ -1,0 +1,172 @@
+/**
+ * Per-op support and explanation for one device: which kernel variant and tile configuration a
+ * backend runs for a shape, the roofline estimate, and whether the op can run at all (dtype, shape
+ * limits, features). Pure: mirrors the backends' own variant rules (cpu: kernels/cpu; webgpu:
+ * src/backends/webgpu/{matmul,attention}.ts).
+ */
+import type { DeviceInfo, DType } from '../types.js';
+import { estimateOp, fmtMs, hasOp, opCost, selectorOf, type AttentionDesc, type MatmulDesc, type OpDesc, type OpName } from './rank.js';
+
+export interface SupportResult {
+  ok: boolean;
+  reason: string;
+}
+
+export interface Explanation {
+  device: string;
+  op: OpName;
+  variant: string;
+  tileConfig?: Record<string, number | boolean>;
+  estimateMs: number;
+  bound: 'compute' | 'bandwidth';
+  flops: number;
+  bytes: number;
+  why: string;
+}
+
+/** cpu register tiles per ISA (MR × NR), from kernels/cpu. */
+const CPU_TILES: Record<string, { MR: number; NR: number }> = {
+  avx512: { MR: 12, NR: 32 },
+  avx2: { MR: 6, NR: 16 },
+  neon: { MR: 8, NR: 12 },
+  generic: { MR: 4, NR: 8 },
+};
+const CPU_GEMV_MAX_M = 4;
+const CPU_DECODE_MAX_SQ = 8;
+const CPU_SPLIT = 256;
+const GPU_GEMV_MAX_M = 4; // src/backends/webgpu/matmul.ts GEMV_MAX_M
+const WGPU_SPLIT = 256; // src/backends/webgpu/attention.ts SPLIT_SIZE
+const WGPU_BQ_PREFILL = 32;
+const WGPU_BQ_DECODE = 8;
+
+export function toDesc(op: OpName, desc: unknown): OpDesc {
+  if (op !== 'matmul' && op !== 'attention') throw new TypeError(`explain: op must be 'matmul' or 'attention', got '${String(op)}'`);
+  if (desc === null || typeof desc !== 'object') throw new TypeError(`${op}: desc must be an object of sizes, got ${String(desc)}`);
+  const d = desc as Record<string, unknown>;
+  const need = op === 'matmul' ? ['m', 'n', 'k'] : ['hq', 'sq', 'skv', 'd'];
+  for (const f of need) {
+    const v = d[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: desc.${f} must be a non-negative integer, got ${String(v)}`);
+  }
+  const dtype = (d.dtype ?? 'f32') as DType;
+  if (!['f32', 'f16', 'bf16'].includes(dtype)) throw new TypeError(`${op}: desc.dtype must be 'f32', 'f16' or 'bf16', got ${String(d.dtype)}`);
+  return { ...(desc as MatmulDesc & AttentionDesc), op, dtype } as OpDesc;
+}
+
+const isa = (info: DeviceInfo): string => info.cpu?.isa ?? info.architecture.split('/').pop() ?? 'generic';
+
+function limitsOf(info: DeviceInfo): Record<string, number> {
+  return (info.features.limits as Record<string, number> | undefined) ?? {};
+}
+
+/** The largest single buffer an op binds (bytes). */
+function largestBuffer(desc: OpDesc): { name: string; bytes: number } {
+  const e = desc.dtype === 'f32' || desc.dtype === undefined ? 4 : 2;
+  if (desc.op === 'matmul') {
+    const b = desc.batch ?? 1;
+    const c = [
+      { name: 'a', bytes: b * desc.m * desc.k * e },
+      { name: 'b', bytes: b * desc.k * desc.n * e },
+      { name: 'the output (f32 accumulator)', bytes: b * desc.m * desc.n * 4 },
+    ];
+    return c.reduce((x, y) => (y.bytes > x.bytes ? y : x));
+  }
+  const b = desc.batch ?? 1;
+  const hkv = desc.hkv ?? desc.hq;
+  const dv = desc.dv ?? desc.d;
+  const c = [
+    { name: 'q', bytes: b * desc.hq * desc.sq * desc.d * e },
+    { name: 'k', bytes: b * hkv * desc.skv * desc.d * e },
+    { name: 'v', bytes: b * hkv * desc.skv * dv * e },
+    { name: 'the output (f32)', bytes: b * desc.hq * desc.sq * dv * 4 },
+  ];
+  return c.reduce((x, y) => (y.bytes > x.bytes ? y : x));
+}
+
+export function supports(info: DeviceInfo, op: OpName, descArg: unknown): SupportResult {
+  const desc = toDesc(op, descArg);
+  const dtype = desc.dtype ?? 'f32';
+  if (!info.available) return { ok: false, reason: `${selectorOf(info)} is unavailable: ${info.reason}` };
+  if (!info.features.dtypes.includes(dtype)) return { ok: false, reason: `${selectorOf(info)} has no ${dtype} support (dtypes: ${info.features.dtypes.join(', ')})` };
+  if (!hasOp(info, op)) return { ok: false, reason: `${selectorOf(info)} has no ${op} kernel compiled in (variants: ${info.variants.join(', ')})` };
+  if (desc.op === 'attention' && desc.hkv !== undefined && desc.hkv > 0 && desc.hq % desc.hkv !== 0)
+    return { ok: false, reason: `attention needs Hq % Hkv == 0, got Hq=${desc.hq}, Hkv=${desc.hkv}` };
+  const big = largestBuffer(desc);
+  if (info.backend === 'webgpu') {
+    const L = limitsOf(info);
+    const bind = L.maxStorageBufferBindingSize;
+    if (bind !== undefined && big.bytes > bind)
+      return { ok: false, reason: `${big.name} needs ${big.bytes} bytes in one binding; this adapter's maxStorageBufferBindingSize is ${bind}` };
+    const maxBuf = L.maxBufferSize;
+    if (maxBuf !== undefined && big.bytes > maxBuf) return { ok: false, reason: `${big.name} needs ${big.bytes} bytes; this adapter's maxBufferSize is ${maxBuf}` };
+  }
+  const total = opCost(desc).bytes;
+  if (info.memoryBytes > 0 && info.backend !== 'webgpu' && total > info.memoryBytes)
+    return { ok: false, reason: `the operands need ${total} bytes; ${selectorOf(info)} has ${info.memoryBytes}` };
+  return { ok: true, reason: `${selectorOf(info)} runs ${op} ${dtype} with ${variantOf(info, desc).variant}` };
+}
+
+function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; tileConfig?: Record<string, number | boolean>; why: string } {
+  if (info.backend === 'reference') return { variant: 'reference-f64', why: 'the float64 oracle: plain loops in double precision' };
+  if (info.backend === 'cpu') {
+    const i = isa(info);
+    if (desc.op === 'matmul') {
+      if (desc.m <= CPU_GEMV_MAX_M) return { variant: `gemv-${i}`, tileConfig: { MR: desc.m }, why: `M=${desc.m} <= ${CPU_GEMV_MAX_M}: the bandwidth path streams B once` };
+      const t = CPU_TILES[i] ?? CPU_TILES.generic!;
+      return { variant: `gemm-blocked-${i}`, tileConfig: { ...t }, why: `BLIS-style packed GEMM, ${t.MR}x${t.NR} ${i} microkernel, fused epilogue` };
+    }
+    if (desc.sq <= CPU_DECODE_MAX_SQ)
+      return { variant: `flash-decoding-split-kv-${i}`, tileConfig: { SPLIT: CPU_SPLIT }, why: `Sq=${desc.sq} <= ${CPU_DECODE_MAX_SQ}: split-KV decoding over splits of ${CPU_SPLIT} keys` };
+    return { variant: `flash-attention-${i}`, why: 'flash attention on register tiles, GQA groups share K/V blocks, causal blocks skipped' };
+  }
+  if (info.backend === 'webgpu') {
+    const L = limitsOf(info);
+    if (desc.op === 'matmul') {
+      if (desc.m <= GPU_GEMV_MAX_M) return { variant: 'wgsl-gemv', tileConfig: { MR: desc.m, WG: 64 }, why: `M=${desc.m} <= ${GPU_GEMV_MAX_M}: GEMV, 64 invocations per workgroup` };
+      const wgy = (L.maxComputeInvocationsPerWorkgroup ?? 256) >= 256 ? 16 : 8;
+      return { variant: 'wgsl-matmul-tiled-4x4', tileConfig: { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 }, why: `register-blocked 4x4 per invocation, 16x${wgy} workgroups` };
+    }
+    const dv = desc.dv ?? desc.d;
+    const perKey = (Math.max(desc.d, 1) + Math.max(dv, 1)) * 4;
+    const fit = Math.floor((L.maxComputeWorkgroupStorageSize ?? 16384) / perKey);
+    const tiles = fit < 1 ? { BK: 16, STAGE: false } : { BK: Math.min(32, fit), STAGE: true };
+    if (desc.sq <= WGPU_BQ_DECODE && desc.skv >= 2 * WGPU_SPLIT)
+      return { variant: 'wgsl-flash-decoding-split-kv', tileConfig: { BQ: WGPU_BQ_DECODE, SPLIT: WGPU_SPLIT, ...tiles }, why: `Sq=${desc.sq} <= ${WGPU_BQ_DECODE} over Skv=${desc.skv}: split-KV partials then an ordered combine` };
+    return { variant: 'wgsl-flash-attention', tileConfig: { BQ: WGPU_BQ_PREFILL, ...tiles }, why: `flash attention, ${WGPU_BQ_PREFILL} query rows per workgroup, K/V staged ${tiles.BK} keys at a time` };
+  }
+  // cuda / musa: the plugin picks; name the family it will use
+  const mma = info.features.tensorCores && desc.dtype !== 'f32';
+  if (desc.op === 'matmul')
+    return desc.m <= 4
+      ? { variant: 'gemv', why: `M=${desc.m}: GEMV` }
+      : { variant: mma ? `gemm-mma-${desc.dtype}` : 'gemm-simt', why: mma ? 'tensor cores (mma.sync m16n8k16)' : 'SIMT GEMM' };
+  return desc.sq <= 8 && desc.skv >= 512 ? { variant: 'flash-decoding-split-kv', why: 'split-KV decoding' } : { variant: 'flash-attention', why: 'flash attention' };
+}
+
+export function explain(info: DeviceInfo, op: OpName, descArg: unknown, measured?: { flops: number; bandwidth: number }, cpuPeer?: DeviceInfo): Explanation {
+  const desc = toDesc(op, descArg);
+  const v = variantOf(info, desc);
+  const e = estimateOp(info, desc, measured, cpuPeer);
+  const roof = e.bound === 'compute' ? `${(e.peaks.flops / 1e9).toFixed(0)} GFLOP/s (${e.peaks.flopsSource})` : `${(e.peaks.bandwidth / 1e9).toFixed(1)} GB/s (${e.peaks.bandwidthSource})`;
+  const intensity = e.bytes > 0 ? e.flops / e.bytes : Infinity;
+  const notes = e.peaks.notes.length ? `; ${e.peaks.notes.join('; ')}` : '';
+  const refNote = info.backend === 'reference' ? '; the reference runs far below any roof (estimate is a floor)' : '';
+  return {
+    device: selectorOf(info),
+    op,
+    variant: v.variant,
+    tileConfig: v.tileConfig,
+    estimateMs: e.ms,
+    bound: e.bound,
+    flops: e.flops,
+    bytes: e.bytes,
+    why: `${v.why}; ${intensity.toFixed(1)} FLOP/byte, ${e.bound}-bound at ${roof}: ${fmtMs(e.ms)}${notes}${refNote}`,
+  };
+}
+
+/** A coarse class for "log each new decision once": op, dtype, variant and power-of-two size buckets. */
+export function shapeClass(x: Explanation, desc: OpDesc): string {
+  const b = (n: number) => (n <= 1 ? n : 2 ** Math.ceil(Math.log2(n)));
+  const dims = desc.op === 'matmul' ? [desc.m, desc.n, desc.k] : [desc.sq, desc.skv, desc.d];
+  return `${x.device} ${x.op} ${desc.dtype ?? 'f32'} ${x.variant} ${dims.map(b).join('x')}`;
+}

@@ -1,0 +1,185 @@
+// Selection: the ranking function on recorded probe data, open() policies, selectors, fallback, supports/explain.
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { open, probe } from '../src/index.js';
+import { explain, supports } from '../src/select/explain.js';
+import { parseSelector, rankDevices, type OpDesc } from '../src/select/rank.js';
+import type { DeviceInfo } from '../src/types.js';
+
+const fixture = (n: string): DeviceInfo[] => JSON.parse(readFileSync(new URL(`./fixtures/probe/${n}.json`, import.meta.url), 'utf8')) as DeviceInfo[];
+const here = fixture('this-machine');
+const [h20a, h20b] = fixture('h20x2') as [DeviceInfo, DeviceInfo];
+const [l20] = fixture('l20') as [DeviceInfo];
+const [d4090] = fixture('rtx4090d') as [DeviceInfo];
+const [s4000] = fixture('mtt-s4000') as [DeviceInfo];
+const cpu = here.find((d) => d.backend === 'cpu')!;
+const llvmpipe = here.find((d) => d.backend === 'webgpu')!;
+const decode: OpDesc[] = [{ op: 'matmul', m: 1, n: 4096, k: 4096, dtype: 'f16' }];
+const f16mm: OpDesc[] = [{ op: 'matmul', m: 4096, n: 4096, k: 4096, dtype: 'f16' }];
+
+describe('rankDevices on recorded probe data', () => {
+  it('this machine: cpu first, the software adapter below it, reference and unavailable backends excluded', () => {
+    const r = rankDevices(here);
+    expect(r.ranked.map((c) => c.selector)).toEqual(['cpu:0', 'webgpu:0']);
+    expect(r.ranked[1]!.estimates[0]!.peaks.notes.join()).toMatch(/software adapter/);
+    expect(r.excluded.find((x) => x.selector === 'reference:0')!.reason).toMatch(/never chosen automatically/);
+    expect(r.excluded.find((x) => x.selector === 'cuda:0')!.reason).toMatch(/unavailable: libcuda/);
+    // prefer-gpu does not count a software adapter as a GPU
+    expect(rankDevices(here, { policy: 'prefer-gpu' }).ranked[0]!.selector).toBe('cpu:0');
+  });
+
+  it('GPU machines: roofline picks by op, never the cpu for big work', () => {
+    const all = [cpu, h20a, h20b, l20, d4090, s4000];
+    // f32 2048³: SIMT-bound; the 4090D has the highest f32 rate
+    expect(rankDevices(all).ranked[0]!.info.name).toMatch(/4090 D/);
+    // f16 GEMM: H20's 148 TFLOP/s dense tensor rate edges the 4090D's 147 (f32 accumulate)
+    expect(rankDevices(all, { ops: f16mm }).ranked[0]!.selector).toBe('cuda:0');
+    // decode GEMV is bandwidth-bound: H20's 4 TB/s wins, and the estimate says so
+    const dec = rankDevices(all, { ops: decode });
+    expect(dec.ranked[0]!.info.name).toBe('NVIDIA H20');
+    expect(dec.ranked[0]!.estimates[0]!.bound).toBe('bandwidth');
+    expect(dec.ranked.at(-1)!.selector).toBe('cpu:0');
+    // equal devices: the lower index first
+    expect(rankDevices([h20b, h20a]).ranked.map((c) => c.selector)).toEqual(['cuda:0', 'cuda:1']);
+  });
+
+  it('policies, prefer lists and requirements', () => {
+    const all = [cpu, l20, s4000, ...here.filter((d) => d.backend === 'reference')];
+    expect(rankDevices(all, { policy: 'prefer-cpu' }).ranked[0]!.selector).toBe('cpu:0');
+    expect(rankDevices(all, { policy: 'prefer-gpu' }).ranked[0]!.selector).toBe('cuda:0');
+    const pref = rankDevices(all, { prefer: ['musa', 'cpu'] });
+    expect(pref.ranked.map((c) => c.selector)).toEqual(['musa:0', 'cpu:0', 'cuda:0']);
+    expect(pref.ranked[0]!.why).toMatch(/prefer\[0\] = 'musa'/);
+    // reference only when named
+    expect(rankDevices(all, { prefer: ['reference'] }).ranked[0]!.selector).toBe('reference:0');
+    // require
+    const noBf16 = { ...s4000, features: { ...s4000.features, dtypes: ['f32', 'f16'] } } as DeviceInfo;
+    const r = rankDevices([noBf16, cpu], { require: { dtype: 'bf16' } });
+    expect(r.ranked.map((c) => c.selector)).toEqual(['cpu:0']);
+    expect(r.excluded[0]!.reason).toMatch(/lacks dtype bf16/);
+    const noAttn = { ...l20, variants: ['gemm-simt'] } as DeviceInfo;
+    expect(rankDevices([noAttn, cpu], { require: { ops: ['attention'] } }).excluded[0]!.reason).toMatch(/no kernel for attention/);
+    expect(() => rankDevices(all, { policy: 'fastest' as never })).toThrow(/policy must be/);
+    expect(() => rankDevices(all, { prefer: ['cuda#1'] })).toThrow(/prefer entries/);
+  });
+
+  it('measured peaks replace the estimate for cpu', () => {
+    const base = rankDevices([cpu]).ranked[0]!;
+    const slow = rankDevices([cpu], { measured: () => ({ flops: 1e9, bandwidth: 1e9 }) }).ranked[0]!;
+    expect(slow.estimates[0]!.peaks.flopsSource).toBe('measured');
+    expect(slow.estimateMs).toBeGreaterThan(base.estimateMs * 10);
+  });
+
+  it('parses selectors', () => {
+    expect(parseSelector('cuda:1')).toEqual({ backend: 'cuda', index: 1 });
+    expect(parseSelector('webgpu')).toEqual({ backend: 'webgpu', index: undefined });
+    expect(parseSelector('cuda:x')).toBeUndefined();
+  });
+});
+
+describe('supports / explain on recorded devices', () => {
+  it('webgpu: shape limits from the adapter', () => {
+    const lim = (llvmpipe.features.limits as Record<string, number>).maxStorageBufferBindingSize!;
+    const big = supports(llvmpipe, 'matmul', { m: 65536, n: 8, k: Math.ceil(lim / 4 / 65536) + 1 });
+    expect(big.ok).toBe(false);
+    expect(big.reason).toMatch(/maxStorageBufferBindingSize/);
+    expect(supports(llvmpipe, 'matmul', { m: 64, n: 64, k: 64, dtype: 'bf16' }).ok).toBe(true);
+    expect(supports(here.find((d) => d.backend === 'cuda')!, 'matmul', { m: 1, n: 1, k: 1 }).reason).toMatch(/unavailable/);
+    const noF16 = { ...cpu, features: { ...cpu.features, dtypes: ['f32'] } } as DeviceInfo;
+    expect(supports(noF16, 'attention', { hq: 8, sq: 4, skv: 4, d: 64, dtype: 'f16' }).reason).toMatch(/no f16 support/);
+    expect(supports(cpu, 'attention', { hq: 8, hkv: 3, sq: 4, skv: 4, d: 64 }).reason).toMatch(/Hq % Hkv/);
+    expect(() => supports(cpu, 'matmul', { m: 1, n: 1 })).toThrow(/desc.k/);
+  });
+
+  it('explain names variant, tiles, estimate and bound', () => {
+    const gemv = explain(llvmpipe, 'matmul', { m: 1, n: 4096, k: 4096 });
+    expect(gemv.variant).toBe('wgsl-gemv');
+    expect(gemv.bound).toBe('bandwidth');
+    const tiled = explain(llvmpipe, 'matmul', { m: 512, n: 512, k: 512 }, undefined, cpu);
+    expect(tiled.variant).toBe('wgsl-matmul-tiled-4x4');
+    expect(tiled.tileConfig).toMatchObject({ TM: 4, TN: 4, WGX: 16 });
+    expect(explain(llvmpipe, 'attention', { hq: 8, sq: 1, skv: 4096, d: 128 }).variant).toBe('wgsl-flash-decoding-split-kv');
+    const fa = explain(cpu, 'attention', { hq: 8, hkv: 2, sq: 512, skv: 512, d: 64, causal: true });
+    expect(fa.variant).toBe(`flash-attention-${cpu.cpu!.isa}`);
+    expect(fa.estimateMs).toBeGreaterThan(0);
+    expect(explain(cpu, 'matmul', { m: 2048, n: 2048, k: 2048 }).bound).toBe('compute');
+    expect(explain(d4090, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
+  });
+});
+
+describe('open() selection', () => {
+  afterEach(() => {
+    delete process.env.KERNELPORT_BACKEND;
+    delete process.env.KERNELPORT_DEVICE;
+    delete process.env.KERNELPORT_CPU_ISA;
+    delete process.env.KERNELPORT_VERBOSE;
+    vi.restoreAllMocks();
+  });
+
+  it('auto records why; policies and selectors', async () => {
+    const dev = await open();
+    expect(dev.info.backend).toBe('cpu');
+    expect(dev.info.selection).toMatchObject({ by: 'auto', policy: 'auto' });
+    dev.dispose();
+    const c = await open('cpu:0');
+    expect(c.info.selection!.why).toMatch(/explicit choice 'cpu:0'/);
+    c.dispose();
+    await expect(open('cpu:3' as never)).rejects.toThrow(/no device cpu:3: cpu devices here: cpu:0/);
+    await expect(open({ device: 'cuda:1' })).rejects.toThrow(/cuda backend is unavailable/);
+    process.env.KERNELPORT_DEVICE = 'reference:0';
+    const r = await open();
+    expect(r.info.backend).toBe('reference');
+    r.dispose();
+    await expect(open({ policy: 'best' as never })).rejects.toThrow(/policy must be/);
+    const p = await open({ prefer: ['reference'] });
+    expect(p.info.backend).toBe('reference');
+    p.dispose();
+  });
+
+  it('falls back when the first candidate fails to initialise; strict refuses', async () => {
+    const devices = await probe();
+    const w = devices.find((d) => d.backend === 'webgpu')!;
+    process.env.KERNELPORT_CPU_ISA = 'neon'; // the native cpu device now fails to initialise (no NEON here)
+    if (w.available) {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const dev = await open({ policy: 'prefer-cpu' });
+      expect(dev.info.backend).toBe('webgpu');
+      expect(dev.info.fallback![0]).toMatchObject({ device: 'cpu:0' });
+      expect(dev.info.fallback![0]!.reason).toMatch(/neon/i);
+      dev.dispose();
+      const again = await open({ policy: 'prefer-cpu' });
+      again.dispose();
+      expect(warn.mock.calls.filter((c) => /cpu:0 failed to initialise/.test(String(c[0])))).toHaveLength(1);
+    } else {
+      await expect(open({ policy: 'prefer-cpu' })).rejects.toThrow(/every candidate failed/);
+    }
+    await expect(open({ policy: 'prefer-cpu', strict: true })).rejects.toThrow(/cpu:0 failed to initialise \(strict: no fallback\).*neon/i);
+  }, 60_000);
+
+  it('dev.supports / dev.explain, and KERNELPORT_VERBOSE logs each new decision once', async () => {
+    const dev = await open('cpu');
+    expect(dev.supports('matmul', { m: 8, n: 8, k: 8, dtype: 'bf16' }).ok).toBe(true);
+    const x = dev.explain('matmul', { m: 256, n: 256, k: 256 });
+    expect(x).toMatchObject({ device: 'cpu:0', bound: expect.stringMatching(/compute|bandwidth/) });
+    expect(x.why).toMatch(/FLOP\/byte/);
+    process.env.KERNELPORT_VERBOSE = '1';
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const a = dev.tensor(new Float32Array(6 * 6), [6, 6]);
+    for (let i = 0; i < 3; i++) dev.matmul(a, a).dispose();
+    dev.matmul(dev.tensor(new Float32Array(600 * 6), [600, 6]), a);
+    await dev.sync();
+    const lines = err.mock.calls.map((c) => String(c[0])).filter((l) => l.startsWith('kernelport: cpu:0 matmul'));
+    expect(lines).toHaveLength(2);
+    dev.dispose();
+  });
+});
+
+describe('kernelport probe table', () => {
+  it('shows export-control figures for GPUs that carry them', async () => {
+    const { probeTable } = await import('../src/cli/probe.js');
+    const t = probeTable([cpu, ...fixture('rtx4090d'), ...fixture('h20x2')]);
+    expect(t).toMatch(/export \(TPP\/PD\)/);
+    expect(t).toMatch(/cuda:0 .*TPP 4706 PD [\d.]+ 3A090\.a/);
+    expect(t).toMatch(/TPP 2368 .*below 3A090|TPP 2368 PD [\d.]+ 3A090\.b/);
+  });
+});
