@@ -1,5 +1,4 @@
-// AVX-512 calibration kernels: 12 independent 16-lane FMA chains (latency 4-5 x 2 pipes needs >= 10),
-// and a 4-way unrolled 512-bit streaming read.
+// AVX-512 calibration kernels (16 lanes); the loops are in peak_simd.h.
 #include "peak.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && !defined(KP_CPU_NO_AVX512)
@@ -8,46 +7,21 @@
 namespace kp::cpu::peak::avx512 {
 namespace {
 
-double fma_loop(int64_t iters, float seed, float* sink) {
-  const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
-  __m512 c0 = _mm512_set1_ps(seed), c1 = _mm512_set1_ps(seed + 1), c2 = _mm512_set1_ps(seed + 2), c3 = _mm512_set1_ps(seed + 3);
-  __m512 c4 = _mm512_set1_ps(seed + 4), c5 = _mm512_set1_ps(seed + 5), c6 = _mm512_set1_ps(seed + 6), c7 = _mm512_set1_ps(seed + 7);
-  __m512 c8 = _mm512_set1_ps(seed + 8), c9 = _mm512_set1_ps(seed + 9), c10 = _mm512_set1_ps(seed + 10), c11 = _mm512_set1_ps(seed + 11);
-  for (int64_t i = 0; i < iters; i++) {
-    c0 = _mm512_fmadd_ps(c0, m, a); c1 = _mm512_fmadd_ps(c1, m, a); c2 = _mm512_fmadd_ps(c2, m, a);
-    c3 = _mm512_fmadd_ps(c3, m, a); c4 = _mm512_fmadd_ps(c4, m, a); c5 = _mm512_fmadd_ps(c5, m, a);
-    c6 = _mm512_fmadd_ps(c6, m, a); c7 = _mm512_fmadd_ps(c7, m, a); c8 = _mm512_fmadd_ps(c8, m, a);
-    c9 = _mm512_fmadd_ps(c9, m, a); c10 = _mm512_fmadd_ps(c10, m, a); c11 = _mm512_fmadd_ps(c11, m, a);
-  }
-  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
-                           _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
-  s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
-  alignas(64) float out[16];
-  _mm512_store_ps(out, s);
-  *sink += out[0] + out[15];
-  return 2.0 * 16 * 12 * static_cast<double>(iters);
-}
+struct Avx512 {
+  using V = __m512;
+  static constexpr int kLanes = 16;
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_store_ps(p, v); }
+};
 
-float read_sum(const float* p, int64_t n) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    s0 = _mm512_add_ps(s0, _mm512_loadu_ps(p + i));
-    s1 = _mm512_add_ps(s1, _mm512_loadu_ps(p + i + 16));
-    s2 = _mm512_add_ps(s2, _mm512_loadu_ps(p + i + 32));
-    s3 = _mm512_add_ps(s3, _mm512_loadu_ps(p + i + 48));
-  }
-  alignas(64) float out[16];
-  _mm512_store_ps(out, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-  float s = 0;
-  for (int c = 0; c < 16; c++) s += out[c];
-  for (; i < n; i++) s += p[i];
-  return s;
-}
+#include "peak_simd.h"
 
 }  // namespace
 
-const PeakKernels kernels = {"avx512", fma_loop, read_sum};
+const PeakKernels kernels = {"avx512", PeakSimd<Avx512>::fma_loop, PeakSimd<Avx512>::read_sum};
 
 }  // namespace kp::cpu::peak::avx512
 #endif
