@@ -18,6 +18,7 @@ import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { Activation, DeviceInfo, DType, Layout } from '../src/types.js';
 import { describeReport } from './support/report.js';
+import { inputs, options, type Case } from './support/attention-cases.js';
 
 const info: DeviceInfo = (await probe()).find((d) => d.backend === 'webgpu')!;
 const available = info.available;
@@ -190,23 +191,7 @@ describe.skipIf(!available)('webgpu backend', () => {
   });
 
   describe('attention against the reference', () => {
-    interface ACase {
-      name: string;
-      b?: number;
-      hq?: number;
-      hkv?: number;
-      sq: number;
-      skv: number;
-      d?: number;
-      dv?: number;
-      dtype?: DType;
-      layout?: Layout;
-      mask?: number[];
-      maskNegInf?: number;
-      options?: AttentionCaseOptions;
-      qScale?: number;
-    }
-    const cases: ACase[] = [
+    const cases: Case[] = [
       { name: 'Sq=13 Skv=29 D=24 Dv=40', sq: 13, skv: 29, d: 24, dv: 40 },
       { name: 'Sq=70 Skv=300 D=64 causal (tiles skipped)', b: 1, sq: 70, skv: 300, d: 64, dv: 64, options: { causal: true } },
       { name: 'D=128 Dv=80, MQA', b: 1, hq: 2, hkv: 1, sq: 33, skv: 130, d: 128, dv: 80 },
@@ -233,19 +218,13 @@ describe.skipIf(!available)('webgpu backend', () => {
       { name: 'split-KV decode, f16 out, huge scores', b: 1, hq: 2, sq: 3, skv: 3 * SPLIT_SIZE, d: 8, dv: 8, dtype: 'f16', qScale: 300 },
     ];
     it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (name, c, i) => {
-      const rng = new Rng(200 + i);
-      const B = c.b ?? 2, Hq = c.hq ?? 2, Hkv = c.hkv ?? Hq, D = c.d ?? 24, Dv = c.dv ?? D;
-      const dt = c.dtype ?? 'f32';
-      const bshd = c.layout === 'bshd';
-      const sh = (h: number, s: number, e: number) => (bshd ? [B, s, h, e] : [B, h, s, e]);
-      const x: AttentionInputs = { q: randomTensor(rng, sh(Hq, c.sq, D), dt, c.qScale ?? 1), k: randomTensor(rng, sh(Hkv, c.skv, D), dt), v: randomTensor(rng, sh(Hkv, c.skv, Dv), dt) };
-      if (c.mask) {
-        const mv = decode(randomTensor(rng, c.mask).data, 'f32');
-        for (let j = 0; j < mv.length; j++) if (rng.next() < (c.maskNegInf ?? 0)) mv[j] = -Infinity;
-        if (name.includes('first split masked')) mv.fill(-Infinity, 0, SPLIT_SIZE);
-        x.mask = { data: encode(mv, 'f32'), shape: c.mask, dtype: 'f32' };
+      const x = inputs(c, 200 + i);
+      if (x.mask && name.includes('first split masked')) {
+        const mv = decode(x.mask.data, 'f32');
+        mv.fill(-Infinity, 0, SPLIT_SIZE);
+        x.mask = { ...x.mask, data: encode(mv, 'f32') };
       }
-      const opts = { ...(c.layout ? { layout: c.layout } : {}), ...c.options };
+      const opts = options(c);
       if (name.startsWith('split-KV')) expect(useSplit({ sq: c.sq, skv: c.skv })).toBe(true);
       const j = await judgeAttention(dev, x, opts);
       expect(j.out.pass, show('out', j.out)).toBe(true);
