@@ -228,6 +228,28 @@ describe('memory comes back', () => {
     dev.dispose();
   });
 
+  it('large blocks reused from the host cache hold nothing of their last tensor', async () => {
+    // Outputs of 2+ MiB go back to a cache on dispose and the next op of that size gets the same
+    // block, stale values and all: every result must still be entirely the new op's.
+    const dev = await open('cpu');
+    const [M, K, N] = [513, 37, 1031]; // 2.0 MiB of f32 output, not a multiple of any tile
+    for (const [seed, activation] of [[1, 'none'], [2, 'gelu'], [3, 'relu']] as const) {
+      const filled = (shape: number[], phase: number): HostTensor => ({
+        data: Float32Array.from({ length: shape[0]! * shape[1]! }, (_, i) => Math.sin(phase + i * 0.37)),
+        shape,
+        dtype: 'f32',
+      });
+      const [ha, hb] = [filled([M, K], seed), filled([K, N], seed + 10)];
+      const [ta, tb] = [dev.tensor(ha.data, ha.shape), dev.tensor(hb.data, hb.shape)];
+      const y = dev.matmul(ta, tb, { activation });
+      const e = expectMatmul({ a: ha, b: hb }, { activation });
+      const r = compareToReference(await y.read(), e.out, e.bound, e.plan.outShape);
+      expect(r.failures, `${activation}: worst ${r.worstRatio} of the bound`).toBe(0);
+      for (const t of [ta, tb, y]) t.dispose();
+    }
+    dev.dispose();
+  });
+
   it('tensors dropped without dispose are freed by the garbage collector', async () => {
     const dev = await open('cpu');
     const before = stats().liveBuffers;

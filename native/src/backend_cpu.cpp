@@ -4,14 +4,12 @@
 #include <cstring>
 #include <new>
 #include <string>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
 #include "cpu_probe.h"
 #include "errors.h"
+#include "host_memory.h"
 #include "thread_pool.h"
 
 namespace kp {
@@ -51,31 +49,15 @@ void* cpu_create(int32_t threads, int32_t, kp_status* status) {
   return st;
 }
 
-void cpu_destroy(void* state) { delete static_cast<CpuState*>(state); }
+void cpu_destroy(void* state) {
+  delete static_cast<CpuState*>(state);
+  host_trim();  // a closed device leaves no cached blocks behind
+}
 int32_t cpu_threads(void* state) { return static_cast<CpuState*>(state)->pool->threads(); }
 
-void* cpu_alloc(void*, size_t bytes) {
-  // Refuse what the machine cannot hold instead of letting overcommit hand out memory that the
-  // OOM killer later takes back by killing the process.
-  const int64_t limit = cached_cpu_info().memory_bytes;
-  if (limit > 0 && bytes > static_cast<uint64_t>(limit)) return nullptr;
-  const size_t rounded = ((bytes + 63) / 64) * 64;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // Large tensors on transparent huge pages (2 MiB aligned, madvise): kernels that walk a weight
-  // matrix down its rows (GEMV over B [K,N], packing B) touch a new 4 KiB page per row otherwise,
-  // and a TLB miss per row halves the bandwidth they get. Only a hint: without THP it is a no-op.
-  constexpr size_t kHuge = size_t{2} << 20;
-  if (rounded >= kHuge) {
-    const size_t huge = (rounded + kHuge - 1) / kHuge * kHuge;
-    void* p = std::aligned_alloc(kHuge, huge);
-    if (p) madvise(p, huge, MADV_HUGEPAGE);
-    return p;
-  }
-#endif
-  return std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-}
+void* cpu_alloc(void*, size_t bytes) { return host_alloc(bytes); }
 
-void cpu_free(void*, void* data) { std::free(data); }
+void cpu_free(void*, void* data) { host_free(data); }
 
 void cpu_matmul(void* state, const kp_matmul_desc& d, const void* a, const void* b, const void* bias,
                 const void* residual, void* out) {
