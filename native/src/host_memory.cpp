@@ -3,10 +3,11 @@
 // the pointer, as the backend interface gives it).
 //
 // Why the cache: a framework allocates the same output shapes every step. Without it each large
-// allocation is a fresh mmap whose pages the kernel faults in and zeroes while our kernel writes
-// them (4-5% of a 16 MiB attention output's op time, measured with perf: clear_page_erms), then
-// munmap'd on dispose. Blocks are reused only at their exact rounded size, so nothing is split or
-// coalesced; the cache holds at most kCacheCap bytes (or KERNELPORT_CPU_CACHE_BYTES; 0 turns it off)
+// allocation is fresh memory whose pages the kernel faults in and zeroes while our kernel writes
+// them (perf's clear_page_erms: 5% of an attention op with a 16 MiB output, 25% of a 256^3 matmul
+// whose 256 KiB output glibc keeps handing back to the OS), then unmapped on dispose. Blocks are
+// reused only at their exact rounded size, so nothing is split or coalesced; the cache holds at
+// most kCacheCap bytes (or KERNELPORT_CPU_CACHE_BYTES; 0 turns it off)
 // and gives back its oldest blocks first.
 #include "host_memory.h"
 
@@ -24,7 +25,7 @@ namespace kp {
 namespace {
 
 constexpr size_t kHuge = size_t{2} << 20;
-constexpr size_t kCacheMin = size_t{1} << 20;  // smaller blocks: malloc's own free lists do well
+constexpr size_t kCacheMin = size_t{64} << 10;  // smaller blocks: malloc's own free lists do well
 constexpr size_t kCacheCap = size_t{1} << 30;
 
 struct Block {
