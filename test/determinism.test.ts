@@ -1,8 +1,12 @@
 // Threads split M and N, never K, into tiles whose sizes do not depend on the thread count, so every
 // output element is the same sequence of float operations: results are bitwise identical for any
 // number of threads, and across repeated runs.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { open } from '../src/index.js';
+import { bandCases } from './fixtures/gemm-band-cases.mjs';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 
 async function runAll(threads: number) {
@@ -53,4 +57,29 @@ describe('cpu determinism', () => {
       delete process.env.KERNELPORT_NUM_THREADS;
     }
   });
+});
+
+describe('cpu gemm packing bands', () => {
+  it('packing A and B in bands (small KERNELPORT_GEMM_REGION_BYTES) gives the same bits as one band, and passes the reference', async () => {
+    // At the default 64 MiB region these problems pack each operand in one band; in the child the
+    // region is ~440 KB, so they take the banded loops (A repacked per band of B) that only
+    // LLM-sized operands reach otherwise.
+    const child = JSON.parse(
+      execFileSync(process.execPath, [fileURLToPath(new URL('./fixtures/gemm-bands.mjs', import.meta.url))], {
+        env: { ...process.env, KERNELPORT_GEMM_REGION_BYTES: '450000' },
+        encoding: 'utf8',
+      }),
+    ) as { name: string; failures: number; worst: number; sha256: string }[];
+    const dev = await open({ backend: 'cpu', threads: 2 });
+    const cases = bandCases();
+    expect(child.map((c) => c.name)).toEqual(cases.map((c) => c.name));
+    for (const [i, c] of cases.entries()) {
+      const t = (h: { data: Float32Array | Uint16Array; shape: number[]; dtype: 'f32' | 'f16' | 'bf16' }) => dev.tensor(h.data, h.shape, h.dtype);
+      const got = await dev.matmul(t(c.a), t(c.b), { ...c.options, bias: c.bias && t(c.bias) }).read();
+      expect(child[i]!.failures, `${c.name}: worst ${child[i]!.worst} of the bound`).toBe(0);
+      const sha = createHash('sha256').update(Buffer.from(got.buffer, got.byteOffset, got.byteLength)).digest('hex');
+      expect(sha, `${c.name}: banded vs one band`).toBe(child[i]!.sha256);
+    }
+    dev.dispose();
+  }, 60_000);
 });

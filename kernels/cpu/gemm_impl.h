@@ -21,6 +21,7 @@
 // results are bitwise identical for any thread count.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
@@ -52,6 +53,17 @@ static_assert(MT % MR == 0 && NT % NR == 0, "tiles must hold whole microtiles");
 // repacked once per band of B. At 32 MiB an LLM down-projection (1024x11008 @ 11008x4096) repacked
 // its 45 MB A six times (78% of peak); at 64 MiB A fits one band (88%), for up to 128 MiB of scratch.
 constexpr int64_t kRegionBytes = int64_t{64} << 20;
+// KERNELPORT_GEMM_REGION_BYTES (a testing knob) shrinks it so that small problems take the band
+// paths; read once per process.
+inline int64_t region_bytes() {
+  static const int64_t v = [] {
+    const char* s = std::getenv("KERNELPORT_GEMM_REGION_BYTES");
+    char* end = nullptr;
+    const long long x = s && *s ? std::strtoll(s, &end, 10) : 0;
+    return x >= 4096 && end && *end == '\0' ? static_cast<int64_t>(x) : kRegionBytes;
+  }();
+  return v;
+}
 
 // Op-wide constants. A(i, k) is element i * a_rs + k * a_cs of the batch entry's A; B(k, j) is
 // k * b_rs + j * b_cs (A is [M,K] or, transposed, [K,M]; B is [K,N] or [N,K]).
@@ -269,7 +281,8 @@ void shared_tile_task(const void* ctx_v, int64_t t) {
 // Band width: the whole extent if its packed copy fits kRegionBytes, else equal bands of whole tiles.
 int64_t band_width(int64_t extent, int64_t k, int64_t tile) {
   const int64_t per_line = k * static_cast<int64_t>(sizeof(float));
-  const int64_t bands = (extent * per_line + kRegionBytes - 1) / kRegionBytes;
+  const int64_t region = region_bytes();
+  const int64_t bands = (extent * per_line + region - 1) / region;
   return round_up((extent + bands - 1) / bands, tile);
 }
 
@@ -309,7 +322,7 @@ void gemm_matmul(const kp_matmul_desc& d, const MatmulArgs& args, const Parallel
   if (g.batch <= 0 || d.m <= 0 || d.n <= 0) return;
   if (run_skinny(g, par)) return;
   const int64_t mtiles = (d.m + MT - 1) / MT, ntiles = (d.n + NT - 1) / NT;
-  const bool shared = d.k > 0 && mtiles * ntiles >= 4 && (MT + NT) * d.k * 4 <= kRegionBytes;
+  const bool shared = d.k > 0 && mtiles * ntiles >= 4 && (MT + NT) * d.k * 4 <= region_bytes();
   if (!shared) {
     const PrivateCtx x{&g, mtiles, ntiles};
     par.run(par.pool, g.batch * mtiles * ntiles, &private_task, &x);
