@@ -35,6 +35,15 @@ export function classBounds(desc: OpDesc): OpDesc {
 
 const limitsOf = (info: DeviceInfo): Record<string, number> => (info.features.limits as Record<string, number> | undefined) ?? {};
 
+/**
+ * The largest workgroup_size x (and y) a device accepts. The webgpu device asks for the adapter's
+ * values of the limits it lists (src/backends/webgpu/device.ts); the workgroup sizes are not among
+ * them, so it has WebGPU's defaults unless the probe recorded more: 256 (core), 128 (compatibility).
+ */
+function workgroupSizeX(info: DeviceInfo, L: Record<string, number>): number {
+  return L.maxComputeWorkgroupSizeX ?? (info.features.featureLevel === 'core' ? 256 : 128);
+}
+
 /** "threads=2", "TM=4 TN=4 WGX=16 WGY=16 BK=16": a config as people read it. */
 export function configLabel(c: KernelConfig): string {
   return Object.entries(c)
@@ -63,7 +72,7 @@ export function tuneCandidates(info: DeviceInfo, threads: number, desc: OpDesc):
     const t = Math.max(1, threads);
     const all: KernelConfig[] = [{ threads: t }];
     for (let p = 2 ** Math.floor(Math.log2(t)); p >= 1; p /= 2) if (p < t) all.push({ threads: p });
-    const quick = unique([all[0]!, { threads: Math.max(1, Math.floor(t / 2)) }, { threads: 1 }]);
+    const quick = unique([all[0]!, all[1] ?? all[0]!, all[all.length - 1]!]);
     return { default: all[0]!, all, quick };
   }
   if (info.backend === 'webgpu') return desc.op === 'matmul' ? webgpuMatmul(info, desc) : webgpuAttention(info, desc);
@@ -74,14 +83,15 @@ function webgpuMatmul(info: DeviceInfo, desc: OpDesc & { op: 'matmul' }): Candid
   const L = limitsOf(info);
   const inv = L.maxComputeInvocationsPerWorkgroup ?? 256;
   const storage = L.maxComputeWorkgroupStorageSize ?? 16384;
+  const sizeX = workgroupSizeX(info, L);
   if (desc.m <= 4) {
-    const all = [64, 32, 128, 256].filter((wg) => wg <= inv && desc.m * wg * 4 <= storage).map((WG) => ({ WG }));
+    const all = [64, 32, 128, 256].filter((wg) => wg <= inv && wg <= sizeX && desc.m * wg * 4 <= storage).map((WG) => ({ WG }));
     return { default: all[0]!, all, quick: all.slice(0, 3) };
   }
   const wgy = inv >= 256 ? 16 : 8;
   const def = { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
   const fits = (c: { TM: number; TN: number; WGX: number; WGY: number; BK: number }) =>
-    c.WGX * c.WGY <= inv && c.BK * (c.WGY * c.TM + c.WGX * c.TN) * 4 <= storage;
+    c.WGX * c.WGY <= inv && Math.max(c.WGX, c.WGY) <= sizeX && c.BK * (c.WGY * c.TM + c.WGX * c.TN) * 4 <= storage;
   const more = [
     { TM: 4, TN: 4, WGX: 16, WGY: 16, BK: 16 },
     { TM: 4, TN: 4, WGX: 16, WGY: 8, BK: 16 },
@@ -110,7 +120,7 @@ function webgpuAttention(info: DeviceInfo, desc: OpDesc & { op: 'attention' }): 
   const bqDefault = decode ? 8 : 32;
   const bkDefault = fit < 1 ? 16 : Math.min(32, fit);
   const def = { BQ: bqDefault, BK: bkDefault };
-  const bqs = (decode ? [8, 4, 16] : [32, 16, 64]).filter((b) => b <= inv);
+  const bqs = (decode ? [8, 4, 16] : [32, 16, 64]).filter((b) => b <= inv && b <= workgroupSizeX(info, L));
   // BK past what fits in workgroup memory runs unstaged (K/V read from global memory): only offered
   // when nothing fits anyway.
   const bks = fit < 1 ? [16, 8, 32] : [bkDefault, 16, 32, 64].filter((b) => b <= fit);

@@ -181,7 +181,9 @@ export class Tuner {
       return h.entry.config;
     }
     if (this.mode === 'on' && !this.#pending.has(key) && !this.#failed.has(key)) {
-      const p = this.tune(desc)
+      // Started after the op that asked has been enqueued (not inside its call).
+      const p = Promise.resolve()
+        .then(() => this.tune(desc))
         .catch((e: unknown) => {
           this.#failed.add(key);
           // A disposed device ends tuning quietly; anything else is worth one warning.
