@@ -321,6 +321,31 @@ describe('the tune cache', () => {
     dev.dispose();
   });
 
+  it('KERNELPORT_VERBOSE logs the tuning of a class once, and the use of a cached winner once', async () => {
+    const file = tempFile();
+    process.env.KERNELPORT_VERBOSE = '1';
+    const err = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const dev = await open({ backend: 'cpu', threads: 2, autotune: true, tuneCache: file });
+      const [a, b] = upMatmul(dev, 40, 50, 30);
+      for (let i = 0; i < 3; i++) dev.matmul(a, b).dispose();
+      await dev.tuned();
+      for (let i = 0; i < 3; i++) dev.matmul(a, b).dispose();
+      await dev.sync();
+      dev.dispose();
+      const lines = () => err.mock.calls.map((c) => String(c[0]));
+      expect(lines().filter((l) => l.startsWith('kernelport: tuned cpu:0 matmul f32'))).toHaveLength(1);
+      expect(lines().find((l) => l.startsWith('kernelport: tuned cpu:0'))).toContain(file);
+      const d2 = await open({ backend: 'cpu', threads: 2, autotune: 'cache', tuneCache: file });
+      for (let i = 0; i < 3; i++) d2.matmul(...upMatmul(d2, 40, 50, 30)).dispose();
+      await d2.sync();
+      d2.dispose();
+      expect(lines().filter((l) => /^kernelport: cpu:0 matmul f32 \S+ 64x32x64: tuned threads=\d \(from /.test(l))).toHaveLength(1);
+    } finally {
+      delete process.env.KERNELPORT_VERBOSE;
+    }
+  });
+
   it('dev.tune() needs autotune; the reference backend has nothing to tune', async () => {
     const dev = await open('cpu');
     await expect(dev.tune('matmul', { m: 4, n: 4, k: 4 })).rejects.toThrow(/autotuning is off/);

@@ -314,6 +314,39 @@ describe.skipIf(!available)('webgpu backend', () => {
       return set.all;
     };
 
+    it('a config reaches the WGSL specialisation: one pipeline per candidate, reused after', async () => {
+      const be = await WebGpuDevice.create(info);
+      const d = new Device(be);
+      try {
+        const rng = new Rng(30);
+        const up = (shape: number[]) => {
+          const t = randomTensor(rng, shape);
+          return d.tensor(t.data, t.shape, t.dtype);
+        };
+        const a = up([37, 61]);
+        const b = up([61, 29]);
+        const g = up([2, 61]);
+        const q = up([1, 2, 13, 16]);
+        const kv = up([1, 2, 29, 16]);
+        const ops: [OpDesc, () => Tensor][] = [
+          [{ op: 'matmul', m: 37, n: 29, k: 61 }, () => d.matmul(a, b)],
+          [{ op: 'matmul', m: 2, n: 29, k: 61 }, () => d.matmul(g, b)],
+          [{ op: 'attention', hq: 2, sq: 13, skv: 29, d: 16 }, () => d.attention(q, kv, kv)],
+        ];
+        for (const [desc, run] of ops) {
+          const all = candidates(desc);
+          const before = be.stats().pipelines;
+          for (const cfg of all) await d.withKernelConfig(cfg, run).read();
+          expect(be.stats().pipelines - before, `${desc.op} m=${'m' in desc ? desc.m : ''}: one pipeline per candidate`).toBe(all.length);
+          await d.withKernelConfig(all[1]!, run).read();
+          await run().read(); // the built-in config is all[0]
+          expect(be.stats().pipelines - before).toBe(all.length);
+        }
+      } finally {
+        d.dispose();
+      }
+    });
+
     it('tiled matmul: batch, bias, gelu, residual; bf16 with transA + transB', async () => {
       const rng = new Rng(31);
       const f32: MatmulInputs = { a: randomTensor(rng, [2, 130, 257]), b: randomTensor(rng, [257, 70]), bias: randomTensor(rng, [70]), residual: randomTensor(rng, [70]) };
