@@ -9,6 +9,7 @@ import { parseDtypes, shapeCases, shapeLabel, suiteCases, DEFAULT_SUITES, SUITES
 import type { BenchCase } from '../bench/types.js';
 import type { Device } from '../device.js';
 import { open, tuneIdentity } from '../open.js';
+import { tuneClass, variantOf } from '../select/explain.js';
 import type { OpDesc } from '../select/rank.js';
 import { defaultTuneCacheFile } from '../tune/cache.js';
 import { configLabel, sameConfig, tuneCandidates } from '../tune/candidates.js';
@@ -147,12 +148,18 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
           entry.skipped = `${backend} has nothing to tune`;
           break;
         }
+        const cls = tuneClass(variantOf(dev.info, desc).variant, desc);
+        const earlier = seen.get(cls);
+        if (earlier) {
+          // one measurement per class: a later case of the same class would only re-measure it
+          entry.sameClass.push({ case: c.id, shapeClass: cls });
+          notice(`${entry.device} ${c.id}: same shape class as ${earlier} (${cls})`);
+          continue;
+        }
         if (!json) console.error(`tuning ${entry.device} ${c.id} (${shapeLabel(c)})...`);
         const r = await dev.tune(desc.op, desc as unknown as Record<string, unknown>, { quick });
         if (!r) continue;
-        const earlier = seen.get(r.shapeClass);
-        if (earlier) entry.sameClass.push({ case: c.id, shapeClass: r.shapeClass });
-        seen.set(r.shapeClass, c.id);
+        seen.set(cls, c.id);
         entry.results.push({ ...r, case: c.id, label: shapeLabel(c) });
       }
     } finally {
