@@ -132,9 +132,9 @@ typedef struct kp_matmul_desc {
   kp_dtype residual_dtype;
   int64_t r_batch_stride[KP_MAX_BATCH_DIMS];
   int64_t r_row_stride, r_col_stride;
-  /* Added after 0.1.0 (a caller built against the older header passes the older, smaller struct_size
-   * and gets 0 here): at most this many threads run the op (cpu; 0 = the device's). The result is
-   * bitwise identical for any value. GPU backends ignore it. */
+  /* Second revision of the descriptor (a caller built against the first passes its smaller struct_size
+   * and gets 0 here): at most this many threads run the op (cpu; 0 = the device's; autotuning sets it).
+   * The result is bitwise identical for any value. GPU backends ignore it. */
   int32_t max_threads;
 } kp_matmul_desc;
 
@@ -155,7 +155,7 @@ typedef struct kp_attention_desc {
   int32_t has_mask;
   int64_t mask_stride[4];
   int32_t return_lse;
-  /* Added after 0.1.0, as in kp_matmul_desc: at most this many threads (cpu; 0 = the device's). */
+  /* Second revision, as in kp_matmul_desc: at most this many threads (cpu; 0 = the device's). */
   int32_t max_threads;
   int32_t reserved; /* set to 0; makes the descriptor larger than the older one (the padding after
                        return_lse held max_threads' bytes, so only the size tells old from new) */
