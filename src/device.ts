@@ -2,7 +2,7 @@
  * Device: the public handle over one backend device. It turns user arguments into checked plans
  * (src/ops), checks tensor ownership, and hands storage to the backend. Ops return at once.
  */
-import type { BackendDevice, Storage } from './backends/backend.js';
+import type { BackendDevice, KernelConfig, Storage } from './backends/backend.js';
 import { encode, isDType } from './dtype.js';
 import { planAttention, type AttentionPlan } from './ops/attention.js';
 import { planMatmul, type MatmulPlan } from './ops/matmul.js';
@@ -11,6 +11,7 @@ import { Tensor } from './tensor.js';
 import type { AttentionOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
 import { explain as explainOp, shapeClass, supports as supportsOp, toDesc, type Explanation, type SupportResult } from './select/explain.js';
 import type { OpDesc, OpName } from './select/rank.js';
+import type { Tuner, TuneResult, TuneStatus } from './tune/tuner.js';
 
 /** What open() knows that makes explain() sharper: measured peaks, the cpu beside a software adapter. */
 export interface SelectionContext {
@@ -25,6 +26,9 @@ const verbose = (): boolean => typeof process !== 'undefined' && !!process.env?.
 export class Device {
   #backend: BackendDevice | undefined;
   #selection: SelectionContext = {};
+  #tuner: Tuner | undefined;
+  /** Set inside withKernelConfig(): every op enqueued then runs with it. */
+  #forced: KernelConfig | undefined;
   readonly info: DeviceInfo;
 
   /** @internal Use open(). */
@@ -50,14 +54,67 @@ export class Device {
     return supportsOp(this.info, op, desc);
   }
 
-  /** The kernel variant, tile configuration, roofline estimate and bound this device uses for `op` on `desc`. */
+  /**
+   * The kernel variant, tile configuration, roofline estimate and bound this device uses for `op` on
+   * `desc`; with autotuning on, the tuned configuration of its shape class when there is one
+   * (`tuned`: the winner, where it came from, when it was measured).
+   */
   explain(op: OpName, desc: Record<string, unknown>): Explanation {
-    return explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer);
+    const x = explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer);
+    const note = this.#tuner?.note(toDesc(op, desc));
+    if (note) {
+      x.tuned = note;
+      x.tileConfig = { ...x.tileConfig, ...note.config };
+      const cfg = Object.entries(note.config).map(([k, v]) => `${k}=${v}`).join(' ');
+      x.why += `; tuned: ${cfg} (${note.source === 'cache' ? `from the tune cache ${note.file}` : 'measured by this process'}, ${note.measuredAt}: ${note.ms.toPrecision(3)} ms vs ${note.defaultMs.toPrecision(3)} ms built-in)`;
+    }
+    return x;
+  }
+
+  /** @internal open() attaches the autotuner (open({ autotune })). */
+  setTuner(tuner: Tuner | undefined): void {
+    this.#tuner = tuner;
+  }
+
+  /**
+   * Times the candidate configurations for the shape class of `op` on `desc` now (on scratch tensors;
+   * `desc` as for explain(), matmul also takes transA/transB), keeps the winner for this device's ops
+   * when autotuning is on, and saves it in the tune cache. Undefined when the backend has nothing to
+   * tune (reference, cuda). Needs open({ autotune: true | 'cache' }).
+   */
+  async tune(op: OpName, desc: Record<string, unknown>, options: { quick?: boolean } = {}): Promise<TuneResult | undefined> {
+    this.live('tune');
+    if (!this.#tuner) throw new TypeError(`tune: autotuning is off on this device; open it with { autotune: true } (or 'cache')`);
+    return this.#tuner.tune(toDesc(op, desc), options);
+  }
+
+  /** Resolves when the background tuning started by ops (autotune: true) has finished. */
+  async tuned(): Promise<void> {
+    await this.#tuner?.settled();
+  }
+
+  /** The autotuner's state: mode, cache file, the shape classes with a winner and how many ops used it. Undefined when off. */
+  tuneStatus(): TuneStatus | undefined {
+    return this.#tuner?.status();
+  }
+
+  /**
+   * @internal Runs `fn` with every op it enqueues (synchronously) forced to `config`: the tuner's
+   * timing runs and the tests that check every candidate configuration against the reference.
+   */
+  withKernelConfig<T>(config: KernelConfig, fn: () => T): T {
+    const prev = this.#forced;
+    this.#forced = config;
+    try {
+      return fn();
+    } finally {
+      this.#forced = prev;
+    }
   }
 
   private logDecision(desc: OpDesc): void {
     try {
-      const x = explainOp(this.info, desc.op, desc, this.#selection.measured, this.#selection.cpuPeer);
+      const x = this.explain(desc.op, desc as unknown as Record<string, unknown>);
       const key = shapeClass(x, desc);
       if (logged.has(key)) return;
       logged.add(key);
@@ -99,6 +156,12 @@ export class Device {
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const be = this.live('matmul');
     const plan: MatmulPlan = planMatmul(a, b, options);
+    let config = this.#forced;
+    if (!config && this.#tuner) {
+      const desc: OpDesc = { op: 'matmul', m: plan.m, n: plan.n, k: plan.k, batch: numel(plan.batchShape), dtype: plan.dtype };
+      Object.assign(desc, { transA: plan.transA, transB: plan.transB });
+      config = this.#tuner.configFor(desc);
+    }
     if (verbose()) this.logDecision(toDesc('matmul', { m: plan.m, n: plan.n, k: plan.k, batch: numel(plan.batchShape), dtype: plan.dtype }));
     const out = be.matmul(
       plan,
@@ -106,6 +169,7 @@ export class Device {
       this.own('matmul', 'b', b),
       options.bias ? this.own('matmul', 'bias', options.bias) : undefined,
       options.residual ? this.own('matmul', 'residual', options.residual) : undefined,
+      config,
     );
     return new Tensor(this, be, out, plan.outShape, plan.outDtype);
   }
@@ -119,6 +183,9 @@ export class Device {
   attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | { out: Tensor; lse: Tensor } {
     const be = this.live('attention');
     const plan: AttentionPlan = planAttention(q, k, v, options);
+    let config = this.#forced;
+    if (!config && this.#tuner)
+      config = this.#tuner.configFor({ op: 'attention', batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype });
     if (verbose())
       this.logDecision(
         toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype }),
@@ -129,6 +196,7 @@ export class Device {
       this.own('attention', 'k', k),
       this.own('attention', 'v', v),
       options.mask ? this.own('attention', 'mask', options.mask) : undefined,
+      config,
     );
     const out = new Tensor(this, be, r.out, plan.outShape, plan.outDtype);
     if (!r.lse) return out;

@@ -10,4 +10,6 @@ export type * from './types.js';
 export { validate, formatTerminal, formatJson, formatMarkdown, type ValidateOptions, type ValidationReport, type Candidate, type CandidateFn, type CandidateCall, type CandidateResult } from './validate/index.js';
 export { bench, type BenchOptions, type BenchReport, type BenchRow, type Peer } from './bench/index.js';
 export { rankDevices, estimateOp, opCost, peaksFor, parseSelector, TYPICAL_OPS, type OpDesc, type Policy, type RankOptions, type Ranking, type Candidate as RankedCandidate, type Estimate } from './select/rank.js';
-export { type Explanation, type SupportResult } from './select/explain.js';
+export { type Explanation, type SupportResult, type TunedNote } from './select/explain.js';
+export type { TuneResult, TuneStatus, CandidateTiming } from './tune/tuner.js';
+export type { KernelConfig } from './backends/backend.js';

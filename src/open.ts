@@ -18,6 +18,8 @@ import { packageRoot, requireNative } from './native.js';
 import { describe } from './ops/shape.js';
 import { probe, probeBackend } from './probe.js';
 import { parseSelector, rankDevices, selectorOf } from './select/rank.js';
+import { defaultTuneCacheFile, FileTuneStore } from './tune/cache.js';
+import { Tuner, type DeviceIdentity, type TuneMode } from './tune/tuner.js';
 import type { BackendName, DeviceInfo, OpenOptions } from './types.js';
 
 const BACKENDS: readonly string[] = ['cpu', 'cuda', 'musa', 'webgpu', 'reference'];
@@ -58,7 +60,79 @@ function measuredPeaks(info: DeviceInfo, opts: OpenOptions): { flops: number; ba
   }
 }
 
+/** open({ autotune }), else KERNELPORT_AUTOTUNE: 'on' | 'cache' | undefined (off). */
+function tuneMode(opts: OpenOptions): TuneMode | undefined {
+  let v: unknown = opts.autotune;
+  if (v === undefined) {
+    const env = process.env.KERNELPORT_AUTOTUNE?.trim().toLowerCase();
+    if (!env) return undefined;
+    if (['1', 'true', 'on', 'yes'].includes(env)) v = true;
+    else if (env === 'cache') v = 'cache';
+    else if (['0', 'false', 'off', 'no'].includes(env)) v = false;
+    else throw new TypeError(`KERNELPORT_AUTOTUNE must be 1, cache or 0, got '${process.env.KERNELPORT_AUTOTUNE}'`);
+  }
+  if (v === true) return 'on';
+  if (v === 'cache') return 'cache';
+  if (v === false) return undefined;
+  throw new TypeError(`open: autotune must be true, false or 'cache', got ${describe(v)}`);
+}
+
+function checkTuneOptions(opts: Pick<OpenOptions, 'autotune' | 'tuneCache'>): TuneMode | undefined {
+  const mode = tuneMode(opts as OpenOptions);
+  if (opts.tuneCache !== undefined && (typeof opts.tuneCache !== 'string' || opts.tuneCache.length === 0))
+    throw new TypeError(`open: tuneCache must be a file path, got ${describe(opts.tuneCache)}`);
+  return mode;
+}
+
+/** The device as the tune cache keys it. */
+export function tuneIdentity(info: DeviceInfo, threads: number): DeviceIdentity {
+  const id: DeviceIdentity = { backend: info.backend, name: info.cpu?.model || info.name, architecture: info.cpu?.isa ?? info.architecture, kernelport: pkgVersion() };
+  if (info.backend === 'cpu') id.threads = threads;
+  else if (info.gpu) id.driver = String(info.gpu.driverVersion);
+  else if (info.backend === 'webgpu') id.driver = [info.features.dawnBackend, info.features.description].filter((x) => typeof x === 'string' && x).join(': ') || undefined;
+  return id;
+}
+
+const verboseOn = (): boolean => !!process.env.KERNELPORT_VERBOSE && process.env.KERNELPORT_VERBOSE !== '0';
+
+/** Attaches an autotuner when open({ autotune }) / KERNELPORT_AUTOTUNE asks for one. */
+export function attachTuner(dev: Device, opts: Pick<OpenOptions, 'autotune' | 'tuneCache'>, extra: { quick?: boolean } = {}): Device {
+  const mode = checkTuneOptions(opts);
+  if (!mode) return dev;
+  const store = new FileTuneStore(opts.tuneCache ?? defaultTuneCacheFile());
+  dev.setTuner(
+    new Tuner(dev, {
+      mode,
+      identity: tuneIdentity(dev.info, dev.threads),
+      store,
+      quick: extra.quick,
+      warn: (message, code) => warnOnceAs(message, code),
+      log: (line) => {
+        if (verboseOn()) console.error(line);
+      },
+    }),
+  );
+  return dev;
+}
+
+const warnedCodes = new Set<string>();
+function warnOnceAs(message: string, code: string): void {
+  if (warnedCodes.has(message)) return;
+  warnedCodes.add(message);
+  process.emitWarning(message, { code, type: 'KernelportWarning' });
+}
+
 async function construct(info: DeviceInfo, opts: OpenOptions): Promise<Device> {
+  const dev = await constructBare(info, opts);
+  try {
+    return attachTuner(dev, opts);
+  } catch (e) {
+    dev.dispose();
+    throw e;
+  }
+}
+
+async function constructBare(info: DeviceInfo, opts: OpenOptions): Promise<Device> {
   switch (info.backend) {
     case 'cpu':
       return new Device(new CpuDevice(requireNative(), info, opts.threads ?? 0));
@@ -80,6 +154,7 @@ export async function open(selector: BackendName | 'auto' | string | OpenOptions
     throw new RangeError(`open: threads must be an integer in [1, 1024], got ${describe(opts.threads)}`);
   if (opts.policy !== undefined && !POLICIES.includes(opts.policy))
     throw new TypeError(`open: policy must be one of ${POLICIES.join(', ')}, got ${describe(opts.policy)}`);
+  checkTuneOptions(opts);
 
   let wanted: string = opts.device ?? opts.backend ?? 'auto';
   let source = opts.device !== undefined ? 'open({ device })' : 'open()';

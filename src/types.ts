@@ -122,4 +122,13 @@ export interface OpenOptions {
   strict?: boolean;
   /** cpu: worker threads (default: the cores this process may use, or KERNELPORT_NUM_THREADS). */
   threads?: number;
+  /**
+   * Autotuning (default off: built-in heuristics, or KERNELPORT_AUTOTUNE=1 | cache | 0).
+   * true: use the tune cache's winners and tune a shape class without one in the background the first
+   * time an op of it runs (ops after that use the winner), saving it; 'cache': only use the cache's
+   * winners; false: built-in heuristics only, the cache is not read.
+   */
+  autotune?: boolean | 'cache';
+  /** The tune cache file (default KERNELPORT_TUNE_CACHE, else tune.json in the kernelport cache directory). */
+  tuneCache?: string;
 }

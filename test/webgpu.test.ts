@@ -12,6 +12,9 @@ import { WebGpuDevice } from '../src/backends/webgpu/index.js';
 import { sizeClass } from '../src/backends/webgpu/buffers.js';
 import { fill } from '../src/backends/webgpu/specialise.js';
 import { SPLIT_SIZE, useSplit } from '../src/backends/webgpu/attention.js';
+import { classBounds, configLabel, tuneCandidates } from '../src/tune/candidates.js';
+import { expectAttention, expectMatmul } from '../src/numerics/check.js';
+import type { OpDesc } from '../src/select/rank.js';
 import { decode, encode } from '../src/dtype.js';
 import { judgeAttention, judgeMatmul, type AttentionCaseOptions, type AttentionInputs, type MatmulCaseOptions, type MatmulInputs } from '../src/numerics/check.js';
 import type { ErrorReport } from '../src/numerics/compare.js';
@@ -300,6 +303,94 @@ describe.skipIf(!available)('webgpu backend', () => {
       expect(j.out.pass, `${label} ${show('out', j.out)}`).toBe(true);
       expect(j.lse!.pass, `${label} ${show('lse', j.lse)}`).toBe(true);
     });
+  });
+
+  // Autotuning picks among these configurations (src/tune/candidates.ts): every one must compute the
+  // same op within the same bounds, on sizes that are multiples of no tile.
+  describe('every autotune candidate against the reference', () => {
+    const candidates = (desc: OpDesc) => {
+      const set = tuneCandidates(dev.info, 1, classBounds(desc))!;
+      expect(set.all.length).toBeGreaterThan(2);
+      return set.all;
+    };
+
+    it('a config reaches the WGSL specialisation: one pipeline per candidate, reused after', async () => {
+      const be = await WebGpuDevice.create(info);
+      const d = new Device(be);
+      try {
+        const rng = new Rng(30);
+        const up = (shape: number[]) => {
+          const t = randomTensor(rng, shape);
+          return d.tensor(t.data, t.shape, t.dtype);
+        };
+        const a = up([37, 61]);
+        const b = up([61, 29]);
+        const g = up([2, 61]);
+        const q = up([1, 2, 13, 16]);
+        const kv = up([1, 2, 29, 16]);
+        const ops: [OpDesc, () => Tensor][] = [
+          [{ op: 'matmul', m: 37, n: 29, k: 61 }, () => d.matmul(a, b)],
+          [{ op: 'matmul', m: 2, n: 29, k: 61 }, () => d.matmul(g, b)],
+          [{ op: 'attention', hq: 2, sq: 13, skv: 29, d: 16 }, () => d.attention(q, kv, kv)],
+        ];
+        for (const [desc, run] of ops) {
+          const all = candidates(desc);
+          const before = be.stats().pipelines;
+          for (const cfg of all) await d.withKernelConfig(cfg, run).read();
+          expect(be.stats().pipelines - before, `${desc.op} m=${'m' in desc ? desc.m : ''}: one pipeline per candidate`).toBe(all.length);
+          await d.withKernelConfig(all[1]!, run).read();
+          await run().read(); // the built-in config is all[0]
+          expect(be.stats().pipelines - before).toBe(all.length);
+        }
+      } finally {
+        d.dispose();
+      }
+    });
+
+    it('tiled matmul: batch, bias, gelu, residual; bf16 with transA + transB', async () => {
+      const rng = new Rng(31);
+      const f32: MatmulInputs = { a: randomTensor(rng, [2, 130, 257]), b: randomTensor(rng, [257, 70]), bias: randomTensor(rng, [70]), residual: randomTensor(rng, [70]) };
+      const f32o: MatmulCaseOptions = { activation: 'gelu' };
+      const bf: MatmulInputs = { a: randomTensor(rng, [67, 37], 'bf16'), b: randomTensor(rng, [45, 67], 'bf16') };
+      const bfo: MatmulCaseOptions = { transA: true, transB: true, outDtype: 'f32' };
+      const [e1, e2] = [expectMatmul(f32, f32o), expectMatmul(bf, bfo)];
+      for (const cfg of candidates({ op: 'matmul', m: 130, n: 70, k: 257, batch: 2 })) {
+        expect(cfg.TM, 'a tiled config').toBeDefined();
+        // the op is enqueued synchronously inside withKernelConfig; its result is awaited after
+        const j1 = await dev.withKernelConfig(cfg, () => judgeMatmul(dev, f32, f32o, e1));
+        expect(j1.out.pass, `${configLabel(cfg)} ${show('out', j1.out)}`).toBe(true);
+        const j2 = await dev.withKernelConfig(cfg, () => judgeMatmul(dev, bf, bfo, e2));
+        expect(j2.out.pass, `${configLabel(cfg)} bf16 ${show('out', j2.out)}`).toBe(true);
+      }
+    }, 300_000);
+
+    it('GEMV (M = 3), transB, bias, f16 out', async () => {
+      const rng = new Rng(32);
+      const x: MatmulInputs = { a: randomTensor(rng, [3, 300]), b: randomTensor(rng, [45, 300]), bias: randomTensor(rng, [45]) };
+      const o: MatmulCaseOptions = { transB: true, outDtype: 'f16' };
+      const e = expectMatmul(x, o);
+      for (const cfg of candidates({ op: 'matmul', m: 3, n: 45, k: 300 })) {
+        expect(cfg.WG, 'a GEMV config').toBeDefined();
+        const j = await dev.withKernelConfig(cfg, () => judgeMatmul(dev, x, o, e));
+        expect(j.out.pass, `${configLabel(cfg)} ${show('out', j.out)}`).toBe(true);
+      }
+    }, 300_000);
+
+    it.each([
+      ['flash prefill, causal GQA, kvLengths', { name: 'prefill', b: 2, hq: 4, hkv: 2, sq: 70, skv: 300, d: 64, dv: 40, options: { causal: true, kvLengths: [300, 211] } } as Case],
+      ['split-KV decode', { name: 'decode', b: 1, hq: 4, hkv: 2, sq: 3, skv: 600, d: 64, dv: 64, options: { kvLengths: [555] } } as Case],
+    ])('attention: %s', async (_n, c) => {
+      const x = inputs(c, 33);
+      const o = options(c);
+      const e = expectAttention(x, o);
+      const desc: OpDesc = { op: 'attention', batch: c.b, hq: c.hq!, hkv: c.hkv, sq: c.sq, skv: c.skv, d: c.d!, dv: c.dv, causal: !!c.options?.causal };
+      expect(useSplit(c)).toBe(c.name === 'decode');
+      for (const cfg of candidates(desc)) {
+        const j = await dev.withKernelConfig(cfg, () => judgeAttention(dev, x, o, e));
+        expect(j.out.pass, `${configLabel(cfg)} ${show('out', j.out)}`).toBe(true);
+        expect(j.lse!.pass, `${configLabel(cfg)} ${show('lse', j.lse)}`).toBe(true);
+      }
+    }, 300_000);
   });
 
   describe('determinism', () => {

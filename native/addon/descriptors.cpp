@@ -26,6 +26,12 @@ void i64_array(const Napi::Object& o, const char* key, int64_t* out, uint32_t ca
   if (count) *count = static_cast<int32_t>(a.Length());
 }
 
+// An optional integer field (absent or undefined: 0).
+int64_t opt_i64(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? 0 : i64(o, key);
+}
+
 }  // namespace
 
 kp_matmul_desc matmul_desc_from(const Napi::Object& o) {
@@ -53,6 +59,7 @@ kp_matmul_desc matmul_desc_from(const Napi::Object& o) {
   i64_array(o, "rBatchStrides", d.r_batch_stride, KP_MAX_BATCH_DIMS, &n);
   d.r_row_stride = i64(o, "rRowStride");
   d.r_col_stride = i64(o, "rColStride");
+  d.max_threads = static_cast<int32_t>(opt_i64(o, "maxThreads"));
   return d;
 }
 
@@ -76,6 +83,7 @@ kp_attention_desc attention_desc_from(const Napi::Object& o) {
   d.has_mask = static_cast<int32_t>(i64(o, "hasMask"));
   i64_array(o, "maskStrides", d.mask_stride, 4, nullptr);
   d.return_lse = static_cast<int32_t>(i64(o, "returnLse"));
+  d.max_threads = static_cast<int32_t>(opt_i64(o, "maxThreads"));
   return d;
 }
 

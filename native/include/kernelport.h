@@ -132,6 +132,10 @@ typedef struct kp_matmul_desc {
   kp_dtype residual_dtype;
   int64_t r_batch_stride[KP_MAX_BATCH_DIMS];
   int64_t r_row_stride, r_col_stride;
+  /* Second revision of the descriptor (a caller built against the first passes its smaller struct_size
+   * and gets 0 here): at most this many threads run the op (cpu; 0 = the device's; autotuning sets it).
+   * The result is bitwise identical for any value. GPU backends ignore it. */
+  int32_t max_threads;
 } kp_matmul_desc;
 
 /* Scaled dot-product attention. Shapes (bhsd): q [B,Hq,Sq,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv],
@@ -151,6 +155,10 @@ typedef struct kp_attention_desc {
   int32_t has_mask;
   int64_t mask_stride[4];
   int32_t return_lse;
+  /* Second revision, as in kp_matmul_desc: at most this many threads (cpu; 0 = the device's). */
+  int32_t max_threads;
+  int32_t reserved; /* set to 0; makes the descriptor larger than the older one (the padding after
+                       return_lse held max_threads' bytes, so only the size tells old from new) */
 } kp_attention_desc;
 
 KP_API uint32_t kp_abi_version(void);
@@ -192,7 +200,9 @@ KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t
 /* Buffers alive in this process (all devices) and their bytes: for leak checks and memory accounting. */
 KP_API void kp_memory_stats(int64_t* live_buffers, int64_t* live_bytes);
 
-/* Enqueue ops. bias and residual may be NULL when the descriptor says they are absent. */
+/* Enqueue ops. bias and residual may be NULL when the descriptor says they are absent.
+ * desc->struct_size: sizeof the caller's descriptor. An older, smaller descriptor is accepted (the
+ * fields it lacks read as 0); anything smaller than the first released version's is refused. */
 KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                            kp_buffer* residual, kp_buffer* out);
 KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_buffer* q, kp_buffer* k,

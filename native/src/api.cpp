@@ -1,5 +1,6 @@
 // The C ABI: argument and bounds checks, then commands on the device queue. Nothing here throws
 // across the ABI: every entry point turns failures into a status plus kp_last_error().
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -104,9 +105,28 @@ bool attention_runs(const kp_attention_desc& d) {
   return d.batch > 0 && d.hq > 0 && d.sq > 0 && (d.dv > 0 || d.return_lse);
 }
 
+// Descriptors as the caller's struct_size says: the first released layouts ended before max_threads
+// (kp_attention_desc's padding after return_lse is where max_threads now lives, so only the size
+// tells them apart). An older, smaller descriptor is copied into a zeroed current one, so every field
+// it lacks is 0; a larger one (a newer header) is read up to what this library knows.
+constexpr size_t kMatmulDescV1 = offsetof(kp_matmul_desc, max_threads);
+constexpr size_t kAttentionDescV1 = offsetof(kp_attention_desc, max_threads);
+
+template <class Desc>
+Desc upgrade(const Desc* in, size_t v1_size, const char* name) {
+  const uint32_t size = in->struct_size;
+  kp::require(size >= v1_size, std::string(name) + ".struct_size (" + std::to_string(size) +
+                                   ") is smaller than any version of the descriptor (" + std::to_string(v1_size) + ")");
+  Desc d;
+  std::memset(&d, 0, sizeof d);
+  std::memcpy(&d, in, size >= sizeof(Desc) ? sizeof(Desc) : v1_size);
+  d.struct_size = sizeof(Desc);
+  return d;
+}
+
 void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                   kp_buffer* residual, kp_buffer* out) {
-  kp::require(d.struct_size >= sizeof(kp_matmul_desc), "kp_matmul_desc.struct_size is smaller than this library's descriptor");
+  kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "matmul: invalid dtype");
   kp::require(d.m >= 0 && d.n >= 0 && d.k >= 0, "matmul: negative dimension");
   kp::require(d.batch_rank >= 0 && d.batch_rank <= KP_MAX_BATCH_DIMS, "matmul: batch_rank out of range");
@@ -141,7 +161,7 @@ void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buff
 
 void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, kp_buffer* k, kp_buffer* v,
                      kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
-  kp::require(d.struct_size >= sizeof(kp_attention_desc), "kp_attention_desc.struct_size is smaller than this library's descriptor");
+  kp::require(d.max_threads >= 0, "attention: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "attention: invalid dtype");
   kp::require(kp::in_range(kp::raw(d.layout), KP_LAYOUT_BHSD, KP_LAYOUT_BSHD), "attention: invalid layout");
   kp::require(kp::in_range(kp::raw(d.causal), KP_CAUSAL_NONE, KP_CAUSAL_TOP_LEFT), "attention: invalid causal mode");
@@ -363,8 +383,8 @@ KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer
                            kp_buffer* residual, kp_buffer* out) {
   if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_matmul: dev and desc are required");
   return guarded([&] {
-    check_matmul(dev, *desc, a, b, bias, residual, out);
-    kp_matmul_desc d = *desc;
+    kp_matmul_desc d = upgrade(desc, kMatmulDescV1, "kp_matmul_desc");
+    check_matmul(dev, d, a, b, bias, residual, out);
     // Fields of absent operands are unchecked; give them valid values before a kernel reads them.
     if (!d.has_bias) std::memset(&d.bias_dtype, 0, sizeof d.bias_dtype);
     if (!d.has_residual) std::memset(&d.residual_dtype, 0, sizeof d.residual_dtype);
@@ -385,8 +405,9 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
                               kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_attention: dev and desc are required");
   return guarded([&] {
-    check_attention(dev, *desc, q, k, v, kv_lengths, mask, out, lse);
-    const kp_attention_desc d = *desc;
+    kp_attention_desc d = upgrade(desc, kAttentionDescV1, "kp_attention_desc");
+    d.reserved = 0;
+    check_attention(dev, d, q, k, v, kv_lengths, mask, out, lse);
     std::vector<BufferRef> ins{BufferRef(q), BufferRef(k), BufferRef(v), BufferRef(d.has_kv_lengths ? kv_lengths : nullptr),
                                BufferRef(d.has_mask ? mask : nullptr)};
     std::vector<BufferRef> outs{BufferRef(out), BufferRef(d.return_lse ? lse : nullptr)};

@@ -1,9 +1,11 @@
 // The cpu backend: host memory and the kernels in kernels/cpu, run on a limited view of the
-// process-wide thread pool.
+// process-wide thread pool (an op's descriptor may cap it further: max_threads, for autotuning).
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "backend.h"
 #include "cpu/cpu_kernels.h"
@@ -17,6 +19,21 @@ namespace {
 
 struct CpuState {
   std::unique_ptr<ThreadPool> pool;
+  // Views of the shared pool with fewer threads, for ops whose descriptor caps them (max_threads),
+  // made on first use and kept: views[n] uses n threads. The device's queue thread is the only
+  // caller, but the lock keeps that an assumption rather than a requirement.
+  std::mutex views_mutex;
+  std::vector<std::unique_ptr<ThreadPool>> views;
+
+  // The pool an op runs on: the device's, or a view of at most max_threads (0 = the device's).
+  ThreadPool& for_op(int32_t max_threads) {
+    if (max_threads <= 0 || max_threads >= pool->threads()) return *pool;
+    std::lock_guard<std::mutex> lock(views_mutex);
+    if (views.size() <= static_cast<size_t>(max_threads)) views.resize(static_cast<size_t>(max_threads) + 1);
+    auto& v = views[static_cast<size_t>(max_threads)];
+    if (!v) v = make_limited_pool(max_threads);
+    return *v;
+  }
 };
 
 int threads_from_env() {
@@ -44,8 +61,12 @@ void* cpu_create(int32_t threads, int32_t, kp_status* status) {
     }
     threads = env > 0 ? env : info.usable_cores;
   }
-  auto* st = new (std::nothrow) CpuState{make_limited_pool(threads)};
-  if (!st) *status = fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate the cpu device");
+  auto* st = new (std::nothrow) CpuState();
+  if (!st) {
+    *status = fail(KP_ERR_OUT_OF_MEMORY, "cannot allocate the cpu device");
+    return nullptr;
+  }
+  st->pool = make_limited_pool(threads);
   return st;
 }
 
@@ -61,12 +82,12 @@ void cpu_free(void*, void* data) { host_free(data); }
 
 void cpu_matmul(void* state, const kp_matmul_desc& d, const void* a, const void* b, const void* bias,
                 const void* residual, void* out) {
-  cpu::matmul(d, a, b, bias, residual, out, *static_cast<CpuState*>(state)->pool);
+  cpu::matmul(d, a, b, bias, residual, out, static_cast<CpuState*>(state)->for_op(d.max_threads));
 }
 
 void cpu_attention(void* state, const kp_attention_desc& d, const void* q, const void* k, const void* v,
                    const int32_t* kv_lengths, const int32_t*, const float* mask, void* out, float* lse) {
-  cpu::attention(d, q, k, v, kv_lengths, mask, out, lse, *static_cast<CpuState*>(state)->pool);
+  cpu::attention(d, q, k, v, kv_lengths, mask, out, lse, static_cast<CpuState*>(state)->for_op(d.max_threads));
 }
 
 const Backend kCpu = {"cpu", cpu_create, cpu_destroy, cpu_threads, cpu_alloc, cpu_free, cpu_matmul, cpu_attention};

@@ -2,6 +2,7 @@
  * compare with a naive double-precision loop, and check that a bad descriptor is refused with a
  * message. Prints "N passed, N failed" and exits non-zero on any failure. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,82 @@ static void test_attention(kp_device* dev) {
   kp_buffer_release(bq), kp_buffer_release(bk), kp_buffer_release(bv), kp_buffer_release(bo);
 }
 
+/* max_threads caps the threads of one op: the output is bitwise identical for every cap. A caller
+ * built against the first header passes the smaller struct_size; the fields it lacks read as 0, so
+ * whatever lies in its memory past its struct is never read. */
+static void test_thread_cap(void) {
+  enum { M = 67, K = 131, N = 45, S = 19, SK = 300, D = 32 };
+  static float a[M * K], b[K * N], ref[M * N], out[M * N];
+  static float q[2 * S * D], k[SK * D], v[SK * D], aref[2 * S * D], aout[2 * S * D];
+  unsigned seed = 3;
+  for (int i = 0; i < M * K; i++) a[i] = frand(&seed);
+  for (int i = 0; i < K * N; i++) b[i] = frand(&seed);
+  for (int i = 0; i < 2 * S * D; i++) q[i] = frand(&seed);
+  for (int i = 0; i < SK * D; i++) k[i] = frand(&seed), v[i] = frand(&seed);
+  kp_device* dev = NULL;
+  if (kp_device_open("cpu", 3, &dev) != KP_OK) {
+    check(0, "open a 3-thread cpu device");
+    return;
+  }
+  kp_buffer *ba = upload(dev, a, sizeof a), *bb = upload(dev, b, sizeof b), *bo = NULL;
+  kp_buffer *bq = upload(dev, q, sizeof q), *bk = upload(dev, k, sizeof k), *bv = upload(dev, v, sizeof v), *bao = NULL;
+  kp_buffer_create(dev, sizeof out, &bo);
+  kp_buffer_create(dev, sizeof aout, &bao);
+
+  kp_matmul_desc d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.dtype = d.out_dtype = KP_F32;
+  d.m = M, d.n = N, d.k = K;
+  d.alpha = 1.0f;
+  kp_attention_desc ad;
+  memset(&ad, 0, sizeof ad);
+  ad.struct_size = sizeof ad;
+  ad.dtype = ad.out_dtype = KP_F32;
+  ad.batch = 1, ad.hq = 2, ad.hkv = 1, ad.sq = S, ad.skv = SK, ad.d = D, ad.dv = D;
+  ad.scale = 0.2f;
+  ad.causal = KP_CAUSAL_BOTTOM_RIGHT;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, ref, sizeof ref) == KP_OK, "matmul, no cap");
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aref, sizeof aref) == KP_OK, "attention, no cap");
+  for (int cap = 1; cap <= 5; cap++) {
+    char what[96];
+    d.max_threads = cap;
+    ad.max_threads = cap;
+    memset(out, 0, sizeof out);
+    memset(aout, 0, sizeof aout);
+    snprintf(what, sizeof what, "matmul with max_threads = %d is bitwise identical", cap);
+    check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0, what);
+    snprintf(what, sizeof what, "attention with max_threads = %d is bitwise identical", cap);
+    check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0, what);
+  }
+  d.max_threads = -1;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "max_threads") != NULL, "negative max_threads is refused");
+  ad.max_threads = -1;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT, "negative max_threads is refused (attention)");
+
+  /* The first header's descriptors: they end before max_threads (kp_attention_desc had 4 bytes of
+   * padding after return_lse, which is where max_threads now lives). Garbage there is never read. */
+  d.struct_size = (uint32_t)offsetof(kp_matmul_desc, max_threads);
+  d.max_threads = -7;
+  memset(out, 0, sizeof out);
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+        "an older, smaller kp_matmul_desc is accepted, its missing fields read as 0");
+  ad.struct_size = (uint32_t)(offsetof(kp_attention_desc, max_threads) + sizeof(int32_t));
+  ad.max_threads = -7;
+  ad.reserved = 12345;
+  memset(aout, 0, sizeof aout);
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
+        "an older, smaller kp_attention_desc is accepted, its padding never read");
+  check(sizeof(kp_attention_desc) > offsetof(kp_attention_desc, max_threads) + sizeof(int32_t), "the current attention descriptor is larger than the first one");
+  d.struct_size = 16;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "struct_size") != NULL, "a struct_size smaller than any version is refused");
+  ad.struct_size = 0;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT, "a struct_size smaller than any version is refused (attention)");
+  kp_buffer_release(ba), kp_buffer_release(bb), kp_buffer_release(bo);
+  kp_buffer_release(bq), kp_buffer_release(bk), kp_buffer_release(bv), kp_buffer_release(bao);
+  kp_device_close(dev);
+}
+
 int main(void) {
   check(kp_abi_version() == KP_ABI_VERSION, "ABI version matches the header");
   kp_cpu_info info;
@@ -120,6 +197,7 @@ int main(void) {
   test_matmul(dev);
   test_attention(dev);
   kp_device_close(dev);
+  test_thread_cap();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -6,6 +6,13 @@ import type { AttentionPlan } from '../ops/attention.js';
 import type { MatmulPlan } from '../ops/matmul.js';
 import type { DeviceInfo, DType, HostData } from '../types.js';
 
+/**
+ * A tuned kernel configuration for one op (src/tune): cpu `{ threads }` (a per-op thread cap);
+ * webgpu matmul `{ TM, TN, WGX, WGY, BK }`, GEMV `{ WG }`, attention `{ BQ, BK }`. Absent: the
+ * backend's built-in heuristics. Backends that tune nothing ignore it.
+ */
+export type KernelConfig = Readonly<Record<string, number>>;
+
 export interface Storage {
   readonly bytes: number;
 }
@@ -19,8 +26,8 @@ export interface BackendDevice {
   release(s: Storage): void;
   /** Copies into dst after every op enqueued before; rejects with the error of the op that wrote s. */
   read(s: Storage, dst: HostData): Promise<void>;
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias: Storage | undefined, residual: Storage | undefined): Storage;
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask: Storage | undefined): { out: Storage; lse?: Storage };
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias: Storage | undefined, residual: Storage | undefined, config?: KernelConfig): Storage;
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask: Storage | undefined, config?: KernelConfig): { out: Storage; lse?: Storage };
   /** Resolves when every op enqueued so far is done; rejects with the first error since the last sync. */
   sync(): Promise<void>;
   /** Ops enqueued and not finished (0 for synchronous backends). */

@@ -22,6 +22,21 @@ export interface Explanation {
   flops: number;
   bytes: number;
   why: string;
+  /** Set when a tuned configuration (src/tune) applies to this shape class: the winner and where it came from. */
+  tuned?: TunedNote;
+}
+
+export interface TunedNote {
+  /** The shape class the winner was measured for (tuneClass). */
+  shapeClass: string;
+  config: Record<string, number>;
+  /** 'cache': read from the tune cache file; 'measured': timed by this process. */
+  source: 'cache' | 'measured';
+  file?: string;
+  measuredAt: string;
+  /** Median ms of the winner and of the built-in configuration when they were measured. */
+  ms: number;
+  defaultMs: number;
 }
 
 /** cpu register tiles per ISA (MR × NR), from kernels/cpu. */
@@ -106,7 +121,7 @@ export function supports(info: DeviceInfo, op: OpName, descArg: unknown): Suppor
   return { ok: true, reason: `${selectorOf(info)} runs ${op} ${dtype} with ${variantOf(info, desc).variant}` };
 }
 
-function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; tileConfig?: Record<string, number | boolean>; why: string } {
+export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; tileConfig?: Record<string, number | boolean>; why: string } {
   if (info.backend === 'reference') return { variant: 'reference-f64', why: 'the float64 oracle: plain loops in double precision' };
   if (info.backend === 'cpu') {
     const i = isa(info);
@@ -164,9 +179,26 @@ export function explain(info: DeviceInfo, op: OpName, descArg: unknown, measured
   };
 }
 
-/** A coarse class for "log each new decision once": op, dtype, variant and power-of-two size buckets. */
+/** n rounded up to a power of two (0 and 1 stay). */
+export const bucket = (n: number): number => (n <= 1 ? n : 2 ** Math.ceil(Math.log2(n)));
+
+/**
+ * The shape class of an op on one device, without the device: op, dtype, kernel variant and
+ * power-of-two buckets of the sizes that matter to a kernel's configuration (matmul: M, N, K and the
+ * batch; attention: Sq, Skv, D, Dv, the query rows' batch × heads, causal or not). The autotuner keys
+ * its winners by it (src/tune), so one measurement serves every shape of the class.
+ */
+export function tuneClass(variant: string, desc: OpDesc): string {
+  const dt = desc.dtype ?? 'f32';
+  if (desc.op === 'matmul') {
+    const batch = desc.batch ?? 1;
+    return `matmul ${dt} ${variant} ${[desc.m, desc.n, desc.k].map(bucket).join('x')}${batch > 1 ? ` batch${bucket(batch)}` : ''}`;
+  }
+  const dims = [desc.sq, desc.skv, desc.d, desc.dv ?? desc.d].map(bucket).join('x');
+  return `attention ${dt} ${variant} ${dims} bh${bucket((desc.batch ?? 1) * desc.hq)}${desc.causal ? ' causal' : ''}`;
+}
+
+/** A coarse class for "log each new decision once": the device and its tuneClass. */
 export function shapeClass(x: Explanation, desc: OpDesc): string {
-  const b = (n: number) => (n <= 1 ? n : 2 ** Math.ceil(Math.log2(n)));
-  const dims = desc.op === 'matmul' ? [desc.m, desc.n, desc.k] : [desc.sq, desc.skv, desc.d];
-  return `${x.device} ${x.op} ${desc.dtype ?? 'f32'} ${x.variant} ${dims.map(b).join('x')}`;
+  return `${x.device} ${tuneClass(x.variant, desc)}`;
 }

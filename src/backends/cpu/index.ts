@@ -4,7 +4,7 @@ import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import type { NativeAddon, NativeBuffer, NativeDevice } from '../../native.js';
 import type { DeviceInfo, HostData } from '../../types.js';
-import { ACTIVATION_CODE, CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE, type BackendDevice, type Storage } from '../backend.js';
+import { ACTIVATION_CODE, CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE, type BackendDevice, type KernelConfig, type Storage } from '../backend.js';
 
 class CpuStorage implements Storage {
   constructor(
@@ -62,7 +62,7 @@ export class CpuDevice implements BackendDevice {
     await this.native.read((s as CpuStorage).buffer, dst);
   }
 
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
     const desc = {
       dtype: DTYPE_CODE[plan.dtype],
@@ -85,11 +85,12 @@ export class CpuDevice implements BackendDevice {
       rBatchStrides: plan.residual?.batchStrides ?? [],
       rRowStride: plan.residual?.rowStride ?? 0,
       rColStride: plan.residual?.colStride ?? 0,
+      maxThreads: config?.threads ?? 0,
     };
     return this.enqueue([out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
   }
 
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig): { out: Storage; lse?: Storage } {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
     const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
     const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
@@ -110,6 +111,7 @@ export class CpuDevice implements BackendDevice {
       hasMask: mask ? 1 : 0,
       maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
       returnLse: lse ? 1 : 0,
+      maxThreads: config?.threads ?? 0,
     };
     const outputs = lse ? [out, lse] : [out];
     try {

@@ -4,7 +4,7 @@
  * split-KV decoding (partials per fixed split of SPLIT_SIZE keys, then a combine pass in split
  * order), plus a 16-bit pack pass when the output is f16/bf16.
  */
-import { CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE } from '../backend.js';
+import { CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE, type KernelConfig } from '../backend.js';
 import type { AttentionPlan } from '../../ops/attention.js';
 import { byteSize } from '../../ops/shape.js';
 import { Params } from './buffers.js';
@@ -13,17 +13,22 @@ import type { AttentionSpec } from './specialise.js';
 
 /** Keys per split in split-KV decoding. Fixed (not tuned per device) so results never depend on the device. */
 export const SPLIT_SIZE = 256;
-/** Query rows per workgroup: prefill, and split-KV decode. */
-const BQ_PREFILL = 32;
-const BQ_DECODE = 8;
+/** Query rows per workgroup: prefill, and split-KV decode (built-in; a tuned BQ may replace them). */
+export const BQ_PREFILL = 32;
+export const BQ_DECODE = 8;
 
 export function useSplit(plan: Pick<AttentionPlan, 'sq' | 'skv'>): boolean {
   return plan.sq <= BQ_DECODE && plan.skv >= 2 * SPLIT_SIZE;
 }
 
-export function attentionTiles(ctx: GpuContext, d: number, dv: number): { BK: number; STAGE: boolean } {
+/**
+ * Keys per K/V tile and whether the tile is staged in workgroup memory. Built-in: up to 32 keys, as
+ * many as fit; a tuned BK is staged when it fits and read from global memory otherwise.
+ */
+export function attentionTiles(limits: Pick<GpuContext['limits'], 'maxComputeWorkgroupStorageSize'>, d: number, dv: number, tunedBK?: number): { BK: number; STAGE: boolean } {
   const perKey = (Math.max(d, 1) + Math.max(dv, 1)) * 4;
-  const fit = Math.floor(ctx.limits.maxComputeWorkgroupStorageSize / perKey);
+  const fit = Math.floor(limits.maxComputeWorkgroupStorageSize / perKey);
+  if (tunedBK !== undefined) return { BK: tunedBK, STAGE: tunedBK <= fit };
   if (fit < 1) return { BK: 16, STAGE: false };
   return { BK: Math.min(32, fit), STAGE: true };
 }
@@ -36,6 +41,7 @@ export function encodeAttention(
   k: GpuStorage,
   v: GpuStorage,
   mask: GpuStorage | undefined,
+  config?: KernelConfig,
 ): { out: GpuStorage; lse?: GpuStorage } {
   const out = ctx.storage('the attention output', byteSize(plan.outShape, plan.outDtype));
   const lse = plan.returnLse ? ctx.storage('the attention lse', byteSize(plan.lseShape, 'f32')) : undefined;
@@ -50,7 +56,7 @@ export function encodeAttention(
   const kvlen = ctx.tempData('kvLengths', lengths);
 
   const split = useSplit(plan);
-  const BQ = split ? BQ_DECODE : BQ_PREFILL;
+  const BQ = config?.BQ ?? (split ? BQ_DECODE : BQ_PREFILL);
   const nqb = Math.ceil(sq / BQ);
   const nSplits = split ? Math.ceil(skv / SPLIT_SIZE) : 1;
   const [gx, gy] = ctx.grid2(batch * hq * nqb * nSplits);
@@ -82,7 +88,7 @@ export function encodeAttention(
     DA: Math.max(d, 1),
     DVA: Math.max(dv, 1),
     BQ,
-    ...attentionTiles(ctx, d, dv),
+    ...attentionTiles(ctx.limits, d, dv, config?.BK),
     HAS_MASK: mask !== undefined,
     HAS_LSE: split || lse !== undefined,
     SPLIT: split,

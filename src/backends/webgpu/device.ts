@@ -11,7 +11,7 @@
 import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import type { DeviceInfo, DType, HostData } from '../../types.js';
-import type { BackendDevice, Storage } from '../backend.js';
+import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
 import { isSoftwareAdapter, type AdapterChoice } from './adapter.js';
 import { encodeAttention } from './attention.js';
 import { BufferPool, USAGE } from './buffers.js';
@@ -139,15 +139,15 @@ export class WebGpuDevice implements BackendDevice {
     }
   }
 
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
     const ins = [a, b, bias, residual] as (GpuStorage | undefined)[];
-    return this.run(ins, (enc) => [encodeMatmul(this.ctx, enc, plan, a as GpuStorage, b as GpuStorage, bias as GpuStorage, residual as GpuStorage)])[0]!;
+    return this.run(ins, (enc) => [encodeMatmul(this.ctx, enc, plan, a as GpuStorage, b as GpuStorage, bias as GpuStorage, residual as GpuStorage, config)])[0]!;
   }
 
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig): { out: Storage; lse?: Storage } {
     let lse: GpuStorage | undefined;
     const [out] = this.run([q, k, v, mask] as (GpuStorage | undefined)[], (enc) => {
-      const r = encodeAttention(this.ctx, enc, plan, q as GpuStorage, k as GpuStorage, v as GpuStorage, mask as GpuStorage | undefined);
+      const r = encodeAttention(this.ctx, enc, plan, q as GpuStorage, k as GpuStorage, v as GpuStorage, mask as GpuStorage | undefined, config);
       lse = r.lse;
       return r.lse ? [r.out, r.lse] : [r.out];
     });

@@ -1,18 +1,29 @@
 /// <reference types="@webgpu/types" />
 /** matmul on WebGPU: a MatmulPlan to one tiled (or GEMV) dispatch per 65535 batches, plus a 16-bit pack pass. */
-import { DTYPE_CODE, ACTIVATION_CODE } from '../backend.js';
+import { DTYPE_CODE, ACTIVATION_CODE, type KernelConfig } from '../backend.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import { byteSize, numel } from '../../ops/shape.js';
 import { Params } from './buffers.js';
 import { encodePack, type GpuContext, type GpuStorage } from './context.js';
 import type { GemvSpec, MatmulSpec } from './specialise.js';
 
-/** Tile configuration from the adapter's limits. */
-export function matmulTiles(ctx: GpuContext): { TM: number; TN: number; WGX: number; WGY: number; BK: number } {
-  const inv = ctx.limits.maxComputeInvocationsPerWorkgroup;
+export interface MatmulTiles {
+  TM: number;
+  TN: number;
+  WGX: number;
+  WGY: number;
+  BK: number;
+}
+
+/** The built-in tile configuration, from the adapter's limits (a tuned one may replace it: src/tune). */
+export function matmulTiles(limits: Pick<GpuContext['limits'], 'maxComputeInvocationsPerWorkgroup'>): MatmulTiles {
+  const inv = limits.maxComputeInvocationsPerWorkgroup;
   const wgy = inv >= 256 ? 16 : 8;
   return { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
 }
+
+/** Invocations per GEMV workgroup (a power of two: the reduction is a tree). */
+export const GEMV_WG = 64;
 
 export const GEMV_MAX_M = 4;
 
@@ -24,6 +35,7 @@ export function encodeMatmul(
   b: GpuStorage,
   bias: GpuStorage | undefined,
   residual: GpuStorage | undefined,
+  config?: KernelConfig,
 ): GpuStorage {
   const out = ctx.storage('the matmul output', byteSize(plan.outShape, plan.outDtype));
   const { m, n, k } = plan;
@@ -45,10 +57,10 @@ export function encodeMatmul(
   let units: number; // workgroups per batch
   let tilesN = 0;
   if (gemv) {
-    spec = { kernel: 'gemv', ...common, MR: m, WG: 64 };
+    spec = { kernel: 'gemv', ...common, MR: m, WG: config?.WG ?? GEMV_WG };
     units = n;
   } else {
-    const t = matmulTiles(ctx);
+    const t: MatmulTiles = config?.TM !== undefined ? { TM: config.TM, TN: config.TN!, WGX: config.WGX!, WGY: config.WGY!, BK: config.BK! } : matmulTiles(ctx.limits);
     spec = { kernel: 'matmul', ...common, ...t };
     tilesN = Math.ceil(n / (t.WGX * t.TN));
     units = Math.ceil(m / (t.WGY * t.TM)) * tilesN;

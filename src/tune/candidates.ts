@@ -1,0 +1,132 @@
+/**
+ * What the autotuner may choose between, per backend and shape class. Pure: no Node APIs.
+ *
+ * - cpu: the number of threads an op runs on (the per-op cap `max_threads` of the C ABI). Small ops
+ *   lose more to waking and joining workers than they gain from them. Results are bitwise identical
+ *   for any thread count, so tuning never changes a number.
+ * - webgpu: the tiled matmul's register block per invocation (TM × TN), workgroup shape (WGX × WGY)
+ *   and K depth staged through workgroup memory (BK); the GEMV's workgroup size (WG); attention's
+ *   query rows per workgroup (BQ) and keys per staged K/V tile (BK). Each candidate is a WGSL
+ *   specialisation (src/backends/webgpu/specialise.ts) checked against the adapter's limits. Matmul
+ *   configurations sum every K product in index order (same results); GEMV and attention ones change
+ *   the order of a reduction (results within the same error bounds, not bitwise equal).
+ * - reference, cuda, musa: nothing is tuned (the reference is the float64 oracle; the GPU plugins pick
+ *   their own kernels).
+ */
+import type { KernelConfig } from '../backends/backend.js';
+import { bucket } from '../select/explain.js';
+import type { OpDesc } from '../select/rank.js';
+import type { DeviceInfo } from '../types.js';
+
+export interface CandidateSet {
+  /** The backend's built-in choice for this class (always in `all`). */
+  default: KernelConfig;
+  /** Every candidate, the default first. A cached winner must be one of these to be used. */
+  all: KernelConfig[];
+  /** A shorter list for `--quick` (the default first). */
+  quick: KernelConfig[];
+}
+
+/** The largest sizes of `desc`'s class (its power-of-two buckets), so a winner fits every shape of it. */
+export function classBounds(desc: OpDesc): OpDesc {
+  if (desc.op === 'matmul') return { ...desc, m: bucket(desc.m), n: bucket(desc.n), k: bucket(desc.k) };
+  return { ...desc, sq: bucket(desc.sq), skv: bucket(desc.skv), d: bucket(desc.d), dv: bucket(desc.dv ?? desc.d) };
+}
+
+const limitsOf = (info: DeviceInfo): Record<string, number> => (info.features.limits as Record<string, number> | undefined) ?? {};
+
+/**
+ * The largest workgroup_size x (and y) a device accepts. The webgpu device asks for the adapter's
+ * values of the limits it lists (src/backends/webgpu/device.ts); the workgroup sizes are not among
+ * them, so it has WebGPU's defaults unless the probe recorded more: 256 (core), 128 (compatibility).
+ */
+function workgroupSizeX(info: DeviceInfo, L: Record<string, number>): number {
+  return L.maxComputeWorkgroupSizeX ?? (info.features.featureLevel === 'core' ? 256 : 128);
+}
+
+/** "threads=2", "TM=4 TN=4 WGX=16 WGY=16 BK=16": a config as people read it. */
+export function configLabel(c: KernelConfig): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
+
+export function sameConfig(a: KernelConfig, b: KernelConfig): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+function unique(list: KernelConfig[]): KernelConfig[] {
+  const out: KernelConfig[] = [];
+  for (const c of list) if (!out.some((o) => sameConfig(o, c))) out.push(c);
+  return out;
+}
+
+/**
+ * The candidates for `desc` on `info` (cpu: a device of `threads` threads), or undefined when the
+ * backend has nothing to tune. `desc` should be the class bounds (classBounds) so that every candidate
+ * fits every shape of the class.
+ */
+export function tuneCandidates(info: DeviceInfo, threads: number, desc: OpDesc): CandidateSet | undefined {
+  if (info.backend === 'cpu') {
+    const t = Math.max(1, threads);
+    const all: KernelConfig[] = [{ threads: t }];
+    for (let p = 2 ** Math.floor(Math.log2(t)); p >= 1; p /= 2) if (p < t) all.push({ threads: p });
+    const quick = unique([all[0]!, all[1] ?? all[0]!, all[all.length - 1]!]);
+    return { default: all[0]!, all, quick };
+  }
+  if (info.backend === 'webgpu') return desc.op === 'matmul' ? webgpuMatmul(info, desc) : webgpuAttention(info, desc);
+  return undefined;
+}
+
+function webgpuMatmul(info: DeviceInfo, desc: OpDesc & { op: 'matmul' }): CandidateSet {
+  const L = limitsOf(info);
+  const inv = L.maxComputeInvocationsPerWorkgroup ?? 256;
+  const storage = L.maxComputeWorkgroupStorageSize ?? 16384;
+  const sizeX = workgroupSizeX(info, L);
+  if (desc.m <= 4) {
+    const all = [64, 32, 128, 256].filter((wg) => wg <= inv && wg <= sizeX && desc.m * wg * 4 <= storage).map((WG) => ({ WG }));
+    return { default: all[0]!, all, quick: all.slice(0, 3) };
+  }
+  const wgy = inv >= 256 ? 16 : 8;
+  const def = { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
+  const fits = (c: { TM: number; TN: number; WGX: number; WGY: number; BK: number }) =>
+    c.WGX * c.WGY <= inv && Math.max(c.WGX, c.WGY) <= sizeX && c.BK * (c.WGY * c.TM + c.WGX * c.TN) * 4 <= storage;
+  const more = [
+    { TM: 4, TN: 4, WGX: 16, WGY: 16, BK: 16 },
+    { TM: 4, TN: 4, WGX: 16, WGY: 8, BK: 16 },
+    { TM: 4, TN: 4, WGX: 8, WGY: 8, BK: 16 },
+    { TM: 2, TN: 2, WGX: 16, WGY: 16, BK: 16 },
+    { TM: 2, TN: 4, WGX: 16, WGY: 16, BK: 16 },
+    { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 8 },
+    { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 32 },
+    { TM: 8, TN: 4, WGX: 16, WGY: 8, BK: 16 },
+    { TM: 4, TN: 8, WGX: 8, WGY: 16, BK: 16 },
+    { TM: 8, TN: 8, WGX: 8, WGY: 8, BK: 16 },
+  ].filter(fits);
+  const all = unique([def, ...more]);
+  const quick = unique([def, { TM: 2, TN: 2, WGX: 16, WGY: 16, BK: 16 }, { TM: 4, TN: 4, WGX: 8, WGY: 8, BK: 16 }, { TM: 8, TN: 8, WGX: 8, WGY: 8, BK: 16 }].filter(fits));
+  return { default: def, all, quick };
+}
+
+function webgpuAttention(info: DeviceInfo, desc: OpDesc & { op: 'attention' }): CandidateSet {
+  const L = limitsOf(info);
+  const inv = L.maxComputeInvocationsPerWorkgroup ?? 256;
+  const storage = L.maxComputeWorkgroupStorageSize ?? 16384;
+  const perKey = (Math.max(desc.d, 1) + Math.max(desc.dv ?? desc.d, 1)) * 4;
+  const fit = Math.floor(storage / perKey);
+  // split-KV decoding for a short query block over a long cache (src/backends/webgpu/attention.ts)
+  const decode = desc.sq <= 8 && desc.skv >= 512;
+  const bqDefault = decode ? 8 : 32;
+  const bkDefault = fit < 1 ? 16 : Math.min(32, fit);
+  const def = { BQ: bqDefault, BK: bkDefault };
+  const bqs = (decode ? [8, 4, 16] : [32, 16, 64]).filter((b) => b <= inv && b <= workgroupSizeX(info, L));
+  // BK past what fits in workgroup memory runs unstaged (K/V read from global memory): only offered
+  // when nothing fits anyway.
+  const bks = fit < 1 ? [16, 8, 32] : [bkDefault, 16, 32, 64].filter((b) => b <= fit);
+  const all: KernelConfig[] = [def];
+  for (const BQ of bqs) for (const BK of bks) all.push({ BQ, BK });
+  const u = unique(all);
+  const quick = unique([def, { BQ: bqs[1] ?? bqDefault, BK: bkDefault }, { BQ: bqDefault, BK: bks.find((b) => b !== bkDefault) ?? bkDefault }]);
+  return { default: def, all: u, quick };
+}
