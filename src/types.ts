@@ -22,6 +22,12 @@ export interface MatmulOptions {
   /** Defaults to 1 when a residual is given. */
   beta?: number;
   outDtype?: DType;
+  /**
+   * f32 inputs only: the backend may round A and B to TF32 (10-bit mantissa) on tensor cores, as
+   * cuBLAS/PyTorch do when TF32 is allowed. Off by default; backends without such a path compute in
+   * full f32 either way. Validation then judges the result by the TF32 bound.
+   */
+  allowTf32?: boolean;
 }
 
 export interface AttentionOptions {

@@ -449,3 +449,34 @@ describe('bounds against simulated f32 kernels', () => {
     expect(compareToReference(broken, r.out, attentionBound(r.plan, r), r.plan.outShape).pass).toBe(false);
   });
 });
+
+describe('allowTf32', () => {
+  // TF32 keeps 10 mantissa bits: round to nearest (ties away, as cvt.rna.tf32.f32 does).
+  const tf32 = (x: number) => {
+    if (x === 0 || !Number.isFinite(x)) return x;
+    const e = Math.floor(Math.log2(Math.abs(x)));
+    const q = 2 ** (e - 10);
+    return Math.sign(x) * Math.round(Math.abs(x) / q) * q;
+  };
+
+  it('is a boolean option that applies to f32 inputs only', () => {
+    expect(planMatmul(t(4, 8), t(8, 3), { allowTf32: true }).allowTf32).toBe(true);
+    expect(planMatmul(t(4, 8), t(8, 3)).allowTf32).toBe(false);
+    const h = (...shape: number[]) => ({ shape, dtype: 'bf16' as const });
+    expect(planMatmul(h(4, 8), h(8, 3), { allowTf32: true }).allowTf32).toBe(false);
+    expect(() => planMatmul(t(4, 8), t(8, 3), { allowTf32: 1 as unknown as boolean })).toThrow(/matmul: allowTf32 must be a boolean, got 1/);
+  });
+
+  it('the TF32 bound holds a product of TF32-rounded inputs that the f32 bound rejects', () => {
+    const [m, k, n] = [16, 300, 12];
+    const a = rand(m * k, 40), b = rand(k * n, 41);
+    const exact = mm([m, k], [k, n], a, b, { activation: 'gelu' });
+    const rounded = mm([m, k], [k, n], a.map(tf32), b.map(tf32), { activation: 'gelu' }).out; // what a TF32 kernel computes
+    const strict = compareToReference(rounded, exact.out, matmulBound(exact.plan, exact), exact.plan.outShape);
+    const loose = mm([m, k], [k, n], a, b, { activation: 'gelu', allowTf32: true });
+    const tf = compareToReference(rounded, loose.out, matmulBound(loose.plan, loose), loose.plan.outShape);
+    expect(strict.failures, 'TF32 rounding must not pass as f32').toBeGreaterThan(0);
+    expect(tf.failures).toBe(0);
+    expect(tf.worstRatio).toBeGreaterThan(0.01); // and the bound is not vacuous
+  });
+});

@@ -60,6 +60,7 @@ kp_matmul_desc matmul_desc_from(const Napi::Object& o) {
   d.r_row_stride = i64(o, "rRowStride");
   d.r_col_stride = i64(o, "rColStride");
   d.max_threads = static_cast<int32_t>(opt_i64(o, "maxThreads"));
+  d.allow_tf32 = static_cast<int32_t>(opt_i64(o, "allowTf32"));
   return d;
 }
 

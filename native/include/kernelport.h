@@ -136,6 +136,9 @@ typedef struct kp_matmul_desc {
    * and gets 0 here): at most this many threads run the op (cpu; 0 = the device's; autotuning sets it).
    * The result is bitwise identical for any value. GPU backends ignore it. */
   int32_t max_threads;
+  /* Second revision too: 1 lets f32 inputs be rounded to TF32 on tensor cores (cuda sm_80+); 0 (the
+   * default) keeps full f32. Backends without a TF32 path ignore it. */
+  int32_t allow_tf32;
 } kp_matmul_desc;
 
 /* Scaled dot-product attention. Shapes (bhsd): q [B,Hq,Sq,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv],

@@ -127,6 +127,7 @@ Desc upgrade(const Desc* in, size_t v1_size, const char* name) {
 void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                   kp_buffer* residual, kp_buffer* out) {
   kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
+  kp::require(d.allow_tf32 == 0 || d.allow_tf32 == 1, "matmul: allow_tf32 must be 0 or 1");
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "matmul: invalid dtype");
   kp::require(d.m >= 0 && d.n >= 0 && d.k >= 0, "matmul: negative dimension");
   kp::require(d.batch_rank >= 0 && d.batch_rank <= KP_MAX_BATCH_DIMS, "matmul: batch_rank out of range");

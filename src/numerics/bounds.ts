@@ -37,7 +37,8 @@ export interface BoundOptions {
 }
 
 /**
- * matmul: bound_ij = c·(sqrt(K)+2)·u·L·mag_ij + 2u·|beta·res_ij| + u_out·|ref_ij| + floor.
+ * matmul: bound_ij = (c·(sqrt(K)+2)·u + t)·L·mag_ij + 2u·|beta·res_ij| + u_out·|ref_ij| + floor,
+ * with t = 2^-10 when the plan allows TF32 inputs (else 0).
  * - sqrt(K)·u·mag: the f32 dot product; +2 for the alpha scaling and the bias add (one rounding each,
  *   each at most u·mag) and the activation's own f32 evaluation error (a few u relative to |pre| <= mag);
  * - L: the activation's Lipschitz constant carries the pre-activation error through act;
@@ -48,7 +49,10 @@ export function matmulBound(plan: MatmulPlan, ref: MatmulReference, options: Bou
   const c = options.c ?? DEFAULT_C;
   const L = activationLipschitz(plan.activation);
   const uOut = unitRoundoff(plan.outDtype);
-  const scaleMag = c * (Math.sqrt(plan.k) + 2) * U_ACC * L;
+  // allowTf32: each input rounded to TF32 (u = 2^-11) makes each product off by up to (2u + u^2)|a||b|,
+  // and those errors add up over K in the worst case: 2^-10 (and a hair) times the magnitude.
+  const tf32 = plan.allowTf32 ? 1.01 * 2 ** -10 : 0;
+  const scaleMag = (c * (Math.sqrt(plan.k) + 2) * U_ACC + tf32) * L;
   const floor =
     (L * (Math.abs(plan.alpha) * (plan.k + 2) + 2) + 1) * F32_MIN_NORMAL + formatInfo(plan.outDtype).minSubnormal;
   const res = ref.residualMagnitude;

@@ -37,6 +37,8 @@ export interface MatmulPlan {
   alpha: number;
   beta: number;
   activation: Activation;
+  /** f32 inputs may be rounded to TF32 on tensor cores (opt-in; false for 16-bit inputs). */
+  allowTf32: boolean;
   bias?: { dtype: DType };
   residual?: { dtype: DType; batchStrides: number[]; rowStride: number; colStride: number };
   outShape: number[];
@@ -58,6 +60,7 @@ export function planMatmul(aArg: unknown, bArg: unknown, options: MatmulOptions 
 
   const transA = flag('transA', options.transA);
   const transB = flag('transB', options.transB);
+  const allowTf32 = flag('allowTf32', options.allowTf32) && a.dtype === 'f32';
   const [a0, a1] = a.shape.slice(-2) as [number, number];
   const [b0, b1] = b.shape.slice(-2) as [number, number];
   const m = transA ? a1 : a0;
@@ -129,6 +132,7 @@ export function planMatmul(aArg: unknown, bArg: unknown, options: MatmulOptions 
     alpha,
     beta,
     activation,
+    allowTf32,
     bias,
     residual,
     outShape,

@@ -142,6 +142,9 @@ function matmulEdges(size: Size): MatmulShape[] {
     mm('out f16', 23, 47, 19, { outDtype: 'f16' }),
     mm('out bf16', 23, 47, 19, { outDtype: 'bf16' }),
     mm('128x512x96 transB bias gelu', 128, 512, 96, { transB: true, bias: true, activation: 'gelu' }),
+    // allowTf32: judged by the TF32 bound; a backend without a TF32 path computes full f32 (and passes it)
+    mm('allowTf32 257x520x136 bias gelu', 257, 520, 136, { allowTf32: true, bias: true, activation: 'gelu' }),
+    mm('allowTf32 131x264x200 transB residual', 131, 264, 200, { allowTf32: true, transB: true, residualShape: [131, 200] }),
   ];
   if (size === 'quick') return quick;
   return [

@@ -86,6 +86,7 @@ export class CpuDevice implements BackendDevice {
       rRowStride: plan.residual?.rowStride ?? 0,
       rColStride: plan.residual?.colStride ?? 0,
       maxThreads: config?.threads ?? 0,
+      allowTf32: plan.allowTf32 ? 1 : 0,
     };
     return this.enqueue([out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
   }
