@@ -22,6 +22,7 @@ import { MUSA_PARTS, estimateMusaPart, matchMusaPart, musaDeviceInfo, musaPartFi
 import { explain } from '../src/select/explain.js';
 import { rankDevices } from '../src/select/rank.js';
 import { packageRoot, type NativeGpuProbe } from '../src/native.js';
+import { main } from '../src/cli/main.js';
 
 const root = packageRoot();
 const release = join(root, 'build', 'Release');
@@ -106,6 +107,20 @@ describe.skipIf(musa.available)('musa without a driver (this machine)', () => {
     const y = dev.matmul(dev.tensor([1, 2, 3, 4], [2, 2]), dev.tensor([1, 0, 0, 1], [2, 2]));
     expect(Array.from(await y.read())).toEqual([1, 2, 3, 4]);
     dev.dispose();
+  });
+
+  it('the commands an S4000 owner runs say why here: validate --backends musa, bench --backends musa --json', async () => {
+    const run = async (argv: string[]) => {
+      const lines: string[] = [];
+      const code = await main(argv, (l) => lines.push(l));
+      return { code, out: lines.join('\n') };
+    };
+    const v = await run(['validate', '--backends', 'musa', '--case', 'primes']);
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/musa.*UNAVAILABLE/);
+    // bench raises the open() error (the CLI prints it and exits 1).
+    await expect(run(['bench', '--backends', 'musa', '--json'])).rejects.toThrow(`the musa backend is unavailable: ${musa.reason}`);
+    expect((await run(['bench', '--backends', 'musa', '--backend', 'cpu'])).code).toBe(2); // a usage error
   });
 
   it('the native device says why, with a status code; emulation off leaves the dlopen message alone', () => {
