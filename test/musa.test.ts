@@ -85,6 +85,27 @@ describe('musa build', () => {
     expect(existsSync(realLib)).toBe(false);
   });
 
+  it.skipIf(!haveNvcc || !existsSync(fakeMusa))('the SDK build path: configure says why without an SDK, and with one compiles each kernel with mcc -x musa for mp_21/mp_22/mp_31 into a loadable musa plugin', () => {
+    // scripts/test-musa-sdk.sh: a stand-in SDK whose mcc logs its arguments and hands the compile to nvcc.
+    const r = spawnSync('bash', [join(root, 'scripts', 'test-musa-sdk.sh'), fakeMusa], { encoding: 'utf8', timeout: 600_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/MUSA SDK not found \(looked in .*no-such-sdk, \/usr\/local\/musa, \/opt\/musa\): the musa backend library is not built/);
+    expect(r.stdout).toMatch(/building the musa backend library \(.*\/sdk\/bin\/mcc, archs mp_21;mp_22;mp_31\)/);
+    const calls = r.stdout.split('\n').filter((l) => l.startsWith('mcc '));
+    expect(calls.map((l) => /\/kernels\/gpu\/(\w+)\.cu/.exec(l)?.[1]).sort()).toEqual(['attention', 'gemm', 'gemm_mma']);
+    for (const c of calls) {
+      expect(c).toMatch(/^mcc -x musa --cuda-gpu-arch=mp_21 --cuda-gpu-arch=mp_22 --cuda-gpu-arch=mp_31 /);
+      expect(c).toContain('-DKP_GPU_VENDOR_MUSA');
+    }
+    const lib = r.stdout.trim().split('\n').pop()!;
+    expect(lib).toMatch(/libkernelport_musa\.so$/);
+    // The library the SDK path built is a musa plugin with this core's ABI: it loads behind the stand-in libmusa.so.
+    const c = child({ KERNELPORT_MUSA_DRIVER: fakeMusa, KERNELPORT_MUSA_LIBRARY: lib }, ['musa']);
+    expect(c.probe.library).toMatchObject({ loaded: true, reason: '' });
+    expect(c.probe.library.variants).toBe('gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv');
+    expect(c.open[0]!.message).toMatch(/^cannot open musa: MUSA set device failed: /);
+  });
+
   it.skipIf(!haveReadelf)('the core and the addon never link a MUSA library', () => {
     for (const f of ['kernelport.node', 'libkernelport.so']) {
       const deps = needed(join(release, f));
