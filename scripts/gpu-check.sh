@@ -4,17 +4,21 @@
 #   2. the cuda tests and the shared numerics suites on cuda (tensor-core GEMM forced on as well)
 #   3. kernelport validate --full --backends cuda (and --quick with the tensor-core path forced)
 #   4. the issue's benchmark shapes beside PyTorch on the same GPU, with ratios and goals
+#   5. the emulated musa backend (the MUSA build through native/vendors/musa.h, compiled by nvcc via
+#      native/test/musa_on_cuda/) on the same GPU: its tests, the numerics suites, validate --full,
+#      and all of it again with KERNELPORT_MUSA_WARP_SIZE=128 (the mp_21/mp_22 warp) forced
 # Results go to $GPU_CHECK_OUT (default bench/results/gpu-check). Without a GPU it fails at once.
-# Options: --quick (shorter validate and bench), --no-build, --no-torch.
+# Options: --quick (shorter validate and bench), --no-build, --no-torch, --musa-only (step 5 alone).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-QUICK=0; BUILD=1; TORCH=1
+QUICK=0; BUILD=1; TORCH=1; MUSA_ONLY=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-build) BUILD=0 ;;
     --no-torch) TORCH=0 ;;
-    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch)" >&2; exit 2 ;;
+    --musa-only) MUSA_ONLY=1 ;;
+    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only)" >&2; exit 2 ;;
   esac
 done
 OUT="${GPU_CHECK_OUT:-bench/results/gpu-check}"
@@ -52,6 +56,8 @@ for (const x of c) console.log(`cuda:${x.index} ${x.name} ${x.architecture} avai
 if (!c.some((x) => x.available)) { console.error("gpu-check: cuda is unavailable: " + (c[0]?.reason ?? "no entry")); process.exit(3); }
 ' "$OUT/probe.json" || exit 3
 
+if [ $QUICK -eq 1 ]; then SIZE=--quick; else SIZE=--full; fi
+if [ $MUSA_ONLY -eq 0 ]; then
 step "tests on cuda"
 run npx vitest run test/cuda.test.ts test/cuda-parts.test.ts test/matmul.test.ts test/attention.test.ts
 step "matmul suite with the tensor-core GEMM forced (KERNELPORT_GPU_GEMM=mma)"
@@ -60,7 +66,6 @@ step "matmul suite with the portable SIMT GEMM forced (KERNELPORT_GPU_GEMM=simt)
 KERNELPORT_GPU_GEMM=simt run npx vitest run test/matmul.test.ts -t cuda
 
 step "validate"
-if [ $QUICK -eq 1 ]; then SIZE=--quick; else SIZE=--full; fi
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
 KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
 
@@ -70,6 +75,27 @@ run node bench/peers/kp_cuda_bench.mjs $BQ > "$OUT/kernelport.json"
 if [ $TORCH -eq 1 ]; then python3 bench/peers/torch_bench.py $BQ > "$OUT/torch.json" || echo '{"error":"torch bench failed"}' > "$OUT/torch.json"
 else echo '{"error":"--no-torch"}' > "$OUT/torch.json"; fi
 run python3 bench/peers/compare_cuda.py "$OUT/kernelport.json" "$OUT/torch.json" | tee "$OUT/compare.txt"
+fi
+
+step "musa, emulated: the MUSA build on this NVIDIA GPU"
+if [ -f build/Release/libkernelport_musa_emulated.so ]; then
+  node dist/cli/main.js probe --json > "$OUT/probe-musa.json"
+  node -e '
+const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const list = Array.isArray(d) ? d : d.devices ?? [];
+const m = list.filter((x) => x.backend === "musa");
+for (const x of m) console.log(`musa:${x.index} ${x.name} ${x.architecture} warp=${x.gpu?.warpSize} emulated=${x.gpu?.emulated} available=${x.available} ${x.reason ?? ""}`);
+if (!m.some((x) => x.available)) { console.error("gpu-check: musa (emulated) is unavailable: " + (m[0]?.reason ?? "no entry")); process.exit(3); }
+' "$OUT/probe-musa.json" || status=1
+  run npx vitest run test/musa.test.ts
+  run npx vitest run test/matmul.test.ts test/attention.test.ts -t musa
+  run node dist/cli/main.js validate $SIZE --backends musa,cpu --md "$OUT/validate-musa.md"
+  step "musa, emulated, planned for 128-thread warps (KERNELPORT_MUSA_WARP_SIZE=128)"
+  KERNELPORT_MUSA_WARP_SIZE=128 run npx vitest run test/matmul.test.ts test/attention.test.ts -t musa
+  KERNELPORT_MUSA_WARP_SIZE=128 run node dist/cli/main.js validate $SIZE --backends musa --md "$OUT/validate-musa-warp128.md"
+else
+  echo "gpu-check: build/Release/libkernelport_musa_emulated.so is missing (KP_MUSA_EMULATE=OFF?)" >&2; status=1
+fi
 
 echo
 if [ $status -eq 0 ]; then echo "gpu-check: all steps passed (results in $OUT)"; else echo "gpu-check: some steps FAILED (results in $OUT)"; fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-asan
-cmake -S . -B "$build" -DKP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKP_CUDA=OFF >/dev/null
+cmake -S . -B "$build" -DKP_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKP_CUDA=OFF -DKP_MUSA=OFF >/dev/null
 cmake --build "$build" --target kp_abi_test kp_stress_test -j"$(nproc)" >/dev/null
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -68,12 +68,14 @@ export interface NativeGpuDevice {
   l2Bytes: number;
   sharedPerBlockOptin: number;
   driverVersion: number;
+  /** musa only: an NVIDIA GPU running the MUSA build through the test-only CUDA mapping. */
+  emulated: boolean;
 }
 
 export interface NativeGpuProbe {
   /** The driver loaded and reported at least one device. */
   available: boolean;
-  /** Why not (the dlopen message, the driver's error, or "no CUDA device"). */
+  /** Why not (the dlopen message, the driver's error, or "no CUDA device"; musa: every attempt, emulation included). */
   reason: string;
   devices: NativeGpuDevice[];
   /** The backend library (loaded only when the driver reports a device). */
@@ -87,7 +89,7 @@ export interface NativeAddon {
   Device: new (backend: string, threads: number) => NativeDevice;
   cpuProbe(): NativeCpuInfo;
   /** GPU backend probe: the driver (dlopen + driver API), then the backend library. Never throws for a missing driver. */
-  gpuProbe(backend: 'cuda'): NativeGpuProbe;
+  gpuProbe(backend: 'cuda' | 'musa'): NativeGpuProbe;
   /** Native buffers alive in this process (every device) and their bytes. */
   memoryStats(): { liveBuffers: number; liveBytes: number };
   /** Measured peaks (kp_cpu_calibrate), off the JS thread. threads <= 0: usable cores; seconds per measurement. */

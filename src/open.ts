@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuDevice } from './backends/cpu/index.js';
 import { CudaDevice } from './backends/cuda/index.js';
+import { MusaDevice } from './backends/musa/index.js';
 import { ReferenceDevice } from './backends/reference/index.js';
 import { WebGpuDevice } from './backends/webgpu/index.js';
 import { cachedCalibration, calibrationKey } from './bench/calibrate.js';
@@ -142,6 +143,8 @@ async function constructBare(info: DeviceInfo, opts: OpenOptions): Promise<Devic
       return new Device(await WebGpuDevice.create(info));
     case 'cuda':
       return new Device(new CudaDevice(requireNative(), info));
+    case 'musa':
+      return new Device(new MusaDevice(requireNative(), info));
     default:
       throw new Error(`open: the ${info.backend} backend has no host implementation in this build`);
   }

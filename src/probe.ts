@@ -1,12 +1,13 @@
 /**
  * probe(): every backend, available or not, with the reason. The cpu entry comes from the native
- * core's cpuid/XCR0 probe; cuda from the vendor driver (loaded lazily by the core, src/backends/cuda);
- * GPU backends that this build does not contain say so.
+ * core's cpuid/XCR0 probe; cuda and musa from the vendor drivers (loaded lazily by the core,
+ * src/backends/cuda, src/backends/musa), each with the exact reason when unavailable.
  */
 import { ALL_DTYPES, referenceInfo, unavailableInfo } from './backends/info.js';
 import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { cudaInfos } from './backends/cuda/index.js';
+import { musaInfos } from './backends/musa/index.js';
 import { adapterInfo, findAdapter } from './backends/webgpu/index.js';
 import { loadNative, type NativeCpuInfo } from './native.js';
 import type { BackendName, DeviceInfo, DType } from './types.js';
@@ -37,7 +38,7 @@ let cache: Promise<DeviceInfo[]> | undefined;
 
 /** Every backend's devices, available or not. Cached per process (probing is cheap but not free). */
 export async function probe(): Promise<DeviceInfo[]> {
-  cache ??= (async () => [cpuInfo(), referenceInfo(), ...cudaInfos(), ...notBuilt(), await webgpuInfo()])();
+  cache ??= (async () => [cpuInfo(), referenceInfo(), ...cudaInfos(), ...musaInfos(), await webgpuInfo()])();
   return (await cache).map((d) => structuredClone(d));
 }
 
@@ -56,8 +57,10 @@ export async function probeBackend(backend: BackendName): Promise<DeviceInfo[]> 
       return [await webgpuInfo()];
     case 'cuda':
       return cudaInfos();
+    case 'musa':
+      return musaInfos();
     default:
-      return notBuilt().filter((d) => d.backend === backend);
+      return [];
   }
 }
 
@@ -127,10 +130,4 @@ function cpuClockHz(): number {
   return 2.5e9;
 }
 
-
-function notBuilt(): DeviceInfo[] {
-  return (['musa'] as const).map((b) =>
-    unavailableInfo(b, b.toUpperCase(), `the ${b} backend is not part of this build of kernelport yet`),
-  );
-}
 

@@ -82,7 +82,7 @@ export interface DeviceInfo {
   /** Why the device is unavailable (or a note when it is). */
   reason?: string;
   cpu?: CpuDetails;
-  /** GPU backends (cuda): what the driver reports and the parts-table figures. */
+  /** GPU backends (cuda, musa): what the driver reports and the parts-table figures. */
   gpu?: GpuDetails;
   /** Set by open(): devices tried before this one that failed to initialise, with the reason. */
   fallback?: { device: string; reason: string }[];
@@ -111,6 +111,12 @@ export interface GpuDetails {
   tpp: number;
   performanceDensity?: number;
   exportClass?: string;
+  /** musa: an NVIDIA GPU running the MUSA build through the test-only CUDA mapping (never chosen by 'auto'). */
+  emulated?: boolean;
+  /** musa: the part's dense 16-bit tensor rate from the table (the portable MUSA kernels do not reach it). */
+  tensor16Flops?: number;
+  /** musa: dense INT8 ops/s from the table, where published. */
+  int8Ops?: number;
 }
 
 export interface OpenOptions {

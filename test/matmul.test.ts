@@ -13,8 +13,10 @@ import { activationFn } from '../src/reference/activation.js';
 import type { Activation, DType } from '../src/types.js';
 import { describeReport } from './support/report.js';
 
-// cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise).
-const BACKENDS = ['cpu', 'reference', ...((await probeBackend('cuda')).some((d) => d.available) ? (['cuda'] as const) : [])] as const;
+// cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise);
+// musa wherever a MUSA device is, or the emulated MUSA build on an NVIDIA GPU (test/musa.test.ts).
+const gpuBackends = async <B extends 'cuda' | 'musa'>(b: B): Promise<B[]> => ((await probeBackend(b)).some((d) => d.available) ? [b] : []);
+const BACKENDS = ['cpu', 'reference', ...(await gpuBackends('cuda')), ...(await gpuBackends('musa'))] as const;
 const ACTIVATIONS: Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'silu'];
 
 const showWorst = (r: ErrorReport) => describeReport(r);

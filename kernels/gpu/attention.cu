@@ -6,8 +6,10 @@
 // threads ("a row group"): each thread holds a strided slice of q and of the output accumulator in
 // registers; a score is the slices' partial dot products summed by a butterfly of shuffles within
 // the row group (width TPR, which divides any warp size: 32, 64 or 128 — nothing assumes 32).
-// Keys go through shared memory in tiles of 32 (as f32), with an online softmax per row (running
-// max m, sum l). Tiles past the block's last visible key (causality, kvLengths) are never loaded:
+// Keys go through shared memory in tiles of up to 32 (as f32), with an online softmax per row
+// (running max m, sum l). The tile is the largest of 32, 16, 8 keys whose K/V/score buffers fit the
+// device's per-block shared memory (plan_attention), so the large head dimensions fit parts with
+// little of it (MUSA mp_21) as well as those with much. Tiles past the block's last visible key (causality, kvLengths) are never loaded:
 // causal tiles are skipped. Keys beyond a row's own limit or masked with -inf never touch V.
 //
 // Split-KV (flash-decoding): when there are few rows, grid.y splits the keys in fixed chunks of
@@ -25,7 +27,7 @@ namespace gpu {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTileKeys = 32;
+constexpr int kTileKeys = 32;  // the largest key tile (bit mask `live` below has 32 bits)
 constexpr int64_t kSplitKeys = 256;
 // Split only when the grid would be smaller than this many blocks (a constant: the split, and so the
 // result, must not depend on the device).
@@ -45,6 +47,7 @@ struct AttnArgs {
   float* lse;
   int32_t splits;
   int64_t split_keys;
+  int32_t tile_keys;  // keys per shared-memory tile: 32, 16 or 8
   float* ws;  // splits > 1: [rows][splits][2 + dv] (m, l, acc)
 };
 
@@ -57,9 +60,10 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_forward(AttnArgs a) {
   constexpr int R = kThreads / TPR;  // rows per block
   constexpr int PT = DMAX / TPR;     // q / accumulator elements per thread
   extern __shared__ float smem[];
-  float* Ks = smem;                     // [kTileKeys][d]
-  float* Vs = smem + kTileKeys * a.d;   // [kTileKeys][dv]
-  float* S = Vs + kTileKeys * a.dv;     // [R][kTileKeys + 1] scores
+  const int TK = a.tile_keys;
+  float* Ks = smem;            // [TK][d]
+  float* Vs = smem + TK * a.d; // [TK][dv]
+  float* S = Vs + TK * a.dv;   // [R][TK + 1] scores
   __shared__ int block_end;
 
   const int tid = static_cast<int>(kp_gpu_thread_x());
@@ -102,14 +106,14 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_forward(AttnArgs a) {
   float m = ninf, l = 0.0f;
   const float* mrow = a.mask ? a.mask + a.ms[0] * b + a.ms[1] * h + a.ms[2] * i : nullptr;
 
-  for (int64_t j0 = kstart; j0 < kstop; j0 += kTileKeys) {
-    const int64_t nk = min(static_cast<int64_t>(kTileKeys), kstop - j0);
+  for (int64_t j0 = kstart; j0 < kstop; j0 += TK) {
+    const int64_t nk = min(static_cast<int64_t>(TK), kstop - j0);
     kp_gpu_sync_block();  // the previous tile is consumed
-    for (int64_t e = tid; e < kTileKeys * D; e += kThreads) {
+    for (int64_t e = tid; e < TK * D; e += kThreads) {
       const int64_t j = e / D, c = e % D;
       Ks[e] = j < nk ? load_el(a.k, a.dtype, row_base(a.layout, b, hk, j0 + j, a.hkv, a.skv, D) + c) : 0.0f;
     }
-    for (int64_t e = tid; e < kTileKeys * Dv; e += kThreads) {
+    for (int64_t e = tid; e < TK * Dv; e += kThreads) {
       const int64_t j = e / Dv, c = e % Dv;
       Vs[e] = j < nk ? load_el(a.v, a.dtype, row_base(a.layout, b, hk, j0 + j, a.hkv, a.skv, Dv) + c) : 0.0f;
     }
@@ -117,9 +121,9 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_forward(AttnArgs a) {
 
     // Scores of this tile: each row group's lanes all hold the same sum after the butterfly; lane 0
     // keeps it in shared memory, so the key loops below stay loops (not unrolled into registers).
-    float* srow = S + (tid / TPR) * (kTileKeys + 1);
+    float* srow = S + (tid / TPR) * (TK + 1);
     uint32_t live = 0;  // keys whose score is not -inf: only they touch V
-    for (int j = 0; j < kTileKeys; ++j) {
+    for (int j = 0; j < TK; ++j) {
       float part = 0.0f;
 #pragma unroll
       for (int t = 0; t < PT; ++t) {
@@ -138,7 +142,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_forward(AttnArgs a) {
     }
     kp_gpu_sync_block();
     float mx = m;
-    for (int j = 0; j < kTileKeys; ++j) {
+    for (int j = 0; j < TK; ++j) {
       const float x = srow[j];
       mx = x > mx ? x : mx;  // NaN is never picked
     }
@@ -147,7 +151,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_forward(AttnArgs a) {
 #pragma unroll
       for (int t = 0; t < PT; ++t) acc[t] *= corr;
     float sum = 0.0f;
-    for (int j = 0; j < kTileKeys; ++j) {
+    for (int j = 0; j < TK; ++j) {
       if (!((live >> j) & 1u)) continue;
       const float p = expf(srow[j] - mx);
       sum += p;
@@ -241,16 +245,25 @@ AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d,
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
   if (!bk.dmax) {
-    p.unsupported = "head dimensions above 512 are not supported by the cuda attention kernels";
+    p.unsupported = "head dimensions above 512 are not supported by the GPU attention kernels";
     return p;
   }
   if (caps.warp_size <= 0 || caps.warp_size % bk.tpr != 0) {
     p.unsupported = "the device's warp size is not a multiple of the attention row group";
     return p;
   }
-  p.smem = (static_cast<size_t>(kTileKeys) * static_cast<size_t>(d.d + d.dv) +
-            static_cast<size_t>(kThreads / bk.tpr) * (kTileKeys + 1)) * sizeof(float);
-  if (p.smem > static_cast<size_t>(caps.smem_optin > 48 * 1024 ? caps.smem_optin : 48 * 1024)) {
+  // The device's per-block limit (opt-in) when it reports one, else the 48 KiB every part has.
+  const size_t budget = static_cast<size_t>(caps.smem_optin > 0 ? caps.smem_optin : 48 * 1024);
+  p.tile_keys = 0;
+  for (int tk = kTileKeys; tk >= 8 && !p.tile_keys; tk /= 2) {
+    const size_t bytes = (static_cast<size_t>(tk) * static_cast<size_t>(d.d + d.dv) +
+                          static_cast<size_t>(kThreads / bk.tpr) * (tk + 1)) * sizeof(float);
+    if (bytes <= budget) {
+      p.tile_keys = tk;
+      p.smem = bytes;
+    }
+  }
+  if (!p.tile_keys) {
     p.unsupported = "the K/V tile does not fit in this device's shared memory (d + dv too large)";
     return p;
   }
@@ -300,6 +313,7 @@ const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, con
   a.lse = d.return_lse ? lse : nullptr;
   a.splits = plan.splits;
   a.split_keys = plan.split_keys;
+  a.tile_keys = plan.tile_keys;
   a.ws = static_cast<float*>(workspace);
   const Bucket bk = bucket_for(d.d, d.dv);
   const int64_t R = kThreads / bk.tpr;

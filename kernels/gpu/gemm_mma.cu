@@ -196,6 +196,9 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 }  // namespace
 
 bool mma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
+  // MUSA (vendors/musa.h) has no mma.sync: its build compiles this kernel empty and never picks it,
+  // even when the MUSA sources run on an NVIDIA part through the test-only mapping.
+  if (!KP_GPU_VENDOR_HAS_MMA_SYNC) return false;
   if (caps.gemm_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
   if (caps.smem_optin < static_cast<int>(SMEM_BYTES)) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;

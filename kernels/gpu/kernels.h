@@ -32,6 +32,7 @@ struct AttentionPlan {
   int dmax;               // head-dim bucket (D and Dv both <= dmax)
   int splits;             // 1: one pass; > 1: split-KV with a deterministic combine
   int64_t split_keys;     // keys per split
+  int tile_keys;          // keys per shared-memory tile (32, 16 or 8: the largest that fits)
   size_t smem;            // dynamic shared memory bytes
   size_t workspace;       // bytes
   const char* unsupported;  // non-null: why this descriptor cannot run here

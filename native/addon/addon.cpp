@@ -1,3 +1,4 @@
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include "addon.h"
@@ -42,7 +43,7 @@ Napi::Value CpuProbe(const Napi::CallbackInfo& info) {
 // backend library too and says whether it loaded.
 Napi::Value GpuProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string backend = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "cuda";
+  const std::string backend = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "cuda";  // cuda | musa
   Napi::Object o = Napi::Object::New(env);
   int32_t count = 0;
   kp_gpu_info devs[16];
@@ -73,6 +74,9 @@ Napi::Value GpuProbe(const Napi::CallbackInfo& info) {
     d.Set("l2Bytes", Napi::Number::New(env, static_cast<double>(g.l2_bytes)));
     d.Set("sharedPerBlockOptin", Napi::Number::New(env, static_cast<double>(g.shared_per_block_optin)));
     d.Set("driverVersion", g.driver_version);
+    // Read only when the library filled it (struct_size covers the field).
+    const bool has_emulated = g.struct_size >= offsetof(kp_gpu_info, emulated) + sizeof g.emulated;
+    d.Set("emulated", Napi::Boolean::New(env, has_emulated && g.emulated != 0));
     list.Set(static_cast<uint32_t>(i), d);
   }
   o.Set("devices", list);

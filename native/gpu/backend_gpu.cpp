@@ -1,5 +1,6 @@
-// The GPU backend's host side, built into the backend library (libkernelport_cuda.so) and written
-// against the vendor-neutral layer only (runtime.h), so the MUSA library compiles it unchanged.
+// The GPU backend's host side, built into the backend libraries (libkernelport_cuda.so,
+// libkernelport_musa.so and the emulated musa library) and written against the vendor-neutral layer
+// only (runtime.h), so the MUSA libraries compile it unchanged.
 //
 // Per device: one stream (every op and read in queue order), a second stream for uploads, a caching
 // allocator (freed blocks are reused once the stream has passed the point where they were freed:
@@ -111,6 +112,27 @@ kp_status guarded(F&& body) {
   }
 }
 
+// The warp size kernels are planned for. The device's own, except in the emulated musa library
+// (KP_MUSA_EMULATED: the MUSA build running on an NVIDIA GPU through native/test/musa_on_cuda/), where
+// KERNELPORT_MUSA_WARP_SIZE=128 (or 64) plans every kernel as on mp_21/mp_22's 128-thread warps: the
+// tensor-core GEMM is then never chosen and attention's row groups must divide 128. Shuffle widths
+// stay those row groups (at most 16 lanes), which a 32-lane warp runs exactly as a 128-lane one does.
+int planned_warp_size(int device_warp) {
+#if defined(KP_MUSA_EMULATED)
+  const char* s = std::getenv("KERNELPORT_MUSA_WARP_SIZE");
+  if (s && *s) {
+    const int w = std::atoi(s);
+    if (w != 32 && w != 64 && w != 128)
+      throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_MUSA_WARP_SIZE must be 32, 64 or 128, got '") + s + "'"};
+    if (w % device_warp != 0)
+      throw Fail{KP_ERR_INVALID_ARGUMENT, "KERNELPORT_MUSA_WARP_SIZE=" + std::to_string(w) +
+                                              " is not a multiple of the device's warp (" + std::to_string(device_warp) + ")"};
+    return w;
+  }
+#endif
+  return device_warp;
+}
+
 int env_gemm_mode() {
   const char* s = std::getenv("KERNELPORT_GPU_GEMM");
   if (!s || !*s || !std::strcmp(s, "auto")) return 0;
@@ -220,7 +242,7 @@ kp_status p_create(int32_t index, void** out) {
       check(s, kp_gpu_device_attribute(&v, which, index), what);
       return v;
     };
-    s->caps.warp_size = attr(KP_GPU_ATTR_WARP_SIZE, KP_GPU_VENDOR_NAME " device attribute (warp size)");
+    s->caps.warp_size = planned_warp_size(attr(KP_GPU_ATTR_WARP_SIZE, KP_GPU_VENDOR_NAME " device attribute (warp size)"));
     s->caps.multiprocessors = attr(KP_GPU_ATTR_MULTIPROCESSORS, KP_GPU_VENDOR_NAME " device attribute (multiprocessors)");
     s->caps.cc_major = attr(KP_GPU_ATTR_CC_MAJOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
@@ -319,7 +341,7 @@ kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const vo
   return guarded([&] {
     enter(s);
     if ((d->m + 63) / 64 > 65535 && d->m > 4)
-      throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the cuda kernels' grid (4194240 rows)"};
+      throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the " KP_GPU_BACKEND_NAME " kernels' grid (4194240 rows)"};
     const char* v = kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out);
     check_launch(s, v);
   });
@@ -373,7 +395,11 @@ const kp_gpu_plugin kPlugin = {
     KP_GPU_PLUGIN_ABI,
     KP_ABI_VERSION,
     KP_GPU_BACKEND_NAME,
+#if KP_GPU_VENDOR_HAS_MMA_SYNC
     "gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,flash-attention-simt,flash-decoding-split-kv",
+#else
+    "gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv",
+#endif
     p_last_error,
     p_create,
     p_destroy,

@@ -213,14 +213,17 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
                               kp_buffer* lse);
 
 
-/* ---- GPU backends (cuda; musa later): probing and lazy loading ---------------------------------
+/* ---- GPU backends (cuda, musa): probing and lazy loading ------------------------------------------
  *
  * GPU backends live in their own shared libraries (libkernelport_cuda.so next to this library). The
  * core never links a GPU runtime: kp_gpu_probe dlopens the vendor driver (libcuda.so.1) and asks it,
  * through the driver API, how many devices there are and what they are; the backend library itself
  * is dlopened only when the driver loads and reports at least one device (kp_gpu_backend_load, and
  * kp_device_open("cuda" | "cuda:N")). Without a driver both return KP_ERR_UNAVAILABLE and
- * kp_last_error() gives the exact reason (the dlopen message, or the driver's error). */
+ * kp_last_error() gives the exact reason (the dlopen message, or the driver's error).
+ * "musa" works the same way with libmusa.so and libkernelport_musa.so; where neither is present but
+ * the emulated musa library (libkernelport_musa_emulated.so, built with nvcc) is, musa devices are the
+ * CUDA driver's devices, marked emulated. */
 
 typedef struct kp_gpu_info {
   uint32_t struct_size;     /* the caller sets sizeof(kp_gpu_info) */
@@ -238,6 +241,10 @@ typedef struct kp_gpu_info {
   int64_t l2_bytes;
   int64_t shared_per_block_optin;
   int32_t driver_version;   /* e.g. 13000 */
+  /* Added after the first release, in what was tail padding (sizeof is unchanged): read it only when
+   * struct_size covers it. 1: a "musa" device that is an NVIDIA GPU running the MUSA build through the
+   * test-only CUDA mapping (libkernelport_musa_emulated.so); arch is then the NVIDIA one (sm_XX). */
+  int32_t emulated;
 } kp_gpu_info;
 
 /* backend: "cuda". On KP_OK, *count is the number of devices and out[0 .. min(count, cap)) describe

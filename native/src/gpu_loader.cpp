@@ -1,19 +1,31 @@
 // Lazy loading of the GPU backends. The core links no GPU runtime: it dlopens the vendor driver
-// (libcuda.so.1), asks it through the driver API (symbols found with dlsym) how many devices there
-// are and what they are, and only when that reports at least one device dlopens the backend library
-// (libkernelport_cuda.so, next to the library holding this code), checks its ABI versions and wraps
-// its plugin table (native/gpu/plugin.h) in a kp::Backend.
+// (libcuda.so.1, libmusa.so), asks it through the driver API (symbols found with dlsym) how many
+// devices there are and what they are, and only when that reports at least one device dlopens the
+// backend library (libkernelport_cuda.so / libkernelport_musa.so, next to the library holding this
+// code), checks its ABI versions and wraps its plugin table (native/gpu/plugin.h) in a kp::Backend.
 //
-// Everything is probed once per process; the outcome (a table, or the exact reason there is none)
-// is kept. Environment overrides, for tests and unusual installs:
+// musa without Moore Threads hardware: when libmusa.so (or its backend library) is missing but the
+// emulated musa library is there (libkernelport_musa_emulated.so: the MUSA sources compiled by nvcc
+// through native/test/musa_on_cuda/), musa devices are the CUDA driver's devices, marked emulated,
+// and that library serves them. When nothing works the reason names every attempt.
+//
+// Everything is probed once per process and vendor; the outcome (a table, or the exact reason there
+// is none) is kept. Environment overrides, for tests and unusual installs:
 //   KERNELPORT_CUDA_DRIVER   path of the driver library instead of libcuda.so.1
 //   KERNELPORT_CUDA_LIBRARY  path of the backend library instead of <dir of this library>/libkernelport_cuda.so
+//   KERNELPORT_MUSA_DRIVER   path of the driver library instead of libmusa.so
+//   KERNELPORT_MUSA_LIBRARY  path of the backend library instead of <dir>/libkernelport_musa.so
+//   KERNELPORT_MUSA_EMULATED_LIBRARY  path of the emulated library instead of <dir>/libkernelport_musa_emulated.so;
+//                                     "off" (or KERNELPORT_MUSA_EMULATED=0) disables emulation
+//   KERNELPORT_MUSA_WARP_SIZE  emulated musa only: plan kernels as if the warp had this many lanes
+//                              (32, 64 or 128), so the 128-lane variants of mp_21/mp_22 run on NVIDIA
 #include <dlfcn.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <sys/stat.h>
 #include <string>
 #include <vector>
 
@@ -45,12 +57,24 @@ struct VendorSpec {
   const char* library_env;    // "KERNELPORT_CUDA_LIBRARY"
   const char* prefix;         // "cu": cuInit, cuDeviceGetCount, ...
   const char* arch_prefix;    // "sm_"
-  // Attribute numbers (CUdevice_attribute).
+  // Attribute numbers (CUdevice_attribute / MUdevice_attribute).
   int warp_size, clock_rate, multiprocessors, pci_bus, memory_clock, bus_width, l2, cc_major, cc_minor, smem_optin;
+  int slot;                   // index of this vendor's state (vendor_state())
 };
 
 const VendorSpec kCuda = {"cuda", "CUDA", "libcuda.so.1", "KERNELPORT_CUDA_DRIVER", "libkernelport_cuda.so",
-                          "KERNELPORT_CUDA_LIBRARY", "cu", "sm_", 10, 13, 16, 33, 36, 37, 38, 75, 76, 97};
+                          "KERNELPORT_CUDA_LIBRARY", "cu", "sm_", 10, 13, 16, 33, 36, 37, 38, 75, 76, 97, 0};
+// MUSA's driver API (musa.h: muInit, muDeviceGetCount, muDeviceGet, muDeviceGetName,
+// muDeviceGetAttribute, muDeviceTotalMem_v2, muDriverGetVersion, muGetErrorName/String) follows the
+// CUDA driver API entry for entry, and MUdevice_attribute keeps CUdevice_attribute's numbering
+// (MU_DEVICE_ATTRIBUTE_WARP_SIZE = 10, ..._COMPUTE_CAPABILITY_MAJOR/MINOR = 75/76 as in Ollama's MUSA
+// discovery code, ..._MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97 as in vLLM-MUSA's kernels). The numbers
+// other than 75/76 are taken on that correspondence, not read from an SDK here: an S4000 owner's
+// `kernelport probe` confirms them (a wrong number shows as a 0 or an odd value, never a crash).
+// Compute capability 2.1 / 2.2 / 3.1 is architecture mp_21 / mp_22 / mp_31.
+const VendorSpec kMusa = {"musa", "MUSA", "libmusa.so", "KERNELPORT_MUSA_DRIVER", "libkernelport_musa.so",
+                          "KERNELPORT_MUSA_LIBRARY", "mu", "mp_", 10, 13, 16, 33, 36, 37, 38, 75, 76, 97, 1};
+constexpr const char* kMusaEmulatedLibrary = "libkernelport_musa_emulated.so";
 
 struct Driver {
   bool ok = false;
@@ -162,11 +186,27 @@ Driver probe_driver(const VendorSpec& v) {
   return out;
 }
 
+struct Loaded;
+
+// Per-vendor state: each vendor's driver probe and library load happen once per process.
+struct VendorState {
+  std::once_flag driver_once, load_once;
+  Driver driver;
+  Loaded* loaded = nullptr;
+  const kp_gpu_plugin* plugin = nullptr;  // set once before any device of the vendor exists
+};
+
+VendorState& vendor_state(const VendorSpec& v) {
+  static VendorState states[2];
+  return states[v.slot];
+}
+
+Driver probe_musa(const VendorSpec& v);
+
 const Driver& driver(const VendorSpec& v) {
-  static std::once_flag once;
-  static Driver d;
-  std::call_once(once, [&] { d = probe_driver(v); });
-  return d;
+  VendorState& st = vendor_state(v);
+  std::call_once(st.driver_once, [&] { st.driver = v.slot == kMusa.slot ? probe_musa(v) : probe_driver(v); });
+  return st.driver;
 }
 
 // Directory of the shared object holding this code (libkernelport.so or kernelport.node).
@@ -180,21 +220,93 @@ std::string own_dir() {
   return ".";
 }
 
+bool file_exists(const std::string& path) {
+  struct stat sb;
+  return stat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+// The emulated musa library's path, or "" when emulation is off or the library is not there.
+std::string emulated_library_path(std::string* looked) {
+  const char* off = std::getenv("KERNELPORT_MUSA_EMULATED");
+  const char* env = std::getenv("KERNELPORT_MUSA_EMULATED_LIBRARY");
+  if ((off && !std::strcmp(off, "0")) || (env && !std::strcmp(env, "off"))) {
+    *looked = "emulation is off (KERNELPORT_MUSA_EMULATED=0)";
+    return "";
+  }
+  const std::string path = env && *env ? std::string(env) : own_dir() + "/" + kMusaEmulatedLibrary;
+  if (!file_exists(path)) {
+    *looked = "no emulated build (" + path + " is absent; it is built when CMake finds nvcc)";
+    return "";
+  }
+  return path;
+}
+
+// KERNELPORT_MUSA_WARP_SIZE for the emulated library: 0 when unset; -1 when invalid.
+int forced_warp_size() {
+  const char* s = std::getenv("KERNELPORT_MUSA_WARP_SIZE");
+  if (!s || !*s) return 0;
+  const int w = std::atoi(s);
+  return w == 32 || w == 64 || w == 128 ? w : -1;
+}
+
+struct MusaRoute {
+  bool emulated = false;
+  std::string library;  // the library to load for musa
+};
+MusaRoute g_musa_route;  // written once, by probe_musa (under the driver once_flag)
+
+// musa: the real driver first; without it (or with it but without a device, or without the real
+// backend library), the emulated library over the CUDA driver; the reason names every attempt.
+Driver probe_musa(const VendorSpec& v) {
+  Driver real = probe_driver(v);
+  const char* lib_env = std::getenv(v.library_env);
+  const std::string real_lib = lib_env && *lib_env ? std::string(lib_env) : own_dir() + "/" + v.library;
+  if (real.ok) {
+    g_musa_route.library = real_lib;
+    return real;
+  }
+  std::string looked;
+  const std::string emu = emulated_library_path(&looked);
+  Driver out;
+  if (emu.empty()) {
+    out.reason = real.reason;
+    return out;
+  }
+  const Driver& cuda = driver(kCuda);
+  if (!cuda.ok) {
+    out.reason = real.reason + "; emulated build present (" + emu + ") but " + cuda.reason;
+    return out;
+  }
+  const int forced = forced_warp_size();
+  if (forced < 0) {
+    out.reason = real.reason + "; emulated build present but KERNELPORT_MUSA_WARP_SIZE='" +
+                 std::getenv("KERNELPORT_MUSA_WARP_SIZE") + "' is not 32, 64 or 128";
+    return out;
+  }
+  out = cuda;
+  for (auto& info : out.devices) {
+    info.emulated = 1;
+    if (forced > 0) info.warp_size = forced;
+  }
+  g_musa_route.emulated = true;
+  g_musa_route.library = emu;
+  return out;
+}
+
 // ---- the plugin wrapped as a kp::Backend -------------------------------------------------------
 struct GpuState {
   const kp_gpu_plugin* p;
   void* inner;
 };
 
-const kp_gpu_plugin* g_cuda_plugin = nullptr;  // set once before any device exists
-
 [[noreturn]] void raise(const kp_gpu_plugin* p, kp_status s) {
   const char* m = p->last_error ? p->last_error() : nullptr;
   throw Error(s, m && *m ? m : kp_status_string(s));
 }
 
+template <int Slot>
 void* gpu_create(int32_t, int32_t index, kp_status* status) {
-  const kp_gpu_plugin* p = g_cuda_plugin;
+  const kp_gpu_plugin* p = vendor_state(Slot == 0 ? kCuda : kMusa).plugin;
   void* inner = nullptr;
   const kp_status s = p->create(index, &inner);
   if (s != KP_OK) {
@@ -258,12 +370,14 @@ Loaded load_library(const VendorSpec& v) {
     return out;
   }
   const char* env = std::getenv(v.library_env);
-  const std::string path = env && *env ? std::string(env) : own_dir() + "/" + v.library;
+  const bool musa = v.slot == kMusa.slot;
+  const std::string path = musa ? g_musa_route.library : env && *env ? std::string(env) : own_dir() + "/" + v.library;
   dlerror();
   void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     const char* e = dlerror();
-    out.reason = std::string("the ") + v.backend + " backend library does not load (" + (e ? e : path) +
+    out.reason = std::string("the ") + (musa && g_musa_route.emulated ? "emulated musa" : v.backend) +
+                 " backend library does not load (" + (e ? e : path) +
                  "); it is built when CMake finds the vendor compiler (npm run build:native)";
     return out;
   }
@@ -280,22 +394,29 @@ Loaded load_library(const VendorSpec& v) {
                  "); rebuild with npm run build:native";
     return out;
   }
-  g_cuda_plugin = p;
+  if (!p->name || std::strcmp(p->name, v.backend) != 0) {
+    out.reason = path + " registers as backend '" + (p->name ? p->name : "") + "', not '" + v.backend + "'";
+    return out;
+  }
+  vendor_state(v).plugin = p;
   out.plugin = p;
-  out.table = Backend{p->name, gpu_create, gpu_destroy, gpu_threads, gpu_alloc, gpu_free, gpu_matmul, gpu_attention,
-                      gpu_write, gpu_read, gpu_finish};
+  out.table = Backend{p->name, musa ? gpu_create<1> : gpu_create<0>, gpu_destroy, gpu_threads, gpu_alloc, gpu_free,
+                      gpu_matmul, gpu_attention, gpu_write, gpu_read, gpu_finish};
   out.ok = true;
   return out;
 }
 
 const Loaded& loaded(const VendorSpec& v) {
-  static std::once_flag once;
-  static Loaded l;
-  std::call_once(once, [&] { l = load_library(v); });
-  return l;
+  VendorState& st = vendor_state(v);
+  std::call_once(st.load_once, [&] { st.loaded = new Loaded(load_library(v)); });  // kept for the process
+  return *st.loaded;
 }
 
-const VendorSpec* vendor(const std::string& backend) { return backend == "cuda" ? &kCuda : nullptr; }
+const VendorSpec* vendor(const std::string& backend) {
+  if (backend == "cuda") return &kCuda;
+  if (backend == "musa") return &kMusa;
+  return nullptr;
+}
 
 }  // namespace
 

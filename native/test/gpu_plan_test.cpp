@@ -1,6 +1,11 @@
 // Host-side checks of the GPU backend that need no GPU: which kernel variant a descriptor gets on a
 // given device, and the attention plan (bucket, split-KV, shared memory, workspace, refusals).
 // Linked with the backend's objects; run by test/cuda.test.ts. Exit status 0 = all passed.
+//
+// Built twice: with the cuda library's objects (kp_gpu_plan_test) and with the MUSA build's objects
+// (kp_musa_plan_test: KP_GPU_VENDOR_MUSA, the sources through vendors/musa.h; run by
+// test/musa.test.ts), where the tensor-core GEMM never runs and the MUSA parts' 128-thread warps and
+// small per-block shared memory (mp_21) are planned for.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -64,7 +69,14 @@ int main() {
   alignas(16) static char buf[64];
   const void* p = buf;
   const void* odd = buf + 2;
+#if KP_GPU_VENDOR_HAS_MMA_SYNC
   const std::string sm90 = "gemm-mma-m16n8k16-bf16";
+  const std::string sm80f16 = "gemm-mma-m16n8k16-f16";
+#else
+  // MUSA: no mma.sync, whatever the device reports (the emulated build runs on NVIDIA sm_80+ parts).
+  const std::string sm90 = "gemm-simt-64x64";
+  const std::string sm80f16 = "gemm-simt-64x64";
+#endif
   auto v = [&](const DeviceCaps& c, const kp_matmul_desc& d, const void* a = nullptr) {
     return std::string(kp::gpu::matmul_variant(c, d, a ? a : p, p));
   };
@@ -74,7 +86,7 @@ int main() {
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4, 4096, 4096)) == "gemv-m4");
   // Tensor cores: f16/bf16 on sm_80+ with 32-lane warps, aligned, K % 8 == 0, not transposed A.
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == sm90);
-  EXPECT(v(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == "gemm-mma-m16n8k16-f16");
+  EXPECT(v(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == sm80f16);
   EXPECT(v(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
   EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");  // not a 32-lane warp
   EXPECT(v(caps(9, 0), mm(KP_F32, 4096, 4096, 4096)) == "gemm-simt-64x64");       // no TF32 unless asked
@@ -105,7 +117,7 @@ int main() {
   kp::gpu::AttentionPlan pf = plan(att(4, 32, 2048, 2048, 128, 128));
   EXPECT(!pf.unsupported && pf.splits == 1 && pf.workspace == 0 && pf.dmax == 128);
   EXPECT(std::string(pf.variant) == "flash-attention-simt");
-  EXPECT(pf.smem == (32 * 256 + 32 * 33) * 4);
+  EXPECT(pf.smem == (32 * 256 + 32 * 33) * 4 && pf.tile_keys == 32);
   kp::gpu::AttentionPlan dec = plan(att(4, 32, 1, 4096, 128, 128));
   EXPECT(!dec.unsupported && std::string(dec.variant) == "flash-decoding-split-kv");
   EXPECT(dec.splits == 16 && dec.split_keys == 256);
@@ -126,12 +138,68 @@ int main() {
     c.smem_optin = 99 * 1024;
     return c;
   }(), att(1, 1, 13, 29, 512, 512), nullptr);
-  EXPECT(big.unsupported != nullptr);  // 128 KiB of K/V tile does not fit sm_89's 99 KiB
+  // 32 keys of 512 + 512 floats (128 KiB) do not fit sm_89's 99 KiB: 16-key tiles do (65 KiB).
+  EXPECT(!big.unsupported && big.tile_keys == 16 && big.smem == (16 * 1024 + 16 * 17) * 4);
+  kp::gpu::AttentionPlan tiny = kp::gpu::plan_attention([] {
+    DeviceCaps c = caps(8, 9);
+    c.smem_optin = 16 * 1024;
+    return c;
+  }(), att(1, 1, 13, 29, 512, 512), nullptr);
+  EXPECT(tiny.unsupported != nullptr);  // not even 8 keys (33 KiB) fit 16 KiB
+
+  // ---- MUSA parts -------------------------------------------------------------------------------
+  // mp_21 (MTT S80/S3000) and mp_22 (S4000) report 128-thread warps, mp_31 (S5000) 32. Per-block
+  // shared memory is read from the device (musaDevAttrMaxSharedMemoryPerBlockOptin); no Moore Threads
+  // document available here gives mp_21's figure, so the plans are checked against 48 KiB, the
+  // per-block amount CUDA-model parts guarantee without opting in (the loosest assumption that can
+  // hold for mp_21), and against 64 and 72 KiB for the larger parts.
+  auto musa = [](int major, int minor, int warp, int smem) {
+    DeviceCaps c;
+    c.cc_major = major;
+    c.cc_minor = minor;
+    c.warp_size = warp;
+    c.multiprocessors = 32;
+    c.smem_optin = smem;
+    return c;
+  };
+  const DeviceCaps mp21 = musa(2, 1, 128, 48 * 1024), mp22 = musa(2, 2, 128, 72 * 1024), mp31 = musa(3, 1, 32, 64 * 1024);
+  for (const DeviceCaps& c : {mp21, mp22, mp31}) {
+    // Never the NVIDIA tensor-core GEMM on a MUSA part (cc 2.x/3.x, and 128-lane warps).
+    EXPECT(v(c, mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
+    EXPECT(v(c, mm(KP_F16, 4096, 4096, 4096)) == "gemm-simt-64x64");
+    EXPECT(v(c, mm(KP_F32, 2, 4096, 4096)) == "gemv-m4");
+    // Every head-dimension bucket plans within the part's shared memory, with row groups dividing its warp.
+    const int dims[] = {40, 64, 96, 128, 200, 256, 512};
+    for (int d : dims) {
+      const kp::gpu::AttentionPlan a = kp::gpu::plan_attention(c, att(2, 8, 77, 300, d, d), nullptr);
+      EXPECT(a.unsupported == nullptr);
+      if (a.unsupported) std::printf("  d=%d: %s\n", d, a.unsupported);
+      EXPECT(a.smem <= static_cast<size_t>(c.smem_optin));
+      EXPECT(a.tile_keys == 32 || a.tile_keys == 16 || a.tile_keys == 8);
+    }
+  }
+  // mp_21 at 48 KiB: d <= 128 keeps 32-key tiles (36 KiB at d = 128); 256 needs 16 keys (34 KiB), 512 needs 8 (33 KiB).
+  EXPECT(kp::gpu::plan_attention(mp21, att(1, 32, 512, 512, 128, 128), nullptr).tile_keys == 32);
+  EXPECT(kp::gpu::plan_attention(mp21, att(1, 32, 512, 512, 256, 256), nullptr).tile_keys == 16);
+  EXPECT(kp::gpu::plan_attention(mp21, att(1, 32, 512, 512, 256, 256), nullptr).smem == (16 * 512 + 32 * 17) * 4);
+  EXPECT(kp::gpu::plan_attention(mp21, att(1, 32, 512, 512, 512, 512), nullptr).tile_keys == 8);
+  // The same shapes on mp_22 at 72 KiB: 32 keys fit at d = 256 (69760 B), d = 512 takes 16.
+  EXPECT(kp::gpu::plan_attention(mp22, att(1, 32, 512, 512, 256, 256), nullptr).tile_keys == 32);
+  EXPECT(kp::gpu::plan_attention(mp22, att(1, 32, 512, 512, 512, 512), nullptr).tile_keys == 16);
+  // Decoding on a 128-lane part splits the keys exactly as on a 32-lane one (the split depends on the shape only).
+  const kp::gpu::AttentionPlan d21 = kp::gpu::plan_attention(mp21, att(4, 32, 1, 4096, 128, 128), nullptr);
+  EXPECT(!d21.unsupported && d21.splits == 16 && std::string(d21.variant) == "flash-decoding-split-kv");
+  // A warp the row groups cannot divide is refused, not mis-planned.
+  EXPECT(kp::gpu::plan_attention(musa(2, 1, 36, 48 * 1024), att(1, 1, 13, 29, 128, 128), nullptr).unsupported != nullptr);
 
   if (failures) {
     std::printf("%d failure(s)\n", failures);
     return 1;
   }
-  std::printf("gpu plan test: all passed\n");
+#if KP_GPU_VENDOR_HAS_MMA_SYNC
+  std::printf("gpu plan test (cuda build): all passed\n");
+#else
+  std::printf("gpu plan test (musa build): all passed\n");
+#endif
   return 0;
 }

@@ -10,6 +10,8 @@ typedef cudaEvent_t kp_gpu_event_t;
 #define kp_gpu_success cudaSuccess
 #define kp_gpu_not_ready cudaErrorNotReady
 #define KP_GPU_VENDOR_NAME "CUDA"
+// The tensor-core GEMM (kernels/gpu/gemm_mma.cu, mma.sync) may be chosen on this vendor's parts.
+#define KP_GPU_VENDOR_HAS_MMA_SYNC 1
 
 #define KP_GPU_GLOBAL __global__
 #define KP_GPU_DEVICE __device__

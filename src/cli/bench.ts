@@ -39,6 +39,7 @@ export const benchCommand: Command = {
     causal: b('attention: bottom-right causal'),
     dtype: s('f32,f16,bf16 (default f32)'),
     backend: s('kernelport backends, comma-separated (default cpu; reference only with small shapes)'),
+    backends: s('the same as --backend (the spelling validate uses)'),
     peer: s("peers, comma-separated (default onnxruntime-node; 'none' for none)"),
     'peer-module': s('a JS module whose default export is a Peer (see bench/README.md)'),
     threads: s('cpu threads for kernelport and peers (default: usable cores)'),
@@ -114,6 +115,7 @@ async function runBench(args: Parsed, log: (line: string) => void): Promise<numb
         }
       : undefined;
     const suites = list('suite');
+    if (f.has('backend') && f.has('backends')) throw new UsageError('--backend and --backends are the same flag: give one');
 
     if (f.has('calibrate') && !op && !suites) return await calibrateOnly(threads, json, log);
 
@@ -131,7 +133,7 @@ async function runBench(args: Parsed, log: (line: string) => void): Promise<numb
         suites,
         shapes,
         dtypes: list('dtype') as BenchOptions['dtypes'],
-        backends: list('backend'),
+        backends: list('backend') ?? list('backends'),
         peers,
         threads,
         minTime: num('min-time'),

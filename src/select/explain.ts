@@ -149,13 +149,19 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
       return { variant: 'wgsl-flash-decoding-split-kv', tileConfig: { BQ: WGPU_BQ_DECODE, SPLIT: WGPU_SPLIT, ...tiles }, why: `Sq=${desc.sq} <= ${WGPU_BQ_DECODE} over Skv=${desc.skv}: split-KV partials then an ordered combine` };
     return { variant: 'wgsl-flash-attention', tileConfig: { BQ: WGPU_BQ_PREFILL, ...tiles }, why: `flash attention, ${WGPU_BQ_PREFILL} query rows per workgroup, K/V staged ${tiles.BK} keys at a time` };
   }
-  // cuda / musa: the plugin picks; name the family it will use
+  // cuda / musa: the plugin picks; name the family it will use. musa runs the portable tiles only,
+  // planned for the warp size the device reports (128 on mp_21/mp_22; KERNELPORT_MUSA_WARP_SIZE when emulated).
   const mma = info.features.tensorCores && desc.dtype !== 'f32';
+  const warp = info.gpu?.warpSize;
+  const onWarp = warp ? { tileConfig: { warpSize: warp } } : {};
+  const note = info.backend === 'musa' ? `, planned for ${warp ?? '?'}-thread warps${info.gpu?.emulated ? ' (emulated MUSA build on an NVIDIA GPU)' : ''}` : '';
   if (desc.op === 'matmul')
     return desc.m <= 4
-      ? { variant: 'gemv', why: `M=${desc.m}: GEMV` }
-      : { variant: mma ? `gemm-mma-${desc.dtype}` : 'gemm-simt', why: mma ? 'tensor cores (mma.sync m16n8k16)' : 'SIMT GEMM' };
-  return desc.sq <= 8 && desc.skv >= 512 ? { variant: 'flash-decoding-split-kv', why: 'split-KV decoding' } : { variant: 'flash-attention', why: 'flash attention' };
+      ? { variant: 'gemv', ...onWarp, why: `M=${desc.m}: GEMV${note}` }
+      : { variant: mma ? `gemm-mma-${desc.dtype}` : 'gemm-simt', ...onWarp, why: (mma ? 'tensor cores (mma.sync m16n8k16)' : 'SIMT GEMM') + note };
+  return desc.sq <= 8 && desc.skv >= 512
+    ? { variant: 'flash-decoding-split-kv', ...onWarp, why: `split-KV decoding${note}` }
+    : { variant: 'flash-attention', ...onWarp, why: `flash attention${note}` };
 }
 
 export function explain(info: DeviceInfo, op: OpName, descArg: unknown, measured?: { flops: number; bandwidth: number }, cpuPeer?: DeviceInfo): Explanation {

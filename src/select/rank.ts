@@ -1,7 +1,8 @@
 /**
  * Selection by estimated time: a roofline per device (max(flops / peak FLOP/s, bytes / bandwidth) plus
  * a fixed launch cost) from probe data, measured peaks where calibrated. Pure: no Node APIs, no probing;
- * open() feeds it probe() and the calibration cache. `reference` is never ranked unless named in `prefer`.
+ * open() feeds it probe() and the calibration cache. `reference` and emulated musa devices are never
+ * ranked unless named in `prefer`.
  */
 import type { BackendName, DeviceInfo, DType } from '../types.js';
 
@@ -215,6 +216,12 @@ export function rankDevices(devices: DeviceInfo[], options: RankOptions = {}): R
     }
     if (info.backend === 'reference' && !prefer.some((p) => matches(info, p))) {
       exclude('the float64 reference is never chosen automatically');
+      continue;
+    }
+    // An emulated musa device is the NVIDIA GPU the cuda backend already offers, running the MUSA
+    // build for testing: never preferred over that cuda device, so never chosen unless asked for.
+    if (info.features.emulated === true && !prefer.some((p) => matches(info, p))) {
+      exclude('an emulated musa device (the MUSA build on an NVIDIA GPU, for testing) is never chosen automatically; open(\'musa\') or prefer: [\'musa\'] picks it');
       continue;
     }
     const missing = dtypes.filter((t) => !info.features.dtypes.includes(t));
