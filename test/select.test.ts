@@ -104,6 +104,15 @@ describe('supports / explain on recorded devices', () => {
     expect(fa.estimateMs).toBeGreaterThan(0);
     expect(explain(cpu, 'matmul', { m: 2048, n: 2048, k: 2048 }).bound).toBe('compute');
     expect(explain(d4090, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
+    // f32 stays on the SIMT GEMM unless TF32 is allowed; then the TF32 tensor-core rate is the roof
+    const f32 = explain(h20a, 'matmul', { m: 4096, n: 4096, k: 4096 });
+    const tf32 = explain(h20a, 'matmul', { m: 4096, n: 4096, k: 4096, allowTf32: true });
+    expect(f32.variant).toBe('gemm-simt');
+    expect(tf32.variant).toBe('gemm-mma-tf32');
+    expect(tf32.why).toMatch(/TF32 tensor-core rate/);
+    expect(tf32.estimateMs).toBeLessThan(f32.estimateMs);
+    expect(explain(cpu, 'matmul', { m: 512, n: 512, k: 512, allowTf32: true }).variant).toBe(`gemm-blocked-${cpu.cpu!.isa}`);
+    expect(explain(s4000, 'matmul', { m: 4096, n: 4096, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt'); // no mma.sync on MUSA
   });
 });
 

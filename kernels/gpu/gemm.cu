@@ -149,11 +149,12 @@ GemmArgs gemm_args(const kp_matmul_desc& d, const void* a, const void* b, const 
 
 unsigned grid_z(int64_t batch) { return static_cast<unsigned>(batch < 65535 ? batch : 65535); }
 
-enum class GemmPath { Gemv, Mma, Simt };
+enum class GemmPath { Gemv, Mma, Tf32, Simt };
 
 GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
   if (d.m <= kGemvMaxM && caps.gemm_mode != 2) return GemmPath::Gemv;
   if (mma_eligible(caps, d, a, b)) return GemmPath::Mma;
+  if (tf32_eligible(caps, d, a, b)) return GemmPath::Tf32;
   return GemmPath::Simt;
 }
 
@@ -161,6 +162,7 @@ const char* path_name(GemmPath p, const kp_matmul_desc& d) {
   switch (p) {
     case GemmPath::Gemv: return "gemv-m4";
     case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
+    case GemmPath::Tf32: return "gemm-mma-m16n8k8-tf32";
     default: return "gemm-simt-64x64";
   }
 }
@@ -184,6 +186,9 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
     }
     case GemmPath::Mma:
       launch_gemm_mma(stream, g);
+      break;
+    case GemmPath::Tf32:
+      launch_gemm_tf32(stream, g);
       break;
     case GemmPath::Simt: {
       const dim3 grid(static_cast<unsigned>((d.n + BN - 1) / BN), static_cast<unsigned>((d.m + BM - 1) / BM), grid_z(g.batch));

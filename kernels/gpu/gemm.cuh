@@ -21,5 +21,12 @@ struct GemmArgs {
 bool mma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 void launch_gemm_mma(kp_gpu_stream_t stream, const GemmArgs& g);
 
+// TF32 tensor-core path for f32 inputs when the descriptor allows it (gemm_tf32.cu).
+bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
+void launch_gemm_tf32(kp_gpu_stream_t stream, const GemmArgs& g);
+
+// cp.async moves 16 bytes: operands must start on a 16-byte boundary.
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 }  // namespace gpu
 }  // namespace kp

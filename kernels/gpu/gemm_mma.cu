@@ -14,6 +14,7 @@
 // and batch strides (cp.async moves 16 bytes).
 #include <stdlib.h>
 #include "gemm.cuh"
+#include "ptx.cuh"
 
 namespace kp {
 namespace gpu {
@@ -28,16 +29,6 @@ constexpr int B_STAGE = (MBN * BT_LD > MBK * BN_LD) ? MBN * BT_LD : MBK * BN_LD;
 constexpr size_t SMEM_BYTES = static_cast<size_t>(STAGES) * (A_STAGE + B_STAGE) * 2;
 
 #if defined(KP_GPU_HAS_MMA)
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t* r) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -190,8 +181,6 @@ void launch_one(kp_gpu_stream_t stream, const GemmArgs& g) {
                   static_cast<unsigned>(g.batch < 65535 ? g.batch : 65535));
   KP_GPU_LAUNCH((gemm_mma<BF16>), grid, dim3(MTHREADS), SMEM_BYTES, stream)(g);
 }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 }  // namespace
 

@@ -72,10 +72,12 @@ int main() {
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
   const std::string sm90 = "gemm-mma-m16n8k16-bf16";
   const std::string sm80f16 = "gemm-mma-m16n8k16-f16";
+  const std::string tf32 = "gemm-mma-m16n8k8-tf32";
 #else
   // MUSA: no mma.sync, whatever the device reports (the emulated build runs on NVIDIA sm_80+ parts).
   const std::string sm90 = "gemm-simt-64x64";
   const std::string sm80f16 = "gemm-simt-64x64";
+  const std::string tf32 = "gemm-simt-64x64";
 #endif
   auto v = [&](const DeviceCaps& c, const kp_matmul_desc& d, const void* a = nullptr) {
     return std::string(kp::gpu::matmul_variant(c, d, a ? a : p, p));
@@ -109,6 +111,27 @@ int main() {
   EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8
   EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 1, 32, 64)) == sm90);
   EXPECT(v(caps(9, 0, 32, 1), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64"); // =simt
+  // TF32 tensor cores: f32 only when the descriptor allows it; K % 4, N % 4 unless B is [N,K].
+  auto tf = [](int64_t m, int64_t n, int64_t k) {
+    kp_matmul_desc d = mm(KP_F32, m, n, k);
+    d.allow_tf32 = 1;
+    return d;
+  };
+  EXPECT(v(caps(9, 0), tf(4096, 4096, 4096)) == tf32);
+  EXPECT(v(caps(8, 0), tf(1000, 1024, 4100)) == tf32);
+  EXPECT(v(caps(7, 5), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0), tf(4096, 4096, 4094)) == "gemm-simt-64x64");  // K % 4
+  EXPECT(v(caps(9, 0), tf(4096, 4094, 4096)) == "gemm-simt-64x64");  // N % 4 with B [K,N]
+  kp_matmul_desc tft = tf(4096, 4094, 4096);
+  tft.trans_b = 1;
+  EXPECT(v(caps(9, 0), tft) == tf32);
+  EXPECT(v(caps(9, 0), tf(4096, 4096, 4096), odd) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0, 64), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0, 32, 1), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0, 32, 2), tf(37, 32, 64)) == tf32);
+  kp_matmul_desc tf16 = mm(KP_BF16, 4096, 4096, 4096);
+  tf16.allow_tf32 = 1;  // meaningless for 16-bit inputs: they take their own tensor-core path
+  EXPECT(v(caps(9, 0), tf16) == sm90);
 
   // Attention plans.
   auto plan = [&](const kp_attention_desc& d, int warp = 32, const int32_t* len = nullptr) {

@@ -151,14 +151,20 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
   }
   // cuda / musa: the plugin picks; name the family it will use. musa runs the portable tiles only,
   // planned for the warp size the device reports (128 on mp_21/mp_22; KERNELPORT_MUSA_WARP_SIZE when emulated).
-  const mma = info.features.tensorCores && desc.dtype !== 'f32';
+  // Tensor cores are NVIDIA's mma.sync path (cuda only): f16/bf16 always, f32 when TF32 is allowed.
+  const tf32 = desc.op === 'matmul' && desc.dtype === 'f32' && desc.allowTf32 === true;
+  const mma = info.backend === 'cuda' && info.features.tensorCores && (desc.dtype !== 'f32' || tf32);
   const warp = info.gpu?.warpSize;
   const onWarp = warp ? { tileConfig: { warpSize: warp } } : {};
   const note = info.backend === 'musa' ? `, planned for ${warp ?? '?'}-thread warps${info.gpu?.emulated ? ' (emulated MUSA build on an NVIDIA GPU)' : ''}` : '';
   if (desc.op === 'matmul')
     return desc.m <= 4
       ? { variant: 'gemv', ...onWarp, why: `M=${desc.m}: GEMV${note}` }
-      : { variant: mma ? `gemm-mma-${desc.dtype}` : 'gemm-simt', ...onWarp, why: (mma ? 'tensor cores (mma.sync m16n8k16)' : 'SIMT GEMM') + note };
+      : {
+          variant: mma ? (tf32 ? 'gemm-mma-tf32' : `gemm-mma-${desc.dtype}`) : 'gemm-simt',
+          ...onWarp,
+          why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
+        };
   return desc.sq <= 8 && desc.skv >= 512
     ? { variant: 'flash-decoding-split-kv', ...onWarp, why: `split-KV decoding${note}` }
     : { variant: 'flash-attention', ...onWarp, why: `flash attention${note}` };

@@ -16,6 +16,8 @@ export interface MatmulDesc {
   k: number;
   batch?: number;
   dtype?: DType;
+  /** f32 only: the caller allows TF32 tensor cores (matmul's allowTf32). */
+  allowTf32?: boolean;
 }
 
 export interface AttentionDesc {
@@ -182,7 +184,10 @@ export function peaksFor(info: DeviceInfo, dtype: DType, measured?: { flops: num
 
 export function estimateOp(info: DeviceInfo, desc: OpDesc, measured?: { flops: number; bandwidth: number }, cpuPeer?: DeviceInfo): Estimate {
   const { flops, bytes, dtype } = opCost(desc);
-  const peaks = peaksFor(info, dtype, measured, cpuPeer);
+  let peaks = peaksFor(info, dtype, measured, cpuPeer);
+  // An f32 matmul that allows TF32 runs at the tensor-core TF32 rate where the device has one.
+  const tf32 = info.backend === 'cuda' && desc.op === 'matmul' && desc.allowTf32 === true && dtype === 'f32' ? (info.gpu?.tf32Flops ?? 0) : 0;
+  if (tf32 > peaks.flops) peaks = { ...peaks, flops: tf32, notes: [...peaks.notes, 'TF32 tensor-core rate (allowTf32)'] };
   const tc = flops / peaks.flops;
   const tb = bytes / peaks.bandwidth;
   return { op: desc.op, flops, bytes, ms: Math.max(tc, tb) * 1e3 + LAUNCH_MS[info.backend], bound: tc >= tb ? 'compute' : 'bandwidth', peaks };
