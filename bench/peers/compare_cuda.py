@@ -6,6 +6,8 @@ import sys
 GOALS = {  # name: (goal on sm_90, what the ratio means)
     "gemm_bf16_4096": (0.70, "kernelport speed / torch.matmul"),
     "gemm_f16_4096": (0.70, "kernelport speed / torch.matmul"),
+    "gemm_f32_4096": (None, "full f32 (SIMT) / torch.matmul with TF32 off"),
+    "gemm_tf32_4096": (None, "allowTf32 / torch.matmul with allow_tf32"),
     "gemm_bias_gelu_bf16_512x4096x4096": (1.00, "fused vs torch's unfused matmul+bias+gelu"),
     "attention_causal_bf16_b4h32s2048d128": (0.60, "kernelport speed / SDPA"),
     "decode_bf16_b4h32skv4096d128": (0.70, "fraction of the table's HBM bandwidth"),
@@ -29,7 +31,7 @@ def main() -> int:
         mark = "" if ratio is None or goal is None else (" ok" if ratio >= goal else " BELOW")
         failed += mark == " BELOW"
         print(f"{name:40} {c['ms']:14.3f} {t if t else float('nan'):10.3f} "
-              f"{ratio if ratio is not None else float('nan'):7.2f} {goal:6.2f}{mark}  {meaning}")
+              f"{ratio if ratio is not None else float('nan'):7.2f} {goal if goal is not None else float('nan'):6.2f}{mark}  {meaning}")
     print(f"{failed} case(s) below goal" if failed else "all cases at or above goal")
     return 0
 

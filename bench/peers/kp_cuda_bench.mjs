@@ -58,6 +58,17 @@ for (const dtype of ['bf16', 'f16']) {
   b.dispose();
 }
 {
+  // f32 4096^3: the SIMT GEMM (full f32) and the TF32 tensor-core GEMM (allowTf32)
+  const n = 4096;
+  const x = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i * 0.37));
+  const a = dev.tensor(x, [n, n]);
+  const b = dev.tensor(x, [n, n]);
+  cases.gemm_f32_4096 = { ms: await time(() => [dev.matmul(a, b)], quick ? 2 : 5), flops: 2 * n ** 3 };
+  cases.gemm_tf32_4096 = { ms: await time(() => [dev.matmul(a, b, { allowTf32: true })], quick ? 5 : 20), flops: 2 * n ** 3 };
+  a.dispose();
+  b.dispose();
+}
+{
   const [m, k, n] = [512, 4096, 4096];
   const a = dev.tensor(bits16(m * k, 'bf16'), [m, k], 'bf16');
   const w = dev.tensor(bits16(k * n, 'bf16'), [k, n], 'bf16');

@@ -45,6 +45,12 @@ def main() -> int:
             a = torch.randn(4096, 4096, device=dev, dtype=dt)
             b = torch.randn(4096, 4096, device=dev, dtype=dt)
             cases[f"gemm_{name}_4096"] = {"ms": bench(lambda: torch.matmul(a, b), 5 if quick else 20)}
+        a = torch.randn(4096, 4096, device=dev, dtype=torch.float32)
+        b = torch.randn(4096, 4096, device=dev, dtype=torch.float32)
+        cases["gemm_f32_4096"] = {"ms": bench(lambda: torch.matmul(a, b), 2 if quick else 5)}
+        torch.backends.cuda.matmul.allow_tf32 = True
+        cases["gemm_tf32_4096"] = {"ms": bench(lambda: torch.matmul(a, b), 5 if quick else 20)}
+        torch.backends.cuda.matmul.allow_tf32 = False
         a = torch.randn(512, 4096, device=dev, dtype=torch.bfloat16)
         w = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
         bias = torch.randn(4096, device=dev, dtype=torch.bfloat16)
