@@ -14,7 +14,7 @@
 // and batch strides (cp.async moves 16 bytes).
 #include <stdlib.h>
 #include "gemm.cuh"
-#include "ptx.cuh"
+#include "mma_common.cuh"
 
 namespace kp {
 namespace gpu {
@@ -103,27 +103,9 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(MTHREADS) gemm_mma(GemmArgs g) {
     };
 
     float acc[4][4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    zero_acc(acc);
 
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-      if (s < ktiles) load_stage(s, s * MBK);
-      cp_async_commit();
-    }
-
-    for (int64_t kt = 0; kt < ktiles; ++kt) {
-      cp_async_wait<STAGES - 2>();
-      __syncthreads();  // tile kt is in shared memory, and every warp is done with tile kt - 1
-      const int64_t nt = kt + STAGES - 1;
-      if (nt < ktiles) load_stage(static_cast<int>(nt % STAGES), nt * MBK);
-      cp_async_commit();
-
-      const int stage = static_cast<int>(kt % STAGES);
+    mma_pipeline<STAGES>(ktiles, MBK, load_stage, [&](int stage) {
       const uint16_t* as = As + stage * A_STAGE;
       const uint16_t* bs = Bs + stage * B_STAGE;
 #pragma unroll
@@ -152,22 +134,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(MTHREADS) gemm_mma(GemmArgs g) {
 #pragma unroll
           for (int nj = 0; nj < 4; ++nj) mma16816<BF16>(acc[mi][nj], af[mi], bf[nj]);
       }
-    }
-    cp_async_wait<0>();
-    __syncthreads();  // shared memory is reused by the next batch entry
-
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int nj = 0; nj < 4; ++nj) {
-        const int64_t r0 = m0 + warp_m * 64 + mi * 16 + lane / 4;
-        const int64_t c0 = n0 + warp_n * 32 + nj * 8 + (lane % 4) * 2;
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t i = r0 + (e >= 2 ? 8 : 0), j = c0 + (e % 2);
-          if (i < M && j < N) epilogue_store_call(g.ep, t, ro, i, j, acc[mi][nj][e]);
-        }
-      }
+    });
+    store_warp_tile(g, t, ro, m0 + warp_m * 64, n0 + warp_n * 32, lane, acc);
   }
 #endif
 }

@@ -16,7 +16,7 @@
 // requires the vendor's mma.sync and a 32-lane warp. Requirements: A not transposed, K a multiple of
 // 4, N a multiple of 4 unless B is transposed, 16-byte aligned operands and batch strides.
 #include "gemm.cuh"
-#include "ptx.cuh"
+#include "mma_common.cuh"
 
 namespace kp {
 namespace gpu {
@@ -94,27 +94,9 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(TTHREADS) gemm_tf32(GemmArgs g) {
     };
 
     float acc[4][4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    zero_acc(acc);
 
-#pragma unroll
-    for (int s = 0; s < TSTAGES - 1; ++s) {
-      if (s < ktiles) load_stage(s, s * TBK);
-      cp_async_commit();
-    }
-
-    for (int64_t kt = 0; kt < ktiles; ++kt) {
-      cp_async_wait<TSTAGES - 2>();
-      __syncthreads();  // tile kt is in shared memory, and every warp is done with tile kt - 1
-      const int64_t nt = kt + TSTAGES - 1;
-      if (nt < ktiles) load_stage(static_cast<int>(nt % TSTAGES), nt * TBK);
-      cp_async_commit();
-
-      const int stage = static_cast<int>(kt % TSTAGES);
+    mma_pipeline<TSTAGES>(ktiles, TBK, load_stage, [&](int stage) {
       const float* as = As + stage * TA_STAGE;
       const float* bs = Bs + stage * TB_STAGE;
 #pragma unroll
@@ -146,22 +128,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(TTHREADS) gemm_tf32(GemmArgs g) {
 #pragma unroll
           for (int nj = 0; nj < 4; ++nj) mma1688(acc[mi][nj], af[mi], bf[nj]);
       }
-    }
-    cp_async_wait<0>();
-    __syncthreads();  // shared memory is reused by the next batch entry
-
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int nj = 0; nj < 4; ++nj) {
-        const int64_t r0 = m0 + warp_m * 64 + mi * 16 + gq;
-        const int64_t c0 = n0 + warp_n * 32 + nj * 8 + tq * 2;
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int64_t i = r0 + (e >= 2 ? 8 : 0), j = c0 + (e % 2);
-          if (i < M && j < N) epilogue_store_call(g.ep, t, ro, i, j, acc[mi][nj][e]);
-        }
-      }
+    });
+    store_warp_tile(g, t, ro, m0 + warp_m * 64, n0 + warp_n * 32, lane, acc);
   }
 #endif
 }

@@ -1,0 +1,74 @@
+// What the tensor-core GEMMs (gemm_mma.cu, gemm_tf32.cu) share: asynchronous global -> shared copies
+// (NVIDIA PTX), the multistage copy/compute pipeline over K tiles, and the store of a warp's 64x32
+// accumulator tile through the fused epilogue. Only where KP_GPU_HAS_MMA is defined (sm_80+ device
+// passes of the CUDA build); MUSA never sees them (vendors/musa.h).
+#pragma once
+#include "gemm.cuh"
+
+#if defined(KP_GPU_HAS_MMA)
+namespace kp {
+namespace gpu {
+namespace {
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void zero_acc(float (&acc)[4][4][4]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+}
+
+// STAGES-deep pipeline: load_stage(stage, k0) issues the cp.async copies of the K tile at k0 into a
+// stage buffer, compute(stage) consumes one. Returns with every copy landed and the block in step, so
+// shared memory may be reused (the next batch entry).
+template <int STAGES, class Load, class Compute>
+__device__ __forceinline__ void mma_pipeline(int64_t ktiles, int64_t bk, Load&& load_stage, Compute&& compute) {
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ktiles) load_stage(s, s * bk);
+    cp_async_commit();
+  }
+  for (int64_t kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // tile kt is in shared memory, and every warp is done with tile kt - 1
+    const int64_t nt = kt + STAGES - 1;
+    if (nt < ktiles) load_stage(static_cast<int>(nt % STAGES), nt * bk);
+    cp_async_commit();
+    compute(static_cast<int>(kt % STAGES));
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+}
+
+// A warp's 64x32 outputs at (r0, c0) of batch entry t, held as 4x4 m16n8 accumulator fragments
+// (c0/c1: row lane/4, columns 2(lane%4) + 0/1; c2/c3: 8 rows further), through the epilogue.
+__device__ __forceinline__ void store_warp_tile(const GemmArgs& g, int64_t t, int64_t ro, int64_t r0, int64_t c0,
+                                                int lane, const float (&acc)[4][4][4]) {
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int nj = 0; nj < 4; ++nj) {
+      const int64_t i0 = r0 + mi * 16 + lane / 4, j0 = c0 + nj * 8 + (lane % 4) * 2;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int64_t i = i0 + (e >= 2 ? 8 : 0), j = j0 + (e % 2);
+        if (i < g.m && j < g.n) epilogue_store_call(g.ep, t, ro, i, j, acc[mi][nj][e]);
+      }
+    }
+}
+
+}  // namespace
+}  // namespace gpu
+}  // namespace kp
+#endif
