@@ -4,9 +4,9 @@
  * device. A cuda device is a native device like cpu, so the same host code (CpuDevice) drives it
  * through the addon with the C ABI name 'cuda:N'; its buffers are device memory.
  */
-import { unavailableInfo } from '../info.js';
+import { driverFigures, gpuInfos, type GpuLibrary } from '../gpu-probe.js';
 import { CpuDevice } from '../cpu/index.js';
-import { loadNative, type NativeAddon, type NativeGpuDevice } from '../../native.js';
+import type { NativeAddon, NativeGpuDevice } from '../../native.js';
 import type { DeviceInfo } from '../../types.js';
 import { exportClass, partFigures } from './parts.js';
 
@@ -14,25 +14,12 @@ export { PARTS, estimatePart, matchPart, partFigures, performanceDensity, tpp, e
 
 /** Every CUDA device, or one unavailable entry with the exact reason (no driver, no device, no library). */
 export function cudaInfos(): DeviceInfo[] {
-  const addon = loadNative();
-  if (addon instanceof Error) return [unavailableInfo('cuda', 'CUDA', addon.message, 'NVIDIA')];
-  const p = addon.gpuProbe('cuda');
-  if (!p.available) return [unavailableInfo('cuda', 'CUDA', p.reason, 'NVIDIA')];
-  return p.devices.map((d) => cudaDeviceInfo(d, p.library));
+  return gpuInfos('cuda', 'CUDA', 'NVIDIA', cudaDeviceInfo);
 }
 
 /** The DeviceInfo of one device the driver reported, with the parts-table (or estimated) figures. */
-export function cudaDeviceInfo(d: NativeGpuDevice, lib: { loaded: boolean; reason: string; variants: string }): DeviceInfo {
-  const fig = partFigures({
-    name: d.name,
-    ccMajor: d.ccMajor,
-    ccMinor: d.ccMinor,
-    multiprocessors: d.multiprocessors,
-    clockKhz: d.clockKhz,
-    memoryClockKhz: d.memoryClockKhz,
-    busWidthBits: d.busWidthBits,
-    memoryBytes: d.memoryBytes,
-  });
+export function cudaDeviceInfo(d: NativeGpuDevice, lib: GpuLibrary): DeviceInfo {
+  const fig = partFigures(driverFigures(d));
   const mma = d.ccMajor >= 8 && d.warpSize === 32;
   const variants = lib.variants
     .split(',')

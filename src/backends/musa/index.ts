@@ -9,10 +9,10 @@
  * MUSA build; they say so (`features.emulated`, `gpu.emulated`, the name) and `open()`'s automatic
  * choice never takes them (src/select/rank.ts): they exist to test the MUSA build.
  */
-import { unavailableInfo } from '../info.js';
+import { driverFigures, gpuInfos, type GpuLibrary } from '../gpu-probe.js';
 import { CpuDevice } from '../cpu/index.js';
 import { partFigures } from '../cuda/parts.js';
-import { loadNative, type NativeAddon, type NativeGpuDevice } from '../../native.js';
+import type { NativeAddon, NativeGpuDevice } from '../../native.js';
 import type { DeviceInfo } from '../../types.js';
 import { musaPartFigures } from './parts.js';
 
@@ -20,25 +20,12 @@ export { MUSA_PARTS, MUSA_ARCH_RATES, estimateMusaPart, matchMusaPart, musaArchO
 
 /** Every MUSA device, or one unavailable entry with the exact reason (no driver, no device, no library, no emulation). */
 export function musaInfos(): DeviceInfo[] {
-  const addon = loadNative();
-  if (addon instanceof Error) return [unavailableInfo('musa', 'MUSA', addon.message, 'Moore Threads')];
-  const p = addon.gpuProbe('musa');
-  if (!p.available) return [unavailableInfo('musa', 'MUSA', p.reason, 'Moore Threads')];
-  return p.devices.map((d) => musaDeviceInfo(d, p.library));
+  return gpuInfos('musa', 'MUSA', 'Moore Threads', musaDeviceInfo);
 }
 
 /** The DeviceInfo of one device the driver reported, with the parts-table (or estimated) figures. */
-export function musaDeviceInfo(d: NativeGpuDevice, lib: { loaded: boolean; reason: string; variants: string }): DeviceInfo {
-  const probe = {
-    name: d.name,
-    ccMajor: d.ccMajor,
-    ccMinor: d.ccMinor,
-    multiprocessors: d.multiprocessors,
-    clockKhz: d.clockKhz,
-    memoryClockKhz: d.memoryClockKhz,
-    busWidthBits: d.busWidthBits,
-    memoryBytes: d.memoryBytes,
-  };
+export function musaDeviceInfo(d: NativeGpuDevice, lib: GpuLibrary): DeviceInfo {
+  const probe = driverFigures(d);
   // The MUSA kernels are the portable tiles: no tensor-core path on any MUSA part in this version.
   const variants = lib.variants.split(',').filter((v) => v && !v.startsWith('gemm-mma'));
   const base = {
