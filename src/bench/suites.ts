@@ -72,6 +72,18 @@ export const SUITES: Record<string, Suite> = {
       ...[1024, 2048, 4096, 8192].map((s) => att(`llm-decode/attention-kv${s}`, 1, s, dt)),
     ],
   },
+  'cpu-targets': {
+    name: 'cpu-targets',
+    description: 'the CPU backend\'s performance targets (issue 5): 4096^3, MLP up-projection 512x4096x4096+bias+GELU, attention B1 H32 S1024 D128 causal and not, GEMV 1x4096x4096, decode attention Sq1 Skv4096 32:8',
+    cases: (dt) => [
+      mm('cpu-targets/gemm-4096', 4096, 4096, 4096, dt),
+      mm('cpu-targets/mlp-up-512+bias+gelu', 512, HIDDEN, HIDDEN, dt, true, 'gelu'),
+      { ...att('cpu-targets/attention-mha-s1024', 1024, 1024, dt, false), hkv: HQ },
+      { ...att('cpu-targets/attention-mha-s1024-causal', 1024, 1024, dt, true), hkv: HQ },
+      mm('cpu-targets/gemv-4096', 1, HIDDEN, HIDDEN, dt),
+      att('cpu-targets/decode-attention-kv4096', 1, 4096, dt),
+    ],
+  },
 };
 
 /** `npm run bench` / `kernelport bench` with no shapes: these suites. */
