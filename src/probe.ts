@@ -70,7 +70,7 @@ export async function webgpuInfo(): Promise<DeviceInfo> {
   try {
     const choice = await findAdapter();
     if (choice instanceof Error) return unavailableInfo('webgpu', 'WebGPU', choice.message);
-    return adapterInfo(choice);
+    return adapterInfo(choice, { maxBinding: process.env.KERNELPORT_WEBGPU_MAX_BINDING, loopBudget: process.env.KERNELPORT_WEBGPU_LOOP_BUDGET });
   } catch (e) {
     return unavailableInfo('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
   }

@@ -352,17 +352,10 @@ describe.skipIf(!available)('webgpu backend', () => {
       for (const t of [a, b, h]) t.dispose();
     });
 
-    it('tensors beyond maxStorageBufferBindingSize are refused with a clear error, never a wrong result', () => {
-      const limit = (info.features.limits as Record<string, number>).maxStorageBufferBindingSize!;
+    it('tensors beyond maxBufferSize are refused with a clear error (larger than one binding is fine: test/webgpu-chunks.test.ts)', () => {
+      const limit = (info.features.limits as Record<string, number>).maxBufferSize!;
       expect(() => dev.empty([limit / 4 + 1])).toThrow(RangeError);
-      expect(() => dev.empty([limit / 4 + 1])).toThrow(/maxStorageBufferBindingSize/);
-      // an output too large for one binding: small operands, a huge product
-      const side = Math.ceil(Math.sqrt(limit / 4)) + 1;
-      const a = dev.tensor(new Float32Array(side), [side, 1]);
-      const b = dev.tensor(new Float32Array(side), [1, side]);
-      expect(() => dev.matmul(a, b)).toThrow(/matmul output needs \d+ bytes, more than this adapter's maxStorageBufferBindingSize/);
-      a.dispose();
-      b.dispose();
+      expect(() => dev.empty([limit / 4 + 1])).toThrow(/needs \d+ bytes, more than this adapter's maxBufferSize \(\d+ bytes\)/);
     });
 
     it('buffers are pooled: 10k alloc/dispose cycles do not grow the device memory', async () => {

@@ -4,16 +4,17 @@
 // same on every run and every device. Workgroups: x linearises the column (gridX per dispatch row),
 // z is the batch.
 
-const MR: u32 = {{MR}}u; // rows of the output (1..4)
+const MR: u32 = {{MR}}u; // rows of the chunk (1..4), from row I0()
 const WG: u32 = {{WG}}u;
 
 var<workgroup> red: array<f32, {{MR}} * {{WG}}>;
 
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = N();
+  let n = J_END();
   let k = K();
-  let j = wg.y * prm(4u) + wg.x;
+  let i0 = I0();
+  let j = J0() + wg.y * prm(4u) + wg.x;
   let z = wg.z + prm(5u);
   let off = batch_offsets(z);
   let aRow = prm(6u);
@@ -28,7 +29,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   if (live) {
     for (var p = t; p < k; p = p + WG) {
       let bv = load_b(off.b + p * bRow + j * bCol);
-      for (var r = 0u; r < MR; r = r + 1u) { acc[r] = acc[r] + load_a(off.a + r * aRow + p * aCol) * bv; }
+      for (var r = 0u; r < MR; r = r + 1u) { acc[r] = acc[r] + load_a(off.a + (i0 + r) * aRow + p * aCol) * bv; }
     }
   }
   for (var r = 0u; r < MR; r = r + 1u) { red[r * WG + t] = acc[r]; }
@@ -40,6 +41,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
   if (live && t < MR) {
-    OUT[z * MR * n + t * n + j] = bitcast<u32>(epilogue(red[t * WG], t, j, off.r));
+    store_out((z * M() + i0 + t) * N() + j, epilogue(red[t * WG], i0 + t, j, off.r));
   }
 }

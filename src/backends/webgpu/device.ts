@@ -16,6 +16,7 @@ import { isSoftwareAdapter, type AdapterChoice } from './adapter.js';
 import { encodeAttention } from './attention.js';
 import { BufferPool, USAGE } from './buffers.js';
 import { GpuContext, GpuStorage, type Limits } from './context.js';
+import { loopBudget } from './loops.js';
 import { encodeMatmul } from './matmul.js';
 import type { ShaderSource } from './specialise.js';
 
@@ -29,7 +30,24 @@ const LIMIT_NAMES: (keyof Limits | 'maxStorageBuffersPerShaderStage')[] = [
   'maxComputeInvocationsPerWorkgroup',
   'maxComputeWorkgroupsPerDimension',
   'maxStorageBuffersPerShaderStage',
+  'minStorageBufferOffsetAlignment',
 ];
+
+/** Smallest binding cap accepted: a few alignment units, so every chunked pass can make progress. */
+const MIN_BINDING_CAP = 4096;
+
+/**
+ * The binding size the backend assumes: the device's, or a lower cap from `cap` (the
+ * KERNELPORT_WEBGPU_MAX_BINDING environment variable in Node, for tests of the split paths on small
+ * tensors). A cap that is not an integer in [4096, the device's limit] is an error, not ignored.
+ */
+export function bindingCap(deviceLimit: number, cap: string | undefined): number {
+  if (cap === undefined || cap.trim() === '') return deviceLimit;
+  const v = Number(cap);
+  if (!Number.isInteger(v) || v < MIN_BINDING_CAP || v % 4 !== 0)
+    throw new RangeError(`KERNELPORT_WEBGPU_MAX_BINDING must be a multiple of 4 bytes, at least ${MIN_BINDING_CAP}, got '${cap}'`);
+  return Math.min(v, deviceLimit);
+}
 
 export class WebGpuDevice implements BackendDevice {
   readonly threads = 1;
@@ -45,9 +63,10 @@ export class WebGpuDevice implements BackendDevice {
     private readonly device: GPUDevice,
     limits: Limits,
     shaders: ShaderSource,
+    budget: number,
   ) {
     const where = `webgpu:${info.index}`;
-    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxStorageBufferBindingSize, MAX_POOLED_BYTES), where, shaders);
+    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxBufferSize, MAX_POOLED_BYTES), where, shaders, budget);
     device.lost.then((l) => {
       if (!this.disposed) this.lost = new Error(`${where}: the WebGPU device was lost (${l.reason}): ${l.message}`);
     });
@@ -57,7 +76,7 @@ export class WebGpuDevice implements BackendDevice {
   }
 
   /** A device on the adapter `c` (or the reason there is none), its kernels' .wgsl text read through `shaders`. */
-  static async create(info: DeviceInfo, c: AdapterChoice | Error, shaders: ShaderSource): Promise<WebGpuDevice> {
+  static async create(info: DeviceInfo, c: AdapterChoice | Error, shaders: ShaderSource, opts: { maxBinding?: string; loopBudget?: string } = {}): Promise<WebGpuDevice> {
     if (c instanceof Error) throw new Error(`open: the webgpu backend is unavailable: ${c.message}`);
     const a = c.adapter;
     const requiredLimits: Record<string, number> = {};
@@ -65,10 +84,13 @@ export class WebGpuDevice implements BackendDevice {
       const v = (a.limits as unknown as Record<string, number | undefined>)[n];
       if (typeof v === 'number') requiredLimits[n] = v;
     }
+    const budget = loopBudget(opts.loopBudget);
+    const cap = bindingCap((a.limits as unknown as Record<string, number>).maxStorageBufferBindingSize!, opts.maxBinding);
     const device = await a.requestDevice({ requiredLimits });
     const L = device.limits as unknown as Record<string, number>;
     const limits: Limits = {
-      maxStorageBufferBindingSize: L.maxStorageBufferBindingSize!,
+      maxStorageBufferBindingSize: Math.min(cap, L.maxStorageBufferBindingSize!),
+      minStorageBufferOffsetAlignment: L.minStorageBufferOffsetAlignment ?? 256,
       maxBufferSize: L.maxBufferSize!,
       maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize!,
       maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup!,
@@ -76,12 +98,12 @@ export class WebGpuDevice implements BackendDevice {
     };
     if ((L.maxStorageBuffersPerShaderStage ?? 0) < 6)
       throw new Error(`open: the webgpu adapter allows ${L.maxStorageBuffersPerShaderStage} storage buffers per stage; kernelport needs 6`);
-    return new WebGpuDevice(info, device, limits, shaders);
+    return new WebGpuDevice(info, device, limits, shaders, budget);
   }
 
-  /** @internal For tests: pool and pipeline counters. */
-  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number } {
-    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles };
+  /** @internal For tests: pool, pipeline and dispatch counters. */
+  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number; dispatches: number } {
+    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles, dispatches: this.ctx.dispatches };
   }
 
   get limits(): Limits {
@@ -240,8 +262,11 @@ export class WebGpuDevice implements BackendDevice {
   }
 }
 
-/** DeviceInfo for an adapter (probe). */
-export function adapterInfo(choice: AdapterChoice): DeviceInfo {
+/**
+ * DeviceInfo for an adapter (probe). `settings`: the caps a device opened from it will use (Node:
+ * KERNELPORT_WEBGPU_MAX_BINDING / _LOOP_BUDGET), recorded so explain() names the variant actually run.
+ */
+export function adapterInfo(choice: AdapterChoice, settings: { maxBinding?: string; loopBudget?: string } = {}): DeviceInfo {
   const a = choice.adapter;
   const info = a.info;
   const features = [...a.features].sort();
@@ -273,9 +298,11 @@ export function adapterInfo(choice: AdapterChoice): DeviceInfo {
       subgroupSizes: sub.subgroupMinSize ? [sub.subgroupMinSize, sub.subgroupMaxSize] : undefined,
       adapterFeatures: features,
       limits,
+      bindingLimit: bindingCap(L.maxStorageBufferBindingSize ?? 0, settings.maxBinding),
+      loopBudget: loopBudget(settings.loopBudget),
     },
     peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32'],
+    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32', 'binding-split', 'k-chunks', 'key-chunks'],
     available: true,
     reason: software
       ? `software adapter (${name}): a CPU rasteriser${choice.backend === 'browser' ? '' : ', ranked below cpu by auto'}`

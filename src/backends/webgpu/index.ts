@@ -14,7 +14,10 @@ export type WebGpuDevice = SharedWebGpuDevice;
 export const WebGpuDevice = {
   /** A device on `choice`, else on the adapter findAdapter() picks (Dawn). */
   async create(info: DeviceInfo, choice?: AdapterChoice): Promise<WebGpuDevice> {
-    return SharedWebGpuDevice.create(info, choice ?? (await findAdapter()), nodeShaderSource);
+    return SharedWebGpuDevice.create(info, choice ?? (await findAdapter()), nodeShaderSource, {
+      maxBinding: process.env.KERNELPORT_WEBGPU_MAX_BINDING,
+      loopBudget: process.env.KERNELPORT_WEBGPU_LOOP_BUDGET,
+    });
   },
 };
 

@@ -53,6 +53,8 @@ export interface AttentionSpec {
   HAS_MASK: boolean;
   HAS_LSE: boolean;
   SPLIT: boolean;
+  /** Non-split attention over more than one key chunk: (m, l, acc) carried between dispatches. */
+  CARRY: boolean;
   STAGE: boolean;
 }
 
