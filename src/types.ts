@@ -122,4 +122,12 @@ export interface OpenOptions {
   strict?: boolean;
   /** cpu: worker threads (default: the cores this process may use, or KERNELPORT_NUM_THREADS). */
   threads?: number;
+  /**
+   * webgpu: adapter features not to use even where the adapter has them, so the fallback paths can
+   * run on any adapter (Node: also KERNELPORT_WEBGPU_DISABLE=subgroups,timestamp-query).
+   */
+  webgpuDisable?: WebGpuOptionalFeature[];
 }
+
+/** The optional WebGPU features kernelport uses where an adapter has them. */
+export type WebGpuOptionalFeature = 'subgroups' | 'timestamp-query';

@@ -109,6 +109,11 @@ describe('supports / explain on recorded devices', () => {
     expect(explain(llvmpipe, 'attention', { hq: 8, sq: 1, skv: 4096, d: 32 }).variant).toBe('wgsl-flash-decoding-split-kv');
     expect(explain(llvmpipe, 'attention', { hq: 8, sq: 512, skv: 512, d: 64, dtype: 'bf16' }).variant).toBe('wgsl-flash-attention+packed16+key-chunks');
     expect(explain(llvmpipe, 'matmul', { m: 2, n: 8, k: 2_000_000 }).variant).toBe('wgsl-matmul-tiled-4x4+k-chunks');
+    // an adapter whose kernels use subgroups (SwiftShader in Chromium): the GEMV reduction says so
+    const withSg = { ...llvmpipe, features: { ...llvmpipe.features, subgroups: true, kernelFeatures: ['subgroups'] } } as DeviceInfo;
+    expect(explain(withSg, 'matmul', { m: 1, n: 4096, k: 4096, dtype: 'f16' }).variant).toBe('wgsl-gemv+subgroups+packed16');
+    const off = { ...withSg, features: { ...withSg.features, kernelFeatures: [] } } as DeviceInfo;
+    expect(explain(off, 'matmul', { m: 1, n: 4096, k: 4096 }).variant).toBe('wgsl-gemv');
     const fa = explain(cpu, 'attention', { hq: 8, hkv: 2, sq: 512, skv: 512, d: 64, causal: true });
     expect(fa.variant).toBe(`flash-attention-${cpu.cpu!.isa}`);
     expect(fa.estimateMs).toBeGreaterThan(0);

@@ -171,8 +171,14 @@ function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; tileConfi
     const name = (base: string) => [base, ...mods].join('+');
     const tail = () => (notes.length ? `; ${notes.join('; ')}` : '');
     if (desc.op === 'matmul') {
-      if (gemvFits(desc.m, desc.k, budget))
-        return { variant: name('wgsl-gemv'), tileConfig: { MR: desc.m, WG: 64 }, why: `M=${desc.m} <= ${GPU_GEMV_MAX_M}: GEMV, 64 invocations per workgroup${tail()}` };
+      if (gemvFits(desc.m, desc.k, budget)) {
+        // the kernel features a device uses (adapterInfo / WebGpuDevice.create record them)
+        const kf = (info.features.kernelFeatures as string[] | undefined) ?? (info.features.subgroups ? ['subgroups'] : []);
+        const sg = kf.includes('subgroups');
+        if (sg) mods.unshift('subgroups');
+        const red = sg ? 'subgroupAdd, then the subgroup sums in order' : 'a fixed tree in workgroup memory';
+        return { variant: name('wgsl-gemv'), tileConfig: { MR: desc.m, WG: 64, SUBGROUPS: sg }, why: `M=${desc.m} <= ${GPU_GEMV_MAX_M}: GEMV, 64 invocations per workgroup, partial sums reduced by ${red}${tail()}` };
+      }
       const wgy = (L.maxComputeInvocationsPerWorkgroup ?? 256) >= 256 ? 16 : 8;
       const t = { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
       const kChunks = Math.max(1, Math.ceil(desc.k / kPerDispatch(budget, t)));

@@ -29,6 +29,12 @@ export interface Limits {
   maxComputeWorkgroupsPerDimension: number;
 }
 
+/** Optional adapter features the kernels use on this device. */
+export interface KernelFeatures {
+  subgroups: boolean;
+  timestamps: boolean;
+}
+
 export class GpuContext {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Temporaries of the op being encoded; back to the pool once it is submitted. */
@@ -46,6 +52,7 @@ export class GpuContext {
     readonly shaders: ShaderSource,
     /** Loop iterations one invocation may run per dispatch (loops.ts). */
     readonly loopBudget: number = DEFAULT_LOOP_BUDGET,
+    readonly features: KernelFeatures = { subgroups: false, timestamps: false },
   ) {}
 
   /**

@@ -80,7 +80,7 @@ export function encodeMatmul(
     let units: number; // workgroups per batch
     let tilesN = 0;
     if (gemv) {
-      spec = { kernel: 'gemv', ...common, MR: rows, WG: 64 };
+      spec = { kernel: 'gemv', ...common, MR: rows, WG: 64, SUBGROUPS: ctx.features.subgroups };
       units = cols;
     } else {
       const t = tiles;
