@@ -65,7 +65,7 @@ async function construct(info: DeviceInfo, opts: OpenOptions): Promise<Device> {
     case 'reference':
       return new Device(new ReferenceDevice(info));
     case 'webgpu':
-      return new Device(await WebGpuDevice.create(info));
+      return new Device(await WebGpuDevice.create(info, undefined, opts.webgpuDisable));
     case 'cuda':
       return new Device(new CudaDevice(requireNative(), info));
     default:
@@ -93,7 +93,7 @@ export async function open(selector: BackendName | 'auto' | string | OpenOptions
       }
     }
   }
-  const listAvailable = async () => (await probe()).filter((d) => d.available).map((d) => d.backend).join(', ');
+  const listAvailable = async () => [...new Set((await probe()).filter((d) => d.available).map((d) => d.backend))].join(', ');
 
   if (wanted !== 'auto') {
     const sel = parseSelector(wanted);

@@ -77,6 +77,37 @@ describe.skipIf(!available)('webgpu backend', () => {
       expect(limits.maxComputeWorkgroupStorageSize).toBeGreaterThanOrEqual(16384);
     });
 
+    it('optional features: the kernels use what the adapter has unless disabled; unknown names are refused', async () => {
+      const has = ['subgroups', 'timestamp-query'].filter((f) => (info.features.adapterFeatures as string[]).includes(f));
+      expect(dev.info.features.kernelFeatures).toEqual(has);
+      const off = await open({ backend: 'webgpu', webgpuDisable: ['subgroups', 'timestamp-query'] });
+      expect(off.info.features.kernelFeatures).toEqual([]);
+      off.dispose();
+      await expect(open({ backend: 'webgpu', webgpuDisable: ['warp-speed' as never] })).rejects.toThrow(/cannot disable unknown feature 'warp-speed'; known: subgroups, timestamp-query/);
+    });
+
+    it('probe lists one adapter per Dawn backend (webgpu:0, webgpu:1, ...), the others with the reason; open(webgpu:i) picks it', async () => {
+      const all = (await probe()).filter((d) => d.backend === 'webgpu');
+      expect(all.map((d) => d.index)).toEqual(all.map((_, i) => i));
+      const ok = all.filter((d) => d.available);
+      expect(ok.map((d) => d.index)).toEqual(ok.map((_, i) => i)); // the available ones come first
+      expect(new Set(ok.map((d) => d.features.dawnBackend)).size).toBe(ok.length);
+      console.log(`test/webgpu.test.ts: adapters: ${all.map((d) => `webgpu:${d.index} ${d.available ? `${d.features.dawnBackend} (${d.name})` : `unavailable: ${d.reason}`}`).join('; ')}`);
+      for (const d of all.filter((x) => !x.available)) expect(d.reason).toBeTruthy();
+      const rng = new Rng(5);
+      const x: MatmulInputs = { a: randomTensor(rng, [5, 19]), b: randomTensor(rng, [19, 7]) };
+      for (const d of ok) {
+        const w = await open(`webgpu:${d.index}`);
+        expect(w.info.features.dawnBackend).toBe(d.features.dawnBackend);
+        const r = await judgeMatmul(w, x);
+        expect(r.out.pass, show(`webgpu:${d.index} out`, r.out)).toBe(true);
+        w.dispose();
+      }
+      const bad = all.find((d) => !d.available);
+      if (bad) await expect(open(`webgpu:${bad.index}`)).rejects.toThrow(bad.reason!);
+      await expect(open(`webgpu:${all.length}`)).rejects.toThrow(/no device webgpu:\d+: webgpu devices here: webgpu:0/);
+    });
+
     it('auto ranks a software adapter (llvmpipe) below cpu', async () => {
       const devices = await probe();
       const cpu = devices.find((d) => d.backend === 'cpu')!;
