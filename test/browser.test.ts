@@ -43,7 +43,7 @@ interface DemoState {
     determinism: { backend: string; pass: boolean }[];
     determinismFailures: unknown[];
   };
-  bench: { backends: string[]; rows: { case: string; backend: string; ms: number | null; gflops: number | null; error: string | null; skipped: string | null }[] };
+  bench: { backends: string[]; rows: { case: string; backend: string; clock: string; ms: number | null; gflops: number | null; error: string | null; skipped: string | null }[] };
 }
 
 interface PageRun {
@@ -184,10 +184,14 @@ describe.skipIf(!haveChromium)('browser entry in headless Chromium', () => {
       expect(r.text['validate-report']).toMatch(/^PASS in /m);
       expect(r.state.bench.backends).toEqual(['webgpu']);
       expect(r.state.bench.rows).toHaveLength(2);
+      // timestamp-query where the adapter has it (SwiftShader does): the bench times kernels on the GPU clock
+      const clock = uses.includes('timestamp-query') ? /^device: WebGPU timestamp-query/ : /^host: performance\.now\(\)/;
       for (const row of r.state.bench.rows) {
         expect(row.error, row.case).toBeNull();
         expect(row.ms).toBeGreaterThan(0);
+        expect(row.clock).toMatch(clock);
       }
+      console.log(`test/browser.test.ts: bench clock: ${r.state.bench.rows[0]!.clock}; ${r.state.bench.rows.map((x) => `${x.case} ${x.ms!.toFixed(2)} ms`).join(', ')}`);
       expect(r.text['bench-report']).toMatch(/tiny\/matmul-256/);
     },
     600_000,

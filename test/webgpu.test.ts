@@ -18,6 +18,7 @@ import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { Activation, DeviceInfo, DType, Layout } from '../src/types.js';
 import { describeReport } from './support/report.js';
+import { clockOf } from '../src/bench/timing.js';
 import { inputs, options, type Case } from './support/attention-cases.js';
 
 const info: DeviceInfo = (await probe()).find((d) => d.backend === 'webgpu')!;
@@ -106,6 +107,26 @@ describe.skipIf(!available)('webgpu backend', () => {
       const bad = all.find((d) => !d.available);
       if (bad) await expect(open(`webgpu:${bad.index}`)).rejects.toThrow(bad.reason!);
       await expect(open(`webgpu:${all.length}`)).rejects.toThrow(/no device webgpu:\d+: webgpu devices here: webgpu:0/);
+    });
+
+    it('bench clock: GPU timestamps where the device has timestamp-query, else the host clock, and says which', async () => {
+      const t = dev.deviceTimer();
+      const uses = dev.info.features.kernelFeatures as string[];
+      expect(t !== undefined).toBe(uses.includes('timestamp-query'));
+      if (!t) {
+        console.log(`test/webgpu.test.ts: ${dev.info.name} has no timestamp-query: the GPU timer is not exercised here (the browser test does)`);
+        expect(clockOf(dev)).toMatch(/^host: .*no timestamp-query/);
+        return;
+      }
+      expect(clockOf(dev)).toMatch(/^device: WebGPU timestamp-query/);
+      const a = dev.tensor(new Float32Array(128 * 128).fill(1), [128, 128]);
+      t.begin();
+      const y = dev.matmul(a, a);
+      await dev.sync();
+      const s = await t.end();
+      expect(s).toBeGreaterThan(0);
+      expect(s).toBeLessThan(60);
+      for (const x of [a, y]) x.dispose();
     });
 
     it('auto ranks a software adapter (llvmpipe) below cpu', async () => {

@@ -122,7 +122,7 @@ async function main() {
   });
   state.bench = {
     backends: b.settings.backends,
-    rows: b.rows.map((r) => ({ case: r.case.id, backend: r.backend, ms: r.stats ? r.stats.median * 1e3 : null, gflops: r.flopsPerSec ? r.flopsPerSec / 1e9 : null, error: r.error ?? null, skipped: r.skipped ?? null })),
+    rows: b.rows.map((r) => ({ case: r.case.id, backend: r.backend, clock: r.clock, ms: r.stats ? r.stats.median * 1e3 : null, gflops: r.flopsPerSec ? r.flopsPerSec / 1e9 : null, error: r.error ?? null, skipped: r.skipped ?? null })),
   };
   $('bench-report').textContent = reportTable(b);
   const ok = b.rows.every((r) => r.stats);

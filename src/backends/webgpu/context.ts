@@ -7,6 +7,7 @@ import type { Storage } from '../backend.js';
 import { BufferPool, Params, USAGE } from './buffers.js';
 import { specialise, specKey, type ShaderSource, type Spec } from './specialise.js';
 import { DEFAULT_LOOP_BUDGET } from './loops.js';
+import type { GpuTimer } from './timer.js';
 import type { BindingLimits, Window } from './windows.js';
 
 export class GpuStorage implements Storage {
@@ -42,6 +43,8 @@ export class GpuContext {
   pipelineCompiles = 0;
   /** Dispatches encoded so far (tests: did an op run in chunks?). */
   dispatches = 0;
+  /** Set while a bench timing window is open (timer.ts). */
+  timer: GpuTimer | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -117,7 +120,8 @@ export class GpuContext {
       })),
     });
     this.dispatches++;
-    const pass = enc.beginComputePass();
+    const timestampWrites = this.timer?.passWrites();
+    const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bind);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);

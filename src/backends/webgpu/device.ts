@@ -17,6 +17,7 @@ import { encodeAttention } from './attention.js';
 import { BufferPool, USAGE } from './buffers.js';
 import { GpuContext, GpuStorage, type KernelFeatures, type Limits } from './context.js';
 import { loopBudget } from './loops.js';
+import { GpuTimer } from './timer.js';
 import { encodeMatmul } from './matmul.js';
 import type { ShaderSource } from './specialise.js';
 
@@ -84,6 +85,7 @@ export class WebGpuDevice implements BackendDevice {
   private lost: Error | undefined;
   private disposed = false;
   private readonly outstanding = new Set<Promise<unknown>>();
+  private timer: GpuTimer | undefined;
 
   private constructor(
     readonly info: DeviceInfo,
@@ -137,6 +139,24 @@ export class WebGpuDevice implements BackendDevice {
   /** @internal For tests: pool, pipeline and dispatch counters. */
   stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number; dispatches: number } {
     return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles, dispatches: this.ctx.dispatches };
+  }
+
+  /** GPU timestamps for bench timing (timer.ts), where the device has timestamp-query. */
+  deviceTimer(): { clock: string; begin(): void; end(): Promise<number> } | undefined {
+    if (!this.ctx.features.timestamps) return undefined;
+    const t = (this.timer ??= new GpuTimer(this.device));
+    const ctx = this.ctx;
+    return {
+      clock: 'device: WebGPU timestamp-query (GPU time from the first kernel start to the last kernel end)',
+      begin: () => {
+        t.begin();
+        ctx.timer = t;
+      },
+      end: async () => {
+        ctx.timer = undefined;
+        return t.end();
+      },
+    };
   }
 
   get limits(): Limits {
@@ -227,6 +247,7 @@ export class WebGpuDevice implements BackendDevice {
     this.disposed = true;
     this.ctx.pool.destroyAll();
     this.ctx.clearPipelines();
+    this.timer?.destroy();
     this.device.destroy();
   }
 
