@@ -33,6 +33,7 @@ describe('cli', () => {
 
   it('exits 2 with usage on bad arguments, 0 on --help', async () => {
     expect((await capture(['frobnicate'])).code).toBe(2);
+    expect((await capture(['validate', '--backends', 'reference', '--webgpu-disable', 'warp'])).code).toBe(2); // unknown feature name
     const help = await capture(['--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/usage: kernelport/);
