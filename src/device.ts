@@ -204,6 +204,11 @@ export class Device {
   }
 
   /** Waits for every op enqueued so far; rejects with the first error raised since the last sync. */
+  /** @internal The device clock bench() times with, where the backend has one (webgpu: timestamp-query). */
+  deviceTimer(): { clock: string; begin(): void; end(): Promise<number> } | undefined {
+    return this.#backend?.deviceTimer?.();
+  }
+
   async sync(): Promise<void> {
     await this.live('sync').sync();
   }

@@ -140,7 +140,7 @@ async function constructBare(info: DeviceInfo, opts: OpenOptions): Promise<Devic
     case 'reference':
       return new Device(new ReferenceDevice(info));
     case 'webgpu':
-      return new Device(await WebGpuDevice.create(info));
+      return new Device(await WebGpuDevice.create(info, undefined, opts.webgpuDisable));
     case 'cuda':
       return new Device(new CudaDevice(requireNative(), info));
     case 'musa':
@@ -171,7 +171,7 @@ export async function open(selector: BackendName | 'auto' | string | OpenOptions
       }
     }
   }
-  const listAvailable = async () => (await probe()).filter((d) => d.available).map((d) => d.backend).join(', ');
+  const listAvailable = async () => [...new Set((await probe()).filter((d) => d.available).map((d) => d.backend))].join(', ');
 
   if (wanted !== 'auto') {
     const sel = parseSelector(wanted);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { cudaInfos } from './backends/cuda/index.js';
 import { musaInfos } from './backends/musa/index.js';
-import { adapterInfo, findAdapter } from './backends/webgpu/index.js';
+import { adapterInfo, findAdapters, noAdapter } from './backends/webgpu/index.js';
 import { loadNative, type NativeCpuInfo } from './native.js';
 import type { BackendName, DeviceInfo, DType } from './types.js';
 
@@ -38,7 +38,7 @@ let cache: Promise<DeviceInfo[]> | undefined;
 
 /** Every backend's devices, available or not. Cached per process (probing is cheap but not free). */
 export async function probe(): Promise<DeviceInfo[]> {
-  cache ??= (async () => [cpuInfo(), referenceInfo(), ...cudaInfos(), ...musaInfos(), await webgpuInfo()])();
+  cache ??= (async () => [cpuInfo(), referenceInfo(), ...cudaInfos(), ...musaInfos(), ...(await webgpuInfos())])();
   return (await cache).map((d) => structuredClone(d));
 }
 
@@ -54,7 +54,7 @@ export async function probeBackend(backend: BackendName): Promise<DeviceInfo[]> 
     case 'reference':
       return [referenceInfo()];
     case 'webgpu':
-      return [await webgpuInfo()];
+      return webgpuInfos();
     case 'cuda':
       return cudaInfos();
     case 'musa':
@@ -64,18 +64,32 @@ export async function probeBackend(backend: BackendName): Promise<DeviceInfo[]> 
   }
 }
 
-/** The WebGPU adapter (Dawn's `webgpu` package in Node): its info, features and limits, or why there is none. */
-export async function webgpuInfo(): Promise<DeviceInfo> {
+/**
+ * The WebGPU adapters (Dawn's `webgpu` package in Node): one DeviceInfo per Dawn backend that gives
+ * one (webgpu:0, webgpu:1, ...), then each backend that gives none, unavailable with its reason; a
+ * single unavailable entry when there is no adapter at all.
+ */
+export async function webgpuInfos(): Promise<DeviceInfo[]> {
   // Dawn's Node binding aborts the whole process (napi_fatal_error) when it looks for an adapter
   // from a worker thread, and crashes at thread exit once loaded there: never load it off the main thread.
   if (!isMainThread)
-    return unavailableInfo('webgpu', 'WebGPU', 'the webgpu backend runs on the main thread only: Dawn (the webgpu package) aborts the process when used from a worker thread');
+    return [unavailableInfo('webgpu', 'WebGPU', 'the webgpu backend runs on the main thread only: Dawn (the webgpu package) aborts the process when used from a worker thread')];
   try {
-    const choice = await findAdapter();
-    if (choice instanceof Error) return unavailableInfo('webgpu', 'WebGPU', choice.message);
-    return adapterInfo(choice);
+    const all = await findAdapters();
+    if (all instanceof Error) return [unavailableInfo('webgpu', 'WebGPU', all.message)];
+    const ok = all.filter((a) => a.choice);
+    if (ok.length === 0) return [unavailableInfo('webgpu', 'WebGPU', noAdapter(all).message)];
+    const settings = {
+      maxBinding: process.env.KERNELPORT_WEBGPU_MAX_BINDING,
+      loopBudget: process.env.KERNELPORT_WEBGPU_LOOP_BUDGET,
+      disable: process.env.KERNELPORT_WEBGPU_DISABLE,
+    };
+    const infos = ok.map((a, index) => ({ ...adapterInfo(a.choice!, settings), index }));
+    for (const a of all.filter((x) => !x.choice))
+      infos.push({ ...unavailableInfo('webgpu', `WebGPU (Dawn ${a.backend || 'default'})`, a.reason ?? 'no adapter'), index: infos.length });
+    return infos;
   } catch (e) {
-    return unavailableInfo('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`);
+    return [unavailableInfo('webgpu', 'WebGPU', `probing WebGPU failed: ${(e as Error).message}`)];
   }
 }
 

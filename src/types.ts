@@ -143,4 +143,12 @@ export interface OpenOptions {
   autotune?: boolean | 'cache';
   /** The tune cache file (default KERNELPORT_TUNE_CACHE, else tune.json in the kernelport cache directory). */
   tuneCache?: string;
+  /**
+   * webgpu: adapter features not to use even where the adapter has them, so the fallback paths can
+   * run on any adapter (Node: also KERNELPORT_WEBGPU_DISABLE=subgroups,timestamp-query).
+   */
+  webgpuDisable?: WebGpuOptionalFeature[];
 }
+
+/** The optional WebGPU features kernelport uses where an adapter has them. */
+export type WebGpuOptionalFeature = 'subgroups' | 'timestamp-query';

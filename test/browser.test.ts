@@ -30,7 +30,7 @@ const MISSING = `Chromium is not installed at ${CHROMIUM}: install the Debian pa
 interface DemoState {
   status: 'running' | 'done' | 'error';
   error: string | null;
-  probe: { backend: string; available: boolean; name: string; reason: string | null }[];
+  probe: { backend: string; available: boolean; name: string; reason: string | null; kernelFeatures?: string[] }[];
   webgpu: { available: boolean; reason: string | null; name: string | null };
   validate: {
     pass: boolean;
@@ -43,7 +43,7 @@ interface DemoState {
     determinism: { backend: string; pass: boolean }[];
     determinismFailures: unknown[];
   };
-  bench: { backends: string[]; rows: { case: string; backend: string; ms: number | null; gflops: number | null; error: string | null; skipped: string | null }[] };
+  bench: { backends: string[]; rows: { case: string; backend: string; clock: string; ms: number | null; gflops: number | null; error: string | null; skipped: string | null }[] };
 }
 
 interface PageRun {
@@ -58,7 +58,7 @@ let server: { url: string; close(): Promise<void> } | undefined;
 let bundleInputs: string[] = [];
 
 /** Loads the page in a fresh headless Chromium (own temporary profile) and waits for its results. */
-async function runPage(name: string, extraArgs: string[], timeoutMs: number): Promise<PageRun> {
+async function runPage(name: string, extraArgs: string[], timeoutMs: number, query = ''): Promise<PageRun> {
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'kernelport-chromium-'));
   const log: string[] = [];
@@ -73,7 +73,7 @@ async function runPage(name: string, extraArgs: string[], timeoutMs: number): Pr
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
-    await page.goto(server!.url);
+    await page.goto(server!.url + query);
     await page.waitForFunction(() => (window as unknown as { kernelportDemo?: { status: string } }).kernelportDemo?.status !== 'running', null, {
       timeout: timeoutMs,
       polling: 500,
@@ -169,6 +169,10 @@ describe.skipIf(!haveChromium)('browser entry in headless Chromium', () => {
       expect(r.text['webgpu-availability']).toContain('WebGPU: available');
       const v = r.state.validate;
       expect(v.backends.map((b) => b.name).sort()).toEqual(['reference', 'webgpu']);
+      // the kernels use every optional feature the adapter has (SwiftShader: subgroups): that path is judged here
+      const uses = r.state.probe.find((d) => d.backend === 'webgpu')!.kernelFeatures ?? [];
+      console.log(`test/browser.test.ts: webgpu kernel features in use: ${uses.join(', ') || 'none'}`);
+      expect(v.backends.find((b) => b.name === 'webgpu')!.detail).toContain(`kernel features: ${uses.length ? uses.join(', ') : 'none'}`);
       expect(v.pass, show(r)).toBe(true);
       expect(v.perBackend.webgpu!.failed, show(r)).toBe(0);
       expect(v.perBackend.webgpu!.skipped).toBe(0);
@@ -180,13 +184,37 @@ describe.skipIf(!haveChromium)('browser entry in headless Chromium', () => {
       expect(r.text['validate-report']).toMatch(/^PASS in /m);
       expect(r.state.bench.backends).toEqual(['webgpu']);
       expect(r.state.bench.rows).toHaveLength(2);
+      // timestamp-query where the adapter has it (SwiftShader does): the bench times kernels on the GPU clock
+      const clock = uses.includes('timestamp-query') ? /^device: WebGPU timestamp-query/ : /^host: performance\.now\(\)/;
       for (const row of r.state.bench.rows) {
         expect(row.error, row.case).toBeNull();
         expect(row.ms).toBeGreaterThan(0);
+        expect(row.clock).toMatch(clock);
       }
+      console.log(`test/browser.test.ts: bench clock: ${r.state.bench.rows[0]!.clock}; ${r.state.bench.rows.map((x) => `${x.case} ${x.ms!.toFixed(2)} ms`).join(', ')}`);
       expect(r.text['bench-report']).toMatch(/tiny\/matmul-256/);
     },
     600_000,
+  );
+
+  it(
+    'with --enable-unsafe-webgpu and webgpuDisable: the fallback kernels (no subgroups) pass the f32 matmul cases',
+    async (ctx) => {
+      const r = await runPage('webgpu-fallback', ['--enable-unsafe-webgpu'], 240_000, '?disable=subgroups&filter=matmul/f32/normal&skipBench=1');
+      checkProbe(r);
+      if (!r.state.webgpu.available) {
+        console.log(`test/browser.test.ts: fallback run skipped: Chromium exposed no WebGPU adapter (${r.state.webgpu.reason})`);
+        ctx.skip();
+      }
+      const v = r.state.validate;
+      const detail = v.backends.find((b) => b.name === 'webgpu')!.detail;
+      expect(detail).toMatch(/kernel features: /);
+      expect(detail).not.toMatch(/kernel features: .*subgroups/);
+      expect(v.cases).toBeGreaterThan(20);
+      expect(v.pass, show(r)).toBe(true);
+      expect(v.perBackend.webgpu!.passed).toBe(v.cases);
+    },
+    300_000,
   );
 
   it(

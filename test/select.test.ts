@@ -80,9 +80,15 @@ describe('rankDevices on recorded probe data', () => {
 describe('supports / explain on recorded devices', () => {
   it('webgpu: shape limits from the adapter', () => {
     const lim = (llvmpipe.features.limits as Record<string, number>).maxStorageBufferBindingSize!;
-    const big = supports(llvmpipe, 'matmul', { m: 65536, n: 8, k: Math.ceil(lim / 4 / 65536) + 1 });
+    // A larger than one binding: split over M rows (explain names it)
+    const rows = { m: 65536, n: 8, k: Math.ceil(lim / 4 / 65536) + 1 };
+    expect(supports(llvmpipe, 'matmul', rows).ok).toBe(true);
+    expect(explain(llvmpipe, 'matmul', rows).variant).toBe('wgsl-matmul-tiled-4x4+binding-split');
+    // B [K, N] larger than one binding cannot be split (a column of B is strided over all of it)
+    const big = supports(llvmpipe, 'matmul', { m: 8, n: 65536, k: Math.ceil(lim / 4 / 65536) + 1 });
     expect(big.ok).toBe(false);
-    expect(big.reason).toMatch(/maxStorageBufferBindingSize/);
+    expect(big.reason).toMatch(/b \(\[K, N\].*transB splits over N.*maxStorageBufferBindingSize/);
+    expect(supports(llvmpipe, 'matmul', { m: 8, n: 65536, k: Math.ceil(lim / 4 / 65536) + 1, transB: true }).ok).toBe(true);
     expect(supports(llvmpipe, 'matmul', { m: 64, n: 64, k: 64, dtype: 'bf16' }).ok).toBe(true);
     expect(supports(here.find((d) => d.backend === 'cuda')!, 'matmul', { m: 1, n: 1, k: 1 }).reason).toMatch(/unavailable/);
     const noF16 = { ...cpu, features: { ...cpu.features, dtypes: ['f32'] } } as DeviceInfo;
@@ -98,7 +104,16 @@ describe('supports / explain on recorded devices', () => {
     const tiled = explain(llvmpipe, 'matmul', { m: 512, n: 512, k: 512 }, undefined, cpu);
     expect(tiled.variant).toBe('wgsl-matmul-tiled-4x4');
     expect(tiled.tileConfig).toMatchObject({ TM: 4, TN: 4, WGX: 16 });
-    expect(explain(llvmpipe, 'attention', { hq: 8, sq: 1, skv: 4096, d: 128 }).variant).toBe('wgsl-flash-decoding-split-kv');
+    // D = Dv = 128: a 256-key split is more loop work than one invocation may do (loops.ts)
+    expect(explain(llvmpipe, 'attention', { hq: 8, sq: 1, skv: 4096, d: 128 }).variant).toBe('wgsl-flash-decoding-split-kv+key-chunks');
+    expect(explain(llvmpipe, 'attention', { hq: 8, sq: 1, skv: 4096, d: 32 }).variant).toBe('wgsl-flash-decoding-split-kv');
+    expect(explain(llvmpipe, 'attention', { hq: 8, sq: 512, skv: 512, d: 64, dtype: 'bf16' }).variant).toBe('wgsl-flash-attention+packed16+key-chunks');
+    expect(explain(llvmpipe, 'matmul', { m: 2, n: 8, k: 2_000_000 }).variant).toBe('wgsl-matmul-tiled-4x4+k-chunks');
+    // an adapter whose kernels use subgroups (SwiftShader in Chromium): the GEMV reduction says so
+    const withSg = { ...llvmpipe, features: { ...llvmpipe.features, subgroups: true, kernelFeatures: ['subgroups'] } } as DeviceInfo;
+    expect(explain(withSg, 'matmul', { m: 1, n: 4096, k: 4096, dtype: 'f16' }).variant).toBe('wgsl-gemv+subgroups+packed16');
+    const off = { ...withSg, features: { ...withSg.features, kernelFeatures: [] } } as DeviceInfo;
+    expect(explain(off, 'matmul', { m: 1, n: 4096, k: 4096 }).variant).toBe('wgsl-gemv');
     const fa = explain(cpu, 'attention', { hq: 8, hkv: 2, sq: 512, skv: 512, d: 64, causal: true });
     expect(fa.variant).toBe(`flash-attention-${cpu.cpu!.isa}`);
     expect(fa.estimateMs).toBeGreaterThan(0);

@@ -27,7 +27,7 @@ function cell(tr, text, cls) {
 async function main() {
   const params = new URLSearchParams(location.search);
   const devices = await probe();
-  state.probe = devices.map((d) => ({ backend: d.backend, available: d.available, name: d.name, reason: d.reason ?? null }));
+  state.probe = devices.map((d) => ({ backend: d.backend, available: d.available, name: d.name, reason: d.reason ?? null, kernelFeatures: d.features.kernelFeatures ?? [] }));
   const body = $('backends').querySelector('tbody');
   for (const d of devices) {
     const tr = document.createElement('tr');
@@ -51,14 +51,19 @@ async function main() {
     : `WebGPU: unavailable — ${webgpu?.reason ?? 'not probed'}. Running the reference path only.`;
   $('webgpu-note').append(note);
 
-  // validate --quick: every available backend (webgpu where there is an adapter, and reference).
+  // validate --quick (or ?size=full, scripts/browser-validate-full.mjs): every available backend
+  // (webgpu where there is an adapter, and reference).
   badge('validate-status', 'running', 'running…');
+  const size = params.get('size') === 'full' ? 'full' : 'quick';
   const seed = Number(params.get('seed') ?? 1);
   const filter = params.get('filter') ?? undefined; // e.g. ?filter=attention (a subset while debugging)
+  // ?disable=subgroups: the fallback kernels on an adapter that has the feature
+  const webgpuDisable = params.get('disable')?.split(',').filter(Boolean);
   const report = await validate({
-    size: 'quick',
+    size,
     seed,
     filter,
+    webgpuDisable,
     onProgress: (done, total, name) => {
       $('validate-summary').textContent = `case ${done}/${total}: ${name}`;
     },
@@ -76,6 +81,7 @@ async function main() {
     };
   }
   state.validate = {
+    size,
     pass: report.pass,
     cases: report.cases,
     backends: report.backends,
@@ -94,6 +100,10 @@ async function main() {
     determinismFailures: report.determinismFailures.slice(0, 10),
     ms: report.ms,
   };
+  if (params.get('skipBench') === '1') {
+    state.status = 'done';
+    return;
+  }
   $('validate-summary').textContent = `${report.cases} cases on ${backends.join(', ')} in ${(report.ms / 1e3).toFixed(1)} s: ` +
     backends.map((b) => `${b} ${perBackend[b].passed}/${perBackend[b].cases - perBackend[b].skipped} pass (worst error ${perBackend[b].worstRatio.toFixed(3)}× its bound)`).join('; ');
   $('validate-report').textContent = formatTerminal(report);
@@ -112,7 +122,7 @@ async function main() {
   });
   state.bench = {
     backends: b.settings.backends,
-    rows: b.rows.map((r) => ({ case: r.case.id, backend: r.backend, ms: r.stats ? r.stats.median * 1e3 : null, gflops: r.flopsPerSec ? r.flopsPerSec / 1e9 : null, error: r.error ?? null, skipped: r.skipped ?? null })),
+    rows: b.rows.map((r) => ({ case: r.case.id, backend: r.backend, clock: r.clock, ms: r.stats ? r.stats.median * 1e3 : null, gflops: r.flopsPerSec ? r.flopsPerSec / 1e9 : null, error: r.error ?? null, skipped: r.skipped ?? null })),
   };
   $('bench-report').textContent = reportTable(b);
   const ok = b.rows.every((r) => r.stats);

@@ -13,6 +13,14 @@
 // SPLIT (flash-decoding): the workgroup covers only keys [split·SPLIT_SIZE, (split+1)·SPLIT_SIZE) and
 // writes its unnormalised (m, l, acc) to partial buffers; attention_combine.wgsl merges the splits in
 // a fixed order.
+//
+// Key chunks: one dispatch sees only keys [prm(28), prm(29)) of its range (relative to the split's
+// first key), so the loop work of one invocation stays bounded whatever Skv is (Mesa's llvmpipe
+// silently ends any invocation after 65535 loop iterations; GPU watchdogs kill long dispatches).
+// The running (m, l, acc) carries from chunk to chunk: loaded unless prm(30) (first chunk), stored
+// unnormalised unless prm(31) (last chunk): in the partials (SPLIT), else in OUT and ML (CARRY).
+// The chunks start on BK-tile boundaries, so every row sees the same tiles in the same order as in
+// one pass: the result is bitwise that of a single dispatch.
 
 @group(0) @binding(1) var<storage, read> Q: array<u32>;
 @group(0) @binding(2) var<storage, read> K: array<u32>;
@@ -28,6 +36,9 @@
 #if SPLIT
 @group(0) @binding(8) var<storage, read_write> PL: array<u32>; // partial l
 #endif
+#if CARRY
+@group(0) @binding(8) var<storage, read_write> ML: array<u32>; // (m, l) per row between key chunks
+#endif
 
 const DT: u32 = {{DT}}u;
 const D: u32 = {{D}}u;
@@ -42,9 +53,9 @@ var<workgroup> Ks: array<f32, {{BK}} * {{DA}}>;
 var<workgroup> Vs: array<f32, {{BK}} * {{DVA}}>;
 #endif
 
-fn load_q(e: u32) -> f32 { return kp_decode(Q[kp_word(e, DT)], e, DT); }
-fn load_k(e: u32) -> f32 { return kp_decode(K[kp_word(e, DT)], e, DT); }
-fn load_v(e: u32) -> f32 { return kp_decode(V[kp_word(e, DT)], e, DT); }
+fn load_q(e: u32) -> f32 { return kp_decode(Q[kp_word(e, DT) - prm(21u)], e, DT); }
+fn load_k(e: u32) -> f32 { return kp_decode(K[kp_word(e, DT) - prm(22u)], e, DT); }
+fn load_v(e: u32) -> f32 { return kp_decode(V[kp_word(e, DT) - prm(23u)], e, DT); }
 
 // Keys [0, end) are visible to query row i of batch row b (causality and kvLengths).
 fn visible_end(i: u32, len: u32) -> i32 {
@@ -65,7 +76,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let rest = wid / nsplit;
   let nqb = prm(9u);
   let qb = rest % nqb;
-  let bh = rest / nqb;
+  let bhl = rest / nqb; // (batch, head) within the chunk
+  let bh = BH0() + bhl;
   let h = bh % hq;
   let b = bh / hq;
   let hk = h / prm(8u);
@@ -98,9 +110,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
   // The block's last row sees the most keys (visibility is monotone in i).
   var kHi = u32(visible_end(min(q0 + BQ, sq) - 1u, len));
-  let kLo = split * prm(11u);
+  let kSplit = split * prm(11u);
 #if SPLIT
-  kHi = min(kHi, kLo + prm(11u));
+  kHi = min(kHi, kSplit + prm(11u));
+#endif
+  let kLo = kSplit + prm(28u);
+  kHi = min(kHi, kSplit + prm(29u));
+  let firstChunk = prm(30u) == 1u;
+  let lastChunk = prm(31u) == 1u;
+#if SPLIT
+  let part = (bhl * sq + i) * nsplit + split;
+  if (!firstChunk && in_range) {
+    m = bitcast<f32>(LSE[part]);
+    l = bitcast<f32>(PL[part]);
+    for (var x = 0u; x < DV; x = x + 1u) { acc[x] = bitcast<f32>(OUT[part * DV + x]); }
+  }
+#else
+  let oa = rows(b, h, hq, sq, DV);
+#endif
+#if CARRY
+  let crow = bhl * sq + i;
+  if (!firstChunk && in_range) {
+    m = bitcast<f32>(ML[crow * 2u]);
+    l = bitcast<f32>(ML[crow * 2u + 1u]);
+    for (var x = 0u; x < DV; x = x + 1u) { acc[x] = bitcast<f32>(OUT[oa.base + i * oa.stride + x - prm(24u)]); }
+  }
 #endif
 
   for (var j0 = kLo; j0 < kHi; j0 = j0 + BK) {
@@ -132,7 +166,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         var s = dot * scale;
 #if HAS_MASK
-        s = s + bitcast<f32>(MASK[mOff + (j0 + jj) * ms3]);
+        s = s + bitcast<f32>(MASK[mOff + (j0 + jj) * ms3 - prm(26u)]);
 #endif
         sc[jj] = s;
         if (s > mx) { mx = s; } // a NaN score is never the max; it reaches p, l and the output below
@@ -162,19 +196,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
   if (!in_range) { return; }
 #if SPLIT
-  let part = (bh * sq + i) * nsplit + split;
   LSE[part] = bitcast<u32>(m);
   PL[part] = bitcast<u32>(l);
   for (var x = 0u; x < DV; x = x + 1u) { OUT[part * DV + x] = bitcast<u32>(acc[x]); }
 #else
+#if CARRY
+  if (!lastChunk) {
+    ML[crow * 2u] = bitcast<u32>(m);
+    ML[crow * 2u + 1u] = bitcast<u32>(l);
+    for (var x = 0u; x < DV; x = x + 1u) { OUT[oa.base + i * oa.stride + x - prm(24u)] = bitcast<u32>(acc[x]); }
+    return;
+  }
+#endif
   // l == 0: nothing visible, or every visible score was -Inf. A NaN l (NaN score) propagates.
   let empty = l == 0.0;
-  let oa = rows(b, h, hq, sq, DV);
   for (var x = 0u; x < DV; x = x + 1u) {
-    OUT[oa.base + i * oa.stride + x] = bitcast<u32>(select(acc[x] / l, 0.0, empty));
+    OUT[oa.base + i * oa.stride + x - prm(24u)] = bitcast<u32>(select(acc[x] / l, 0.0, empty));
   }
 #if HAS_LSE
-  LSE[bh * sq + i] = bitcast<u32>(select(m + kp_log(l), kp_neg_inf(), empty));
+  LSE[bh * sq + i - prm(25u)] = bitcast<u32>(select(m + kp_log(l), kp_neg_inf(), empty));
 #endif
 #endif
 }

@@ -19,10 +19,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let sq = SQ();
   let ns = NSPLIT();
   let g = gid.y * prm(10u) * 64u + gid.x;
-  let row = g / DVA;
+  let row = g / DVA; // within the chunk: the partials' row
   let x = g % DVA;
-  let rowsTotal = prm(0u) * hq * sq;
-  if (row >= rowsTotal) { return; }
+  if (row >= prm(27u)) { return; }
+  let grow = BH0() * sq + row; // global (b, h, i) row
   var mx = kp_neg_inf();
   for (var s = 0u; s < ns; s = s + 1u) {
     let m = bitcast<f32>(PM[row * ns + s]);
@@ -38,15 +38,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (x < DV) { a = a + w * bitcast<f32>(PACC[part * DV + x]); }
   }
   let empty = l == 0.0;
-  let i = row % sq;
-  let bh = row / sq;
+  let i = grow % sq;
+  let bh = grow / sq;
   let h = bh % hq;
   let b = bh / hq;
   if (x < DV) {
     let oa = rows(b, h, hq, sq, DV);
-    OUT[oa.base + i * oa.stride + x] = bitcast<u32>(select(a / l, 0.0, empty));
+    OUT[oa.base + i * oa.stride + x - prm(24u)] = bitcast<u32>(select(a / l, 0.0, empty));
   }
 #if HAS_LSE
-  if (x == 0u) { LSE[row] = bitcast<u32>(select(mx + kp_log(l), kp_neg_inf(), empty)); }
+  if (x == 0u) { LSE[grow - prm(25u)] = bitcast<u32>(select(mx + kp_log(l), kp_neg_inf(), empty)); }
 #endif
 }

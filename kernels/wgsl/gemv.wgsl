@@ -4,16 +4,22 @@
 // same on every run and every device. Workgroups: x linearises the column (gridX per dispatch row),
 // z is the batch.
 
-const MR: u32 = {{MR}}u; // rows of the output (1..4)
+const MR: u32 = {{MR}}u; // rows of the chunk (1..4), from row I0()
 const WG: u32 = {{WG}}u;
 
 var<workgroup> red: array<f32, {{MR}} * {{WG}}>;
 
+// SUBGROUPS: the WG partial sums of a row are added by subgroupAdd within each subgroup; the lowest
+// active invocation of each subgroup (subgroupBroadcastFirst) writes that sum to its own slot and the
+// others write 0, and invocation 0 adds the WG slots in order: fewer barriers than the tree, and the
+// same result on every run (the subgroup layout of a device does not change between runs).
+
 @compute @workgroup_size({{WG}}, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = N();
+  let n = J_END();
   let k = K();
-  let j = wg.y * prm(4u) + wg.x;
+  let i0 = I0();
+  let j = J0() + wg.y * prm(4u) + wg.x;
   let z = wg.z + prm(5u);
   let off = batch_offsets(z);
   let aRow = prm(6u);
@@ -28,9 +34,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   if (live) {
     for (var p = t; p < k; p = p + WG) {
       let bv = load_b(off.b + p * bRow + j * bCol);
-      for (var r = 0u; r < MR; r = r + 1u) { acc[r] = acc[r] + load_a(off.a + r * aRow + p * aCol) * bv; }
+      for (var r = 0u; r < MR; r = r + 1u) { acc[r] = acc[r] + load_a(off.a + (i0 + r) * aRow + p * aCol) * bv; }
     }
   }
+#if SUBGROUPS
+  let lead = subgroupBroadcastFirst(t) == t;
+  for (var r = 0u; r < MR; r = r + 1u) {
+    let sum = subgroupAdd(acc[r]);
+    red[r * WG + t] = select(0.0, sum, lead);
+  }
+  workgroupBarrier();
+  if (live && t == 0u) {
+    for (var r = 0u; r < MR; r = r + 1u) {
+      var total = 0.0;
+      for (var u = 0u; u < WG; u = u + 1u) { total = total + red[r * WG + u]; }
+      store_out((z * M() + i0 + r) * N() + j, epilogue(total, i0 + r, j, off.r));
+    }
+  }
+#else
   for (var r = 0u; r < MR; r = r + 1u) { red[r * WG + t] = acc[r]; }
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
@@ -40,6 +61,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
   if (live && t < MR) {
-    OUT[z * MR * n + t * n + j] = bitcast<u32>(epilogue(red[t * WG], t, j, off.r));
+    store_out((z * M() + i0 + t) * N() + j, epilogue(red[t * WG], i0 + t, j, off.r));
   }
+#endif
 }

@@ -6,6 +6,11 @@
 //
 // Workgroups: x linearises (tile row, tile column) with gridX columns per dispatch row, z is the
 // batch index (plus zBase when a batch needs more than one dispatch).
+//
+// K chunks: a dispatch sums only p in [prm(57), prm(58)) (bounded loop work per invocation:
+// src/backends/webgpu/loops.ts). Unless it is the first (prm(59) bit 0) it starts from the raw sums
+// the previous chunk left in OUT; unless it is the last (bit 1) it stores raw sums, not the epilogue.
+// Chunks start on BK boundaries, so each sum is the same sequence of additions as in one pass.
 
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
@@ -21,13 +26,13 @@ var<workgroup> Bs: array<f32, {{BK}} * {{WGX}} * {{TN}}>; // [BK][TILE_N]
 
 @compute @workgroup_size({{WGX}}, {{WGY}}, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let m = M();
-  let n = N();
+  let m = I_END(); // bounds: the chunk's last row and column (+1)
+  let n = J_END();
   let k = K();
   let tile = wg.y * prm(4u) + wg.x;
   let tilesN = prm(3u);
-  let m0 = (tile / tilesN) * TILE_M;
-  let n0 = (tile % tilesN) * TILE_N;
+  let m0 = I0() + (tile / tilesN) * TILE_M;
+  let n0 = J0() + (tile % tilesN) * TILE_N;
   let z = wg.z + prm(5u);
   let off = batch_offsets(z);
   let aRow = prm(6u);
@@ -36,12 +41,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let bCol = prm(9u);
   let t = lid.y * WGX + lid.x;
 
+  let outBase = z * M() * N();
+  let first = (prm(59u) & 1u) != 0u;
+  let last = (prm(59u) & 2u) != 0u;
   var acc: array<array<f32, {{TN}}>, {{TM}}>;
   for (var r = 0u; r < TM; r = r + 1u) {
-    for (var c = 0u; c < TN; c = c + 1u) { acc[r][c] = 0.0; }
+    for (var c = 0u; c < TN; c = c + 1u) {
+      let i = m0 + lid.y * TM + r;
+      let j = n0 + lid.x * TN + c;
+      acc[r][c] = 0.0;
+      if (!first && i < m && j < n) { acc[r][c] = load_out(outBase + i * N() + j); }
+    }
   }
 
-  for (var k0 = 0u; k0 < k; k0 = k0 + BK) {
+  for (var k0 = prm(57u); k0 < prm(58u); k0 = k0 + BK) {
     // Stage op(A)[m0.., k0..] and op(B)[k0.., n0..] as f32, zero outside the matrix.
     for (var e = t; e < BK * TILE_M; e = e + THREADS) {
       let kk = e / TILE_M;
@@ -62,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       Bs[e] = v;
     }
     workgroupBarrier();
-    let kmax = min(BK, k - k0);
+    let kmax = min(BK, prm(58u) - k0);
     for (var kk = 0u; kk < kmax; kk = kk + 1u) {
       var a: array<f32, {{TM}}>;
       var b: array<f32, {{TN}}>;
@@ -75,14 +88,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     workgroupBarrier();
   }
 
-  let outBase = z * m * n;
   for (var r = 0u; r < TM; r = r + 1u) {
     let i = m0 + lid.y * TM + r;
     if (i >= m) { break; }
     for (var c = 0u; c < TN; c = c + 1u) {
       let j = n0 + lid.x * TN + c;
       if (j >= n) { break; }
-      OUT[outBase + i * n + j] = bitcast<u32>(epilogue(acc[r][c], i, j, off.r));
+      store_out(outBase + i * N() + j, select(acc[r][c], epilogue(acc[r][c], i, j, off.r), last));
     }
   }
 }

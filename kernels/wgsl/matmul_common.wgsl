@@ -1,7 +1,12 @@
 // matmul parameters, batch addressing and the fused epilogue, shared by matmul.wgsl and gemv.wgsl.
 // out = act(alpha · op(A) · op(B) + bias) + beta · residual, accumulated in f32.
+//
+// A dispatch covers the chunk rows [prm(48), prm(49)) x columns [prm(50), prm(51)) of batches
+// zBase + wg.z. Indices are global; each tensor is bound as a window of its buffer (a tensor may
+// exceed the binding limit: src/backends/webgpu/windows.ts) whose first word is subtracted here:
+// A prm(52), B prm(53), OUT prm(54), RES prm(55), BIAS prm(56). K chunks: prm(57..59), matmul.wgsl.
 
-struct MatmulParams { p: array<vec4<u32>, 12> }
+struct MatmulParams { p: array<vec4<u32>, 15> }
 @group(0) @binding(0) var<uniform> P: MatmulParams;
 @group(0) @binding(1) var<storage, read> A: array<u32>;
 @group(0) @binding(2) var<storage, read> B: array<u32>;
@@ -39,18 +44,25 @@ fn batch_offsets(z0: u32) -> BatchOffsets {
   return o;
 }
 
-fn load_a(e: u32) -> f32 { return kp_decode(A[kp_word(e, A_DT)], e, A_DT); }
-fn load_b(e: u32) -> f32 { return kp_decode(B[kp_word(e, A_DT)], e, A_DT); }
+fn I0() -> u32 { return prm(48u); }
+fn I_END() -> u32 { return prm(49u); }
+fn J0() -> u32 { return prm(50u); }
+fn J_END() -> u32 { return prm(51u); }
+
+fn load_a(e: u32) -> f32 { return kp_decode(A[kp_word(e, A_DT) - prm(52u)], e, A_DT); }
+fn load_b(e: u32) -> f32 { return kp_decode(B[kp_word(e, A_DT) - prm(53u)], e, A_DT); }
+fn store_out(e: u32, v: f32) { OUT[e - prm(54u)] = bitcast<u32>(v); }
+fn load_out(e: u32) -> f32 { return bitcast<f32>(OUT[e - prm(54u)]); }
 
 fn epilogue(acc: f32, i: u32, j: u32, rOff: u32) -> f32 {
   var v = bitcast<f32>(prm(12u)) * acc;
 #if HAS_BIAS
-  v = v + kp_decode(BIAS[kp_word(j, {{BIAS_DT}}u)], j, {{BIAS_DT}}u);
+  v = v + kp_decode(BIAS[kp_word(j, {{BIAS_DT}}u) - prm(56u)], j, {{BIAS_DT}}u);
 #endif
   v = kp_activation(v, ACT);
 #if HAS_RES
   let re = rOff + i * prm(10u) + j * prm(11u);
-  v = v + bitcast<f32>(prm(13u)) * kp_decode(RES[kp_word(re, {{RES_DT}}u)], re, {{RES_DT}}u);
+  v = v + bitcast<f32>(prm(13u)) * kp_decode(RES[kp_word(re, {{RES_DT}}u) - prm(55u)], re, {{RES_DT}}u);
 #endif
   return v;
 }

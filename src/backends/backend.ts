@@ -32,6 +32,11 @@ export interface BackendDevice {
   sync(): Promise<void>;
   /** Ops enqueued and not finished (0 for synchronous backends). */
   pending(): number;
+  /**
+   * A device clock for bench timing, where the device has one (webgpu with timestamp-query):
+   * begin(), enqueue ops, sync, then end() gives their device time in seconds.
+   */
+  deviceTimer?(): { clock: string; begin(): void; end(): Promise<number> } | undefined;
   dispose(): void;
 }
 

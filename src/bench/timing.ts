@@ -71,15 +71,19 @@ export function kernelportRun(dev: Device, c: BenchCase, inputs: CaseInputs): Pr
     const v = up(inputs.v, [c.batch, c.hkv, c.skv, c.d]);
     op = () => dev.attention(q, k, v, { causal: c.causal });
   } else throw new Error('case and inputs disagree on the op');
+  // The device's own clock where it has one (webgpu with timestamp-query: kernel time), else the host's.
+  const timer = dev.deviceTimer();
   return Promise.resolve({
     async time(iters: number): Promise<number> {
       const outs: Tensor[] = [];
+      timer?.begin();
       const t0 = performance.now();
       for (let i = 0; i < iters; i++) outs.push(op());
       await dev.sync();
       const dt = (performance.now() - t0) / 1e3;
+      const gpu = timer ? await timer.end() : undefined;
       for (const o of outs) o.dispose();
-      return dt;
+      return gpu ?? dt;
     },
     dispose() {
       for (const t of held) t.dispose();
@@ -87,7 +91,15 @@ export function kernelportRun(dev: Device, c: BenchCase, inputs: CaseInputs): Pr
   });
 }
 
-export function clockOf(backend: string): string {
+/** Which clock bench() times `dev` with (a Device: its own timer where it has one; a name: the host's). */
+export function clockOf(dev: Device | string): string {
+  if (typeof dev !== 'string') {
+    const t = dev.deviceTimer();
+    if (t) return t.clock;
+  }
+  const backend = typeof dev === 'string' ? dev : dev.backend;
+  if (backend === 'webgpu')
+    return 'host: performance.now() around enqueue + dev.sync() (this WebGPU device has no timestamp-query, or it is disabled)';
   if (backend === 'cpu') return 'host: performance.now() around enqueue + dev.sync() (the cpu queue thread runs the kernels)';
   if (backend === 'reference') return 'host: performance.now() around the synchronous call';
   return `host: performance.now() around enqueue + dev.sync() (the ${backend} backend exposes no device timer yet)`;

@@ -74,7 +74,7 @@ export async function bench(options: BrowserBenchOptions = {}): Promise<BenchRep
       const w = work(c);
       for (const [i, d] of devices.entries()) {
         options.onProgress?.({ done, total, label: `${c.id} kernelport:${d.backend}` });
-        const base = { case: c, runner: 'kernelport', backend: d.backend, clock: clockOf(d.backend), flops: w.flops, bytes: w.bytes, flopsNote: w.note, intensity: w.intensity };
+        const base = { case: c, runner: 'kernelport', backend: d.backend, clock: clockOf(d), flops: w.flops, bytes: w.bytes, flopsNote: w.note, intensity: w.intensity };
         if (d.backend === 'reference' && w.flops > REFERENCE_MAX_FLOPS)
           rows.push({ ...base, skipped: `the float64 reference is far too slow for ${fmtG(w.flops)} FLOPs (limit ${fmtG(REFERENCE_MAX_FLOPS)})` });
         else rows.push(await measureRow(base, () => kernelportRun(d, c, inputs), timing, peaks[i]));

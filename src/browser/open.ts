@@ -34,5 +34,5 @@ export async function open(selector: BackendName | 'auto' | OpenOptions = {}): P
   }
   if (backend === 'reference') return new Device(new ReferenceDevice(chosen));
   // A fresh adapter per device: an adapter hands out one device only.
-  return new Device(await WebGpuDevice.create(chosen, await findNavigatorAdapter(), browserShaderSource));
+  return new Device(await WebGpuDevice.create(chosen, await findNavigatorAdapter(), browserShaderSource, { disable: opts.webgpuDisable }));
 }

@@ -7,10 +7,11 @@ import { DTYPES } from '../dtype.js';
 import { OPS, type Op } from '../validate/cases.js';
 import { formatJson, formatMarkdown, formatTerminal } from '../validate/report.js';
 import { validate } from '../validate/index.js';
-import type { DType } from '../types.js';
+import type { DType, WebGpuOptionalFeature } from '../types.js';
 import { UsageError, type Command } from './args.js';
 
 const BACKENDS = ['cpu', 'cuda', 'musa', 'webgpu', 'reference'];
+const WEBGPU_FEATURES: readonly WebGpuOptionalFeature[] = ['subgroups', 'timestamp-query'];
 
 function names<T extends string>(flag: string, value: string | true | undefined, known: readonly T[]): T[] | undefined {
   if (value === undefined) return undefined;
@@ -34,6 +35,7 @@ export const validateCommand: Command = {
     case: { type: 'string', help: 'run only the cases whose name contains this text' },
     json: { type: 'bool', help: 'print the whole report as JSON' },
     md: { type: 'string', help: 'also write a Markdown report to this file' },
+    'webgpu-disable': { type: 'string', help: 'webgpu: optional adapter features not to use (subgroups,timestamp-query): the fallback kernels' },
   },
   async run(args, log) {
     const f = args.flags;
@@ -55,6 +57,7 @@ export const validateCommand: Command = {
       size: f.has('full') ? 'full' : 'quick',
       ...(seed !== undefined ? { seed } : {}),
       ...(typeof filter === 'string' ? { filter } : {}),
+      ...(f.has('webgpu-disable') ? { webgpuDisable: names<WebGpuOptionalFeature>('webgpu-disable', f.get('webgpu-disable'), WEBGPU_FEATURES) } : {}),
       ...(progress ? { onProgress: (done: number, total: number) => process.stderr.write(`\r${done}/${total} cases`) } : {}),
     });
     if (progress) process.stderr.write('\r\x1b[K');

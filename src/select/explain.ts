@@ -6,6 +6,7 @@
  */
 import type { DeviceInfo, DType } from '../types.js';
 import { estimateOp, fmtMs, hasOp, opCost, selectorOf, type AttentionDesc, type MatmulDesc, type OpDesc, type OpName } from './rank.js';
+import { DEFAULT_LOOP_BUDGET, gemvFits, keysPerDispatch, kPerDispatch } from '../backends/webgpu/loops.js';
 
 export interface SupportResult {
   ok: boolean;
@@ -74,6 +75,37 @@ function limitsOf(info: DeviceInfo): Record<string, number> {
   return (info.features.limits as Record<string, number> | undefined) ?? {};
 }
 
+/** The binding size and loop budget a webgpu device opened from `info` uses (adapterInfo records them). */
+function webgpuSettings(info: DeviceInfo): { bind: number | undefined; budget: number } {
+  const f = info.features as { bindingLimit?: number; loopBudget?: number };
+  return { bind: f.bindingLimit ?? limitsOf(info).maxStorageBufferBindingSize, budget: f.loopBudget ?? DEFAULT_LOOP_BUDGET };
+}
+
+/**
+ * What webgpu cannot split over bindings (matmul-chunks.ts, attention-chunks.ts): the smallest chunk's
+ * largest binding, named. Matmul: a row of A (or all of A with transA), a row of B^T (or all of B
+ * without transB), per batch. Attention: one (batch, head) slice of q, k, v or the output.
+ */
+function unsplittable(desc: OpDesc): { name: string; bytes: number } {
+  const e = desc.dtype === 'f32' || desc.dtype === undefined ? 4 : 2;
+  if (desc.op === 'matmul') {
+    const m = desc as MatmulDesc & { transA?: boolean; transB?: boolean };
+    const c = [
+      { name: m.transA ? 'a (transA: one output row needs all of A)' : 'one row of a', bytes: (m.transA ? m.m * m.k : m.k) * e },
+      { name: m.transB ? 'one row of b ([N, K])' : 'b ([K, N]: one output column needs all of B; transB splits over N)', bytes: (m.transB ? m.k : m.k * m.n) * e },
+    ];
+    return c.reduce((x, y) => (y.bytes > x.bytes ? y : x));
+  }
+  const dv = desc.dv ?? desc.d;
+  const c = [
+    { name: 'one head of q', bytes: desc.sq * desc.d * e },
+    { name: 'one head of k', bytes: desc.skv * desc.d * e },
+    { name: 'one head of v', bytes: desc.skv * dv * e },
+    { name: 'one head of the output (f32)', bytes: desc.sq * dv * 4 },
+  ];
+  return c.reduce((x, y) => (y.bytes > x.bytes ? y : x));
+}
+
 /** The largest single buffer an op binds (bytes). */
 function largestBuffer(desc: OpDesc): { name: string; bytes: number } {
   const e = desc.dtype === 'f32' || desc.dtype === undefined ? 4 : 2;
@@ -109,9 +141,10 @@ export function supports(info: DeviceInfo, op: OpName, descArg: unknown): Suppor
   const big = largestBuffer(desc);
   if (info.backend === 'webgpu') {
     const L = limitsOf(info);
-    const bind = L.maxStorageBufferBindingSize;
-    if (bind !== undefined && big.bytes > bind)
-      return { ok: false, reason: `${big.name} needs ${big.bytes} bytes in one binding; this adapter's maxStorageBufferBindingSize is ${bind}` };
+    const bind = webgpuSettings(info).bind;
+    const whole = unsplittable(desc);
+    if (bind !== undefined && whole.bytes > bind)
+      return { ok: false, reason: `${whole.name} needs ${whole.bytes} bytes in one binding (it cannot be split further); this adapter's maxStorageBufferBindingSize is ${bind}` };
     const maxBuf = L.maxBufferSize;
     if (maxBuf !== undefined && big.bytes > maxBuf) return { ok: false, reason: `${big.name} needs ${big.bytes} bytes; this adapter's maxBufferSize is ${maxBuf}` };
   }
@@ -135,19 +168,56 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     return { variant: `flash-attention-${i}`, why: 'flash attention on register tiles, GQA groups share K/V blocks, causal blocks skipped' };
   }
   if (info.backend === 'webgpu') {
+    // Mirrors src/backends/webgpu/{matmul,attention}.ts: the kernel, then what it is cut into.
     const L = limitsOf(info);
+    const { bind, budget } = webgpuSettings(info);
+    const big = largestBuffer(desc);
+    const split = bind !== undefined && big.bytes > bind;
+    const mods: string[] = [];
+    const notes: string[] = [];
+    if (desc.dtype === 'f16' || desc.dtype === 'bf16') {
+      mods.push('packed16');
+      notes.push(`${desc.dtype} read as packed u32 (two per word), converted to f32 in the kernel`);
+    }
+    if (split) {
+      mods.push('binding-split');
+      notes.push(`${big.name} (${big.bytes} bytes) exceeds the ${bind}-byte binding: dispatched in chunks over ${desc.op === 'matmul' ? 'batch, M rows and N columns' : 'batch x heads'}, each binding a window`);
+    }
+    const name = (base: string) => [base, ...mods].join('+');
+    const tail = () => (notes.length ? `; ${notes.join('; ')}` : '');
     if (desc.op === 'matmul') {
-      if (desc.m <= GPU_GEMV_MAX_M) return { variant: 'wgsl-gemv', tileConfig: { MR: desc.m, WG: 64 }, why: `M=${desc.m} <= ${GPU_GEMV_MAX_M}: GEMV, 64 invocations per workgroup` };
+      if (gemvFits(desc.m, desc.k, budget)) {
+        // the kernel features a device uses (adapterInfo / WebGpuDevice.create record them)
+        const kf = (info.features.kernelFeatures as string[] | undefined) ?? (info.features.subgroups ? ['subgroups'] : []);
+        const sg = kf.includes('subgroups');
+        if (sg) mods.unshift('subgroups');
+        const red = sg ? 'subgroupAdd, then the subgroup sums in order' : 'a fixed tree in workgroup memory';
+        return { variant: name('wgsl-gemv'), tileConfig: { MR: desc.m, WG: 64, SUBGROUPS: sg }, why: `M=${desc.m} <= ${GPU_GEMV_MAX_M}: GEMV, 64 invocations per workgroup, partial sums reduced by ${red}${tail()}` };
+      }
       const wgy = (L.maxComputeInvocationsPerWorkgroup ?? 256) >= 256 ? 16 : 8;
-      return { variant: 'wgsl-matmul-tiled-4x4', tileConfig: { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 }, why: `register-blocked 4x4 per invocation, 16x${wgy} workgroups` };
+      const t = { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
+      const kChunks = Math.max(1, Math.ceil(desc.k / kPerDispatch(budget, t)));
+      if (kChunks > 1) {
+        mods.push('k-chunks');
+        notes.push(`K=${desc.k} in ${kChunks} dispatches (loop budget ${budget} iterations per invocation), sums carried in order`);
+      }
+      const past = desc.m <= GPU_GEMV_MAX_M ? `M=${desc.m} but K=${desc.k} is past the GEMV loop budget: ` : '';
+      return { variant: name('wgsl-matmul-tiled-4x4'), tileConfig: { ...t, K_CHUNKS: kChunks }, why: `${past}register-blocked 4x4 per invocation, 16x${wgy} workgroups${tail()}` };
     }
     const dv = desc.dv ?? desc.d;
     const perKey = (Math.max(desc.d, 1) + Math.max(dv, 1)) * 4;
     const fit = Math.floor((L.maxComputeWorkgroupStorageSize ?? 16384) / perKey);
     const tiles = fit < 1 ? { BK: 16, STAGE: false } : { BK: Math.min(32, fit), STAGE: true };
-    if (desc.sq <= WGPU_BQ_DECODE && desc.skv >= 2 * WGPU_SPLIT)
-      return { variant: 'wgsl-flash-decoding-split-kv', tileConfig: { BQ: WGPU_BQ_DECODE, SPLIT: WGPU_SPLIT, ...tiles }, why: `Sq=${desc.sq} <= ${WGPU_BQ_DECODE} over Skv=${desc.skv}: split-KV partials then an ordered combine` };
-    return { variant: 'wgsl-flash-attention', tileConfig: { BQ: WGPU_BQ_PREFILL, ...tiles }, why: `flash attention, ${WGPU_BQ_PREFILL} query rows per workgroup, K/V staged ${tiles.BK} keys at a time` };
+    const decode = desc.sq <= WGPU_BQ_DECODE && desc.skv >= 2 * WGPU_SPLIT;
+    const bq = decode ? WGPU_BQ_DECODE : WGPU_BQ_PREFILL;
+    const keyChunks = Math.max(1, Math.ceil((decode ? WGPU_SPLIT : desc.skv) / keysPerDispatch(budget, desc.d, dv, tiles.BK, bq)));
+    if (keyChunks > 1) {
+      mods.push('key-chunks');
+      notes.push(`${decode ? `each ${WGPU_SPLIT}-key split` : `Skv=${desc.skv}`} in ${keyChunks} dispatches (loop budget ${budget} iterations per invocation), (m, l, acc) carried`);
+    }
+    if (decode)
+      return { variant: name('wgsl-flash-decoding-split-kv'), tileConfig: { BQ: WGPU_BQ_DECODE, SPLIT: WGPU_SPLIT, ...tiles, KEY_CHUNKS: keyChunks }, why: `Sq=${desc.sq} <= ${WGPU_BQ_DECODE} over Skv=${desc.skv}: split-KV partials then an ordered combine${tail()}` };
+    return { variant: name('wgsl-flash-attention'), tileConfig: { BQ: WGPU_BQ_PREFILL, ...tiles, KEY_CHUNKS: keyChunks }, why: `flash attention, ${WGPU_BQ_PREFILL} query rows per workgroup, K/V staged ${tiles.BK} keys at a time${tail()}` };
   }
   // cuda / musa: the plugin picks; name the family it will use. musa runs the portable tiles only,
   // planned for the warp size the device reports (128 on mp_21/mp_22; KERNELPORT_MUSA_WARP_SIZE when emulated).

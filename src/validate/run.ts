@@ -137,9 +137,12 @@ export async function runValidation(options: ValidateOptions, host: ValidationHo
         continue;
       }
       try {
-        const dev = await host.open({ backend: name as BackendName });
+        const dev = await host.open({ backend: name as BackendName, ...(options.webgpuDisable ? { webgpuDisable: [...options.webgpuDisable] } : {}) });
         executors.push(deviceExecutor(dev));
-        statuses.push({ name, kind: 'backend', available: true, detail: `${dev.info.name} (${dev.info.architecture}, ${dev.threads} thread${dev.threads > 1 ? 's' : ''})` });
+        // webgpu: which optional adapter features its kernels use (subgroups...), so a report says which path ran
+        const kf = dev.info.features.kernelFeatures as string[] | undefined;
+        const uses = name === 'webgpu' ? `, kernel features: ${kf?.length ? kf.join(', ') : 'none'}` : '';
+        statuses.push({ name, kind: 'backend', available: true, detail: `${dev.info.name} (${dev.info.architecture}, ${dev.threads} thread${dev.threads > 1 ? 's' : ''}${uses})` });
       } catch (e) {
         statuses.push({ name, kind: 'backend', available: false, detail: `open failed: ${message(e)}` });
         setupFailed = true;

@@ -3,7 +3,7 @@ import type { AttentionCaseOptions, AttentionInputs, MatmulCaseOptions, MatmulIn
 import type { ErrorEntry, ErrorReport } from '../numerics/compare.js';
 import type { AttentionPlan } from '../ops/attention.js';
 import type { MatmulPlan } from '../ops/matmul.js';
-import type { DType, HostData } from '../types.js';
+import type { DType, HostData, WebGpuOptionalFeature } from '../types.js';
 import type { Distribution, Op, Size } from './cases.js';
 
 export type { Distribution, Op, Size } from './cases.js';
@@ -69,6 +69,8 @@ export interface ValidateOptions {
   cpuThreads?: readonly number[];
   /** Called once per case, after it ran everywhere. */
   onProgress?: (done: number, total: number, name: string) => void;
+  /** webgpu: optional adapter features not to use (the fallback paths), as open({ webgpuDisable }). */
+  webgpuDisable?: readonly WebGpuOptionalFeature[];
 }
 
 /** One case on one backend (or candidate), judged against the float64 reference. */

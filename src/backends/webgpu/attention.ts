@@ -2,14 +2,18 @@
 /**
  * attention on WebGPU: flash prefill (one dispatch), or for short query blocks over long caches
  * split-KV decoding (partials per fixed split of SPLIT_SIZE keys, then a combine pass in split
- * order), plus a 16-bit pack pass when the output is f16/bf16.
+ * order), plus a 16-bit pack pass when the output is f16/bf16. One dispatch (or pair) per chunk of
+ * (batch, head) pairs where a tensor exceeds the binding limit (attention-chunks.ts).
  */
 import { CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE, type KernelConfig } from '../backend.js';
 import type { AttentionPlan } from '../../ops/attention.js';
 import { byteSize } from '../../ops/shape.js';
 import { Params } from './buffers.js';
 import { encodePack, type GpuContext, type GpuStorage } from './context.js';
+import { attentionChunks, attentionSpans } from './attention-chunks.js';
 import type { AttentionSpec } from './specialise.js';
+import { keysPerDispatch } from './loops.js';
+import { windowOf, type Window } from './windows.js';
 
 /** Keys per split in split-KV decoding. Fixed (not tuned per device) so results never depend on the device. */
 export const SPLIT_SIZE = 256;
@@ -59,9 +63,8 @@ export function encodeAttention(
   const BQ = config?.BQ ?? (split ? BQ_DECODE : BQ_PREFILL);
   const nqb = Math.ceil(sq / BQ);
   const nSplits = split ? Math.ceil(skv / SPLIT_SIZE) : 1;
-  const [gx, gy] = ctx.grid2(batch * hq * nqb * nSplits);
   const ms = plan.mask?.strides ?? [0, 0, 0, 0];
-  const p = new Params(20)
+  const p = new Params(32)
     .set(0, batch)
     .set(1, hq)
     .set(2, hkv)
@@ -72,7 +75,6 @@ export function encodeAttention(
     .set(7, LAYOUT_CODE[plan.layout])
     .set(8, hq / hkv)
     .set(9, nqb)
-    .set(10, gx)
     .set(11, split ? SPLIT_SIZE : 0)
     .set(12, nSplits)
     .set(13, ms[0])
@@ -80,6 +82,11 @@ export function encodeAttention(
     .set(15, ms[2])
     .set(16, ms[3]);
 
+  const tiles = attentionTiles(ctx.limits, d, dv, config?.BK);
+  // Key chunks per dispatch (bounded loop work, loops.ts); the last one normalises.
+  const keySpan = split ? SPLIT_SIZE : skv;
+  const kc = keysPerDispatch(ctx.loopBudget, d, dv, tiles.BK, BQ);
+  const nChunks = Math.max(1, Math.ceil(keySpan / kc));
   const spec: AttentionSpec = {
     kernel: 'attention',
     DT: DTYPE_CODE[plan.dtype],
@@ -88,45 +95,70 @@ export function encodeAttention(
     DA: Math.max(d, 1),
     DVA: Math.max(dv, 1),
     BQ,
-    ...attentionTiles(ctx.limits, d, dv, config?.BK),
+    ...tiles,
     HAS_MASK: mask !== undefined,
     HAS_LSE: split || lse !== undefined,
     SPLIT: split,
+    CARRY: !split && nChunks > 1,
   };
-  const bindings: [number, GPUBuffer][] = [
-    [0, ctx.uniform(p)],
-    [1, q.buffer],
-    [2, k.buffer],
-    [3, v.buffer],
-    [4, kvlen],
-  ];
-  if (mask) bindings.push([7, mask.buffer]);
+  const dva = Math.max(dv, 1);
 
-  if (!split) {
-    bindings.push([5, outF32]);
-    if (lse) bindings.push([6, lse.buffer]);
-    ctx.dispatch(enc, spec, bindings, [gx, gy, 1]);
-  } else {
-    const parts = rows * nSplits;
-    const pacc = ctx.temp('the split-KV partial outputs', parts * Math.max(dv, 1) * 4);
+  // One chunk (every binding the whole buffer) unless a tensor exceeds the binding limit (windows.ts).
+  const L = ctx.binding;
+  const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+  const chunks = attentionChunks(plan, L, nSplits, spec.CARRY, nqb * nSplits, maxDim * maxDim);
+  for (const c of chunks) {
+    const pairs = c.bh1 - c.bh0;
+    const s = attentionSpans(plan, c, nSplits, spec.CARRY);
+    const wq = windowOf(q.buffer, s.q, L);
+    const wk = windowOf(k.buffer, s.k, L);
+    const wv = windowOf(v.buffer, s.v, L);
+    const wo = windowOf(outF32, s.out, L);
+    const wl = lse ? windowOf(lse.buffer, s.lse!, L) : undefined;
+    const wm = mask ? windowOf(mask.buffer, s.mask!, L) : undefined;
+    const [gx, gy] = ctx.grid2(pairs * nqb * nSplits);
+    p.set(10, gx).set(20, c.bh0).set(21, wq.baseWord).set(22, wk.baseWord).set(23, wv.baseWord);
+    p.set(24, wo.baseWord).set(25, wl?.baseWord ?? 0).set(26, wm?.baseWord ?? 0).set(27, pairs * sq);
+    const bindings: [number, GPUBuffer | Window][] = [
+      [1, wq],
+      [2, wk],
+      [3, wv],
+      [4, kvlen],
+    ];
+    if (wm) bindings.push([7, wm]);
+
+    // One dispatch per key chunk, each with its own uniform block (the key range and first/last).
+    const dispatchChunks = (extra: [number, GPUBuffer | Window][]) => {
+      for (let c0 = 0; c0 < nChunks; c0++) {
+        p.set(28, c0 * kc).set(29, Math.min(keySpan, (c0 + 1) * kc)).set(30, c0 === 0 ? 1 : 0).set(31, c0 === nChunks - 1 ? 1 : 0);
+        ctx.dispatch(enc, spec, [[0, ctx.uniform(p)], ...bindings, ...extra], [gx, gy, 1]);
+      }
+    };
+    if (!split) {
+      const extra: [number, GPUBuffer | Window][] = [[5, wo]];
+      if (wl) extra.push([6, wl]);
+      if (spec.CARRY) extra.push([8, ctx.temp('the attention (m, l) carried between key chunks', pairs * sq * 8)]);
+      dispatchChunks(extra);
+      continue;
+    }
+    const parts = pairs * sq * nSplits;
+    const pacc = ctx.temp('the split-KV partial outputs', parts * dva * 4);
     const pm = ctx.temp('the split-KV partial maxima', parts * 4);
     const pl = ctx.temp('the split-KV partial sums', parts * 4);
-    bindings.push([5, pacc], [6, pm], [8, pl]);
-    ctx.dispatch(enc, spec, bindings, [gx, gy, 1]);
+    dispatchChunks([[5, pacc], [6, pm], [8, pl]]);
 
-    const dva = Math.max(dv, 1);
-    const [cx, cy] = ctx.grid2(Math.ceil((rows * dva) / 64));
-    const cp = new Params(20);
+    const [cx, cy] = ctx.grid2(Math.ceil((pairs * sq * dva) / 64));
+    const cp = new Params(32);
     cp.u32.set(p.u32.subarray(0, cp.u32.length));
     cp.set(10, cx);
-    const cb: [number, GPUBuffer][] = [
+    const cb: [number, GPUBuffer | Window][] = [
       [0, ctx.uniform(cp)],
-      [5, outF32],
+      [5, wo],
       [6, pm],
       [8, pl],
       [9, pacc],
     ];
-    if (lse) cb.push([10, lse.buffer]);
+    if (wl) cb.push([10, wl]);
     ctx.dispatch(enc, { kernel: 'attention_combine', DV: dv, DVA: dva, HAS_LSE: lse !== undefined }, cb, [cx, cy, 1]);
   }
   if (sixteen) encodePack(ctx, enc, outF32, out.buffer, rows * dv, DTYPE_CODE[plan.outDtype] as 1 | 2);

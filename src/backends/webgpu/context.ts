@@ -6,6 +6,9 @@
 import type { Storage } from '../backend.js';
 import { BufferPool, Params, USAGE } from './buffers.js';
 import { specialise, specKey, type ShaderSource, type Spec } from './specialise.js';
+import { DEFAULT_LOOP_BUDGET } from './loops.js';
+import type { GpuTimer } from './timer.js';
+import type { BindingLimits, Window } from './windows.js';
 
 export class GpuStorage implements Storage {
   /** Resolves to the error of the op that wrote this storage (or one of that op's inputs), or undefined. */
@@ -18,11 +21,19 @@ export class GpuStorage implements Storage {
 }
 
 export interface Limits {
+  /** The adapter's, or the lower cap KERNELPORT_WEBGPU_MAX_BINDING sets (tests of the split paths). */
   maxStorageBufferBindingSize: number;
+  minStorageBufferOffsetAlignment: number;
   maxBufferSize: number;
   maxComputeWorkgroupStorageSize: number;
   maxComputeInvocationsPerWorkgroup: number;
   maxComputeWorkgroupsPerDimension: number;
+}
+
+/** Optional adapter features the kernels use on this device. */
+export interface KernelFeatures {
+  subgroups: boolean;
+  timestamps: boolean;
 }
 
 export class GpuContext {
@@ -30,6 +41,10 @@ export class GpuContext {
   /** Temporaries of the op being encoded; back to the pool once it is submitted. */
   private temps: GPUBuffer[] = [];
   pipelineCompiles = 0;
+  /** Dispatches encoded so far (tests: did an op run in chunks?). */
+  dispatches = 0;
+  /** Set while a bench timing window is open (timer.ts). */
+  timer: GpuTimer | undefined;
 
   constructor(
     readonly device: GPUDevice,
@@ -38,15 +53,23 @@ export class GpuContext {
     readonly where: string,
     /** Where the kernels' .wgsl text comes from (Node: kernels/wgsl on disk; browser: inlined at build time). */
     readonly shaders: ShaderSource,
+    /** Loop iterations one invocation may run per dispatch (loops.ts). */
+    readonly loopBudget: number = DEFAULT_LOOP_BUDGET,
+    readonly features: KernelFeatures = { subgroups: false, timestamps: false },
   ) {}
 
-  /** Refuses a buffer the device cannot bind, with the numbers. */
+  /**
+   * Refuses a buffer the device cannot create, with the numbers. Buffers up to maxBufferSize are fine:
+   * ops bind windows of at most maxStorageBufferBindingSize (windows.ts) and refuse what they cannot split.
+   */
   checkSize(what: string, bytes: number): void {
-    const lim = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    const lim = this.limits.maxBufferSize;
     if (bytes > lim)
-      throw new RangeError(
-        `${this.where}: ${what} needs ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize (${lim} bytes); split the tensor or use another backend`,
-      );
+      throw new RangeError(`${this.where}: ${what} needs ${bytes} bytes, more than this adapter's maxBufferSize (${lim} bytes); use another backend`);
+  }
+
+  get binding(): BindingLimits {
+    return { maxBinding: this.limits.maxStorageBufferBindingSize, align: this.limits.minStorageBufferOffsetAlignment };
   }
 
   storage(what: string, bytes: number): GpuStorage {
@@ -86,13 +109,19 @@ export class GpuContext {
     return p;
   }
 
-  dispatch(enc: GPUCommandEncoder, spec: Spec, bindings: [number, GPUBuffer][], grid: [number, number, number]): void {
+  /** One dispatch; a binding is a whole buffer or a window of one (windows.ts). */
+  dispatch(enc: GPUCommandEncoder, spec: Spec, bindings: [number, GPUBuffer | Window][], grid: [number, number, number]): void {
     const pipeline = this.pipeline(spec);
     const bind = this.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: bindings.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
+      entries: bindings.map(([binding, b]) => ({
+        binding,
+        resource: 'baseWord' in b ? { buffer: b.buffer, offset: b.offset, size: b.size } : { buffer: b },
+      })),
     });
-    const pass = enc.beginComputePass();
+    this.dispatches++;
+    const timestampWrites = this.timer?.passWrites();
+    const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bind);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
@@ -119,14 +148,25 @@ export class GpuContext {
   }
 }
 
-/** Appends the f32 → 16-bit conversion of `count` elements from src into dst. */
+/**
+ * Appends the f32 → 16-bit conversion of `count` elements from src into dst, in chunks whose windows
+ * fit one binding (a chunk starts at a multiple of `align` elements, so both windows start aligned).
+ */
 export function encodePack(ctx: GpuContext, enc: GPUCommandEncoder, src: GPUBuffer, dst: GPUBuffer, count: number, outDt: 1 | 2): void {
-  const words = Math.ceil(count / 2);
-  const [gx, gy] = ctx.grid2(Math.ceil(words / 64));
-  const p = new Params(4).set(0, count).set(1, gx);
-  ctx.dispatch(enc, { kernel: 'pack16', OUT_DT: outDt }, [
-    [0, ctx.uniform(p)],
-    [1, src],
-    [2, dst],
-  ], [gx, gy, 1]);
+  const { maxBinding, align } = ctx.binding;
+  const per = Math.max(align, Math.floor(maxBinding / 4 / align) * align);
+  for (let e0 = 0; e0 < count; e0 += per) {
+    const n = Math.min(per, count - e0);
+    const words = Math.ceil(n / 2);
+    const [gx, gy] = ctx.grid2(Math.ceil(words / 64));
+    const p = new Params(4).set(0, n).set(1, gx);
+    const whole = e0 === 0 && n === count;
+    const s: Window = { buffer: src, offset: e0 * 4, size: n * 4, baseWord: e0 };
+    const d: Window = { buffer: dst, offset: e0 * 2, size: words * 4, baseWord: e0 / 2 };
+    ctx.dispatch(enc, { kernel: 'pack16', OUT_DT: outDt }, [
+      [0, ctx.uniform(p)],
+      [1, whole ? src : s],
+      [2, whole ? dst : d],
+    ], [gx, gy, 1]);
+  }
 }

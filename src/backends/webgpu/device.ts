@@ -10,12 +10,14 @@
  */
 import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
-import type { DeviceInfo, DType, HostData } from '../../types.js';
+import type { DeviceInfo, DType, HostData, WebGpuOptionalFeature } from '../../types.js';
 import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
 import { isSoftwareAdapter, type AdapterChoice } from './adapter.js';
 import { encodeAttention } from './attention.js';
 import { BufferPool, USAGE } from './buffers.js';
-import { GpuContext, GpuStorage, type Limits } from './context.js';
+import { GpuContext, GpuStorage, type KernelFeatures, type Limits } from './context.js';
+import { loopBudget } from './loops.js';
+import { GpuTimer } from './timer.js';
 import { encodeMatmul } from './matmul.js';
 import type { ShaderSource } from './specialise.js';
 
@@ -29,7 +31,51 @@ const LIMIT_NAMES: (keyof Limits | 'maxStorageBuffersPerShaderStage')[] = [
   'maxComputeInvocationsPerWorkgroup',
   'maxComputeWorkgroupsPerDimension',
   'maxStorageBuffersPerShaderStage',
+  'minStorageBufferOffsetAlignment',
 ];
+
+/** How a device is set up beyond its adapter (Node: from KERNELPORT_WEBGPU_* variables; open() options). */
+export interface DeviceSettings {
+  /** KERNELPORT_WEBGPU_MAX_BINDING: a lower binding size than the adapter's. */
+  maxBinding?: string;
+  /** KERNELPORT_WEBGPU_LOOP_BUDGET (loops.ts). */
+  loopBudget?: string;
+  /** Optional features not to use even where the adapter has them (the fallback paths). */
+  disable?: string | readonly string[];
+}
+
+const OPTIONAL_FEATURES: readonly WebGpuOptionalFeature[] = ['subgroups', 'timestamp-query'];
+
+/** 'subgroups,timestamp-query' (KERNELPORT_WEBGPU_DISABLE) as a list; unknown names are an error. */
+export function parseDisable(list: string | readonly string[] | undefined): WebGpuOptionalFeature[] {
+  const names = typeof list === 'string' ? list.split(',').map((x) => x.trim()).filter(Boolean) : [...(list ?? [])];
+  for (const n of names)
+    if (!OPTIONAL_FEATURES.includes(n as WebGpuOptionalFeature))
+      throw new TypeError(`webgpu: cannot disable unknown feature '${n}'; known: ${OPTIONAL_FEATURES.join(', ')}`);
+  return names as WebGpuOptionalFeature[];
+}
+
+/** The optional features the kernels will use on adapter `a`: those it has, less the disabled ones. */
+export function kernelFeatures(a: GPUAdapter, disable: string | readonly string[] | undefined): WebGpuOptionalFeature[] {
+  const off = parseDisable(disable);
+  return OPTIONAL_FEATURES.filter((f) => a.features.has(f) && !off.includes(f));
+}
+
+/** Smallest binding cap accepted: a few alignment units, so every chunked pass can make progress. */
+const MIN_BINDING_CAP = 4096;
+
+/**
+ * The binding size the backend assumes: the device's, or a lower cap from `cap` (the
+ * KERNELPORT_WEBGPU_MAX_BINDING environment variable in Node, for tests of the split paths on small
+ * tensors). A cap that is not an integer in [4096, the device's limit] is an error, not ignored.
+ */
+export function bindingCap(deviceLimit: number, cap: string | undefined): number {
+  if (cap === undefined || cap.trim() === '') return deviceLimit;
+  const v = Number(cap);
+  if (!Number.isInteger(v) || v < MIN_BINDING_CAP || v % 4 !== 0)
+    throw new RangeError(`KERNELPORT_WEBGPU_MAX_BINDING must be a multiple of 4 bytes, at least ${MIN_BINDING_CAP}, got '${cap}'`);
+  return Math.min(v, deviceLimit);
+}
 
 export class WebGpuDevice implements BackendDevice {
   readonly threads = 1;
@@ -39,15 +85,18 @@ export class WebGpuDevice implements BackendDevice {
   private lost: Error | undefined;
   private disposed = false;
   private readonly outstanding = new Set<Promise<unknown>>();
+  private timer: GpuTimer | undefined;
 
   private constructor(
     readonly info: DeviceInfo,
     private readonly device: GPUDevice,
     limits: Limits,
     shaders: ShaderSource,
+    budget: number,
+    features: KernelFeatures,
   ) {
     const where = `webgpu:${info.index}`;
-    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxStorageBufferBindingSize, MAX_POOLED_BYTES), where, shaders);
+    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxBufferSize, MAX_POOLED_BYTES), where, shaders, budget, features);
     device.lost.then((l) => {
       if (!this.disposed) this.lost = new Error(`${where}: the WebGPU device was lost (${l.reason}): ${l.message}`);
     });
@@ -57,7 +106,7 @@ export class WebGpuDevice implements BackendDevice {
   }
 
   /** A device on the adapter `c` (or the reason there is none), its kernels' .wgsl text read through `shaders`. */
-  static async create(info: DeviceInfo, c: AdapterChoice | Error, shaders: ShaderSource): Promise<WebGpuDevice> {
+  static async create(info: DeviceInfo, c: AdapterChoice | Error, shaders: ShaderSource, opts: DeviceSettings = {}): Promise<WebGpuDevice> {
     if (c instanceof Error) throw new Error(`open: the webgpu backend is unavailable: ${c.message}`);
     const a = c.adapter;
     const requiredLimits: Record<string, number> = {};
@@ -65,23 +114,49 @@ export class WebGpuDevice implements BackendDevice {
       const v = (a.limits as unknown as Record<string, number | undefined>)[n];
       if (typeof v === 'number') requiredLimits[n] = v;
     }
-    const device = await a.requestDevice({ requiredLimits });
+    const budget = loopBudget(opts.loopBudget);
+    const cap = bindingCap((a.limits as unknown as Record<string, number>).maxStorageBufferBindingSize!, opts.maxBinding);
+    const features = kernelFeatures(a, opts.disable);
+    const device = await a.requestDevice({ requiredLimits, requiredFeatures: features as GPUFeatureName[] });
+    // What the kernels use on this device (explain() names it): a subset of the adapter's features.
+    info.features.kernelFeatures = features;
     const L = device.limits as unknown as Record<string, number>;
     const limits: Limits = {
-      maxStorageBufferBindingSize: L.maxStorageBufferBindingSize!,
+      maxStorageBufferBindingSize: Math.min(cap, L.maxStorageBufferBindingSize!),
+      minStorageBufferOffsetAlignment: L.minStorageBufferOffsetAlignment ?? 256,
       maxBufferSize: L.maxBufferSize!,
       maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize!,
       maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup!,
       maxComputeWorkgroupsPerDimension: L.maxComputeWorkgroupsPerDimension!,
     };
-    if ((L.maxStorageBuffersPerShaderStage ?? 0) < 6)
-      throw new Error(`open: the webgpu adapter allows ${L.maxStorageBuffersPerShaderStage} storage buffers per stage; kernelport needs 6`);
-    return new WebGpuDevice(info, device, limits, shaders);
+    if ((L.maxStorageBuffersPerShaderStage ?? 0) < 8) {
+      device.destroy();
+      throw new Error(`open: the webgpu adapter allows ${L.maxStorageBuffersPerShaderStage} storage buffers per stage; kernelport needs 8`);
+    }
+    return new WebGpuDevice(info, device, limits, shaders, budget, { subgroups: features.includes('subgroups'), timestamps: features.includes('timestamp-query') });
   }
 
-  /** @internal For tests: pool and pipeline counters. */
-  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number } {
-    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles };
+  /** @internal For tests: pool, pipeline and dispatch counters. */
+  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number; dispatches: number } {
+    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles, dispatches: this.ctx.dispatches };
+  }
+
+  /** GPU timestamps for bench timing (timer.ts), where the device has timestamp-query. */
+  deviceTimer(): { clock: string; begin(): void; end(): Promise<number> } | undefined {
+    if (!this.ctx.features.timestamps) return undefined;
+    const t = (this.timer ??= new GpuTimer(this.device));
+    const ctx = this.ctx;
+    return {
+      clock: 'device: WebGPU timestamp-query (GPU time from the first kernel start to the last kernel end)',
+      begin: () => {
+        t.begin();
+        ctx.timer = t;
+      },
+      end: async () => {
+        ctx.timer = undefined;
+        return t.end();
+      },
+    };
   }
 
   get limits(): Limits {
@@ -172,6 +247,7 @@ export class WebGpuDevice implements BackendDevice {
     this.disposed = true;
     this.ctx.pool.destroyAll();
     this.ctx.clearPipelines();
+    this.timer?.destroy();
     this.device.destroy();
   }
 
@@ -240,8 +316,11 @@ export class WebGpuDevice implements BackendDevice {
   }
 }
 
-/** DeviceInfo for an adapter (probe). */
-export function adapterInfo(choice: AdapterChoice): DeviceInfo {
+/**
+ * DeviceInfo for an adapter (probe). `settings`: the caps a device opened from it will use (Node:
+ * KERNELPORT_WEBGPU_MAX_BINDING / _LOOP_BUDGET), recorded so explain() names the variant actually run.
+ */
+export function adapterInfo(choice: AdapterChoice, settings: DeviceSettings = {}): DeviceInfo {
   const a = choice.adapter;
   const info = a.info;
   const features = [...a.features].sort();
@@ -273,9 +352,12 @@ export function adapterInfo(choice: AdapterChoice): DeviceInfo {
       subgroupSizes: sub.subgroupMinSize ? [sub.subgroupMinSize, sub.subgroupMaxSize] : undefined,
       adapterFeatures: features,
       limits,
+      bindingLimit: bindingCap(L.maxStorageBufferBindingSize ?? 0, settings.maxBinding),
+      loopBudget: loopBudget(settings.loopBudget),
+      kernelFeatures: kernelFeatures(a, settings.disable),
     },
     peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32'],
+    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32', 'binding-split', 'k-chunks', 'key-chunks'],
     available: true,
     reason: software
       ? `software adapter (${name}): a CPU rasteriser${choice.backend === 'browser' ? '' : ', ranked below cpu by auto'}`

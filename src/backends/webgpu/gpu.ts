@@ -1,10 +1,10 @@
 /// <reference types="@webgpu/types" />
 /**
- * Finding a WebGPU adapter in Node: the optional `webgpu` package (Dawn). Which Dawn backend is
+ * Finding WebGPU adapters in Node: the optional `webgpu` package (Dawn). Which Dawn backends are
  * tried comes from KERNELPORT_WEBGPU_BACKEND (vulkan | opengles | opengl | metal | d3d12 | ...) or,
- * by default, Dawn's own choice (core features) and then OpenGL ES in compatibility mode (Mesa's
- * llvmpipe on a machine without a GPU). Nothing here throws for a missing package or adapter: the
- * caller gets the reason.
+ * by default, Dawn's own choice (core features), OpenGL ES and desktop OpenGL in compatibility mode
+ * (Mesa's llvmpipe on a machine without a GPU): one adapter per backend that gives one. Nothing here
+ * throws for a missing package or adapter: the caller gets the reason.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,38 +45,80 @@ function instance(dawn: DawnModule, backend: string): GPU {
   return gpu;
 }
 
-/** The adapter to use, or the reason there is none. */
-export async function findAdapter(): Promise<AdapterChoice | Error> {
+/** One Dawn backend tried by findAdapters(): the adapter it gave, or why it gave none. */
+export interface AdapterProbe {
+  /** Dawn backend option ('' = Dawn's default: Vulkan on Linux, Metal, D3D12). */
+  backend: string;
+  choice?: AdapterChoice;
+  reason?: string;
+}
+
+/** The Dawn backends to try, in order of preference: KERNELPORT_WEBGPU_BACKEND alone, else every one. */
+function candidates(): { backend: string; levels: ('core' | 'compatibility')[]; skip?: string }[] {
+  const forced = process.env.KERNELPORT_WEBGPU_BACKEND?.trim();
+  if (forced) return [{ backend: forced, levels: ['core', 'compatibility'] }];
+  return [
+    { backend: '', levels: ['core'], skip: vulkanLoaderMissing() ? 'skipped, no Vulkan loader (libvulkan.so.1)' : undefined },
+    { backend: 'opengles', levels: ['compatibility'] },
+    { backend: 'opengl', levels: ['compatibility'] },
+  ];
+}
+
+/**
+ * Every adapter Dawn gives, one per backend (webgpu:0 is the first that works: Dawn's default backend
+ * where it has one, then OpenGL ES, then desktop OpenGL), each backend that gives none with the reason.
+ * Asks Dawn afresh each time: an adapter hands out one device only, so open() needs its own.
+ */
+export async function findAdapters(): Promise<AdapterProbe[] | Error> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu && typeof process === 'undefined') {
     const adapter = await nav.gpu.requestAdapter();
-    return adapter ? { adapter, backend: 'browser', featureLevel: 'core' } : new Error('navigator.gpu.requestAdapter() returned null');
+    return adapter ? [{ backend: 'browser', choice: { adapter, backend: 'browser', featureLevel: 'core' } }] : new Error('navigator.gpu.requestAdapter() returned null');
   }
   const dawn = await loadDawn();
   if (dawn instanceof Error) return dawn;
-  const forced = process.env.KERNELPORT_WEBGPU_BACKEND?.trim();
-  const tries: [string, 'core' | 'compatibility'][] = forced
-    ? [
-        [forced, 'core'],
-        [forced, 'compatibility'],
-      ]
-    : [
-        ...(vulkanLoaderMissing() ? [] : ([['', 'core']] as [string, 'core'][])),
-        ['opengles', 'compatibility'],
-      ];
-  const failed: string[] = forced || !vulkanLoaderMissing() ? [] : ['default (core): skipped, no Vulkan loader (libvulkan.so.1)'];
-  for (const [backend, featureLevel] of tries) {
-    try {
-      const gpu = instance(dawn, backend);
-      const adapter = await gpu.requestAdapter(featureLevel === 'compatibility' ? ({ featureLevel } as GPURequestAdapterOptions) : {});
-      if (adapter) return { adapter, backend, featureLevel };
-      failed.push(`${backend || 'default'} (${featureLevel}): no adapter`);
-    } catch (e) {
-      failed.push(`${backend || 'default'} (${featureLevel}): ${(e as Error).message.split('\n')[0]}`);
+  const out: AdapterProbe[] = [];
+  for (const c of candidates()) {
+    const label = c.backend || 'default';
+    if (c.skip) {
+      out.push({ backend: c.backend, reason: `${label} (${c.levels.join('/')}): ${c.skip}` });
+      continue;
     }
+    const failed: string[] = [];
+    let found: AdapterChoice | undefined;
+    for (const featureLevel of c.levels) {
+      try {
+        const gpu = instance(dawn, c.backend);
+        const adapter = await gpu.requestAdapter(featureLevel === 'compatibility' ? ({ featureLevel } as GPURequestAdapterOptions) : {});
+        if (adapter) {
+          found = { adapter, backend: c.backend, featureLevel };
+          break;
+        }
+        failed.push(`${label} (${featureLevel}): no adapter`);
+      } catch (e) {
+        failed.push(`${label} (${featureLevel}): ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+    out.push(found ? { backend: c.backend, choice: found } : { backend: c.backend, reason: failed.join('; ') });
   }
+  return out;
+}
+
+/** Why there is no adapter at all: every backend's reason. */
+export function noAdapter(all: AdapterProbe[]): Error {
+  const forced = process.env.KERNELPORT_WEBGPU_BACKEND?.trim();
   const hint = forced ? '' : ' (on Linux without a GPU: apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)';
-  return new Error(`no WebGPU adapter found: ${failed.join('; ')}${hint}`);
+  return new Error(`no WebGPU adapter found: ${all.map((a) => a.reason).join('; ')}${hint}`);
+}
+
+/** The adapter to use (the first of findAdapters(), or the one at `index` of those that work), or the reason there is none. */
+export async function findAdapter(index = 0): Promise<AdapterChoice | Error> {
+  const all = await findAdapters();
+  if (all instanceof Error) return all;
+  const ok = all.filter((a) => a.choice);
+  if (ok[index]) return ok[index]!.choice!;
+  if (ok.length === 0) return noAdapter(all);
+  return new Error(`no WebGPU adapter webgpu:${index}: Dawn gives ${ok.length} (${ok.map((a, i) => `webgpu:${i} ${a.backend || 'default'}`).join(', ')})`);
 }
 
 /**

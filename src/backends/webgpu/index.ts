@@ -6,17 +6,21 @@
  */
 import type { DeviceInfo } from '../../types.js';
 import type { AdapterChoice } from './adapter.js';
-import { WebGpuDevice as SharedWebGpuDevice } from './device.js';
-import { findAdapter } from './gpu.js';
+import { parseDisable, WebGpuDevice as SharedWebGpuDevice } from './device.js';
+import { findAdapter, findAdapters, noAdapter } from './gpu.js';
 import { nodeShaderSource } from './shaders-node.js';
 
 export type WebGpuDevice = SharedWebGpuDevice;
 export const WebGpuDevice = {
-  /** A device on `choice`, else on the adapter findAdapter() picks (Dawn). */
-  async create(info: DeviceInfo, choice?: AdapterChoice): Promise<WebGpuDevice> {
-    return SharedWebGpuDevice.create(info, choice ?? (await findAdapter()), nodeShaderSource);
+  /** A device on `choice`, else on adapter webgpu:`info.index` of those Dawn gives. */
+  async create(info: DeviceInfo, choice?: AdapterChoice, disable: readonly string[] = []): Promise<WebGpuDevice> {
+    return SharedWebGpuDevice.create(info, choice ?? (await findAdapter(info.index)), nodeShaderSource, {
+      maxBinding: process.env.KERNELPORT_WEBGPU_MAX_BINDING,
+      loopBudget: process.env.KERNELPORT_WEBGPU_LOOP_BUDGET,
+      disable: [...parseDisable(process.env.KERNELPORT_WEBGPU_DISABLE), ...disable],
+    });
   },
 };
 
 export { adapterInfo } from './device.js';
-export { findAdapter };
+export { findAdapter, findAdapters, noAdapter };

@@ -1,11 +1,17 @@
 /// <reference types="@webgpu/types" />
-/** matmul on WebGPU: a MatmulPlan to one tiled (or GEMV) dispatch per 65535 batches, plus a 16-bit pack pass. */
+/**
+ * matmul on WebGPU: a MatmulPlan to one tiled (or GEMV) dispatch per chunk (65535 batches, or less
+ * where a tensor exceeds the binding limit: matmul-chunks.ts), plus a 16-bit pack pass.
+ */
 import { DTYPE_CODE, ACTIVATION_CODE, type KernelConfig } from '../backend.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import { byteSize, numel } from '../../ops/shape.js';
 import { Params } from './buffers.js';
 import { encodePack, type GpuContext, type GpuStorage } from './context.js';
+import { matmulChunks, matmulSpans } from './matmul-chunks.js';
 import type { GemvSpec, MatmulSpec } from './specialise.js';
+import { gemvFits, kPerDispatch } from './loops.js';
+import { windowOf, type Window } from './windows.js';
 
 export interface MatmulTiles {
   TM: number;
@@ -52,27 +58,15 @@ export function encodeMatmul(
     HAS_BIAS: bias !== undefined,
     HAS_RES: residual !== undefined,
   };
-  const gemv = m <= GEMV_MAX_M;
-  let spec: MatmulSpec | GemvSpec;
-  let units: number; // workgroups per batch
-  let tilesN = 0;
-  if (gemv) {
-    spec = { kernel: 'gemv', ...common, MR: m, WG: config?.WG ?? GEMV_WG };
-    units = n;
-  } else {
-    const t: MatmulTiles = config?.TM !== undefined ? { TM: config.TM, TN: config.TN!, WGX: config.WGX!, WGY: config.WGY!, BK: config.BK! } : matmulTiles(ctx.limits);
-    spec = { kernel: 'matmul', ...common, ...t };
-    tilesN = Math.ceil(n / (t.WGX * t.TN));
-    units = Math.ceil(m / (t.WGY * t.TM)) * tilesN;
-  }
-  const [gx, gy] = ctx.grid2(units);
-
-  const p = new Params(48)
+  const gemv = gemvFits(m, k, ctx.loopBudget);
+  const tiles: MatmulTiles =
+    config?.TM !== undefined ? { TM: config.TM, TN: config.TN!, WGX: config.WGX!, WGY: config.WGY!, BK: config.BK! } : matmulTiles(ctx.limits);
+  const kc = gemv ? Math.max(k, 1) : kPerDispatch(ctx.loopBudget, tiles);
+  const kChunks = Math.max(1, Math.ceil(k / kc));
+  const p = new Params(60)
     .set(0, m)
     .set(1, n)
     .set(2, k)
-    .set(3, tilesN)
-    .set(4, gx)
     .set(6, plan.transA ? 1 : k)
     .set(7, plan.transA ? m : 1)
     .set(8, plan.transB ? 1 : n)
@@ -89,18 +83,51 @@ export function encodeMatmul(
     p.set(40 + d, plan.residual?.batchStrides[d] ?? 0);
   });
 
-  const maxZ = ctx.limits.maxComputeWorkgroupsPerDimension;
-  for (let z0 = 0; z0 < batch; z0 += maxZ) {
-    p.set(5, z0);
-    const bindings: [number, GPUBuffer][] = [
-      [0, ctx.uniform(p)],
-      [1, a.buffer],
-      [2, b.buffer],
-      [3, f32Out],
+  // One chunk (every binding the whole buffer) unless a tensor exceeds the binding limit (windows.ts).
+  const L = ctx.binding;
+  const chunks = matmulChunks(plan, L, ctx.limits.maxComputeWorkgroupsPerDimension);
+  for (const c of chunks) {
+    const rows = c.i1 - c.i0;
+    const cols = c.j1 - c.j0;
+    let spec: MatmulSpec | GemvSpec;
+    let units: number; // workgroups per batch
+    let tilesN = 0;
+    if (gemv) {
+      spec = { kernel: 'gemv', ...common, MR: rows, WG: config?.WG ?? GEMV_WG, SUBGROUPS: ctx.features.subgroups };
+      units = cols;
+    } else {
+      const t = tiles;
+      spec = { kernel: 'matmul', ...common, ...t };
+      tilesN = Math.ceil(cols / (t.WGX * t.TN));
+      units = Math.ceil(rows / (t.WGY * t.TM)) * tilesN;
+    }
+    const [gx, gy] = ctx.grid2(units);
+    const s = matmulSpans(plan, c);
+    const wa = windowOf(a.buffer, s.a, L);
+    const wb = windowOf(b.buffer, s.b, L);
+    const wo = windowOf(f32Out, s.out, L);
+    p.set(3, tilesN).set(4, gx).set(5, c.z0).set(48, c.i0).set(49, c.i1).set(50, c.j0).set(51, c.j1);
+    p.set(52, wa.baseWord).set(53, wb.baseWord).set(54, wo.baseWord).set(55, 0).set(56, 0);
+    const bindings: [number, GPUBuffer | Window][] = [
+      [1, wa],
+      [2, wb],
+      [3, wo],
     ];
-    if (bias) bindings.push([4, bias.buffer]);
-    if (residual) bindings.push([5, residual.buffer]);
-    ctx.dispatch(enc, spec, bindings, [gx, gy, Math.min(maxZ, batch - z0)]);
+    if (bias) {
+      const w = windowOf(bias.buffer, s.bias!, L);
+      p.set(56, w.baseWord);
+      bindings.push([4, w]);
+    }
+    if (residual) {
+      const w = windowOf(residual.buffer, s.res!, L);
+      p.set(55, w.baseWord);
+      bindings.push([5, w]);
+    }
+    // One dispatch per K chunk (the GEMV kernel: always one), each with its uniform block.
+    for (let q = 0; q < kChunks; q++) {
+      p.set(57, q * kc).set(58, Math.min(k, (q + 1) * kc)).set(59, (q === 0 ? 1 : 0) | (q === kChunks - 1 ? 2 : 0));
+      ctx.dispatch(enc, spec, [[0, ctx.uniform(p)], ...bindings], [gx, gy, c.z1 - c.z0]);
+    }
   }
   if (sixteen) encodePack(ctx, enc, f32Out, out.buffer, batch * m * n, DTYPE_CODE[plan.outDtype] as 1 | 2);
   return out;

@@ -33,6 +33,8 @@ export interface GemvSpec extends Omit<MatmulSpec, 'kernel' | 'TM' | 'TN' | 'WGX
   kernel: 'gemv';
   MR: number;
   WG: number;
+  /** Reduce the WG partial sums with subgroupAdd (the adapter's `subgroups` feature). */
+  SUBGROUPS: boolean;
 }
 
 export interface PackSpec {
@@ -53,6 +55,8 @@ export interface AttentionSpec {
   HAS_MASK: boolean;
   HAS_LSE: boolean;
   SPLIT: boolean;
+  /** Non-split attention over more than one key chunk: (m, l, acc) carried between dispatches. */
+  CARRY: boolean;
   STAGE: boolean;
 }
 
@@ -93,7 +97,9 @@ export function specialise(spec: Spec, source: ShaderSource): string {
   const { kernel, ...defs } = spec as Spec & Record<string, number | boolean>;
   const files = FILES[kernel];
   if (!files) throw new TypeError(`webgpu: unknown kernel '${String(kernel)}'`);
-  return fill(kernel, files.map((f) => `// ---- ${f} ----\n${source(f)}`).join('\n'), defs);
+  // Enable directives must precede every declaration, so they go first, ahead of common.wgsl.
+  const enable = defs.SUBGROUPS === true ? 'enable subgroups;\n' : '';
+  return enable + fill(kernel, files.map((f) => `// ---- ${f} ----\n${source(f)}`).join('\n'), defs);
 }
 
 /** The preprocessor proper (exported for tests): `#if/#else/#endif` lines, then `{{NAME}}` holes. */
