@@ -51,7 +51,7 @@ function cpuThreads(info: DeviceInfo, opts: OpenOptions): number {
 }
 
 /** Measured roofs from the calibration cache (`kernelport bench --calibrate`), when this cpu has them. */
-function measuredPeaks(info: DeviceInfo, opts: OpenOptions): { flops: number; bandwidth: number } | undefined {
+export function measuredPeaks(info: DeviceInfo, opts: OpenOptions = {}): { flops: number; bandwidth: number } | undefined {
   if (info.backend !== 'cpu') return undefined;
   try {
     const cal = cachedCalibration(calibrationKey(info, pkgVersion(), cpuThreads(info, opts)));

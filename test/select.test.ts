@@ -205,5 +205,11 @@ describe('kernelport probe table', () => {
     expect(t).toMatch(/export \(TPP\/PD\)/);
     expect(t).toMatch(/cuda:0 .*TPP 4706 PD [\d.]+ 3A090\.a/);
     expect(t).toMatch(/TPP 2368 .*below 3A090|TPP 2368 PD [\d.]+ 3A090\.b/);
+
+    // bandwidth beside the FLOP/s, GPU features, and the kernel variants each device has compiled in
+    expect(t).toMatch(/read GB\/s/);
+    expect(t).toMatch(/cuda:0 .* 4000 \(table\)/);
+    expect(t).toMatch(/tensor-cores.*warp 32/);
+    expect(t).toMatch(/kernel variants compiled in:\n(.|\n)*cuda:0  .*gemm/);
   });
 });
