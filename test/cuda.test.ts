@@ -147,7 +147,7 @@ describe.skipIf(!existsSync(fakeDriver))('lazy loading against a stand-in driver
     expect(missing.open[0]!.message).toContain(missing.probe.library.reason);
     if (existsSync(fakePlugin)) {
       const abi = child({ ...drv, KERNELPORT_CUDA_LIBRARY: fakePlugin }, `['cuda']`);
-      expect(abi.probe.library.reason).toMatch(/was built for another kernelport ABI \(plugin ABI 99, core ABI 1; this core has plugin ABI 1, core ABI 1\)/);
+      expect(abi.probe.library.reason).toMatch(/was built for another kernelport ABI \(plugin ABI 99, core ABI 1; this core has plugin ABI 2, core ABI 1\)/);
       expect(abi.open[0]!.code).toBe('KP_ERR_UNAVAILABLE');
     }
   });

@@ -92,7 +92,8 @@ const CASES: Case[] = [
     outShape: [M, N],
   })),
   { name: 'bias', aShape: [M, K], bShape: [K, N], bias: { shape: [N] }, outShape: [M, N] },
-  // allowTf32: judged by the TF32 bound; cuda runs its TF32 tensor-core GEMM on the larger ones (K % 4 == 0)
+  // allowTf32: judged by the TF32 bound. On cuda these sizes are under the tensor-core size threshold
+  // (SIMT runs) unless KERNELPORT_GPU_GEMM=mma forces the TF32 kernel, as gpu:check does
   { name: 'allowTf32 37x61x29', aShape: [M, K], bShape: [K, N], options: { allowTf32: true }, outShape: [M, N] },
   { name: 'allowTf32 300x516x260 bias gelu', aShape: [300, 516], bShape: [516, 260], bias: { shape: [260] }, options: { allowTf32: true, activation: 'gelu' }, outShape: [300, 260] },
   { name: 'allowTf32 transB 260x132x516', aShape: [260, 132], bShape: [516, 132], options: { allowTf32: true, transB: true }, outShape: [260, 516] },

@@ -216,7 +216,7 @@ describe.skipIf(!existsSync(fakeMusa))('lazy loading against a stand-in libmusa.
     }
     if (existsSync(fakePlugin)) {
       const abi = child({ ...drv, KERNELPORT_MUSA_LIBRARY: fakePlugin }, ['musa']);
-      expect(abi.probe.library.reason).toMatch(/was built for another kernelport ABI \(plugin ABI 99, core ABI 1; this core has plugin ABI 1, core ABI 1\)/);
+      expect(abi.probe.library.reason).toMatch(/was built for another kernelport ABI \(plugin ABI 99, core ABI 1; this core has plugin ABI 2, core ABI 1\)/);
       expect(abi.open[0]!.code).toBe('KP_ERR_UNAVAILABLE');
     }
     const cudaLib = join(release, 'libkernelport_cuda.so');

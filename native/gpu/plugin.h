@@ -24,8 +24,11 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change to kp_gpu_plugin. */
-#define KP_GPU_PLUGIN_ABI 1
+/* Bumped on any incompatible change to kp_gpu_plugin or to the descriptors it reads. 2: the
+ * descriptors' second revision (kp_matmul_desc.allow_tf32 and max_threads): a plugin reads the
+ * descriptor the core hands it at its own header's offsets, so a plugin and a core of different
+ * revisions must refuse each other rather than read fields the other never wrote. */
+#define KP_GPU_PLUGIN_ABI 2
 
 typedef struct kp_gpu_plugin {
   uint32_t struct_size;  /* sizeof(kp_gpu_plugin) the library was built with */

@@ -100,7 +100,7 @@ typedef struct kp_cpu_info {
   int32_t logical_cores;  /* online in the machine */
   int32_t usable_cores;   /* this process may use: affinity mask and cgroup CPU quota */
   int64_t l1d_bytes, l2_bytes, l3_bytes; /* 0 when unknown */
-  int64_t memory_bytes;   /* physical memory */
+  int64_t memory_bytes;   /* physical memory, or the cgroup memory limit when that is lower */
   char isa[16];           /* kernel path the cpu backend runs: "avx512" | "avx2" | "neon" | "generic" */
 } kp_cpu_info;
 
@@ -136,7 +136,8 @@ typedef struct kp_matmul_desc {
    * and gets 0 here): at most this many threads run the op (cpu; 0 = the device's; autotuning sets it).
    * The result is bitwise identical for any value. GPU backends ignore it. */
   int32_t max_threads;
-  /* Second revision too: 1 lets f32 inputs be rounded to TF32 on tensor cores (cuda sm_80+); 0 (the
+  /* Second revision too (max_threads and allow_tf32 arrived together: no released header has one
+   * without the other): 1 lets f32 inputs be rounded to TF32 on tensor cores (cuda sm_80+); 0 (the
    * default) keeps full f32. Backends without a TF32 path ignore it. */
   int32_t allow_tf32;
 } kp_matmul_desc;

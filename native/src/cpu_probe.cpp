@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -124,6 +125,22 @@ int cgroup_cpu_limit() {
   return 0;
 }
 
+// cgroup v2 "memory.max" (bytes or "max"), else v1 memory.limit_in_bytes; 0 = no limit. A container's
+// limit, not the host's RAM, is what the OOM killer enforces.
+int64_t cgroup_memory_limit() {
+  std::ifstream v2("/sys/fs/cgroup/memory.max");
+  std::string s;
+  if (v2 >> s) {
+    char* end = nullptr;
+    const long long b = std::strtoll(s.c_str(), &end, 10);
+    return *end == '\0' && b > 0 ? static_cast<int64_t>(b) : 0;  // "max" (or anything else): no limit
+  }
+  std::ifstream v1("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+  long long b = 0;
+  // v1 reports "no limit" as a huge page-rounded number; anything above physical memory is no limit.
+  return (v1 >> b) && b > 0 ? static_cast<int64_t>(b) : 0;
+}
+
 int64_t cache_size(int level, const char* type) {
   for (int i = 0; i < 8; i++) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
@@ -155,6 +172,8 @@ kp_cpu_info probe() {
   info.l2_bytes = cache_size(2, "Unified");
   info.l3_bytes = cache_size(3, "Unified");
   info.memory_bytes = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  const int64_t limit = cgroup_memory_limit();
+  if (limit > 0 && limit < info.memory_bytes) info.memory_bytes = limit;
   const char* err = nullptr;
   const char* isa = cpu::select_isa(info.features, &err);
   copy_str(info.isa, sizeof info.isa, err ? "unavailable" : isa);

@@ -11,6 +11,7 @@
 // and gives back its oldest blocks first.
 #include "host_memory.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
@@ -144,12 +145,17 @@ void* host_alloc(size_t bytes) {
   // OOM killer later takes back by killing the process.
   const int64_t limit = cached_cpu_info().memory_bytes;
   if (limit > 0 && bytes > static_cast<uint64_t>(limit)) return nullptr;
+  if (bytes > SIZE_MAX - kHuge) return nullptr;  // block_size would wrap
   const size_t size = block_size(bytes);
   if (size >= kCacheMin)
     if (void* p = cache().take(size)) return p;
   if (size < kCacheMin) return std::aligned_alloc(64, size);
   void* p = std::aligned_alloc(size < kHuge ? 64 : kHuge, size);
-  if (!p) return nullptr;
+  if (!p) {  // the cache's blocks may be what is missing: give them back and try once more
+    cache().trim();
+    p = std::aligned_alloc(size < kHuge ? 64 : kHuge, size);
+    if (!p) return nullptr;
+  }
   cache().record(p, size);
   if (size < kHuge) return p;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)

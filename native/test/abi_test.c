@@ -167,6 +167,7 @@ static void test_thread_cap(void) {
    * padding after return_lse, which is where max_threads now lives). Garbage there is never read. */
   d.struct_size = (uint32_t)offsetof(kp_matmul_desc, max_threads);
   d.max_threads = -7;
+  d.allow_tf32 = 77;
   memset(out, 0, sizeof out);
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
         "an older, smaller kp_matmul_desc is accepted, its missing fields read as 0");
@@ -177,6 +178,16 @@ static void test_thread_cap(void) {
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
         "an older, smaller kp_attention_desc is accepted, its padding never read");
   check(sizeof(kp_attention_desc) > offsetof(kp_attention_desc, max_threads) + sizeof(int32_t), "the current attention descriptor is larger than the first one");
+  /* allow_tf32 is a flag: 0 or 1. The cpu computes full f32 either way (bitwise the same result). */
+  d.struct_size = sizeof d;
+  d.max_threads = 0;
+  d.allow_tf32 = 2;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "allow_tf32") != NULL, "allow_tf32 other than 0 or 1 is refused");
+  d.allow_tf32 = 1;
+  memset(out, 0, sizeof out);
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+        "allow_tf32 = 1 on cpu: full f32, bitwise the same result");
+  d.allow_tf32 = 0;
   d.struct_size = 16;
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "struct_size") != NULL, "a struct_size smaller than any version is refused");
   ad.struct_size = 0;

@@ -129,6 +129,21 @@ int main() {
   EXPECT(v(caps(9, 0, 64), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
   EXPECT(v(caps(9, 0, 32, 1), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
   EXPECT(v(caps(9, 0, 32, 2), tf(37, 32, 64)) == tf32);
+  kp_matmul_desc tfa = tf(4096, 4096, 4096);
+  tfa.trans_a = 1;
+  EXPECT(v(caps(9, 0), tfa) == "gemm-simt-64x64");  // A must be [M,K]
+  kp_matmul_desc tfb = tf(1024, 1024, 1024);
+  tfb.batch_rank = 1;
+  tfb.batch_shape[0] = 2;
+  tfb.a_batch_stride[0] = 1024 * 1024;
+  tfb.b_batch_stride[0] = 1024 * 1024 + 2;  // a batch entry of B not 16-byte aligned
+  EXPECT(v(caps(9, 0), tfb) == "gemm-simt-64x64");
+  tfb.b_batch_stride[0] = 1024 * 1024;
+  EXPECT(v(caps(9, 0), tfb) == tf32);
+  EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), tf(4096, 4096, 4096), p, odd)) == "gemm-simt-64x64");  // B misaligned
+  DeviceCaps small_smem = caps(9, 0);
+  small_smem.smem_optin = 48 * 1024;  // the TF32 tiles need 60 KiB
+  EXPECT(v(small_smem, tf(4096, 4096, 4096)) == "gemm-simt-64x64");
   kp_matmul_desc tf16 = mm(KP_BF16, 4096, 4096, 4096);
   tf16.allow_tf32 = 1;  // meaningless for 16-bit inputs: they take their own tensor-core path
   EXPECT(v(caps(9, 0), tf16) == sm90);

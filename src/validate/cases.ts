@@ -167,6 +167,8 @@ function matmulEdges(size: Size): MatmulShape[] {
     mm('medium 96x384x160 bias silu', 96, 384, 160, { bias: true, activation: 'silu' }),
     mm('MLP 256x1024x384 transB bias gelu', 256, 1024, 384, { transB: true, bias: true, activation: 'gelu' }),
     mm('long K 64x8192x48 residual', 64, 8192, 48, { residualShape: [64, 48] }),
+    // big enough (M·N >= SMs·128²/4 on an H100/H20) for cuda to pick its TF32 tensor-core GEMM unforced
+    mm('allowTf32 1031x516x1024 bias gelu', 1031, 516, 1024, { allowTf32: true, bias: true, activation: 'gelu' }),
     ...ACTIVATIONS.map((a) => mm(`activation ${a} + bias`, 29, 41, 23, { activation: a, bias: true })),
     mm('mixed: f32 bias, bf16 residual', 21, 43, 27, { bias: 'f32', residual: { shape: [21, 27], dtype: 'bf16' } }),
     mm('mixed: f16 bias, f32 residual, relu', 21, 43, 27, { bias: 'f16', residual: { shape: [1, 27], dtype: 'f32' }, activation: 'relu' }),
