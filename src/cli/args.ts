@@ -1,4 +1,5 @@
 /** Argument parsing for the CLI: each command declares its flags; anything else is a usage error. */
+import type { ShapeSpec } from '../bench/suites.js';
 
 export class UsageError extends Error {}
 
@@ -88,4 +89,40 @@ export function intList(flag: string, value: string | true | undefined): number[
   const out = value.split(',').map((s) => Number(s.trim()));
   if (out.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`--${flag} must be a comma-separated list of positive integers, got '${value}'`);
   return out;
+}
+
+/** String-valued flag readers over one parsed command line (a bare flag reads as absent). */
+export function flagReaders(flags: Parsed['flags']) {
+  const str = (name: string): string | undefined => {
+    const v = flags.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const list = (name: string) => str(name)?.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  return { str, list };
+}
+
+/** The shape flags bench and tune share: --op with its sizes, or none of them. */
+export function shapeFlags(flags: Parsed['flags'], op: string | undefined, epilogue: boolean): ShapeSpec | undefined {
+  const { str } = flagReaders(flags);
+  const names = ['m', 'k', 'n', ...(epilogue ? ['activation', 'bias'] : []), 'batch', 'heads', 'kv-heads', 'sq', 'skv', 'd', 'causal'];
+  if (!op) {
+    const stray = names.find((x) => flags.has(x));
+    if (stray) throw new UsageError(`--${stray} describes a shape: give --op matmul or --op attention with it`);
+    return undefined;
+  }
+  const ints = (name: string) => intList(name, flags.get(name));
+  return {
+    op,
+    m: ints('m'),
+    k: ints('k'),
+    n: ints('n'),
+    ...(epilogue ? { bias: flags.has('bias') || undefined, activation: str('activation') } : {}),
+    batch: ints('batch'),
+    heads: ints('heads'),
+    kvHeads: ints('kv-heads'),
+    sq: ints('sq'),
+    skv: ints('skv'),
+    d: ints('d'),
+    causal: flags.has('causal') || undefined,
+  };
 }

@@ -14,7 +14,7 @@ import type { BenchReport } from '../bench/types.js';
 import { open } from '../open.js';
 import { packageRoot } from '../native.js';
 import { join } from 'node:path';
-import { intList, UsageError, type Command, type Parsed } from './args.js';
+import { flagReaders, shapeFlags, UsageError, type Command, type Parsed } from './args.js';
 
 const s = (help: string) => ({ type: 'string' as const, help });
 const b = (help: string) => ({ type: 'bool' as const, help });
@@ -61,11 +61,7 @@ export const benchCommand: Command = {
 
 async function runBench(args: Parsed, log: (line: string) => void): Promise<number> {
   const f = args.flags;
-  const str = (name: string): string | undefined => {
-    const v = f.get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
-  const list = (name: string) => str(name)?.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  const { str, list } = flagReaders(f);
   const num = (name: string): number | undefined => {
     const v = str(name);
     if (v === undefined) return undefined;
@@ -92,28 +88,7 @@ async function runBench(args: Parsed, log: (line: string) => void): Promise<numb
     const threshold = num('threshold');
 
     const op = str('op');
-    const shapeFlags = ['m', 'k', 'n', 'activation', 'bias', 'batch', 'heads', 'kv-heads', 'sq', 'skv', 'd', 'causal'];
-    if (!op) {
-      const stray = shapeFlags.find((x) => f.has(x));
-      if (stray) throw new UsageError(`--${stray} describes a shape: give --op matmul or --op attention with it`);
-    }
-    const shapes: ShapeSpec | undefined = op
-      ? {
-          op,
-          m: intList('m', f.get('m')),
-          k: intList('k', f.get('k')),
-          n: intList('n', f.get('n')),
-          bias: f.has('bias') || undefined,
-          activation: str('activation'),
-          batch: intList('batch', f.get('batch')),
-          heads: intList('heads', f.get('heads')),
-          kvHeads: intList('kv-heads', f.get('kv-heads')),
-          sq: intList('sq', f.get('sq')),
-          skv: intList('skv', f.get('skv')),
-          d: intList('d', f.get('d')),
-          causal: f.has('causal') || undefined,
-        }
-      : undefined;
+    const shapes: ShapeSpec | undefined = shapeFlags(f, op, true);
     const suites = list('suite');
     if (f.has('backend') && f.has('backends')) throw new UsageError('--backend and --backends are the same flag: give one');
 

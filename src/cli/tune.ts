@@ -14,7 +14,7 @@ import type { OpDesc } from '../select/rank.js';
 import { defaultTuneCacheFile } from '../tune/cache.js';
 import { configLabel, sameConfig, tuneCandidates } from '../tune/candidates.js';
 import type { DeviceIdentity, TuneResult } from '../tune/tuner.js';
-import { intList, UsageError, type Command, type Parsed } from './args.js';
+import { flagReaders, shapeFlags, UsageError, type Command, type Parsed } from './args.js';
 import { table } from './table.js';
 
 const s = (help: string) => ({ type: 'string' as const, help });
@@ -80,11 +80,7 @@ function descOf(c: BenchCase): OpDesc {
 
 async function runTune(args: Parsed, log: (line: string) => void): Promise<number> {
   const f = args.flags;
-  const str = (name: string): string | undefined => {
-    const v = f.get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
-  const list = (name: string) => str(name)?.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  const { str, list } = flagReaders(f);
   const json = f.has('json');
   const quick = f.has('quick');
   const notice = json ? (line: string) => console.error(line) : log;
@@ -97,29 +93,10 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) throw new UsageError(`--threads must be an integer in [1, 1024], got '${threadsArg}'`);
 
   const op = str('op');
-  const shapeFlags = ['m', 'k', 'n', 'batch', 'heads', 'kv-heads', 'sq', 'skv', 'd', 'causal'];
-  if (!op) {
-    const stray = shapeFlags.find((x) => f.has(x));
-    if (stray) throw new UsageError(`--${stray} describes a shape: give --op matmul or --op attention with it`);
-  }
   const suites = list('suite');
   if (op && suites) throw new UsageError('--suite and --op are exclusive');
   const dtypes = parseDtypes(list('dtype'));
-  const spec: ShapeSpec | undefined = op
-    ? {
-        op,
-        m: intList('m', f.get('m')),
-        k: intList('k', f.get('k')),
-        n: intList('n', f.get('n')),
-        batch: intList('batch', f.get('batch')),
-        heads: intList('heads', f.get('heads')),
-        kvHeads: intList('kv-heads', f.get('kv-heads')),
-        sq: intList('sq', f.get('sq')),
-        skv: intList('skv', f.get('skv')),
-        d: intList('d', f.get('d')),
-        causal: f.has('causal') || undefined,
-      }
-    : undefined;
+  const spec: ShapeSpec | undefined = shapeFlags(f, op, false);
   const cases = spec ? shapeCases(spec, dtypes) : suiteCases(suites ?? DEFAULT_SUITES, dtypes);
   const cacheFile = str('cache') ?? defaultTuneCacheFile();
 
