@@ -39,3 +39,17 @@ export function driverFigures(d: NativeGpuDevice): GpuProbe {
     memoryBytes: d.memoryBytes,
   };
 }
+
+/** The driver-reported fields of DeviceInfo.gpu (the parts table adds peaks and export figures). */
+export function driverGpuFields(d: NativeGpuDevice) {
+  return {
+    computeCapability: `${d.ccMajor}.${d.ccMinor}`,
+    warpSize: d.warpSize,
+    clockMHz: d.clockKhz / 1000,
+    memoryClockMHz: d.memoryClockKhz / 1000,
+    busWidthBits: d.busWidthBits,
+    l2Bytes: d.l2Bytes,
+    sharedPerBlockOptin: d.sharedPerBlockOptin,
+    driverVersion: d.driverVersion,
+  };
+}

@@ -4,7 +4,7 @@
  * device. A cuda device is a native device like cpu, so the same host code (CpuDevice) drives it
  * through the addon with the C ABI name 'cuda:N'; its buffers are device memory.
  */
-import { driverFigures, gpuInfos, type GpuLibrary } from '../gpu-probe.js';
+import { driverFigures, driverGpuFields, gpuInfos, type GpuLibrary } from '../gpu-probe.js';
 import { CpuDevice } from '../cpu/index.js';
 import type { NativeAddon, NativeGpuDevice } from '../../native.js';
 import type { DeviceInfo } from '../../types.js';
@@ -42,14 +42,7 @@ export function cudaDeviceInfo(d: NativeGpuDevice, lib: GpuLibrary): DeviceInfo 
     available: lib.loaded,
     reason: lib.loaded ? undefined : lib.reason,
     gpu: {
-      computeCapability: `${d.ccMajor}.${d.ccMinor}`,
-      warpSize: d.warpSize,
-      clockMHz: d.clockKhz / 1000,
-      memoryClockMHz: d.memoryClockKhz / 1000,
-      busWidthBits: d.busWidthBits,
-      l2Bytes: d.l2Bytes,
-      sharedPerBlockOptin: d.sharedPerBlockOptin,
-      driverVersion: d.driverVersion,
+      ...driverGpuFields(d),
       part: fig.part?.name,
       estimate: fig.estimate,
       tf32Flops: fig.flops.tf32,

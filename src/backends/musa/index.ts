@@ -9,7 +9,7 @@
  * MUSA build; they say so (`features.emulated`, `gpu.emulated`, the name) and `open()`'s automatic
  * choice never takes them (src/select/rank.ts): they exist to test the MUSA build.
  */
-import { driverFigures, gpuInfos, type GpuLibrary } from '../gpu-probe.js';
+import { driverFigures, driverGpuFields, gpuInfos, type GpuLibrary } from '../gpu-probe.js';
 import { CpuDevice } from '../cpu/index.js';
 import { partFigures } from '../cuda/parts.js';
 import type { NativeAddon, NativeGpuDevice } from '../../native.js';
@@ -37,16 +37,7 @@ export function musaDeviceInfo(d: NativeGpuDevice, lib: GpuLibrary): DeviceInfo 
     available: lib.loaded,
     reason: lib.loaded ? undefined : lib.reason,
   };
-  const gpuCommon = {
-    computeCapability: `${d.ccMajor}.${d.ccMinor}`,
-    warpSize: d.warpSize,
-    clockMHz: d.clockKhz / 1000,
-    memoryClockMHz: d.memoryClockKhz / 1000,
-    busWidthBits: d.busWidthBits,
-    l2Bytes: d.l2Bytes,
-    sharedPerBlockOptin: d.sharedPerBlockOptin,
-    driverVersion: d.driverVersion,
-  };
+  const gpuCommon = driverGpuFields(d);
   if (d.emulated) {
     // An NVIDIA GPU running the MUSA build: its own figures, but SIMT kernels only, so 16-bit runs at the f32 rate.
     const fig = partFigures(probe);
