@@ -91,7 +91,8 @@ export interface NativeAddon {
   /** GPU backend probe: the driver (dlopen + driver API), then the backend library. Never throws for a missing driver. */
   gpuProbe(backend: 'cuda' | 'musa'): NativeGpuProbe;
   /** Native buffers alive in this process (every device) and their bytes. */
-  memoryStats(): { liveBuffers: number; liveBytes: number };
+  /** cachedBytes: freed cpu blocks held for reuse (not live, not a leak). */
+  memoryStats(): { liveBuffers: number; liveBytes: number; cachedBytes: number };
   /** Measured peaks (kp_cpu_calibrate), off the JS thread. threads <= 0: usable cores; seconds per measurement. */
   cpuCalibrate(threads: number, seconds: number): Promise<NativeCpuPeaks>;
 }

@@ -228,6 +228,29 @@ describe('memory comes back', () => {
     dev.dispose();
   });
 
+  it('freed large blocks are held for reuse at the same size, counted apart from live bytes, and a closing device gives them back', async () => {
+    const dev = await open('cpu');
+    await dev.sync();
+    const base = stats();
+    const big = 4 * 2 ** 20; // 4 MiB of f32
+    let t = dev.empty([big / 4]);
+    expect(stats().liveBytes - base.liveBytes).toBe(big);
+    t.dispose();
+    await dev.sync();
+    expect(stats().liveBytes).toBe(base.liveBytes);
+    expect(stats().cachedBytes - base.cachedBytes).toBe(big); // held, not leaked
+    t = dev.empty([big / 4]); // the same size: the held block comes back
+    expect(stats().cachedBytes).toBe(base.cachedBytes);
+    t.dispose();
+    const small = dev.empty([1000]); // 4000 bytes: below the cache's 64 KiB floor
+    small.dispose();
+    await dev.sync();
+    expect(stats().cachedBytes - base.cachedBytes).toBe(big);
+    dev.dispose(); // the native device closes once its queue drains (off the JS thread)
+    for (let i = 0; i < 100 && stats().cachedBytes > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(stats().cachedBytes).toBe(0);
+  });
+
   it('large blocks reused from the host cache hold nothing of their last tensor', async () => {
     // Outputs of 2+ MiB go back to a cache on dispose and the next op of that size gets the same
     // block, stale values and all: every result must still be entirely the new op's.

@@ -174,6 +174,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("liveBuffers", Napi::Number::New(info.Env(), static_cast<double>(buffers)));
     o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(bytes)));
+    o.Set("cachedBytes", Napi::Number::New(info.Env(), static_cast<double>(kp_memory_cached_bytes())));
     return o;
   }));
   return exports;

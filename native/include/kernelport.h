@@ -203,6 +203,10 @@ KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t
 
 /* Buffers alive in this process (all devices) and their bytes: for leak checks and memory accounting. */
 KP_API void kp_memory_stats(int64_t* live_buffers, int64_t* live_bytes);
+/* Bytes of freed cpu buffers held for reuse (64 KiB and more, reused at the same size; at most 1 GiB or
+ * an eighth of memory; KERNELPORT_CPU_CACHE_BYTES sets the cap, 0 turns it off). Given back when a cpu
+ * device closes. Counted apart from live_bytes, so a leak check can tell the cache from a leak. */
+KP_API int64_t kp_memory_cached_bytes(void);
 
 /* Enqueue ops. bias and residual may be NULL when the descriptor says they are absent.
  * desc->struct_size: sizeof the caller's descriptor. An older, smaller descriptor is accepted (the

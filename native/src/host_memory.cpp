@@ -21,6 +21,7 @@
 #endif
 
 #include "cpu_probe.h"
+#include "kernelport.h"
 
 namespace kp {
 namespace {
@@ -179,3 +180,5 @@ size_t host_cached_bytes() { return cache().held(); }
 void host_trim() { cache().trim(); }
 
 }  // namespace kp
+
+extern "C" KP_API int64_t kp_memory_cached_bytes(void) { return static_cast<int64_t>(kp::host_cached_bytes()); }
