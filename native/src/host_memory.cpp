@@ -44,13 +44,6 @@ class BlockCache {
     sizes_[p] = bytes;
   }
 
-  // The recorded size of a large block (0: not one of ours, a small block).
-  size_t size_of(void* p) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = sizes_.find(p);
-    return it == sizes_.end() ? 0 : it->second;
-  }
-
   void* take(size_t bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = blocks_.end(); it != blocks_.begin();) {  // newest first: its pages are the warmest
@@ -65,29 +58,31 @@ class BlockCache {
     return nullptr;
   }
 
-  // Keeps the block or frees it; also frees the oldest blocks that no longer fit under the cap.
-  void give(void* p, size_t bytes) {
+  // A freed block: false if it is not a recorded large block (the caller frees it). Otherwise it is
+  // kept, and the oldest blocks that no longer fit under the cap are freed (this one at once if it is
+  // bigger than the cap) — outside the lock.
+  bool release(void* p) {
     std::deque<Block> evicted;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (bytes > cap_) {
-        evicted.push_back({p, bytes});
+      const auto it = sizes_.find(p);
+      if (it == sizes_.end()) return false;
+      if (it->second > cap_) {  // never fits: freed at once, the cached blocks stay
+        evicted.push_back({p, it->second});
+        sizes_.erase(it);
       } else {
-        blocks_.push_back({p, bytes});
-        held_ += bytes;
-        while (held_ > cap_) {
-          evicted.push_back(blocks_.front());
-          held_ -= blocks_.front().bytes;
-          blocks_.pop_front();
-        }
+        blocks_.push_back({p, it->second});
+        held_ += it->second;
+      }
+      while (held_ > cap_) {
+        evicted.push_back(blocks_.front());
+        held_ -= blocks_.front().bytes;
+        sizes_.erase(blocks_.front().p);
+        blocks_.pop_front();
       }
     }
-    if (evicted.empty()) return;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (const Block& b : evicted) sizes_.erase(b.p);
-    }
     for (const Block& b : evicted) std::free(b.p);
+    return true;
   }
 
   void trim() {
@@ -169,10 +164,7 @@ void* host_alloc(size_t bytes) {
 }
 
 void host_free(void* p) {
-  if (!p) return;
-  const size_t size = cache().size_of(p);
-  if (size > 0) cache().give(p, size);
-  else std::free(p);
+  if (p && !cache().release(p)) std::free(p);
 }
 
 size_t host_cached_bytes() { return cache().held(); }

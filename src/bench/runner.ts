@@ -15,9 +15,9 @@ import { cachedCalibration, calibrateCpu, calibrationKey, devicePeaks, type CpuC
 import { BenchInputError } from './errors.js';
 import { work } from './metrics.js';
 import { builtinPeer, type Peer } from './peers/index.js';
-import { DEFAULT_TIMING, type TimingOptions } from './stats.js';
-import { DEFAULT_SUITES, parseDtypes, shapeCases, suiteCases, type ShapeSpec } from './suites.js';
-import { addRatios, clockOf, fmtG, kernelportRun, makeInputs, measureRow, nonNegative, positive, REFERENCE_MAX_FLOPS } from './timing.js';
+import type { TimingOptions } from './stats.js';
+import { parseDtypes, type ShapeSpec } from './suites.js';
+import { addRatios, clockOf, fmtG, kernelportRun, makeInputs, measureRow, REFERENCE_MAX_FLOPS, benchCases, timingOptions } from './timing.js';
 import { SCHEMA, type BenchCase, type BenchReport, type BenchRow, type DevicePeaks, type PeerInfo } from './types.js';
 
 export { clockOf, measure, REFERENCE_MAX_FLOPS } from './timing.js';
@@ -59,22 +59,13 @@ export interface BenchOptions {
 export async function bench(options: BenchOptions = {}): Promise<BenchReport> {
   const log = options.log ?? (() => {});
   const dtypes = parseDtypes(options.dtypes);
-  const suites = options.cases || options.shapes ? (options.suites ?? []) : (options.suites ?? DEFAULT_SUITES);
-  const cases: BenchCase[] = [...(options.cases ?? []), ...(options.shapes ? shapeCases(options.shapes, dtypes) : []), ...suiteCases(suites, dtypes)];
-  if (cases.length === 0) throw new BenchInputError('nothing to run: give suites, shapes or cases');
+  const { cases, suites } = benchCases(options, dtypes);
   const backends = [...new Set(options.backends ?? ['cpu'])];
   for (const b of backends)
     if (!(KNOWN_BACKENDS as readonly string[]).includes(b)) throw new BenchInputError(`unknown backend '${b}' (backends: ${KNOWN_BACKENDS.join(', ')})`);
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 1024))
     throw new BenchInputError(`threads must be an integer in [1, 1024], got ${String(options.threads)}`);
-  const timing: TimingOptions = {
-    ...DEFAULT_TIMING,
-    ...(options.minTime !== undefined ? { minTime: positive('minTime', options.minTime) } : {}),
-    ...(options.warmup !== undefined ? { warmup: nonNegative('warmup', options.warmup) } : {}),
-    ...(options.minSamples !== undefined ? { minSamples: Math.max(1, Math.floor(positive('minSamples', options.minSamples))) } : {}),
-    ...(options.maxSamples !== undefined ? { maxSamples: Math.max(1, Math.floor(positive('maxSamples', options.maxSamples))) } : {}),
-  };
-  timing.maxSamples = Math.max(timing.maxSamples, timing.minSamples);
+  const timing: TimingOptions = timingOptions(options);
   const peerList = (options.peers ?? ['onnxruntime-node']).map((p) => (typeof p === 'string' ? builtinPeer(p) : p));
   const warnings: string[] = [];
 

@@ -6,10 +6,12 @@
 import type { Device } from '../device.js';
 import type { Rng } from '../numerics/random.js';
 import type { Tensor } from '../tensor.js';
+import type { DType } from '../types.js';
 import { BenchInputError } from './errors.js';
 import { roofline } from './metrics.js';
 import type { CaseInputs } from './peers/peer.js';
-import { planIterations, summarize, type TimingOptions } from './stats.js';
+import { DEFAULT_TIMING, planIterations, summarize, type TimingOptions } from './stats.js';
+import { DEFAULT_SUITES, shapeCases, suiteCases, type ShapeSpec } from './suites.js';
 import type { BenchCase, BenchRow, DevicePeaks } from './types.js';
 
 /** The float64 reference runs in JavaScript: cases above this many FLOPs are skipped on it. */
@@ -136,3 +138,24 @@ export function nonNegative(name: string, x: number): number {
   return x;
 }
 export const fmtG = (x: number): string => `${(x / 1e9).toFixed(2)} G`;
+
+/** The cases a bench call asks for, and the suites they include: explicit cases, shapes, then suites (the default suites when none of them is given). */
+export function benchCases(options: { cases?: BenchCase[]; shapes?: ShapeSpec; suites?: string[] }, dtypes: DType[]): { cases: BenchCase[]; suites: string[] } {
+  const suites = options.cases || options.shapes ? (options.suites ?? []) : (options.suites ?? DEFAULT_SUITES);
+  const cases = [...(options.cases ?? []), ...(options.shapes ? shapeCases(options.shapes, dtypes) : []), ...suiteCases(suites, dtypes)];
+  if (cases.length === 0) throw new BenchInputError('nothing to run: give suites, shapes or cases');
+  return { cases, suites };
+}
+
+/** DEFAULT_TIMING with a bench call's overrides, checked. */
+export function timingOptions(options: { minTime?: number; warmup?: number; minSamples?: number; maxSamples?: number }): TimingOptions {
+  const timing: TimingOptions = {
+    ...DEFAULT_TIMING,
+    ...(options.minTime !== undefined ? { minTime: positive('minTime', options.minTime) } : {}),
+    ...(options.warmup !== undefined ? { warmup: nonNegative('warmup', options.warmup) } : {}),
+    ...(options.minSamples !== undefined ? { minSamples: Math.max(1, Math.floor(positive('minSamples', options.minSamples))) } : {}),
+    ...(options.maxSamples !== undefined ? { maxSamples: Math.max(1, Math.floor(positive('maxSamples', options.maxSamples))) } : {}),
+  };
+  timing.maxSamples = Math.max(timing.maxSamples, timing.minSamples);
+  return timing;
+}

@@ -6,9 +6,9 @@
 import type { Device } from '../device.js';
 import { BenchInputError } from '../bench/errors.js';
 import { work } from '../bench/metrics.js';
-import { DEFAULT_TIMING, type TimingOptions } from '../bench/stats.js';
-import { DEFAULT_SUITES, parseDtypes, shapeCases, suiteCases, type ShapeSpec } from '../bench/suites.js';
-import { addRatios, clockOf, fmtG, kernelportRun, makeInputs, measureRow, nonNegative, positive, REFERENCE_MAX_FLOPS } from '../bench/timing.js';
+import type { TimingOptions } from '../bench/stats.js';
+import { parseDtypes, type ShapeSpec } from '../bench/suites.js';
+import { addRatios, clockOf, fmtG, kernelportRun, makeInputs, measureRow, REFERENCE_MAX_FLOPS, benchCases, timingOptions } from '../bench/timing.js';
 import { SCHEMA, type BenchCase, type BenchReport, type BenchRow, type DevicePeaks } from '../bench/types.js';
 import { Rng } from '../numerics/random.js';
 import type { BackendName, DType } from '../types.js';
@@ -38,21 +38,12 @@ const BROWSER_BACKENDS = ['webgpu', 'reference'];
 
 export async function bench(options: BrowserBenchOptions = {}): Promise<BenchReport> {
   const dtypes = parseDtypes(options.dtypes);
-  const suites = options.cases || options.shapes ? (options.suites ?? []) : (options.suites ?? DEFAULT_SUITES);
-  const cases: BenchCase[] = [...(options.cases ?? []), ...(options.shapes ? shapeCases(options.shapes, dtypes) : []), ...suiteCases(suites, dtypes)];
-  if (cases.length === 0) throw new BenchInputError('nothing to run: give suites, shapes or cases');
+  const { cases, suites } = benchCases(options, dtypes);
   const all = await probe();
   const backends = [...new Set(options.backends ?? [all.find((d) => d.backend === 'webgpu')?.available ? 'webgpu' : 'reference'])];
   for (const b of backends)
     if (!BROWSER_BACKENDS.includes(b)) throw new BenchInputError(`backend '${b}' does not run in a browser (browser backends: ${BROWSER_BACKENDS.join(', ')})`);
-  const timing: TimingOptions = {
-    ...DEFAULT_TIMING,
-    ...(options.minTime !== undefined ? { minTime: positive('minTime', options.minTime) } : {}),
-    ...(options.warmup !== undefined ? { warmup: nonNegative('warmup', options.warmup) } : {}),
-    ...(options.minSamples !== undefined ? { minSamples: Math.max(1, Math.floor(positive('minSamples', options.minSamples))) } : {}),
-    ...(options.maxSamples !== undefined ? { maxSamples: Math.max(1, Math.floor(positive('maxSamples', options.maxSamples))) } : {}),
-  };
-  timing.maxSamples = Math.max(timing.maxSamples, timing.minSamples);
+  const timing: TimingOptions = timingOptions(options);
 
   const devices: Device[] = [];
   const warnings: string[] = [];

@@ -17,9 +17,10 @@ export const probeCommand: Command = {
 };
 
 export function probeTable(devices: DeviceInfo[]): string {
-  const rows = devices.map((d) => {
-    // cpu roofs measured by `kernelport bench --calibrate` (cached per cpu, thread count and version) beat the estimate
-    const cal = d.available ? measuredPeaks(d) : undefined;
+  // cpu roofs measured by `kernelport bench --calibrate` (cached per cpu, thread count and version) beat the estimate
+  const measured = devices.map((d) => (d.available ? measuredPeaks(d) : undefined));
+  const rows = devices.map((d, i) => {
+    const cal = measured[i];
     const flops = cal?.flops ?? d.peak.flops.f32 ?? 0;
     const bw = cal?.bandwidth ?? d.peak.bandwidth;
     const src = cal ? 'measured' : d.peak.source;
@@ -41,7 +42,7 @@ export function probeTable(devices: DeviceInfo[]): string {
   return (
     table(['device', 'available', 'name', 'arch', 'units', 'memory', 'f32 GFLOP/s', 'read GB/s', 'dtypes', 'export (TPP/PD)', 'features / reason'], rows) +
     (variants.length ? `\n\nkernel variants compiled in:\n${variants.join('\n')}` : '') +
-    (devices.some((d) => d.backend === 'cpu' && d.available && !measuredPeaks(d)) ? '\n\ncpu roofs are estimates until `kernelport bench --calibrate` measures them on this machine.' : '')
+    (devices.some((d, i) => d.backend === 'cpu' && d.available && !measured[i]) ? '\n\ncpu roofs are estimates until `kernelport bench --calibrate` measures them on this machine.' : '')
   );
 }
 
