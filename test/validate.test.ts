@@ -374,3 +374,25 @@ describe('kernelport validate (CLI)', () => {
     expect(out).toMatch(/musa.*UNAVAILABLE/);
   });
 });
+
+describe('which backends validate() runs by default', () => {
+  it('every available backend once, though probe() lists a device per adapter (webgpu:0, webgpu:1, ...)', async () => {
+    const { runValidation } = await import('../src/validate/run.js');
+    const { referenceInfo } = await import('../src/backends/info.js');
+    const { open } = await import('../src/index.js');
+    const opened: string[] = [];
+    const r = await runValidation(
+      { ops: ['matmul'], dtypes: ['f32'], filter: 'M=N=K=1', cross: false, determinism: false },
+      {
+        probe: async () => [referenceInfo(), { ...referenceInfo(), index: 1 }],
+        open: async (o) => {
+          opened.push(String(o.backend));
+          return open(o);
+        },
+      },
+    );
+    expect(opened).toEqual(['reference']);
+    expect(r.backends.map((b) => `${b.name}:${b.kind}`)).toEqual(['reference:backend']);
+    expect(r.pass).toBe(true);
+  });
+});

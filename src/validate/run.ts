@@ -122,7 +122,8 @@ export async function runValidation(options: ValidateOptions, host: ValidationHo
   const t0 = performance.now();
   const o = normalize(options);
   const devices = await host.probe();
-  const wanted = o.backends ?? devices.filter((d) => d.available).map((d) => d.backend);
+  // Every available backend once (its first device): probe() lists one entry per device, e.g. webgpu:0 and webgpu:1.
+  const wanted = o.backends ?? [...new Set(devices.filter((d) => d.available).map((d) => d.backend))];
   const statuses: BackendStatus[] = [];
   const executors: Executor[] = [];
   const variants = new Map<string, Variant[]>();
