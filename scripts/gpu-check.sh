@@ -4,23 +4,33 @@
 #   2. the cuda tests and the shared numerics suites on cuda (tensor-core GEMM forced on as well)
 #   3. kernelport validate --full --backends cuda (and --quick with the tensor-core path forced)
 #   4. the issue's benchmark shapes beside PyTorch on the same GPU, with ratios and goals
-#   5. the emulated musa backend (the MUSA build through native/vendors/musa.h, compiled by nvcc via
+#   5. webgpu through Dawn's Vulkan backend on the NVIDIA driver (when a Vulkan loader is present): its
+#      tests, validate, and #6's bench shapes beside PyTorch
+#   6. the emulated musa backend (the MUSA build through native/vendors/musa.h, compiled by nvcc via
 #      native/test/musa_on_cuda/) on the same GPU: its tests, the numerics suites, validate --full,
 #      and all of it again with KERNELPORT_MUSA_WARP_SIZE=128 (the mp_21/mp_22 warp) forced
 # Results go to $GPU_CHECK_OUT (default bench/results/gpu-check). Without a GPU it fails at once.
-# Options: --quick (shorter validate and bench), --no-build, --no-torch, --musa-only (step 5 alone).
+# Options: --quick (shorter validate and bench), --no-build, --no-torch, --musa-only (step 6 alone),
+# --no-cuda / --no-webgpu / --no-musa (skip a step). Each step is stopped after GPU_CHECK_STEP_LIMIT
+# seconds (default 600): a kernel that never returns must not hold a lent machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-QUICK=0; BUILD=1; TORCH=1; MUSA_ONLY=0
+QUICK=0; BUILD=1; TORCH=1; CUDA=1; WEBGPU=1; MUSA=1
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-build) BUILD=0 ;;
     --no-torch) TORCH=0 ;;
-    --musa-only) MUSA_ONLY=1 ;;
-    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only)" >&2; exit 2 ;;
+    --musa-only) CUDA=0; WEBGPU=0 ;;
+    --no-cuda) CUDA=0 ;;
+    --no-webgpu) WEBGPU=0 ;;
+    --no-musa) MUSA=0 ;;
+    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only, --no-cuda, --no-webgpu, --no-musa)" >&2; exit 2 ;;
   esac
 done
+LIMIT="${GPU_CHECK_STEP_LIMIT:-600}"
+# vitest through node itself: GPU machines may have node (carried) but no npm/npx
+VITEST=(node node_modules/vitest/vitest.mjs run)
 OUT="${GPU_CHECK_OUT:-bench/results/gpu-check}"
 mkdir -p "$OUT"
 
@@ -35,8 +45,22 @@ if command -v nvidia-smi >/dev/null 2>&1 && ! nvidia-smi -L >/dev/null 2>&1; the
 fi
 
 status=0
-step() { echo; echo "=== $* ==="; }
-run() { "$@"; local rc=$?; if [ $rc -ne 0 ]; then echo "gpu-check: FAILED ($rc): $*" >&2; status=1; fi; return 0; }
+T0=$(date +%s)
+step() { echo; echo "=== $* === (+$(( $(date +%s) - T0 )) s)"; }
+run() { timeout -k 10 "$LIMIT" "$@"; local rc=$?; [ $rc -eq 124 ] && echo "gpu-check: stopped after ${LIMIT} s: $*" >&2; if [ $rc -ne 0 ]; then echo "gpu-check: FAILED ($rc): $*" >&2; status=1; fi; return 0; }
+
+# kernelport's bench suite for one backend beside PyTorch's on the same GPU: $OUT/bench-<suite>-*.json
+bench_beside_torch() {
+  local suite=$1 BQ=""
+  [ $QUICK -eq 1 ] && BQ=--quick
+  step "bench $suite (kernelport beside PyTorch)"
+  run node bench/peers/kp_gpu_bench.mjs --backend "$suite" $BQ > "$OUT/bench-$suite-kernelport.json"
+  if [ $TORCH -eq 1 ]; then
+    timeout -k 10 "$LIMIT" python3 bench/peers/torch_bench.py --suite "$suite" $BQ > "$OUT/bench-$suite-torch.json" ||
+      echo '{"error":"torch bench failed"}' > "$OUT/bench-$suite-torch.json"
+  else echo '{"error":"--no-torch"}' > "$OUT/bench-$suite-torch.json"; fi
+  run python3 bench/peers/compare_gpu.py "$OUT/bench-$suite-kernelport.json" "$OUT/bench-$suite-torch.json" | tee "$OUT/bench-$suite.txt"
+}
 
 if [ $BUILD -eq 1 ]; then
   step "build"
@@ -57,26 +81,42 @@ if (!c.some((x) => x.available)) { console.error("gpu-check: cuda is unavailable
 ' "$OUT/probe.json" || exit 3
 
 if [ $QUICK -eq 1 ]; then SIZE=--quick; else SIZE=--full; fi
-if [ $MUSA_ONLY -eq 0 ]; then
+if [ $CUDA -eq 1 ]; then
 step "tests on cuda"
-run npx vitest run test/cuda.test.ts test/cuda-parts.test.ts test/matmul.test.ts test/attention.test.ts
+run "${VITEST[@]}" test/cuda.test.ts test/cuda-parts.test.ts test/matmul.test.ts test/attention.test.ts
 step "matmul suite with the tensor-core GEMM forced (KERNELPORT_GPU_GEMM=mma)"
-KERNELPORT_GPU_GEMM=mma run npx vitest run test/matmul.test.ts -t cuda
+KERNELPORT_GPU_GEMM=mma run "${VITEST[@]}" test/matmul.test.ts -t cuda
 step "matmul suite with the portable SIMT GEMM forced (KERNELPORT_GPU_GEMM=simt)"
-KERNELPORT_GPU_GEMM=simt run npx vitest run test/matmul.test.ts -t cuda
+KERNELPORT_GPU_GEMM=simt run "${VITEST[@]}" test/matmul.test.ts -t cuda
 
 step "validate"
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
 KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
 
-step "bench (kernelport cuda beside PyTorch)"
-BQ=""; [ $QUICK -eq 1 ] && BQ=--quick
-run node bench/peers/kp_cuda_bench.mjs $BQ > "$OUT/kernelport.json"
-if [ $TORCH -eq 1 ]; then python3 bench/peers/torch_bench.py $BQ > "$OUT/torch.json" || echo '{"error":"torch bench failed"}' > "$OUT/torch.json"
-else echo '{"error":"--no-torch"}' > "$OUT/torch.json"; fi
-run python3 bench/peers/compare_cuda.py "$OUT/kernelport.json" "$OUT/torch.json" | tee "$OUT/compare.txt"
+bench_beside_torch cuda
 fi
 
+if [ $WEBGPU -eq 1 ]; then
+step "webgpu on Dawn's Vulkan backend (KERNELPORT_WEBGPU_BACKEND=vulkan)"
+if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+  export KERNELPORT_WEBGPU_BACKEND=vulkan
+  node dist/cli/main.js probe --json > "$OUT/probe-webgpu.json"
+  node -e '
+const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const w = (Array.isArray(d) ? d : d.devices ?? []).filter((x) => x.backend === "webgpu");
+for (const x of w) console.log(`webgpu:${x.index} ${x.name} ${x.architecture} available=${x.available} ${x.reason ?? ""} ${JSON.stringify(x.features ?? [])}`);
+if (!w.some((x) => x.available)) process.exit(3);
+' "$OUT/probe-webgpu.json" || { echo "gpu-check: webgpu has no Vulkan adapter" >&2; status=1; }
+  run "${VITEST[@]}" test/webgpu.test.ts test/webgpu-chunks.test.ts
+  run node dist/cli/main.js validate $SIZE --backends webgpu --md "$OUT/validate-webgpu.md"
+  bench_beside_torch webgpu
+  unset KERNELPORT_WEBGPU_BACKEND
+else
+  echo "gpu-check: no Vulkan loader (libvulkan.so.1) on this machine: webgpu on the GPU skipped" >&2; status=1
+fi
+fi
+
+if [ $MUSA -eq 1 ]; then
 step "musa, emulated: the MUSA build on this NVIDIA GPU"
 if [ -f build/Release/libkernelport_musa_emulated.so ]; then
   node dist/cli/main.js probe --json > "$OUT/probe-musa.json"
@@ -87,14 +127,15 @@ const m = list.filter((x) => x.backend === "musa");
 for (const x of m) console.log(`musa:${x.index} ${x.name} ${x.architecture} warp=${x.gpu?.warpSize} emulated=${x.gpu?.emulated} available=${x.available} ${x.reason ?? ""}`);
 if (!m.some((x) => x.available)) { console.error("gpu-check: musa (emulated) is unavailable: " + (m[0]?.reason ?? "no entry")); process.exit(3); }
 ' "$OUT/probe-musa.json" || status=1
-  run npx vitest run test/musa.test.ts
-  run npx vitest run test/matmul.test.ts test/attention.test.ts -t musa
+  run "${VITEST[@]}" test/musa.test.ts
+  run "${VITEST[@]}" test/matmul.test.ts test/attention.test.ts -t musa
   run node dist/cli/main.js validate $SIZE --backends musa,cpu --md "$OUT/validate-musa.md"
   step "musa, emulated, planned for 128-thread warps (KERNELPORT_MUSA_WARP_SIZE=128)"
-  KERNELPORT_MUSA_WARP_SIZE=128 run npx vitest run test/matmul.test.ts test/attention.test.ts -t musa
+  KERNELPORT_MUSA_WARP_SIZE=128 run "${VITEST[@]}" test/matmul.test.ts test/attention.test.ts -t musa
   KERNELPORT_MUSA_WARP_SIZE=128 run node dist/cli/main.js validate $SIZE --backends musa --md "$OUT/validate-musa-warp128.md"
 else
   echo "gpu-check: build/Release/libkernelport_musa_emulated.so is missing (KP_MUSA_EMULATE=OFF?)" >&2; status=1
+fi
 fi
 
 echo

@@ -36,7 +36,9 @@ const haveNvcc = existsSync('/usr/local/cuda/bin/nvcc') || spawnSync('nvcc', ['-
 const haveReadelf = spawnSync('readelf', ['--version']).status === 0;
 const sdk = [process.env.MUSA_PATH, '/usr/local/musa', '/opt/musa'].find((d) => d && existsSync(join(d, 'include', 'musa_runtime.h')));
 
-const musa = (await probe()).find((d) => d.backend === 'musa')!;
+const probed = await probe();
+const musa = probed.find((d) => d.backend === 'musa')!;
+const realCuda = probed.some((d) => d.backend === 'cuda' && d.available);
 if (!musa.available) console.log(`test/musa.test.ts: musa is unavailable here (expected without Moore Threads hardware): ${musa.reason}`);
 
 function needed(file: string): string[] {
@@ -249,10 +251,12 @@ describe.skipIf(!existsSync(fakeCuda) || !existsSync(emulatedLib))('emulated mus
     expect(d).toMatchObject({ name: 'NVIDIA H20', arch: 'sm_90', warpSize: 32, emulated: true });
     expect(r.probe.library).toMatchObject({ loaded: true, reason: '' });
     expect(r.probe.library.variants).not.toMatch(/mma/);
-    for (const o of r.open) {
-      expect(o.message).toMatch(/^cannot open musa(:0)?: MUSA set device failed: cuda\w+ \(\d+\): /);
-      expect(o.code).toBe('KP_ERR_UNAVAILABLE');
-    }
+    // The statically linked CUDA runtime finds no real libcuda.so.1 here (on a GPU machine it does, and the device opens).
+    if (!realCuda)
+      for (const o of r.open) {
+        expect(o.message).toMatch(/^cannot open musa(:0)?: MUSA set device failed: cuda\w+ \(\d+\): /);
+        expect(o.code).toBe('KP_ERR_UNAVAILABLE');
+      }
     const info = musaDeviceInfo(d, r.probe.library);
     expect(info).toMatchObject({ backend: 'musa', vendor: 'NVIDIA', architecture: 'sm_90', available: true });
     expect(info.name).toMatch(/^NVIDIA H20 \(emulated MUSA/);

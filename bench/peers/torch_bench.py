@@ -1,9 +1,10 @@
-"""PyTorch side of `npm run gpu:check`: the same shapes as bench/peers/kp_cuda_bench.mjs on the same GPU.
+"""PyTorch side of `npm run gpu:check`: the same shapes as bench/peers/kp_gpu_bench.mjs on the same GPU.
 
 torch.matmul for GEMM, the unfused matmul + bias + exact GELU sequence, F.scaled_dot_product_attention
 for causal prefill and for decoding. Times with CUDA events, median of repeats. Prints JSON
 { "device": name, "torch": version, "cases": { name: { "ms": ... } } }.
-Usage: python3 bench/peers/torch_bench.py [--quick]
+The webgpu suite (#6) runs fp32 with TF32 off, fp16, and SDPA on B1 H32 S2048 D128.
+Usage: python3 bench/peers/torch_bench.py [--suite cuda|webgpu] [--quick]
 """
 import json
 import statistics
@@ -40,6 +41,19 @@ def main() -> int:
         return statistics.median(samples)
 
     cases = {}
+    if "webgpu" in sys.argv:
+        with torch.no_grad():
+            for name, dt, iters in (("f32", torch.float32, 2), ("f16", torch.float16, 5)):
+                a = torch.randn(4096, 4096, device=dev, dtype=dt)
+                b = torch.randn(4096, 4096, device=dev, dtype=dt)
+                cases[f"gemm_{name}_4096"] = {"ms": bench(lambda: torch.matmul(a, b), iters if quick else 4 * iters)}
+            for name, dt in (("f16", torch.float16), ("f32", torch.float32)):
+                q, k, v = (torch.randn(1, 32, 2048, 128, device=dev, dtype=dt) for _ in range(3))
+                cases[f"attention_causal_{name}_b1h32s2048d128"] = {
+                    "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 2 if quick else 5)
+                }
+        print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "suite": "webgpu", "cases": cases}))
+        return 0
     with torch.no_grad():
         for name, dt in (("bf16", torch.bfloat16), ("f16", torch.float16)):
             a = torch.randn(4096, 4096, device=dev, dtype=dt)
@@ -66,7 +80,7 @@ def main() -> int:
         cases["decode_bf16_b4h32skv4096d128"] = {
             "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v), 5 if quick else 50)
         }
-    print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "cases": cases}))
+    print(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "suite": "cuda", "cases": cases}))
     return 0
 
 

@@ -42,5 +42,8 @@ const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, con
                              const kp_attention_desc& d, const void* q, const void* k, const void* v,
                              const int32_t* kv_lengths, const float* mask, void* out, float* lse, void* workspace);
 
+// Enqueues a kernel that faults (tests of the device-lost path; KERNELPORT_GPU_INJECT_FAULT).
+const char* launch_fault(kp_gpu_stream_t stream);
+
 }  // namespace gpu
 }  // namespace kp

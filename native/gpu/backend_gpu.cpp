@@ -60,6 +60,9 @@ struct State {
 
   bool lost = false;
   std::string lost_message;
+  // KERNELPORT_GPU_INJECT_FAULT=N: the N-th matmul of this device is followed by a faulting kernel
+  // (testing the device-lost path on a real GPU; 0: never).
+  long fault_after_matmuls = 0;
 };
 
 std::string describe(kp_gpu_error_t e) {
@@ -248,6 +251,7 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.smem_optin = attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)");
     s->caps.gemm_mode = env_gemm_mode();
+    if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
     s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);
     check(s, kp_gpu_stream_create(&s->stream), KP_GPU_VENDOR_NAME " stream create");
     check(s, kp_gpu_stream_create(&s->upload), KP_GPU_VENDOR_NAME " stream create");
@@ -344,6 +348,7 @@ kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const vo
       throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the " KP_GPU_BACKEND_NAME " kernels' grid (4194240 rows)"};
     const char* v = kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out);
     check_launch(s, v);
+    if (s->fault_after_matmuls > 0 && --s->fault_after_matmuls == 0) check_launch(s, kp::gpu::launch_fault(s->stream));
   });
 }
 
