@@ -18,6 +18,8 @@ struct DeviceCaps {
   int smem_optin = 0;        // bytes of shared memory a block may opt in to
   // Forced GEMM path: 0 auto, 1 portable SIMT tiles only, 2 tensor cores whenever the shape allows.
   int gemm_mode = 0;
+  // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt).
+  int attention_mode = 0;
 };
 
 // What matmul will run for d (no launch). Never null.

@@ -144,6 +144,13 @@ int env_gemm_mode() {
   throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM must be auto, simt or mma, got '") + s + "'"};
 }
 
+int env_attention_mode() {
+  const char* s = std::getenv("KERNELPORT_GPU_ATTENTION");
+  if (!s || !*s || !std::strcmp(s, "auto")) return 0;
+  if (!std::strcmp(s, "simt")) return 1;
+  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION must be auto or simt, got '") + s + "'"};
+}
+
 // ---- allocator -------------------------------------------------------------------------------------
 size_t round_size(size_t n) {
   if (n == 0) return 256;
@@ -251,6 +258,7 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.smem_optin = attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)");
     s->caps.gemm_mode = env_gemm_mode();
+    s->caps.attention_mode = env_attention_mode();
     if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
     s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);
     check(s, kp_gpu_stream_create(&s->stream), KP_GPU_VENDOR_NAME " stream create");
