@@ -5,13 +5,17 @@
 
 namespace kpnode {
 
-void throw_status(Napi::Env env, kp_status status, const char* where) {
+const char* status_code(kp_status status) {
   static const char* codes[] = {"KP_OK", "KP_ERR_INVALID_ARGUMENT", "KP_ERR_OUT_OF_MEMORY", "KP_ERR_UNSUPPORTED",
                                 "KP_ERR_UNAVAILABLE", "KP_ERR_BAD_BUFFER", "KP_ERR_INTERNAL"};
+  const int i = static_cast<int>(status);
+  return i >= 0 && i <= 6 ? codes[i] : "KP_ERR_UNKNOWN";
+}
+
+void throw_status(Napi::Env env, kp_status status, const char* where) {
   std::string msg = std::string(where) + ": " + kp_last_error();
   Napi::Error err = Napi::Error::New(env, msg);
-  const int i = static_cast<int>(status);
-  err.Set("code", Napi::String::New(env, i >= 0 && i <= 6 ? codes[i] : "KP_ERR_UNKNOWN"));
+  err.Set("code", Napi::String::New(env, status_code(status)));
   throw err;
 }
 

@@ -5,7 +5,9 @@
 
 namespace kpnode {
 
-// Throws a JS Error carrying kp_last_error() and the status name as `code`.
+// The JS error code of a status ("KP_ERR_OUT_OF_MEMORY", ...), for synchronous throws and async rejections alike.
+const char* status_code(kp_status status);
+// Throws a JS Error carrying kp_last_error() and status_code(status) as `code`.
 [[noreturn]] void throw_status(Napi::Env env, kp_status status, const char* where);
 
 class BufferWrap : public Napi::ObjectWrap<BufferWrap> {

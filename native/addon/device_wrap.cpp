@@ -54,7 +54,7 @@ void settle_on_js_thread(Napi::Env env, Napi::Function, Completion* c) {
     c->deferred.Resolve(c->keep.IsEmpty() ? env.Undefined() : c->keep.Value());
   } else {
     Napi::Error err = Napi::Error::New(env, c->message.empty() ? kp_status_string(c->status) : c->message);
-    err.Set("code", Napi::String::New(env, kp_status_string(c->status)));
+    err.Set("code", Napi::String::New(env, status_code(c->status)));  // the same codes as synchronous errors
     c->deferred.Reject(err.Value());
   }
   c->finish(env);
