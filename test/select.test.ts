@@ -28,6 +28,21 @@ describe('rankDevices on recorded probe data', () => {
     expect(rankDevices(here, { policy: 'prefer-gpu' }).ranked[0]!.selector).toBe('cpu:0');
   });
 
+  it('a real GPU machine (probe captured on an H100): cuda first for every op, the emulated musa device never, webgpu Vulkan below cuda', () => {
+    const h100 = fixture('h100-captured');
+    const cuda = h100.find((d) => d.backend === 'cuda')!;
+    expect(cuda).toMatchObject({ name: 'NVIDIA H100 80GB HBM3', architecture: 'sm_90', computeUnits: 132, available: true });
+    expect(cuda.gpu).toMatchObject({ part: 'H100 SXM', estimate: false, computeCapability: '9.0' });
+    for (const ops of [undefined, f16mm, decode]) {
+      const r = rankDevices(h100, ops ? { ops } : {});
+      expect(r.ranked[0]!.selector).toBe('cuda:0');
+      expect(r.ranked.map((c) => c.selector)).not.toContain('musa:0');
+      expect(r.ranked.map((c) => c.selector)).toContain('webgpu:0');
+    }
+    expect(rankDevices(h100).excluded.find((x) => x.selector === 'musa:0')!.reason).toMatch(/emulated musa device .* never chosen automatically/);
+    expect(rankDevices(h100, { policy: 'prefer-cpu' }).ranked[0]!.selector).toBe('cpu:0');
+  });
+
   it('GPU machines: roofline picks by op, never the cpu for big work', () => {
     const all = [cpu, h20a, h20b, l20, d4090, s4000];
     // f32 2048³: SIMT-bound; the 4090D has the highest f32 rate
