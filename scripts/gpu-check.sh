@@ -62,6 +62,17 @@ bench_beside_torch() {
   run python3 bench/peers/compare_gpu.py "$OUT/bench-$suite-kernelport.json" "$OUT/bench-$suite-torch.json" | tee "$OUT/bench-$suite.txt"
 }
 
+# The cuda cases again under each forced kernel path in GPU_CHECK_AB (space-separated VAR=value settings,
+# e.g. "KERNELPORT_GPU_GEMM=mma KERNELPORT_GPU_ATTENTION=simt"), for an A/B of the variants on this GPU.
+ab_paths() {
+  [ -n "${GPU_CHECK_AB:-}" ] || return 0
+  step "forced kernel paths (A/B): ${GPU_CHECK_AB}"
+  for setting in $GPU_CHECK_AB; do
+    env "$setting" timeout -k 10 "$LIMIT" node bench/peers/kp_gpu_bench.mjs --backend cuda --quick ${GPU_CHECK_AB_CASES:+--only "$GPU_CHECK_AB_CASES"} > "$OUT/ab.json" &&
+      python3 bench/peers/compare_gpu.py --brief "$setting" "$OUT/ab.json" | tee -a "$OUT/ab.txt"
+  done
+}
+
 if [ $BUILD -eq 1 ]; then
   step "build"
   start=$(date +%s)
@@ -92,8 +103,10 @@ KERNELPORT_GPU_GEMM=simt run "${VITEST[@]}" test/matmul.test.ts -t cuda
 step "validate"
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
 KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
+KERNELPORT_GPU_ATTENTION=simt run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-attention-simt.md"
 
 bench_beside_torch cuda
+ab_paths
 fi
 
 if [ $WEBGPU -eq 1 ]; then

@@ -1,5 +1,5 @@
 """Prints kernelport beside PyTorch from the two JSON files gpu-check writes, with the issues' goals
-(#7's for the cuda suite, #6's for webgpu). Usage: python3 bench/peers/compare_gpu.py kp.json torch.json"""
+(#7's for the cuda suite, #6's for webgpu). Usage: python3 bench/peers/compare_gpu.py kp.json torch.json | --brief LABEL kp.json"""
 import json
 import sys
 
@@ -22,7 +22,16 @@ GOALS = {
 }
 
 
+def brief(label: str, path: str) -> int:
+    """One line per case: an A/B run under a forced kernel path (LABEL, e.g. KERNELPORT_GPU_GEMM=mma)."""
+    for name, c in json.load(open(path))["cases"].items():
+        print(f"{label:36} {name:40} {c['ms']:9.3f} ms {c['flops'] / c['ms'] / 1e9:8.1f} TFLOP/s")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1] == "--brief":
+        return brief(sys.argv[2], sys.argv[3])
     kp = json.load(open(sys.argv[1]))
     th = json.load(open(sys.argv[2])) if len(sys.argv) > 2 else {}
     suite = kp.get("suite", "cuda")

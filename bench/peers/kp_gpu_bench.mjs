@@ -1,12 +1,16 @@
 // kernelport side of `npm run gpu:check`: the issues' shapes on one GPU backend, timed through the
 // public API (enqueue N ops, then sync). Prints JSON: { device, suite, cases: { name: { ms, flops, bytes } } }.
 // The cuda and musa suites hold #7's shapes, the webgpu suite #6's; bench/peers/torch_bench.py times the
-// same names with PyTorch. Usage: node bench/peers/kp_gpu_bench.mjs [--backend cuda|musa|webgpu] [--quick] [--small]
+// same names with PyTorch. Usage: node bench/peers/kp_gpu_bench.mjs [--backend cuda|musa|webgpu] [--quick] [--small] [--only case,case]
 import { open } from '../../dist/index.js';
 
 const quick = process.argv.includes('--quick');
 // --small: the webgpu shapes divided by 8, a smoke test for machines without a GPU (case names unchanged)
 const small = process.argv.includes('--small') ? 8 : 1;
+// --only a,b: just these cases (A/B runs of forced kernel paths)
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : undefined;
+const want = (name) => !only || only.has(name);
 const at = process.argv.indexOf('--backend');
 const backend = at > 0 ? process.argv[at + 1] : 'cuda';
 const dev = await open(backend);
@@ -53,80 +57,48 @@ async function time(run, iters) {
 }
 
 const cases = {};
+const u16 = (dtype, shape, scale) => dev.tensor(bits16(shape.reduce((x, y) => x * y), dtype, scale), shape, dtype);
+const f32 = (shape, seed = 0) => dev.tensor(Float32Array.from({ length: shape.reduce((x, y) => x * y) }, (_, i) => Math.sin(i * 0.37 + seed)), shape);
+
+/** Times `op` over inputs made by `make` (disposed after) as case `name`, unless --only leaves it out. */
+async function bench(name, make, op, iters, work) {
+  if (!want(name)) return;
+  const inputs = make();
+  cases[name] = { ms: await time(() => [op(...inputs)], quick ? Math.max(1, iters >> 2) : iters), ...work };
+  for (const t of inputs) t.dispose();
+}
 
 /** #7: tensor-core GEMMs, fused epilogue, causal prefill B4 and decode, all bf16 (and f32 with and without TF32). */
 async function cudaCases() {
-  for (const dtype of ['bf16', 'f16']) {
-    const n = 4096;
-    const a = dev.tensor(bits16(n * n, dtype), [n, n], dtype);
-    const b = dev.tensor(bits16(n * n, dtype), [n, n], dtype);
-    const ms = await time(() => [dev.matmul(a, b)], quick ? 5 : 20);
-    cases[`gemm_${dtype}_4096`] = { ms, flops: 2 * n ** 3 };
-    a.dispose();
-    b.dispose();
-  }
-  {
-    // f32 4096^3: the SIMT GEMM (full f32) and the TF32 tensor-core GEMM (allowTf32)
-    const n = 4096;
-    const x = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i * 0.37));
-    const a = dev.tensor(x, [n, n]);
-    const b = dev.tensor(x, [n, n]);
-    cases.gemm_f32_4096 = { ms: await time(() => [dev.matmul(a, b)], quick ? 2 : 5), flops: 2 * n ** 3 };
-    cases.gemm_tf32_4096 = { ms: await time(() => [dev.matmul(a, b, { allowTf32: true })], quick ? 5 : 20), flops: 2 * n ** 3 };
-    a.dispose();
-    b.dispose();
-  }
-  {
-    const [m, k, n] = [512, 4096, 4096];
-    const a = dev.tensor(bits16(m * k, 'bf16'), [m, k], 'bf16');
-    const w = dev.tensor(bits16(k * n, 'bf16'), [k, n], 'bf16');
-    const bias = dev.tensor(bits16(n, 'bf16'), [n], 'bf16');
-    const ms = await time(() => [dev.matmul(a, w, { bias, activation: 'gelu' })], quick ? 5 : 50);
-    cases.gemm_bias_gelu_bf16_512x4096x4096 = { ms, flops: 2 * m * k * n };
-    for (const t of [a, w, bias]) t.dispose();
-  }
+  const n = 4096;
+  for (const dtype of ['bf16', 'f16'])
+    await bench(`gemm_${dtype}_4096`, () => [u16(dtype, [n, n]), u16(dtype, [n, n])], (a, b) => dev.matmul(a, b), 20, { flops: 2 * n ** 3 });
+  await bench('gemm_f32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 });
+  await bench('gemm_tf32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b, { allowTf32: true }), 20, { flops: 2 * n ** 3 });
+  const [m, k] = [512, 4096];
+  await bench('gemm_bias_gelu_bf16_512x4096x4096', () => [u16('bf16', [m, k]), u16('bf16', [k, n]), u16('bf16', [n])],
+    (a, w, bias) => dev.matmul(a, w, { bias, activation: 'gelu' }), 50, { flops: 2 * m * k * n });
   {
     const [B, H, S, D] = [4, 32, 2048, 128];
-    const q = dev.tensor(bits16(B * H * S * D, 'bf16'), [B, H, S, D], 'bf16');
-    const k = dev.tensor(bits16(B * H * S * D, 'bf16'), [B, H, S, D], 'bf16');
-    const v = dev.tensor(bits16(B * H * S * D, 'bf16'), [B, H, S, D], 'bf16');
-    const ms = await time(() => [dev.attention(q, k, v, { causal: true })], quick ? 2 : 5);
-    cases.attention_causal_bf16_b4h32s2048d128 = { ms, flops: (4 * B * H * S * S * D) / 2 };
-    for (const t of [q, k, v]) t.dispose();
+    await bench('attention_causal_bf16_b4h32s2048d128', () => [0, 1, 2].map(() => u16('bf16', [B, H, S, D])),
+      (q, kk, v) => dev.attention(q, kk, v, { causal: true }), 5, { flops: (4 * B * H * S * S * D) / 2 });
   }
   {
     const [B, H, S, D] = [4, 32, 4096, 128];
-    const q = dev.tensor(bits16(B * H * D, 'bf16'), [B, H, 1, D], 'bf16');
-    const k = dev.tensor(bits16(B * H * S * D, 'bf16'), [B, H, S, D], 'bf16');
-    const v = dev.tensor(bits16(B * H * S * D, 'bf16'), [B, H, S, D], 'bf16');
-    const ms = await time(() => [dev.attention(q, k, v, { causal: true })], quick ? 5 : 50);
-    cases.decode_bf16_b4h32skv4096d128 = { ms, flops: 4 * B * H * S * D, bytes: 2 * B * H * S * D * 2 };
-    for (const t of [q, k, v]) t.dispose();
+    await bench('decode_bf16_b4h32skv4096d128', () => [u16('bf16', [B, H, 1, D]), u16('bf16', [B, H, S, D]), u16('bf16', [B, H, S, D])],
+      (q, kk, v) => dev.attention(q, kk, v, { causal: true }), 50, { flops: 4 * B * H * S * D, bytes: 2 * B * H * S * D * 2 });
   }
 }
 
 /** #6: f32 and f16 GEMM 4096^3 and causal attention B1 H32 S2048 D128, f16 and f32. */
 async function webgpuCases() {
   const n = 4096 / small;
-  const x = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i * 0.37));
-  for (const dtype of ['f32', 'f16']) {
-    const a = dtype === 'f32' ? dev.tensor(x, [n, n]) : dev.tensor(bits16(n * n, dtype), [n, n], dtype);
-    const b = dtype === 'f32' ? dev.tensor(x, [n, n]) : dev.tensor(bits16(n * n, dtype), [n, n], dtype);
-    cases[`gemm_${dtype}_4096`] = { ms: await time(() => [dev.matmul(a, b)], quick ? 2 : 5), flops: 2 * n ** 3 };
-    a.dispose();
-    b.dispose();
-  }
+  await bench('gemm_f32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 });
+  await bench('gemm_f16_4096', () => [u16('f16', [n, n]), u16('f16', [n, n])], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 });
   const [B, H, S, D] = [1, 32 / small, 2048 / small, 128];
-  for (const dtype of ['f16', 'f32']) {
-    const make = (seed) =>
-      dtype === 'f32'
-        ? dev.tensor(Float32Array.from({ length: B * H * S * D }, (_, i) => Math.sin(i * 0.37 + seed)), [B, H, S, D])
-        : dev.tensor(bits16(B * H * S * D, dtype), [B, H, S, D], dtype);
-    const [q, k, v] = [make(0), make(1), make(2)];
-    const ms = await time(() => [dev.attention(q, k, v, { causal: true })], quick ? 2 : 5);
-    cases[`attention_causal_${dtype}_b1h32s2048d128`] = { ms, flops: (4 * B * H * S * S * D) / 2 };
-    for (const t of [q, k, v]) t.dispose();
-  }
+  const work = { flops: (4 * B * H * S * S * D) / 2 };
+  await bench('attention_causal_f16_b1h32s2048d128', () => [0, 1, 2].map(() => u16('f16', [B, H, S, D])), (q, k, v) => dev.attention(q, k, v, { causal: true }), 5, work);
+  await bench('attention_causal_f32_b1h32s2048d128', () => [0, 1, 2].map((i) => f32([B, H, S, D], i)), (q, k, v) => dev.attention(q, k, v, { causal: true }), 5, work);
 }
 
 if (backend.startsWith('webgpu')) await webgpuCases();
