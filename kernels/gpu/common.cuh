@@ -48,12 +48,21 @@ KP_GPU_DEVICE KP_GPU_INLINE uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
-// Element i of an array of dtype dt, as f32. dt is uniform across a launch: the switch does not diverge.
-KP_GPU_DEVICE KP_GPU_INLINE float load_el(const void* p, int dt, int64_t i) {
-  if (dt == KP_F16) return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-  if (dt == KP_BF16) return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-  return static_cast<const float*>(p)[i];
+// Element i of an array of dtype dt, as stored (16-bit dtypes in the low half), and those bits as
+// f32: kernels that prefetch keep the raw bits in flight and convert once the load has landed.
+// dt is uniform across a launch: the switches do not diverge.
+KP_GPU_DEVICE KP_GPU_INLINE uint32_t load_bits(const void* p, int dt, int64_t i) {
+  if (dt == KP_F16 || dt == KP_BF16) return static_cast<const uint16_t*>(p)[i];
+  return static_cast<const uint32_t*>(p)[i];
 }
+KP_GPU_DEVICE KP_GPU_INLINE float bits_to_f32(uint32_t u, int dt) {
+  if (dt == KP_F16) return f16_to_f32(static_cast<uint16_t>(u));
+  if (dt == KP_BF16) return bf16_to_f32(static_cast<uint16_t>(u));
+  return bits_f32(u);
+}
+
+// Element i of an array of dtype dt, as f32.
+KP_GPU_DEVICE KP_GPU_INLINE float load_el(const void* p, int dt, int64_t i) { return bits_to_f32(load_bits(p, dt, i), dt); }
 
 KP_GPU_DEVICE KP_GPU_INLINE void store_el(void* p, int dt, int64_t i, float v) {
   if (dt == KP_F16) static_cast<uint16_t*>(p)[i] = f32_to_f16(v);
@@ -110,13 +119,17 @@ struct Epilogue {
   int64_t m, n;
 };
 
-KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store(const Epilogue& e, int64_t batch, int64_t r_off, int64_t i, int64_t j,
-                                                float acc) {
+KP_GPU_DEVICE KP_GPU_INLINE float epilogue_value(const Epilogue& e, int64_t r_off, int64_t i, int64_t j, float acc) {
   float v = e.alpha * acc;
   if (e.bias) v = v + load_el(e.bias, e.bias_dtype, j);
   v = activate(e.act, v);
   if (e.residual) v = v + e.beta * load_el(e.residual, e.res_dtype, r_off + i * e.r_row + j * e.r_col);
-  store_el(e.out, e.out_dtype, (batch * e.m + i) * e.n + j, v);
+  return v;
+}
+
+KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store(const Epilogue& e, int64_t batch, int64_t r_off, int64_t i, int64_t j,
+                                                float acc) {
+  store_el(e.out, e.out_dtype, (batch * e.m + i) * e.n + j, epilogue_value(e, r_off, i, j, acc));
 }
 
 // The same, out of line: tiles that store many elements per thread call it instead of inlining the

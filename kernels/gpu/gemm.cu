@@ -1,11 +1,9 @@
-// Portable GEMM kernels with the fused epilogue, and the matmul launcher.
+// The matmul launcher (which GEMM runs for a descriptor) and the portable GEMV with the fused epilogue.
 //
-// - gemm_simt: 64x64 output tiles, 256 threads each computing 4x4 outputs, K in steps of 16 through
-//   shared memory (as f32, whatever the input dtype). Any dtype, transposes, batch strides.
 // - gemv: M <= 4 (decoding). Threads split N and K; the K partial sums are reduced in shared memory
-//   in a fixed order. Reads B once, coalesced along its contiguous axis.
-// Both accumulate each output in a fixed order of K: results are deterministic run to run.
-// Neither uses warp-level operations, so nothing depends on the warp size.
+//   in a fixed order, so results are deterministic run to run. Reads B once, coalesced along its
+//   contiguous axis. No warp-level operations: nothing depends on the warp size.
+// - the GEMM tiles: gemm_simt.cu (portable), gemm_mma.cu and gemm_tf32.cu (NVIDIA tensor cores).
 #include "gemm.cuh"
 
 namespace kp {
@@ -13,66 +11,6 @@ namespace gpu {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int BM = 64, BN = 64, BK = 16;
-
-KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemm_simt(GemmArgs g) {
-  __shared__ float As[BK][BM + 4];
-  __shared__ float Bs[BK][BN + 4];
-  const int tid = static_cast<int>(kp_gpu_thread_x());
-  const int tx = tid % 16, ty = tid / 16;
-  const int64_t M = g.m, N = g.n, K = g.k;
-  const int64_t m0 = static_cast<int64_t>(kp_gpu_block_y()) * BM, n0 = static_cast<int64_t>(kp_gpu_block_x()) * BN;
-  for (int64_t t = kp_gpu_block_z(); t < g.batch; t += kp_gpu_grid_dim_z()) {
-    int64_t ao, bo, ro;
-    batch_offsets(g.map, t, &ao, &bo, &ro);
-    float acc[4][4];
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
-    for (int64_t k0 = 0; k0 < K; k0 += BK) {
-      for (int r = 0; r < (BM * BK) / kThreads; ++r) {
-        const int e = tid + kThreads * r;
-        // Consecutive threads walk A's contiguous axis.
-        const int ii = g.trans_a ? e % BM : e / BK;
-        const int pp = g.trans_a ? e / BM : e % BK;
-        const int64_t gi = m0 + ii, gp = k0 + pp;
-        float v = 0.0f;
-        if (gi < M && gp < K) v = load_el(g.a, g.dtype, ao + (g.trans_a ? gp * M + gi : gi * K + gp));
-        As[pp][ii] = v;
-      }
-      for (int r = 0; r < (BN * BK) / kThreads; ++r) {
-        const int e = tid + kThreads * r;
-        const int jj = g.trans_b ? e / BK : e % BN;
-        const int pp = g.trans_b ? e % BK : e / BN;
-        const int64_t gj = n0 + jj, gp = k0 + pp;
-        float v = 0.0f;
-        if (gj < N && gp < K) v = load_el(g.b, g.dtype, bo + (g.trans_b ? gj * K + gp : gp * N + gj));
-        Bs[pp][jj] = v;
-      }
-      kp_gpu_sync_block();
-#pragma unroll
-      for (int p = 0; p < BK; ++p) {
-        float av[4], bv[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) av[i] = As[p][ty + 16 * i];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) bv[j] = Bs[p][tx + 16 * j];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-      }
-      kp_gpu_sync_block();
-    }
-    for (int i = 0; i < 4; ++i) {
-      const int64_t gi = m0 + ty + 16 * i;
-      if (gi >= M) continue;
-      for (int j = 0; j < 4; ++j) {
-        const int64_t gj = n0 + tx + 16 * j;
-        if (gj < N) epilogue_store_call(g.ep, t, ro, gi, gj, acc[i][j]);
-      }
-    }
-  }
-}
 
 constexpr int kGemvMaxM = 4;
 
@@ -147,8 +85,6 @@ GemmArgs gemm_args(const kp_matmul_desc& d, const void* a, const void* b, const 
   return g;
 }
 
-unsigned grid_z(int64_t batch) { return static_cast<unsigned>(batch < 65535 ? batch : 65535); }
-
 enum class GemmPath { Gemv, Mma, Tf32, Simt };
 
 GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
@@ -163,11 +99,22 @@ const char* path_name(GemmPath p, const kp_matmul_desc& d) {
     case GemmPath::Gemv: return "gemv-m4";
     case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
     case GemmPath::Tf32: return "gemm-mma-m16n8k8-tf32";
-    default: return "gemm-simt-64x64";
+    default: return simt_large_tile(d) ? "gemm-simt-128x128" : "gemm-simt-64x64";
   }
 }
 
 }  // namespace
+
+GemmTile matmul_tile(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
+  int64_t batch = 1;
+  for (int i = 0; i < d.batch_rank; ++i) batch *= d.batch_shape[i];
+  switch (choose(caps, d, a, b)) {
+    case GemmPath::Gemv: return {0, 0};
+    case GemmPath::Mma: return mma_large_tile(d.m, d.n, batch) ? GemmTile{128, 256} : GemmTile{64, 128};
+    case GemmPath::Tf32: return {128, 128};
+    default: return simt_large_tile(d) ? GemmTile{128, 128} : GemmTile{64, 64};
+  }
+}
 
 const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
   return path_name(choose(caps, d, a, b), d);
@@ -190,11 +137,9 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
     case GemmPath::Tf32:
       launch_gemm_tf32(stream, g);
       break;
-    case GemmPath::Simt: {
-      const dim3 grid(static_cast<unsigned>((d.n + BN - 1) / BN), static_cast<unsigned>((d.m + BM - 1) / BM), grid_z(g.batch));
-      KP_GPU_LAUNCH(gemm_simt, grid, dim3(kThreads), 0, stream)(g);
+    case GemmPath::Simt:
+      launch_gemm_simt(stream, g, simt_large_tile(d));
       break;
-    }
   }
   return path_name(path, d);
 }

@@ -1,4 +1,5 @@
-// Arguments shared by the GEMM kernels (gemm.cu: SIMT tiles and GEMV; gemm_mma.cu: tensor cores).
+// Arguments shared by the GEMM kernels (gemm.cu: GEMV and the launcher; gemm_simt.cu: portable tiles;
+// gemm_mma.cu, gemm_tf32.cu: tensor cores).
 #pragma once
 #include "common.cuh"
 #include "kernels.h"
@@ -17,13 +18,22 @@ struct GemmArgs {
   Epilogue ep;
 };
 
+// Portable tiles (gemm_simt.cu): 128x128 when the shape has enough of them (simt_large_tile), else 64x64.
+bool simt_large_tile(const kp_matmul_desc& d);
+void launch_gemm_simt(kp_gpu_stream_t stream, const GemmArgs& g, bool large);
+
 // Tensor-core path (gemm_mma.cu): whether it takes this problem, and the launch.
 bool mma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 void launch_gemm_mma(kp_gpu_stream_t stream, const GemmArgs& g);
+// Its block tile: 128x256 when the problem has enough of them, else 64x128 (the shape only).
+bool mma_large_tile(int64_t m, int64_t n, int64_t batch);
 
 // TF32 tensor-core path for f32 inputs when the descriptor allows it (gemm_tf32.cu).
 bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 void launch_gemm_tf32(kp_gpu_stream_t stream, const GemmArgs& g);
+
+// Blocks along the grid's z axis: one per batch entry, up to the limit; kernels loop over the rest.
+inline unsigned grid_z(int64_t batch) { return static_cast<unsigned>(batch < 65535 ? batch : 65535); }
 
 // cp.async moves 16 bytes: operands must start on a 16-byte boundary.
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

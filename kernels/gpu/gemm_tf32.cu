@@ -3,9 +3,9 @@
 // mantissa, cvt.rna: nearest, ties away) and multiplied by mma.sync m16n8k8 with f32 accumulation;
 // the fused epilogue is applied from the accumulator registers.
 //
-// Same block shape as gemm_mma.cu: 128x128 outputs, 8 warps in a 2x4 grid of 64x32, 3-stage cp.async
-// pipeline, but K steps of 16 f32 (two mma k-steps). Fragments are read from shared memory with plain
-// 32-bit loads (ldmatrix moves 16-bit elements and cannot transpose 32-bit ones); the row paddings
+// 128x128 outputs per block, 8 warps in a 2x4 grid of 64x32, 4-stage cp.async pipeline (80 KiB),
+// K steps of 16 f32 (two mma k-steps); blocks rasterised for L2 reuse as in gemm_mma.cu. Fragments
+// are read from shared memory with plain 32-bit loads (ldmatrix moves 16-bit elements and cannot transpose 32-bit ones); the row paddings
 // below keep each fragment load free of bank conflicts:
 //   A [128][16+4] and B^T [128][16+4]: lane (g = lane/4, t = lane%4) reads row g, column t: bank 20g+t;
 //   B [16][128+8]: lane reads row t, column g: bank 8t+g.
@@ -22,7 +22,7 @@ namespace kp {
 namespace gpu {
 namespace {
 
-constexpr int TBM = 128, TBN = 128, TBK = 16, TSTAGES = 3, TTHREADS = 256;
+constexpr int TBM = 128, TBN = 128, TBK = 16, TSTAGES = 4, TTHREADS = 256;
 constexpr int TA_LD = TBK + 4;   // floats per A row in shared memory
 constexpr int TBT_LD = TBK + 4;  // B stored [N][K] (trans_b)
 constexpr int TBN_LD = TBN + 8;  // B stored [K][N]
@@ -55,7 +55,9 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(TTHREADS) gemm_tf32(GemmArgs g) {
   const int warp_m = warp / 4, warp_n = warp % 4;
   const int gq = lane / 4, tq = lane % 4;
   const int64_t M = g.m, N = g.n, K = g.k;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * TBM, n0 = static_cast<int64_t>(blockIdx.x) * TBN;
+  int tm, tn;
+  raster(static_cast<int>(blockIdx.x), static_cast<int>((M + TBM - 1) / TBM), static_cast<int>((N + TBN - 1) / TBN), &tm, &tn);
+  const int64_t m0 = static_cast<int64_t>(tm) * TBM, n0 = static_cast<int64_t>(tn) * TBN;
   const float* A = static_cast<const float*>(g.a);
   const float* B = static_cast<const float*>(g.b);
   const int64_t ktiles = (K + TBK - 1) / TBK;
@@ -142,7 +144,7 @@ bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* 
   if (caps.gemm_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
   if (caps.smem_optin < static_cast<int>(TSMEM_BYTES)) return false;
   if (d.trans_a || d.k <= 0 || d.k % 4 != 0 || (!d.trans_b && d.n % 4 != 0)) return false;
-  if ((d.m + TBM - 1) / TBM > 65535) return false;
+  if (((d.m + TBM - 1) / TBM) * ((d.n + TBN - 1) / TBN) > 0x7fffffff) return false;  // one grid dimension
   if (!aligned16(a) || !aligned16(b)) return false;
   for (int i = 0; i < d.batch_rank; ++i)
     if (d.a_batch_stride[i] % 4 != 0 || d.b_batch_stride[i] % 4 != 0) return false;
@@ -153,8 +155,8 @@ bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* 
 
 void launch_gemm_tf32(kp_gpu_stream_t stream, const GemmArgs& g) {
   (void)kp_gpu_set_max_dynamic_smem(gemm_tf32, static_cast<int>(TSMEM_BYTES));
-  const dim3 grid(static_cast<unsigned>((g.n + TBN - 1) / TBN), static_cast<unsigned>((g.m + TBM - 1) / TBM),
-                  static_cast<unsigned>(g.batch < 65535 ? g.batch : 65535));
+  const int64_t tiles = ((g.m + TBM - 1) / TBM) * ((g.n + TBN - 1) / TBN);
+  const dim3 grid(static_cast<unsigned>(tiles), 1, grid_z(g.batch));
   KP_GPU_LAUNCH(gemm_tf32, grid, dim3(TTHREADS), TSMEM_BYTES, stream)(g);
 }
 

@@ -24,6 +24,11 @@ struct DeviceCaps {
 
 // What matmul will run for d (no launch). Never null.
 const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
+// Outputs per block (rows x columns) of the GEMM tile matmul_variant names; 0 x 0 for the GEMV.
+struct GemmTile {
+  int m, n;
+};
+GemmTile matmul_tile(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
                           const void* b, const void* bias, const void* residual, void* out);
 

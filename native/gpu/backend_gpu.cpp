@@ -409,9 +409,9 @@ const kp_gpu_plugin kPlugin = {
     KP_ABI_VERSION,
     KP_GPU_BACKEND_NAME,
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
-    "gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,flash-attention-simt,flash-decoding-split-kv",
+    "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,flash-attention-simt,flash-decoding-split-kv",
 #else
-    "gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv",
+    "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv",
 #endif
     p_last_error,
     p_create,

@@ -65,19 +65,28 @@ static kp_attention_desc att(int64_t b, int64_t h, int64_t sq, int64_t skv, int6
   return a;
 }
 
+static DeviceCaps mp21_caps() {
+  DeviceCaps c = caps(2, 1, 128);
+  c.multiprocessors = 32;
+  c.smem_optin = 48 * 1024;
+  return c;
+}
+
 int main() {
   alignas(16) static char buf[64];
   const void* p = buf;
   const void* odd = buf + 2;
+  // The portable tiles: 128x128 where the shape has enough of them, 64x64 for small problems.
+  const std::string simt = "gemm-simt-128x128", simt64 = "gemm-simt-64x64";
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
   const std::string sm90 = "gemm-mma-m16n8k16-bf16";
   const std::string sm80f16 = "gemm-mma-m16n8k16-f16";
   const std::string tf32 = "gemm-mma-m16n8k8-tf32";
+  const std::string sm90_small = sm90, tf32_small = tf32;  // shapes that would get 64x64 SIMT tiles
 #else
   // MUSA: no mma.sync, whatever the device reports (the emulated build runs on NVIDIA sm_80+ parts).
-  const std::string sm90 = "gemm-simt-64x64";
-  const std::string sm80f16 = "gemm-simt-64x64";
-  const std::string tf32 = "gemm-simt-64x64";
+  const std::string sm90 = simt, sm80f16 = simt, tf32 = simt;
+  const std::string sm90_small = simt64, tf32_small = simt64;
 #endif
   auto v = [&](const DeviceCaps& c, const kp_matmul_desc& d, const void* a = nullptr) {
     return std::string(kp::gpu::matmul_variant(c, d, a ? a : p, p));
@@ -89,28 +98,28 @@ int main() {
   // Tensor cores: f16/bf16 on sm_80+ with 32-lane warps, aligned, K % 8 == 0, not transposed A.
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == sm90);
   EXPECT(v(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == sm80f16);
-  EXPECT(v(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");  // not a 32-lane warp
-  EXPECT(v(caps(9, 0), mm(KP_F32, 4096, 4096, 4096)) == "gemm-simt-64x64");       // no TF32 unless asked
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == "gemm-simt-64x64");      // K % 8
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4092, 4096)) == "gemm-simt-64x64");      // N % 8 with B [K,N]
+  EXPECT(v(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == simt);
+  EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == simt);  // not a 32-lane warp
+  EXPECT(v(caps(9, 0), mm(KP_F32, 4096, 4096, 4096)) == simt);       // no TF32 unless asked
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == simt);      // K % 8
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4092, 4096)) == simt);      // N % 8 with B [K,N]
   kp_matmul_desc tb = mm(KP_BF16, 4096, 4092, 4096);
   tb.trans_b = 1;
   EXPECT(v(caps(9, 0), tb) == sm90);                                              // B [N,K]: N is free
   kp_matmul_desc ta = mm(KP_BF16, 4096, 4096, 4096);
   ta.trans_a = 1;
-  EXPECT(v(caps(9, 0), ta) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == "gemm-simt-64x64");  // cp.async needs 16 bytes
+  EXPECT(v(caps(9, 0), ta) == simt);
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == simt);  // cp.async needs 16 bytes
   kp_matmul_desc batched = mm(KP_BF16, 1024, 1024, 1024);
   batched.batch_rank = 1;
   batched.batch_shape[0] = 4;
   batched.a_batch_stride[0] = 1024 * 1024 + 4;  // a batch entry not 16-byte aligned
-  EXPECT(v(caps(9, 0), batched) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");            // small: finer tiles
-  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 32, 64)) == sm90);                   // KERNELPORT_GPU_GEMM=mma
-  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8
-  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 1, 32, 64)) == sm90);
-  EXPECT(v(caps(9, 0, 32, 1), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64"); // =simt
+  EXPECT(v(caps(9, 0), batched) == simt);
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 37, 29, 64)) == simt64);                 // small: finer tiles
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 32, 64)) == sm90_small);      // KERNELPORT_GPU_GEMM=mma
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 29, 64)) == simt64);          // forced, but N % 8
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 1, 32, 64)) == sm90_small);
+  EXPECT(v(caps(9, 0, 32, 1), mm(KP_BF16, 4096, 4096, 4096)) == simt);      // =simt
   // TF32 tensor cores: f32 only when the descriptor allows it; K % 4, N % 4 unless B is [N,K].
   auto tf = [](int64_t m, int64_t n, int64_t k) {
     kp_matmul_desc d = mm(KP_F32, m, n, k);
@@ -119,34 +128,79 @@ int main() {
   };
   EXPECT(v(caps(9, 0), tf(4096, 4096, 4096)) == tf32);
   EXPECT(v(caps(8, 0), tf(1000, 1024, 4100)) == tf32);
-  EXPECT(v(caps(7, 5), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0), tf(4096, 4096, 4094)) == "gemm-simt-64x64");  // K % 4
-  EXPECT(v(caps(9, 0), tf(4096, 4094, 4096)) == "gemm-simt-64x64");  // N % 4 with B [K,N]
+  EXPECT(v(caps(7, 5), tf(4096, 4096, 4096)) == simt);
+  EXPECT(v(caps(9, 0), tf(4096, 4096, 4094)) == simt);  // K % 4
+  EXPECT(v(caps(9, 0), tf(4096, 4094, 4096)) == simt);  // N % 4 with B [K,N]
   kp_matmul_desc tft = tf(4096, 4094, 4096);
   tft.trans_b = 1;
   EXPECT(v(caps(9, 0), tft) == tf32);
-  EXPECT(v(caps(9, 0), tf(4096, 4096, 4096), odd) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0, 64), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0, 32, 1), tf(4096, 4096, 4096)) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0, 32, 2), tf(37, 32, 64)) == tf32);
+  EXPECT(v(caps(9, 0), tf(4096, 4096, 4096), odd) == simt);
+  EXPECT(v(caps(9, 0, 64), tf(4096, 4096, 4096)) == simt);
+  EXPECT(v(caps(9, 0, 32, 1), tf(4096, 4096, 4096)) == simt);
+  EXPECT(v(caps(9, 0, 32, 2), tf(37, 32, 64)) == tf32_small);
   kp_matmul_desc tfa = tf(4096, 4096, 4096);
   tfa.trans_a = 1;
-  EXPECT(v(caps(9, 0), tfa) == "gemm-simt-64x64");  // A must be [M,K]
+  EXPECT(v(caps(9, 0), tfa) == simt);  // A must be [M,K]
   kp_matmul_desc tfb = tf(1024, 1024, 1024);
   tfb.batch_rank = 1;
   tfb.batch_shape[0] = 2;
   tfb.a_batch_stride[0] = 1024 * 1024;
   tfb.b_batch_stride[0] = 1024 * 1024 + 2;  // a batch entry of B not 16-byte aligned
-  EXPECT(v(caps(9, 0), tfb) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0), tfb) == simt);
   tfb.b_batch_stride[0] = 1024 * 1024;
   EXPECT(v(caps(9, 0), tfb) == tf32);
-  EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), tf(4096, 4096, 4096), p, odd)) == "gemm-simt-64x64");  // B misaligned
+  EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), tf(4096, 4096, 4096), p, odd)) == simt);  // B misaligned
   DeviceCaps small_smem = caps(9, 0);
-  small_smem.smem_optin = 48 * 1024;  // the TF32 tiles need 60 KiB
-  EXPECT(v(small_smem, tf(4096, 4096, 4096)) == "gemm-simt-64x64");
+  small_smem.smem_optin = 64 * 1024;  // the TF32 tiles need 80 KiB, the 16-bit ones 96 KiB
+  EXPECT(v(small_smem, tf(4096, 4096, 4096)) == simt);
+  EXPECT(v(small_smem, mm(KP_BF16, 4096, 4096, 4096)) == simt);
+  small_smem.smem_optin = 99 * 1024;  // sm_86 / sm_89 / sm_120: both fit
+  EXPECT(v(small_smem, tf(4096, 4096, 4096)) == tf32);
+  EXPECT(v(small_smem, mm(KP_BF16, 4096, 4096, 4096)) == sm90);
   kp_matmul_desc tf16 = mm(KP_BF16, 4096, 4096, 4096);
   tf16.allow_tf32 = 1;  // meaningless for 16-bit inputs: they take their own tensor-core path
   EXPECT(v(caps(9, 0), tf16) == sm90);
+
+  // Block tiles, from the shape only (every tile accumulates each output in the same K order).
+  auto tile = [&](const DeviceCaps& c, const kp_matmul_desc& d) {
+    const kp::gpu::GemmTile t = kp::gpu::matmul_tile(c, d, p, p);
+    return std::to_string(t.m) + "x" + std::to_string(t.n);
+  };
+  EXPECT(tile(caps(9, 0), mm(KP_F32, 2, 4096, 4096)) == "0x0");
+  // SIMT: 128x128 once there are 48 of them, and M, N above 64; else 64x64.
+  EXPECT(tile(caps(9, 0), mm(KP_F32, 4096, 4096, 4096)) == "128x128");
+  EXPECT(tile(caps(9, 0), mm(KP_F32, 1024, 768, 64)) == "128x128");   // 8 x 6 = 48 tiles
+  EXPECT(tile(caps(9, 0), mm(KP_F32, 1024, 640, 64)) == "64x64");     // 8 x 5 = 40
+  EXPECT(tile(caps(9, 0), mm(KP_F32, 64, 65536, 64)) == "64x64");     // M = 64: skinny
+  EXPECT(tile(caps(9, 0), mm(KP_F32, 65536, 40, 64)) == "64x64");     // N = 40: skinny
+  kp_matmul_desc sb = mm(KP_F32, 256, 256, 64);
+  sb.batch_rank = 2;
+  sb.batch_shape[0] = 3;
+  sb.batch_shape[1] = 4;  // 2 x 2 x 12 = 48 tiles
+  EXPECT(tile(caps(9, 0), sb) == "128x128");
+  sb.batch_shape[1] = 3;  // 36
+  EXPECT(tile(caps(9, 0), sb) == "64x64");
+  EXPECT(tile(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == "128x128");
+  EXPECT(tile(mp21_caps(), mm(KP_BF16, 4096, 4096, 4096)) == "128x128");
+#if KP_GPU_VENDOR_HAS_MMA_SYNC
+  // mma.sync: 128x256 with at least 128 of them (a full wave of one block per multiprocessor), else 64x128.
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");  // 512 tiles
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 2048, 4096, 4096)) == "128x256");  // 256
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 2048, 2048, 4096)) == "128x256");  // 128
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 2048, 1792, 4096)) == "64x128");   // 112
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "64x128");    // 64: the fused bias + GELU case
+  EXPECT(tile(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == "64x128");
+  kp_matmul_desc mb = mm(KP_BF16, 512, 4096, 4096);
+  mb.batch_rank = 1;
+  mb.batch_shape[0] = 2;  // 128 with the batch
+  mb.a_batch_stride[0] = 512 * 4096;
+  mb.b_batch_stride[0] = 0;
+  EXPECT(tile(caps(9, 0), mb) == "128x256");
+  EXPECT(tile(caps(9, 0), tf(4096, 4096, 4096)) == "128x128");
+  EXPECT(tile(caps(9, 0, 32, 1), mm(KP_BF16, 512, 4096, 4096)) == "128x128");  // =simt
+#else
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "128x128");
+#endif
 
   // Attention plans.
   auto plan = [&](const kp_attention_desc& d, int warp = 32, const int32_t* len = nullptr) {
@@ -203,8 +257,9 @@ int main() {
   const DeviceCaps mp21 = musa(2, 1, 128, 48 * 1024), mp22 = musa(2, 2, 128, 72 * 1024), mp31 = musa(3, 1, 32, 64 * 1024);
   for (const DeviceCaps& c : {mp21, mp22, mp31}) {
     // Never the NVIDIA tensor-core GEMM on a MUSA part (cc 2.x/3.x, and 128-lane warps).
-    EXPECT(v(c, mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
-    EXPECT(v(c, mm(KP_F16, 4096, 4096, 4096)) == "gemm-simt-64x64");
+    EXPECT(v(c, mm(KP_BF16, 4096, 4096, 4096)) == simt);
+    EXPECT(v(c, mm(KP_F16, 4096, 4096, 4096)) == simt);
+    EXPECT(v(c, mm(KP_BF16, 100, 100, 4096)) == simt64);
     EXPECT(v(c, mm(KP_F32, 2, 4096, 4096)) == "gemv-m4");
     // Every head-dimension bucket plans within the part's shared memory, with row groups dividing its warp.
     const int dims[] = {40, 64, 96, 128, 200, 256, 512};
