@@ -110,13 +110,18 @@ struct Epilogue {
   int64_t m, n;
 };
 
-KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store(const Epilogue& e, int64_t batch, int64_t r_off, int64_t i, int64_t j,
-                                                float acc) {
+// The value before the store (kernels that store several outputs at once convert and write them themselves).
+KP_GPU_DEVICE KP_GPU_INLINE float epilogue_value(const Epilogue& e, int64_t r_off, int64_t i, int64_t j, float acc) {
   float v = e.alpha * acc;
   if (e.bias) v = v + load_el(e.bias, e.bias_dtype, j);
   v = activate(e.act, v);
   if (e.residual) v = v + e.beta * load_el(e.residual, e.res_dtype, r_off + i * e.r_row + j * e.r_col);
-  store_el(e.out, e.out_dtype, (batch * e.m + i) * e.n + j, v);
+  return v;
+}
+
+KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store(const Epilogue& e, int64_t batch, int64_t r_off, int64_t i, int64_t j,
+                                                float acc) {
+  store_el(e.out, e.out_dtype, (batch * e.m + i) * e.n + j, epilogue_value(e, r_off, i, j, acc));
 }
 
 // The same, out of line: tiles that store many elements per thread call it instead of inlining the
