@@ -21,6 +21,11 @@ struct GemmArgs {
 bool mma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 void launch_gemm_mma(kp_gpu_stream_t stream, const GemmArgs& g);
 
+// Hopper path (gemm_wgmma.cu: wgmma + TMA, sm_90a). The launch returns false when the TMA descriptors
+// cannot be made (driver without cuTensorMapEncodeTiled): nothing was enqueued, mma.sync runs instead.
+bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
+bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g);
+
 // TF32 tensor-core path for f32 inputs when the descriptor allows it (gemm_tf32.cu).
 bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 void launch_gemm_tf32(kp_gpu_stream_t stream, const GemmArgs& g);
