@@ -15,23 +15,31 @@
 // compute capability 9.0 exactly, 32-lane warps and a library built with the sm_90a target
 // (KP_CUDA_SM90A, set by CMake), so the empty bodies never run.
 //
-// Encodings follow the PTX ISA (9.7.15 "Asynchronous Warpgroup Level Matrix Multiply-Accumulate"):
-//  - shared-memory matrix descriptor (9.7.15.5.1, "Matrix Descriptor Format"): bits 0-13 start address
-//    >> 4, 16-29 leading-dimension byte offset >> 4, 32-45 stride-dimension byte offset >> 4, 49-51
-//    base offset (0: every swizzle atom starts 1024-byte aligned), 62-63 swizzle (1 = 128-byte).
-//  - canonical 128-byte-swizzled layouts (9.7.15.5.1, as CUTLASS's GmmaDescriptor spells them, T = 8
-//    16-bit elements): K-major ((8,m),(T,2k)):((8T,SBO),(1,T)) - rows of 64 K elements = 128 bytes,
-//    8-row groups SBO = 1024 bytes apart, LBO unused; MN-major ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)) -
-//    rows of 64 MN elements = 128 bytes, one per k, 8-k groups SBO = 1024 bytes apart, 64-wide MN
-//    chunks LBO apart. TMA's CU_TENSOR_MAP_SWIZZLE_128B writes exactly these (16-byte chunk c of row r
-//    at chunk c ^ (r % 8)) for a box of 128-byte rows landing on a 1024-byte aligned address.
-//  - A is always K-major (imm-trans-a 0); B is K-major when stored [N][K] (trans_b, imm-trans-b 0) and
-//    MN-major when stored [K][N] (imm-trans-b 1), which 16-bit types allow (9.7.15.5.1).
-//  - accumulators of m64nNk16 .f32 (9.7.15.5.2, "Register Fragments", matrix D): warp w of the warpgroup
-//    holds rows 16w..16w+15; register 4c+e of lane l is row 16w + l/4 + 8(e/2), column 8c + 2(l%4) + e%2.
-//  - ordering (9.7.15.6/7): wgmma.fence before the first wgmma of a K tile (the accumulators were last
-//    written by other instructions or by earlier wgmma), commit_group after the tile's 4 instructions,
-//    wait_group 1 before the stage the previous tile read is handed back to the producer.
+// Encodings follow the PTX ISA, section 9.7.15 "Asynchronous Warpgroup Level Matrix Multiply-Accumulate
+// Instructions" (PTX ISA 8.x numbering; subsection titles quoted):
+//  - shared-memory matrix descriptor (9.7.15.5.1 "Register Fragments and Shared Memory Matrix Layouts",
+//    "Matrix Descriptor Format"): bits 0-13 start address >> 4, 16-29 leading-dimension byte offset
+//    (LBO) >> 4, 32-45 stride-dimension byte offset (SBO) >> 4, 49-51 base offset (0: every swizzle
+//    atom starts 1024-byte aligned), 62-63 swizzle mode (1 = 128-byte).
+//  - canonical 128-byte-swizzled layouts (same subsection, "Shared Memory Matrix Layout"; written as
+//    CUTLASS's make_gmma_desc spells them, T = 8 16-bit elements = 16 bytes):
+//      K-major  ((8,m),(T,2k)):((8T,SBO),(1,T)): rows of 64 K elements (128 bytes), 8-row groups SBO =
+//               1024 bytes apart, LBO unused (set to 16);
+//      MN-major ((T,8,m),(8,k)):((1,T,LBO),(8T,SBO)): rows of 64 M/N elements (128 bytes), one per k,
+//               8-k groups SBO = 1024 bytes apart, 64-wide M/N chunks LBO apart.
+//    TMA's CU_TENSOR_MAP_SWIZZLE_128B writes exactly these (16-byte chunk c of row r lands at chunk
+//    c ^ (r % 8)) for boxes of 128-byte rows at 1024-byte aligned addresses. A K step of 16 advances the
+//    start address by 32 bytes (K-major) or by 16 rows = 2048 bytes (MN-major).
+//  - "wgmma.mma_async": A is K-major (imm-trans-a 0); B is K-major when stored [N][K] (trans_b,
+//    imm-trans-b 0) and MN-major when stored [K][N] (imm-trans-b 1; the transpose exists for .f16/.bf16
+//    operands read through descriptors).
+//  - accumulator D of m64nNk16 with .f32 ("Register Fragments", "Matrix Fragments for
+//    wgmma.mma_async.m64nNk16"): warp w of the warpgroup holds rows 16w..16w+15; register 4c+e of lane l
+//    is row 16w + l/4 + 8(e/2), column 8c + 2(l%4) + e%2.
+//  - ordering ("wgmma.fence", "wgmma.commit_group", "wgmma.wait_group"): wgmma.fence before a K tile's
+//    first wgmma (its accumulators were last written by other instructions or earlier wgmma),
+//    commit_group after the tile's 4 instructions, wait_group 1 before the stage the previous tile read
+//    goes back to the producer, wait_group 0 before the accumulators are read.
 #include "gemm.cuh"
 #include "mma_common.cuh"
 
@@ -50,8 +58,8 @@ namespace gpu {
 namespace {
 
 constexpr int WBM = 128, WBK = 64, WSTAGES = 4;
-constexpr int WTHREADS = 288;       // 2 consumer warpgroups + 1 producer warp
-constexpr int CONSUMER_WARPS = 8;
+constexpr int CONSUMER_WARPS = 8;                    // 2 consumer warpgroups
+constexpr int WTHREADS = (CONSUMER_WARPS + 1) * 32;  // + 1 producer warp: 288
 constexpr int A_BYTES = WBM * WBK * 2;  // 16 KiB: 128 rows of 128 bytes
 
 template <int BN>
@@ -88,7 +96,8 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       "r"(parity)
       : "memory");
 }
-// One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA 9.7.9.25.5.1).
+// One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA "cp.async.bulk.tensor",
+// .tile mode; the mbarrier's transaction count drops by the box's bytes, zero-filled parts included).
 __device__ __forceinline__ void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
   asm volatile(
       "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::"r"(dst),
@@ -241,6 +250,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       for (int kt = 0; kt < ktiles; ++kt) {
         const uint32_t it = it0 + kt, s = it % WSTAGES;
         mbar_wait(full0 + 8 * s, (it / WSTAGES) & 1);
+        __syncwarp();  // the wait's loop is invisible to the compiler: converge before the .aligned wgmma ops
         const uint32_t a_s = sbase + s * T::STAGE_BYTES + wg * 64 * 128, b_s = sbase + s * T::STAGE_BYTES + A_BYTES;
         fence_operands(acc);
         wgmma_fence();

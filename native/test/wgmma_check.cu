@@ -228,6 +228,8 @@ int main() {
       {"bf16 batch3 200x384x128 B[K,N]", KP_BF16, KP_F32, 200, 384, 128, 0, 3, false, false, false, true, KP_ACT_NONE, nullptr},
       {"bf16 batch2 bcastB 130x136x64 B[N,K]", KP_BF16, KP_F16, 130, 136, 64, 1, 2, false, true, true, false, KP_ACT_SILU, nullptr},
       {"bf16 batch2 bcastA 128x256x192", KP_BF16, KP_F32, 128, 256, 192, 0, 2, true, false, false, false, KP_ACT_NONE, nullptr},
+      {"bf16 2000x3000x1000 B[K,N] 256-wide", KP_BF16, KP_F32, 2000, 3000, 1000, 0, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
+      {"f16 2000x2999x1000 B[N,K] 256-wide", KP_F16, KP_F32, 2000, 2999, 1000, 1, 1, false, false, true, true, KP_ACT_GELU_TANH, "gemm-wgmma-f16"},
       {"bf16 4096^3 B[K,N]", KP_BF16, KP_BF16, 4096, 4096, 4096, 0, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
       {"bf16 4096^3 B[N,K]", KP_BF16, KP_BF16, 4096, 4096, 4096, 1, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
       {"bf16 512x4096x4096 bias+gelu", KP_BF16, KP_BF16, 512, 4096, 4096, 0, 1, false, false, true, false, KP_ACT_GELU, "gemm-wgmma-bf16"},
