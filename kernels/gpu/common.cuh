@@ -119,6 +119,7 @@ struct Epilogue {
   int64_t m, n;
 };
 
+// The value before the store (kernels that store several outputs at once convert and write them themselves).
 KP_GPU_DEVICE KP_GPU_INLINE float epilogue_value(const Epilogue& e, int64_t r_off, int64_t i, int64_t j, float acc) {
   float v = e.alpha * acc;
   if (e.bias) v = v + load_el(e.bias, e.bias_dtype, j);

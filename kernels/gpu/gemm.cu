@@ -85,10 +85,11 @@ GemmArgs gemm_args(const kp_matmul_desc& d, const void* a, const void* b, const 
   return g;
 }
 
-enum class GemmPath { Gemv, Mma, Tf32, Simt };
+enum class GemmPath { Gemv, Wgmma, Mma, Tf32, Simt };
 
 GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
-  if (d.m <= kGemvMaxM && caps.gemm_mode != 2) return GemmPath::Gemv;
+  if (d.m <= kGemvMaxM && caps.gemm_mode < 2) return GemmPath::Gemv;
+  if (wgmma_eligible(caps, d, a, b)) return GemmPath::Wgmma;
   if (mma_eligible(caps, d, a, b)) return GemmPath::Mma;
   if (tf32_eligible(caps, d, a, b)) return GemmPath::Tf32;
   return GemmPath::Simt;
@@ -97,6 +98,7 @@ GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, 
 const char* path_name(GemmPath p, const kp_matmul_desc& d) {
   switch (p) {
     case GemmPath::Gemv: return "gemv-m4";
+    case GemmPath::Wgmma: return d.dtype == KP_BF16 ? "gemm-wgmma-bf16" : "gemm-wgmma-f16";
     case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
     case GemmPath::Tf32: return "gemm-mma-m16n8k8-tf32";
     default: return simt_large_tile(d) ? "gemm-simt-128x128" : "gemm-simt-64x64";
@@ -110,6 +112,7 @@ GemmTile matmul_tile(const DeviceCaps& caps, const kp_matmul_desc& d, const void
   for (int i = 0; i < d.batch_rank; ++i) batch *= d.batch_shape[i];
   switch (choose(caps, d, a, b)) {
     case GemmPath::Gemv: return {0, 0};
+    case GemmPath::Wgmma: return {128, wgmma_tile_n(caps, d)};
     case GemmPath::Mma: return mma_large_tile(d.m, d.n, batch) ? GemmTile{128, 256} : GemmTile{64, 128};
     case GemmPath::Tf32: return {128, 128};
     default: return simt_large_tile(d) ? GemmTile{128, 128} : GemmTile{64, 64};
@@ -123,7 +126,7 @@ const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, cons
 const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
                           const void* b, const void* bias, const void* residual, void* out) {
   const GemmArgs g = gemm_args(d, a, b, bias, residual, out);
-  const GemmPath path = choose(caps, d, a, b);
+  GemmPath path = choose(caps, d, a, b);
   switch (path) {
     case GemmPath::Gemv: {
       const int cols = d.trans_b ? 8 : 32;
@@ -131,6 +134,11 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
       KP_GPU_LAUNCH(gemv, grid, dim3(kThreads), 0, stream)(g);
       break;
     }
+    case GemmPath::Wgmma:
+      if (launch_gemm_wgmma(caps, stream, d, g)) break;
+      path = GemmPath::Mma;  // no TMA descriptors on this driver: wgmma_eligible() implies mma.sync's conditions
+      launch_gemm_mma(stream, g);
+      break;
     case GemmPath::Mma:
       launch_gemm_mma(stream, g);
       break;

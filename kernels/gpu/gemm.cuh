@@ -28,6 +28,12 @@ void launch_gemm_mma(kp_gpu_stream_t stream, const GemmArgs& g);
 // Its block tile: 128x256 when the problem has enough of them, else 64x128 (the shape only).
 bool mma_large_tile(int64_t m, int64_t n, int64_t batch);
 
+// Hopper path (gemm_wgmma.cu: wgmma + TMA, sm_90a). The launch returns false when the TMA descriptors
+// cannot be made (driver without cuTensorMapEncodeTiled): nothing was enqueued, mma.sync runs instead.
+bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
+int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d);  // the block tile's width: 128 or 256
+bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g);
+
 // TF32 tensor-core path for f32 inputs when the descriptor allows it (gemm_tf32.cu).
 bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 void launch_gemm_tf32(kp_gpu_stream_t stream, const GemmArgs& g);

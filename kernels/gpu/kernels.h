@@ -16,7 +16,8 @@ struct DeviceCaps {
   int warp_size = 0;         // read from the device
   int multiprocessors = 0;
   int smem_optin = 0;        // bytes of shared memory a block may opt in to
-  // Forced GEMM path: 0 auto, 1 portable SIMT tiles only, 2 tensor cores whenever the shape allows.
+  // Forced GEMM path (KERNELPORT_GPU_GEMM): 0 auto, 1 portable SIMT tiles only, 2 mma.sync tensor cores
+  // whenever the shape allows (never wgmma), 3 the sm_90a wgmma kernel whenever it can run, else as auto.
   int gemm_mode = 0;
   // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt).
   int attention_mode = 0;

@@ -83,10 +83,17 @@ int main() {
   const std::string sm80f16 = "gemm-mma-m16n8k16-f16";
   const std::string tf32 = "gemm-mma-m16n8k8-tf32";
   const std::string sm90_small = sm90, tf32_small = tf32;  // shapes that would get 64x64 SIMT tiles
+#if defined(KP_CUDA_SM90A)
+  const std::string hopper = "gemm-wgmma-bf16", hopper16 = "gemm-wgmma-f16", hopper_forced = hopper;
+#else
+  // Built without the sm_90a target: the wgmma kernel has no body, so Hopper runs mma.sync.
+  const std::string hopper = sm90, hopper16 = sm80f16, hopper_forced = simt64;
+#endif
 #else
   // MUSA: no mma.sync, whatever the device reports (the emulated build runs on NVIDIA sm_80+ parts).
   const std::string sm90 = simt, sm80f16 = simt, tf32 = simt;
   const std::string sm90_small = simt64, tf32_small = simt64;
+  const std::string hopper = sm90, hopper16 = sm90, hopper_forced = simt64;
 #endif
   auto v = [&](const DeviceCaps& c, const kp_matmul_desc& d, const void* a = nullptr) {
     return std::string(kp::gpu::matmul_variant(c, d, a ? a : p, p));
@@ -96,8 +103,10 @@ int main() {
   EXPECT(v(caps(9, 0), mm(KP_F32, 1, 4096, 4096)) == "gemv-m4");
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4, 4096, 4096)) == "gemv-m4");
   // Tensor cores: f16/bf16 on sm_80+ with 32-lane warps, aligned, K % 8 == 0, not transposed A.
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == sm90);
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == hopper);  // sm_90: wgmma
   EXPECT(v(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == sm80f16);
+  EXPECT(v(caps(8, 9), mm(KP_BF16, 4096, 4096, 4096)) == sm90);     // mma.sync below sm_90
+  EXPECT(v(caps(12, 0), mm(KP_BF16, 4096, 4096, 4096)) == sm90);    // and on sm_120: wgmma is sm_90a only
   EXPECT(v(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == simt);
   EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == simt);  // not a 32-lane warp
   EXPECT(v(caps(9, 0), mm(KP_F32, 4096, 4096, 4096)) == simt);       // no TF32 unless asked
@@ -105,7 +114,8 @@ int main() {
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4092, 4096)) == simt);      // N % 8 with B [K,N]
   kp_matmul_desc tb = mm(KP_BF16, 4096, 4092, 4096);
   tb.trans_b = 1;
-  EXPECT(v(caps(9, 0), tb) == sm90);                                              // B [N,K]: N is free
+  EXPECT(v(caps(9, 0), tb) == hopper);                                            // B [N,K]: N is free
+  EXPECT(v(caps(8, 0), tb) == sm90);
   kp_matmul_desc ta = mm(KP_BF16, 4096, 4096, 4096);
   ta.trans_a = 1;
   EXPECT(v(caps(9, 0), ta) == simt);
@@ -119,6 +129,7 @@ int main() {
   EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 32, 64)) == sm90_small);      // KERNELPORT_GPU_GEMM=mma
   EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 37, 29, 64)) == simt64);          // forced, but N % 8
   EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 1, 32, 64)) == sm90_small);
+  EXPECT(v(caps(9, 0, 32, 2), mm(KP_BF16, 4096, 4096, 4096)) == sm90);      // =mma: mma.sync only, never wgmma
   EXPECT(v(caps(9, 0, 32, 1), mm(KP_BF16, 4096, 4096, 4096)) == simt);      // =simt
   // TF32 tensor cores: f32 only when the descriptor allows it; K % 4, N % 4 unless B is [N,K].
   auto tf = [](int64_t m, int64_t n, int64_t k) {
@@ -159,7 +170,38 @@ int main() {
   EXPECT(v(small_smem, mm(KP_BF16, 4096, 4096, 4096)) == sm90);
   kp_matmul_desc tf16 = mm(KP_BF16, 4096, 4096, 4096);
   tf16.allow_tf32 = 1;  // meaningless for 16-bit inputs: they take their own tensor-core path
-  EXPECT(v(caps(9, 0), tf16) == sm90);
+  EXPECT(v(caps(9, 0), tf16) == hopper);
+  EXPECT(v(caps(8, 0), tf16) == sm90);
+
+  // Hopper wgmma path (sm_90a): cc 9.0 exactly, 32-lane warps, f16/bf16, TMA's 16-byte rules, batch
+  // entries one stride apart (or broadcast), room for 4 stages of 48 KiB.
+  EXPECT(v(caps(9, 0), mm(KP_F16, 1024, 2048, 512)) == hopper16);
+  EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == "gemm-simt-64x64");      // K % 8: neither TMA nor cp.async
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == "gemm-simt-64x64");
+  EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), p, odd)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 300, 520, 136)) == "gemm-simt-64x64");         // 3 x 3 tiles: finer SIMT tiles
+  EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 300, 520, 136)) == hopper_forced);       // KERNELPORT_GPU_GEMM=wgmma
+  EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 1, 32, 64)) == hopper_forced);           // forced: not even GEMV
+  EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8 with B [K,N]
+  EXPECT(v(caps(8, 0, 32, 3), mm(KP_BF16, 4096, 4096, 4096)) == sm90);             // forced on sm_80: as auto
+  DeviceCaps small_hopper = caps(9, 0);
+  small_hopper.smem_optin = 160 * 1024;
+  EXPECT(v(small_hopper, mm(KP_BF16, 4096, 4096, 4096)) == sm90);
+  kp_matmul_desc hb = mm(KP_BF16, 1024, 1024, 1024);
+  hb.batch_rank = 2;
+  hb.batch_shape[0] = 2;
+  hb.batch_shape[1] = 3;
+  hb.a_batch_stride[0] = 3 * 1024 * 1024;  // [2,3] batch of contiguous matrices: one stride
+  hb.a_batch_stride[1] = 1024 * 1024;
+  hb.b_batch_stride[0] = 0;                // B broadcast
+  hb.b_batch_stride[1] = 0;
+  EXPECT(v(caps(9, 0), hb) == hopper);
+  hb.a_batch_stride[0] = 4 * 1024 * 1024;  // a gap between the rows of the batch: no single stride
+  EXPECT(v(caps(9, 0), hb) == sm90);
+  hb.a_batch_stride[0] = 3 * 1024 * 1024;
+  hb.b_batch_stride[1] = 1024 * 1024;      // B broadcast along the first batch axis only
+  EXPECT(v(caps(9, 0), hb) == sm90);
 
   // Block tiles, from the shape only (every tile accumulates each output in the same K order).
   auto tile = [&](const DeviceCaps& c, const kp_matmul_desc& d) {
