@@ -176,10 +176,10 @@ int main() {
   // Hopper wgmma path (sm_90a): cc 9.0 exactly, 32-lane warps, f16/bf16, TMA's 16-byte rules, batch
   // entries one stride apart (or broadcast), room for 4 stages of 48 KiB.
   EXPECT(v(caps(9, 0), mm(KP_F16, 1024, 2048, 512)) == hopper16);
-  EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == "gemm-simt-64x64");
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == "gemm-simt-64x64");      // K % 8: neither TMA nor cp.async
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == "gemm-simt-64x64");
-  EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), p, odd)) == "gemm-simt-64x64");
+  EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == simt);
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == simt);      // K % 8: neither TMA nor cp.async
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == simt);
+  EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), p, odd)) == simt);
   EXPECT(v(caps(9, 0), mm(KP_BF16, 300, 520, 136)) == "gemm-simt-64x64");         // 3 x 3 tiles: finer SIMT tiles
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 300, 520, 136)) == hopper_forced);       // KERNELPORT_GPU_GEMM=wgmma
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 1, 32, 64)) == hopper_forced);           // forced: not even GEMV
@@ -225,19 +225,23 @@ int main() {
   EXPECT(tile(caps(7, 5), mm(KP_BF16, 4096, 4096, 4096)) == "128x128");
   EXPECT(tile(mp21_caps(), mm(KP_BF16, 4096, 4096, 4096)) == "128x128");
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
-  // mma.sync: 128x256 with at least 128 of them (a full wave of one block per multiprocessor), else 64x128.
-  EXPECT(tile(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");  // 512 tiles
-  EXPECT(tile(caps(9, 0), mm(KP_BF16, 2048, 4096, 4096)) == "128x256");  // 256
-  EXPECT(tile(caps(9, 0), mm(KP_BF16, 2048, 2048, 4096)) == "128x256");  // 128
-  EXPECT(tile(caps(9, 0), mm(KP_BF16, 2048, 1792, 4096)) == "64x128");   // 112
-  EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "64x128");    // 64: the fused bias + GELU case
+#if defined(KP_CUDA_SM90A)
+  // wgmma: 128x256 unless that gives fewer tiles than multiprocessors, then 128x128.
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");
+#endif
+  // mma.sync (sm_80; on sm_90 with KERNELPORT_GPU_GEMM=mma): 128x256 with at least 128 of them (a full wave of one block per multiprocessor), else 64x128.
+  EXPECT(tile(caps(8, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");  // 512 tiles
+  EXPECT(tile(caps(8, 0), mm(KP_BF16, 2048, 4096, 4096)) == "128x256");  // 256
+  EXPECT(tile(caps(8, 0), mm(KP_BF16, 2048, 2048, 4096)) == "128x256");  // 128
+  EXPECT(tile(caps(8, 0), mm(KP_BF16, 2048, 1792, 4096)) == "64x128");   // 112
+  EXPECT(tile(caps(8, 0), mm(KP_BF16, 512, 4096, 4096)) == "64x128");    // 64: the fused bias + GELU case
   EXPECT(tile(caps(8, 0), mm(KP_F16, 512, 4096, 4096)) == "64x128");
   kp_matmul_desc mb = mm(KP_BF16, 512, 4096, 4096);
   mb.batch_rank = 1;
   mb.batch_shape[0] = 2;  // 128 with the batch
   mb.a_batch_stride[0] = 512 * 4096;
   mb.b_batch_stride[0] = 0;
-  EXPECT(tile(caps(9, 0), mb) == "128x256");
+  EXPECT(tile(caps(8, 0), mb) == "128x256");
   EXPECT(tile(caps(9, 0), tf(4096, 4096, 4096)) == "128x128");
   EXPECT(tile(caps(9, 0, 32, 1), mm(KP_BF16, 512, 4096, 4096)) == "128x128");  // =simt
 #else
