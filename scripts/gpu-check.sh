@@ -2,7 +2,7 @@
 # npm run gpu:check — the cuda backend on an NVIDIA GPU machine, as one prepared command:
 #   1. build (native core, the cuda backend library, TypeScript)
 #   2. the cuda tests and the shared numerics suites on cuda (tensor-core GEMM forced on as well)
-#   3. kernelport validate --full --backends cuda (and --quick with the tensor-core path forced)
+#   3. kernelport validate --full --backends cuda (and with the tensor-core GEMM / attention forced)
 #   4. the issue's benchmark shapes beside PyTorch on the same GPU, with ratios and goals
 #   5. webgpu through Dawn's Vulkan backend on the NVIDIA driver (when a Vulkan loader is present): its
 #      tests, validate, and #6's bench shapes beside PyTorch
@@ -104,6 +104,12 @@ step "validate"
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
 KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
 KERNELPORT_GPU_ATTENTION=simt run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-attention-simt.md"
+step "tensor-core attention check (bound, NaN/Inf rules, determinism, timing)"
+NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+[ -x build/attention_mma_check ] || run bash -c "'$NVCC' -std=c++17 -O2 -arch=native -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu -o build/attention_mma_check"
+run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
+# The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 128}, no mask)
+KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
 
 bench_beside_torch cuda
 ab_paths

@@ -16,9 +16,13 @@
 // kSplitKeys; each split writes (m, l, acc) to a workspace and a combine kernel merges them in split
 // order. The split depends only on the shape: results are deterministic.
 //
+// Where the tensor cores take a descriptor (f16/bf16, D == Dv in {64, 128}, no mask, Sq >= 16, sm_80+,
+// 32-lane warps), plan_attention hands it to attention_mma.cu instead.
+//
 // Semantics match src/reference/attention.ts: a NaN score makes the row NaN (NaN is never picked by
 // the max, it reaches l); +inf scores give NaN; a row with no visible key, or only -inf scores, is 0
 // with lse = -inf.
+#include "attention_mma.cuh"
 #include "common.cuh"
 #include "kernels.h"
 
@@ -239,6 +243,7 @@ void launch_forward(kp_gpu_stream_t stream, const AttnArgs& a, size_t smem, int6
 }  // namespace
 
 AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d, const int32_t* kv_lengths_host) {
+  if (attention_mma_eligible(caps, d)) return plan_attention_mma(d);  // tensor cores (attention_mma.cu)
   AttentionPlan p{};
   const Bucket bk = bucket_for(d.d, d.dv);
   p.dmax = bk.dmax;
@@ -289,7 +294,17 @@ AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d,
 const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, const AttentionPlan& plan,
                              const kp_attention_desc& d, const void* q, const void* k, const void* v,
                              const int32_t* kv_lengths, const float* mask, void* out, float* lse, void* workspace) {
-  (void)caps;
+  if (is_attention_mma_plan(plan)) {
+    if (attention_mma_aligned(q, k, v)) return launch_attention_mma(stream, plan, d, q, k, v, kv_lengths, out, lse);
+    // Views off a 16-byte boundary: the portable kernel in one pass (no workspace was planned).
+    DeviceCaps simt = caps;
+    simt.attention_mode = 1;
+    AttentionPlan p = plan_attention(simt, d, nullptr);
+    p.splits = 1;
+    p.split_keys = d.skv > 0 ? d.skv : 1;
+    p.variant = "flash-attention-simt";
+    return launch_attention(simt, stream, p, d, q, k, v, kv_lengths, mask, out, lse, nullptr);
+  }
   AttnArgs a;
   a.q = q;
   a.k = k;

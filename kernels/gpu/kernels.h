@@ -19,7 +19,8 @@ struct DeviceCaps {
   // Forced GEMM path (KERNELPORT_GPU_GEMM): 0 auto, 1 portable SIMT tiles only, 2 mma.sync tensor cores
   // whenever the shape allows (never wgmma), 3 the sm_90a wgmma kernel whenever it can run, else as auto.
   int gemm_mode = 0;
-  // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt).
+  // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt),
+  // 2 tensor cores whenever the descriptor allows, however few the query rows (=mma).
   int attention_mode = 0;
 };
 
@@ -40,7 +41,7 @@ struct AttentionPlan {
   int dmax;               // head-dim bucket (D and Dv both <= dmax)
   int splits;             // 1: one pass; > 1: split-KV with a deterministic combine
   int64_t split_keys;     // keys per split
-  int tile_keys;          // keys per shared-memory tile (32, 16 or 8: the largest that fits)
+  int tile_keys;          // keys per shared-memory tile (32, 16 or 8: the largest that fits; 64 on tensor cores)
   size_t smem;            // dynamic shared memory bytes
   size_t workspace;       // bytes
   const char* unsupported;  // non-null: why this descriptor cannot run here

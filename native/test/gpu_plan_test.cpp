@@ -252,7 +252,10 @@ int main() {
   auto plan = [&](const kp_attention_desc& d, int warp = 32, const int32_t* len = nullptr) {
     return kp::gpu::plan_attention(caps(9, 0, warp), d, len);
   };
-  kp::gpu::AttentionPlan pf = plan(att(4, 32, 2048, 2048, 128, 128));
+  // The portable kernels' plans (the tensor-core path, checked below, off).
+  DeviceCaps simt_only = caps(9, 0);
+  simt_only.attention_mode = 1;
+  kp::gpu::AttentionPlan pf = kp::gpu::plan_attention(simt_only, att(4, 32, 2048, 2048, 128, 128), nullptr);
   EXPECT(!pf.unsupported && pf.splits == 1 && pf.workspace == 0 && pf.dmax == 128);
   EXPECT(std::string(pf.variant) == "flash-attention-simt");
   EXPECT(pf.smem == (32 * 256 + 32 * 33) * 4 && pf.tile_keys == 32);
@@ -284,6 +287,63 @@ int main() {
     return c;
   }(), att(1, 1, 13, 29, 512, 512), nullptr);
   EXPECT(tiny.unsupported != nullptr);  // not even 8 keys (33 KiB) fit 16 KiB
+
+  // Tensor-core attention (attention_mma.cu): f16/bf16, D == Dv in {64, 128}, no mask, Sq >= 16,
+  // sm_80+ with 32-lane warps; never in the MUSA build.
+  {
+    const std::string mma_fa = "flash-attention-mma-m16n8k16";
+    const std::string want = KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-attention-simt";
+    auto av = [](const DeviceCaps& c, const kp_attention_desc& d) {
+      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(c, d, nullptr);
+      return std::string(p.unsupported ? "unsupported" : p.variant);
+    };
+    auto with = [](DeviceCaps c, int mode, int smem) {
+      c.attention_mode = mode;
+      if (smem) c.smem_optin = smem;
+      return c;
+    };
+    const kp_attention_desc prefill = att(4, 32, 2048, 2048, 128, 128);
+    EXPECT(av(caps(9, 0), prefill) == want);
+    EXPECT(av(caps(8, 0), prefill) == want);
+    kp_attention_desc f16 = prefill;
+    f16.dtype = KP_F16;
+    f16.out_dtype = KP_F32;  // any output dtype
+    EXPECT(av(caps(9, 0), f16) == want);
+    kp_attention_desc gqa = att(1, 32, 70, 300, 64, 64);  // odd sizes, GQA 4:1, causal, bshd, lengths, lse
+    gqa.hkv = 8;
+    gqa.causal = KP_CAUSAL_BOTTOM_RIGHT;
+    gqa.layout = KP_LAYOUT_BSHD;
+    gqa.has_kv_lengths = 1;
+    gqa.return_lse = 1;
+    EXPECT(av(caps(9, 0), gqa) == want);
+    if (KP_GPU_VENDOR_HAS_MMA_SYNC) {
+      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(caps(9, 0), prefill, nullptr);
+      EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.dmax == 128 && p.tile_keys == 64);
+      EXPECT(p.smem == (64 * 136 + 4 * 64 * 136) * 2);  // Q, then K and V twice, rows padded by 8 halves
+      EXPECT(kp::gpu::plan_attention(caps(9, 0), gqa, nullptr).smem == 16384 + 4 * 64 * 72 * 2);  // region 0 holds the P scratch
+    }
+    kp_attention_desc masked = prefill;
+    masked.has_mask = 1;
+    EXPECT(av(caps(9, 0), masked) == "flash-attention-simt");
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 80, 80)) == "flash-attention-simt");    // d = 80
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 128, 64)) == "flash-attention-simt");   // Dv != D
+    EXPECT(av(caps(9, 0, 128), prefill) == "flash-attention-simt");                      // 128-lane warps
+    EXPECT(av(with(caps(9, 0), 1, 0), prefill) == "flash-attention-simt");               // KERNELPORT_GPU_ATTENTION=simt
+    EXPECT(av(caps(7, 5), prefill) == "flash-attention-simt");                           // no bf16 mma.sync before sm_80
+    kp_attention_desc f32 = prefill;
+    f32.dtype = KP_F32;
+    f32.out_dtype = KP_F32;
+    EXPECT(av(caps(9, 0), f32) == "flash-attention-simt");
+    // Few query rows stay with the portable kernels (decoding splits the keys) unless forced.
+    EXPECT(av(caps(9, 0), att(4, 32, 1, 4096, 128, 128)) == "flash-decoding-split-kv");
+    EXPECT(av(caps(9, 0), att(4, 32, 15, 4096, 128, 128)) != mma_fa);
+    EXPECT(av(caps(9, 0), att(4, 32, 16, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv"));
+    EXPECT(av(with(caps(9, 0), 2, 0), att(4, 32, 1, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv"));
+    // Shared memory: sm_86/89/120 opt in to 99 KiB (d = 128 needs 85 KiB); at 64 KiB only d = 64 fits.
+    EXPECT(av(with(caps(8, 9), 0, 99 * 1024), prefill) == want);
+    EXPECT(av(with(caps(8, 6), 0, 64 * 1024), prefill) == "flash-attention-simt");
+    EXPECT(av(with(caps(8, 6), 0, 64 * 1024), att(4, 32, 2048, 2048, 64, 64)) == want);
+  }
 
   // ---- MUSA parts -------------------------------------------------------------------------------
   // mp_21 (MTT S80/S3000) and mp_22 (S4000) report 128-thread warps, mp_31 (S5000) 32. Per-block

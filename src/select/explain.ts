@@ -5,7 +5,7 @@
  * src/backends/webgpu/{matmul,attention}.ts).
  */
 import type { DeviceInfo, DType } from '../types.js';
-import { estimateOp, fmtMs, hasOp, opCost, selectorOf, type AttentionDesc, type MatmulDesc, type OpDesc, type OpName } from './rank.js';
+import { attentionOnTensorCores, estimateOp, fmtMs, hasOp, opCost, selectorOf, type AttentionDesc, type MatmulDesc, type OpDesc, type OpName } from './rank.js';
 import { DEFAULT_LOOP_BUDGET, gemvFits, keysPerDispatch, kPerDispatch } from '../backends/webgpu/loops.js';
 
 export interface SupportResult {
@@ -235,6 +235,8 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
           ...onWarp,
           why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
         };
+  if (attentionOnTensorCores(info, desc))
+    return { variant: 'flash-attention-mma-m16n8k16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms' };
   return desc.sq <= 8 && desc.skv >= 512
     ? { variant: 'flash-decoding-split-kv', ...onWarp, why: `split-KV decoding${note}` }
     : { variant: 'flash-attention', ...onWarp, why: `flash attention${note}` };

@@ -182,9 +182,33 @@ export function peaksFor(info: DeviceInfo, dtype: DType, measured?: { flops: num
   return { flops, bandwidth, flopsSource, bandwidthSource, notes };
 }
 
+/**
+ * Whether the cuda plugin runs this attention on tensor cores: kernels/gpu/attention_mma.cu's
+ * attention_mma_eligible as far as a descriptor without buffers and mask tells (f16/bf16, D == Dv in
+ * {64, 128}, Sq >= 16, sm_80+ with 32-lane warps).
+ */
+export function attentionOnTensorCores(info: DeviceInfo, desc: AttentionDesc): boolean {
+  const dv = desc.dv ?? desc.d;
+  return (
+    info.backend === 'cuda' &&
+    info.features.tensorCores === true &&
+    (desc.dtype === 'f16' || desc.dtype === 'bf16') &&
+    dv === desc.d &&
+    (desc.d === 64 || desc.d === 128) &&
+    desc.sq >= 16
+  );
+}
+
 export function estimateOp(info: DeviceInfo, desc: OpDesc, measured?: { flops: number; bandwidth: number }, cpuPeer?: DeviceInfo): Estimate {
   const { flops, bytes, dtype } = opCost(desc);
   let peaks = peaksFor(info, dtype, measured, cpuPeer);
+  // The portable GPU attention kernels compute in f32 whatever the inputs: 16-bit attention off the
+  // tensor cores runs at most at the f32 rate.
+  const gpuNative = info.backend === 'cuda' || info.backend === 'musa';
+  if (gpuNative && desc.op === 'attention' && dtype !== 'f32' && !attentionOnTensorCores(info, { ...desc, dtype })) {
+    const f32 = info.peak.flops.f32 ?? 0;
+    if (f32 > 0 && f32 < peaks.flops) peaks = { ...peaks, flops: f32, notes: [...peaks.notes, 'portable SIMT attention: the f32 rate'] };
+  }
   // An f32 matmul that allows TF32 runs at the tensor-core TF32 rate where the device has one.
   const tf32 = info.backend === 'cuda' && desc.op === 'matmul' && desc.allowTf32 === true && dtype === 'f32' ? (info.gpu?.tf32Flops ?? 0) : 0;
   if (tf32 > peaks.flops) peaks = { ...peaks, flops: tf32, notes: [...peaks.notes, 'TF32 tensor-core rate (allowTf32)'] };

@@ -23,7 +23,7 @@ export function cudaDeviceInfo(d: NativeGpuDevice, lib: GpuLibrary): DeviceInfo 
   const mma = d.ccMajor >= 8 && d.warpSize === 32;
   const variants = lib.variants
     .split(',')
-    .filter((v) => v && (mma || !v.startsWith('gemm-mma')));
+    .filter((v) => v && (mma || !v.includes('-mma-')));
   return {
     backend: 'cuda',
     index: d.index,

@@ -27,7 +27,7 @@ export function musaInfos(): DeviceInfo[] {
 export function musaDeviceInfo(d: NativeGpuDevice, lib: GpuLibrary): DeviceInfo {
   const probe = driverFigures(d);
   // The MUSA kernels are the portable tiles: no tensor-core path on any MUSA part in this version.
-  const variants = lib.variants.split(',').filter((v) => v && !v.startsWith('gemm-mma'));
+  const variants = lib.variants.split(',').filter((v) => v && !v.includes('-mma-'));
   const base = {
     backend: 'musa' as const,
     index: d.index,

@@ -1,0 +1,449 @@
+// Tensor-core flash attention forward (FlashAttention-2 on mma.sync m16n8k16) for f16/bf16 q, k, v
+// with D == Dv in {64, 128}, no additive mask. NVIDIA-only (KP_GPU_HAS_MMA, a 32-lane warp): elsewhere
+// the body is empty and attention_mma_eligible() says no, so attention.cu's portable kernels run.
+//
+// A block of 4 warps owns 64 query rows of one (batch, query head); K/V come from kv head h / (Hq/Hkv).
+// Each warp owns 16 rows: its Q fragments are loaded once (ldmatrix), S = Q K^T is built with mma.sync
+// from a K tile in shared memory, the online softmax runs on the accumulator registers (a row lives in
+// the 4 lanes of a quad: max and sum by two shuffles), P is re-packed from the C fragments into A
+// fragments without shared memory, and O += P V reads V through ldmatrix.trans. K/V tiles of 64 keys
+// are double-buffered with cp.async. Keys no row of the block sees (causality, kvLengths) are never
+// loaded; tiles some rows do not fully see are masked element-wise. Blocks run the longest causal rows first.
+//
+// Numerics (src/numerics/bounds.ts, attentionBound, with no extra term for P): P must reach the
+// tensor cores without the 2^-9 relative rounding of one 16-bit copy, which the bound does not cover
+// when the output cancels. So P is split into 16-bit terms whose sum is P to (nearly) f32 accuracy:
+// - bf16: p = h + m + l, each a bf16 rounding of what the previous ones leave. p has 24 significant
+//   bits, h takes 8 and leaves at most 16, m takes 8 and leaves at most 8, which l holds exactly: the
+//   sum is p exactly (short of f32's subnormal range, where the bound's floor applies). O += h V on the
+//   tensor cores, and (m + l) V accumulates apart per 64-key tile before it is added to O.
+// - f16: p is scaled by 2^15 (P <= 1, so at most 32768; values down to 2^-29 stay normal), h = f16(p),
+//   and the remainder, scaled by 2^11 into the normal range, is a second f16 term accumulated apart and
+//   added back times 2^-11: 22 significant bits (relative error <= 2^-22, absolute <= 2^-51). O carries
+//   the 2^15, removed exactly before the division by l.
+// Scores, the softmax statistics and the accumulators are f32; exp is expf, as in the portable kernel.
+//
+// Semantics as src/reference/attention.ts and the portable kernel: a key hidden from a row (causality,
+// kvLengths, a -inf score) never touches V for that row. The tensor cores would give 0 * Inf = NaN
+// for a hidden key with a non-finite value, and a zero split term times an infinite value too: a tile
+// whose V holds Inf or NaN (seen by each thread in its own copies, or'ed into the tile's barrier) is
+// accumulated key by key in f32 instead, skipping hidden keys, as the portable kernel does.
+#include "attention_mma.cuh"
+#include "mma_common.cuh"
+
+namespace kp {
+namespace gpu {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kRows = kWarps * 16;  // query rows per block
+constexpr int kKeys = 64;           // keys per K/V tile
+constexpr int kMmaThreads = kWarps * 32;
+// Below this many query rows per head the 64-row blocks sit mostly idle and decoding's split-KV
+// kernels (attention.cu) do better; KERNELPORT_GPU_ATTENTION=mma lifts it.
+constexpr int64_t kMinQueryRows = 16;
+const char kMmaVariant[] = "flash-attention-mma-m16n8k16";
+
+// Shared rows are padded by 8 halves: ldmatrix's eight 16-byte row reads of a matrix then hit distinct banks.
+KP_GPU_HOST_DEVICE constexpr int row_ld(int64_t d) { return static_cast<int>(d) + 8; }
+constexpr size_t kScratchBytes = static_cast<size_t>(kWarps) * 16 * kKeys * sizeof(float);
+KP_GPU_HOST_DEVICE constexpr size_t q_bytes(int64_t d) { return static_cast<size_t>(kRows) * row_ld(d) * 2; }
+// Q, then (once its fragments are in registers) the f32 P scratch of tiles with non-finite V.
+KP_GPU_HOST_DEVICE constexpr size_t region0_bytes(int64_t d) { return q_bytes(d) > kScratchBytes ? q_bytes(d) : kScratchBytes; }
+// + K and V, two buffers each.
+KP_GPU_HOST_DEVICE constexpr size_t mma_smem_bytes(int64_t d) { return region0_bytes(d) + 4 * static_cast<size_t>(kKeys) * row_ld(d) * 2; }
+
+struct MmaAttnArgs {
+  const uint16_t* q;
+  const uint16_t* k;
+  const uint16_t* v;
+  void* out;
+  float* lse;
+  const int32_t* kv_lengths;
+  int64_t batch, hq, hkv, sq, skv;
+  int64_t row_blocks;
+  int32_t causal, layout, out_dtype;
+  float scale;
+};
+
+#if defined(KP_GPU_HAS_MMA)
+// Two f32 values as a 16-bit pair (round to nearest even): lo in the low half, as fragments hold them.
+template <bool BF16>
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
+  uint32_t r;
+  if constexpr (BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  else asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+template <bool BF16>
+__device__ __forceinline__ float pair_lo(uint32_t r) {
+  if constexpr (BF16) return __uint_as_float(r << 16);
+  float f;
+  asm("{.reg .b16 l, h;\n mov.b32 {l, h}, %1;\n cvt.f32.f16 %0, l;\n}" : "=f"(f) : "r"(r));
+  return f;
+}
+template <bool BF16>
+__device__ __forceinline__ float pair_hi(uint32_t r) {
+  if constexpr (BF16) return __uint_as_float(r & 0xffff0000u);
+  float f;
+  asm("{.reg .b16 l, h;\n mov.b32 {l, h}, %1;\n cvt.f32.f16 %0, h;\n}" : "=f"(f) : "r"(r));
+  return f;
+}
+
+// P's scaling into the f16 range (f16: 2^15) and its remainder's (f16: 2^11); 1 for bf16 (see the top).
+template <bool BF16>
+constexpr float kHiScale = BF16 ? 1.0f : 32768.0f;
+template <bool BF16>
+constexpr float kLoScale = BF16 ? 1.0f : 2048.0f;
+
+// Two probabilities (adjacent keys of one row) as the 16-bit terms h + m (+ l) described at the top.
+template <bool BF16>
+__device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32_t& m, uint32_t& l) {
+  x *= kHiScale<BF16>;
+  y *= kHiScale<BF16>;
+  h = pack_pair<BF16>(x, y);
+  x -= pair_lo<BF16>(h);  // exact: the rounding error of h
+  y -= pair_hi<BF16>(h);
+  if constexpr (BF16) {
+    m = pack_pair<BF16>(x, y);
+    x -= pair_lo<BF16>(m);
+    y -= pair_hi<BF16>(m);
+    l = pack_pair<BF16>(x, y);  // exact: at most 8 significant bits remain
+  } else {
+    m = pack_pair<BF16>(x * kLoScale<BF16>, y * kLoScale<BF16>);
+    l = 0;
+  }
+}
+
+// Max that never picks NaN (a NaN score reaches the row through exp and the sum instead).
+__device__ __forceinline__ float max_nonan(float a, float b) { return b > a ? b : a; }
+#endif
+
+template <int D, bool BF16>
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
+#if defined(KP_GPU_HAS_MMA)
+  constexpr int LD = row_ld(D);
+  constexpr int CH = D / 8;  // 16-byte chunks per row
+  constexpr int NT = D / 8;  // 8-column output tiles
+  constexpr int KS = D / 16; // k-steps of Q K^T
+  constexpr int TILE = kKeys * LD;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  uint16_t* Qs = reinterpret_cast<uint16_t*>(smem_raw);
+  float* scratch = reinterpret_cast<float*>(smem_raw);
+  uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw + region0_bytes(D));
+  uint16_t* Vs = Ks + 2 * TILE;
+  const float ninf = -__int_as_float(0x7f800000);
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int g = lane / 4, t4 = lane % 4;
+  const int64_t heads = a.batch * a.hq;
+  const int64_t bx = blockIdx.x;
+  const int64_t rb = a.row_blocks - 1 - bx / heads;
+  const int64_t bh = bx % heads;
+  const int64_t b = bh / a.hq, h = bh % a.hq, hk = h / (a.hq / a.hkv);
+  const bool bshd = a.layout == KP_LAYOUT_BSHD;
+  const int64_t q_rs = bshd ? a.hq * D : D;  // row strides (out: as q, Dv == D)
+  const int64_t kv_rs = bshd ? a.hkv * D : D;
+  const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * D : (b * a.hq + h) * a.sq * D;
+  const int64_t kv_off = bshd ? (b * a.skv * a.hkv + hk) * D : (b * a.hkv + hk) * a.skv * D;
+  const uint16_t* Q = a.q + q_off;
+  const uint16_t* K = a.k + kv_off;
+  const uint16_t* V = a.v + kv_off;
+
+  int64_t L = a.kv_lengths ? a.kv_lengths[b] : a.skv;
+  L = L < 0 ? 0 : (L > a.skv ? a.skv : L);
+  auto row_end = [&](int64_t i) -> int64_t {  // query row i sees keys [0, row_end(i))
+    int64_t e = L;
+    if (a.causal == KP_CAUSAL_BOTTOM_RIGHT) e = min(e, i + L - a.sq + 1);
+    else if (a.causal == KP_CAUSAL_TOP_LEFT) e = min(e, i + 1);
+    return max(e, static_cast<int64_t>(0));
+  };
+  const int64_t i0 = rb * kRows;
+  const int64_t kend = row_end(min(i0 + kRows, a.sq) - 1);  // no row of the block sees a key from here on
+  const int64_t kall = row_end(i0);                          // every row sees the keys before this
+  const int ntiles = static_cast<int>((kend + kKeys - 1) / kKeys);
+  // The lane's rows g and g + 8 of its warp's 16. Rows past Sq see what the last row sees and are never stored.
+  const int64_t ra = i0 + warp * 16 + g, rbb = ra + 8;
+  const int64_t end_a = row_end(min(ra, a.sq - 1)), end_b = row_end(min(rbb, a.sq - 1));
+
+  auto load_kv = [&](int buf, int64_t j0) {
+    uint16_t* ks = Ks + buf * TILE;
+    uint16_t* vs = Vs + buf * TILE;
+#pragma unroll
+    for (int r = 0; r < kKeys * CH / kMmaThreads; ++r) {
+      const int c = tid + kMmaThreads * r, row = c / CH, ch = c % CH;
+      const int64_t j = j0 + row;
+      const bool ok = j < kend;  // zeros past it: finite, and every row's mask hides them
+      cp_async16(smem_addr(ks + row * LD + ch * 8), ok ? K + j * kv_rs + ch * 8 : a.k, ok);
+      cp_async16(smem_addr(vs + row * LD + ch * 8), ok ? V + j * kv_rs + ch * 8 : a.v, ok);
+    }
+  };
+  // Whether this thread's own V copies of a tile hold Inf or NaN (an all-ones exponent): after
+  // cp.async.wait_group a thread sees its own copies.
+  auto v_nonfinite = [&](int buf) -> int {
+    constexpr uint32_t E = BF16 ? 0x7f807f80u : 0x7c007c00u, ONE = BF16 ? 0x00800080u : 0x04000400u;
+    const uint16_t* vs = Vs + buf * TILE;
+    uint32_t acc = 0;
+#pragma unroll
+    for (int r = 0; r < kKeys * CH / kMmaThreads; ++r) {
+      const int c = tid + kMmaThreads * r, row = c / CH, ch = c % CH;
+      const uint4 w = *reinterpret_cast<const uint4*>(vs + row * LD + ch * 8);
+      acc |= ((w.x & E) + ONE) | ((w.y & E) + ONE) | ((w.z & E) + ONE) | ((w.w & E) + ONE);
+    }
+    return (acc & 0x80008000u) != 0;
+  };
+
+#pragma unroll
+  for (int r = 0; r < kRows * CH / kMmaThreads; ++r) {
+    const int c = tid + kMmaThreads * r, row = c / CH, ch = c % CH;
+    const bool ok = i0 + row < a.sq;
+    cp_async16(smem_addr(Qs + row * LD + ch * 8), ok ? Q + (i0 + row) * q_rs + ch * 8 : a.q, ok);
+  }
+  cp_async_commit();
+  if (ntiles > 0) load_kv(0, 0);
+  cp_async_commit();
+  cp_async_wait<1>();  // Q (the first group) has landed
+  __syncthreads();
+  uint32_t qf[KS][4];
+#pragma unroll
+  for (int kk = 0; kk < KS; ++kk)
+    ldmatrix_x4(smem_addr(Qs + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8), qf[kk]);
+
+  float o[NT][4];
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
+  float m_a = ninf, m_b = ninf, l_a = 0.0f, l_b = 0.0f;
+
+#pragma unroll 1
+  for (int t = 0; t < ntiles; ++t) {
+    const int buf = t & 1;
+    cp_async_wait<0>();
+    // Tile t is visible to all, every warp is done with tile t - 1 (its buffer is refilled next), and
+    // the Q fragments are in registers (region 0 may serve as scratch).
+    const int v_bad = __syncthreads_or(v_nonfinite(buf));
+    if (t + 1 < ntiles) load_kv(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
+    cp_async_commit();
+    const int64_t j0 = static_cast<int64_t>(t) * kKeys;
+    const uint16_t* ks = Ks + buf * TILE;
+    const uint16_t* vs = Vs + buf * TILE;
+
+    float s[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KS; ++kk)
+#pragma unroll
+      for (int np = 0; np < kKeys / 16; ++np) {
+        uint32_t r[4];
+        ldmatrix_x4(smem_addr(ks + (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8), r);
+        const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+        mma16816<BF16>(s[2 * np], qf[kk], b0);
+        mma16816<BF16>(s[2 * np + 1], qf[kk], b1);
+      }
+
+    // Scale, mask (tiles some row does not fully see), and the rows' new maxima.
+    const bool partial = j0 + kKeys > kall;
+    const int64_t lim_a = end_a - j0, lim_b = end_b - j0;
+    float mx_a = m_a, mx_b = m_b;
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float x = s[n][e] * a.scale;
+        if (partial && n * 8 + 2 * t4 + (e & 1) >= (e < 2 ? lim_a : lim_b)) x = ninf;
+        s[n][e] = x;
+        if (e < 2) mx_a = max_nonan(mx_a, x);
+        else mx_b = max_nonan(mx_b, x);
+      }
+#pragma unroll
+    for (int off = 1; off <= 2; off *= 2) {
+      mx_a = max_nonan(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
+      mx_b = max_nonan(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
+    }
+    const float corr_a = m_a == mx_a ? 1.0f : expf(m_a - mx_a);
+    const float corr_b = m_b == mx_b ? 1.0f : expf(m_b - mx_b);
+    // p; a hidden key (-inf) gets -0, which only the key-by-key path below tells from an underflow.
+    float sum_a = 0.0f, sum_b = 0.0f;
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float x = s[n][e];
+        const float p = x == ninf ? -0.0f : expf(x - (e < 2 ? mx_a : mx_b));
+        s[n][e] = p;
+        if (e < 2) sum_a += p;
+        else sum_b += p;
+      }
+#pragma unroll
+    for (int off = 1; off <= 2; off *= 2) {
+      sum_a += __shfl_xor_sync(0xffffffffu, sum_a, off);
+      sum_b += __shfl_xor_sync(0xffffffffu, sum_b, off);
+    }
+    l_a = l_a * corr_a + sum_a;
+    l_b = l_b * corr_b + sum_b;
+    m_a = mx_a;
+    m_b = mx_b;
+#pragma unroll
+    for (int n = 0; n < NT; ++n) {
+      o[n][0] *= corr_a;
+      o[n][1] *= corr_a;
+      o[n][2] *= corr_b;
+      o[n][3] *= corr_b;
+    }
+
+    if (!v_bad) {
+      // P as A fragments: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1).
+      uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        split_pair<BF16>(s[2 * kk][0], s[2 * kk][1], ph[kk][0], pm[kk][0], pl[kk][0]);
+        split_pair<BF16>(s[2 * kk][2], s[2 * kk][3], ph[kk][1], pm[kk][1], pl[kk][1]);
+        split_pair<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1], ph[kk][2], pm[kk][2], pl[kk][2]);
+        split_pair<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3], ph[kk][3], pm[kk][3], pl[kk][3]);
+      }
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        float lo[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+#pragma unroll
+        for (int kk = 0; kk < kKeys / 16; ++kk) {
+          uint32_t r[4];
+          ldmatrix_x4_trans(smem_addr(vs + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8), r);
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma16816<BF16>(o[2 * np], ph[kk], b0);
+          mma16816<BF16>(o[2 * np + 1], ph[kk], b1);
+          mma16816<BF16>(lo[0], pm[kk], b0);
+          mma16816<BF16>(lo[1], pm[kk], b1);
+          if constexpr (BF16) {
+            mma16816<BF16>(lo[0], pl[kk], b0);
+            mma16816<BF16>(lo[1], pl[kk], b1);
+          }
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          o[2 * np][e] += lo[0][e] * (1.0f / kLoScale<BF16>);
+          o[2 * np + 1][e] += lo[1][e] * (1.0f / kLoScale<BF16>);
+        }
+      }
+    } else {
+      // Inf or NaN in this V tile: f32 products key by key, hidden keys skipped (see the top).
+      float* ps = scratch + warp * 16 * kKeys;
+      __syncwarp();
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) ps[(g + (e >> 1) * 8) * kKeys + n * 8 + 2 * t4 + (e & 1)] = s[n][e];
+      __syncwarp();
+#pragma unroll 1
+      for (int j = 0; j < kKeys; ++j) {
+        const float pa = ps[g * kKeys + j] * kHiScale<BF16>, pb = ps[(g + 8) * kKeys + j] * kHiScale<BF16>;
+        const bool live_a = __float_as_uint(pa) != 0x80000000u, live_b = __float_as_uint(pb) != 0x80000000u;
+        const uint16_t* vr = vs + j * LD + 2 * t4;
+#pragma unroll
+        for (int n = 0; n < NT; ++n) {
+          const uint32_t w = *reinterpret_cast<const uint32_t*>(vr + n * 8);
+          const float v0 = pair_lo<BF16>(w), v1 = pair_hi<BF16>(w);
+          if (live_a) {
+            o[n][0] = fmaf(pa, v0, o[n][0]);
+            o[n][1] = fmaf(pa, v1, o[n][1]);
+          }
+          if (live_b) {
+            o[n][2] = fmaf(pb, v0, o[n][2]);
+            o[n][3] = fmaf(pb, v1, o[n][3]);
+          }
+        }
+      }
+    }
+  }
+
+  // Rows with no visible key (or only -inf scores) are 0 with lse -inf; a NaN l makes the row NaN.
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t i = half ? rbb : ra;
+    if (i >= a.sq) continue;
+    const float l = half ? l_b : l_a, m = half ? m_b : m_a;
+    const bool empty = l == 0.0f;
+    const int64_t orow = q_off + i * q_rs + 2 * t4;
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const float acc = o[n][half * 2 + c] * (1.0f / kHiScale<BF16>);  // exact: a power of two
+        store_el(a.out, a.out_dtype, orow + n * 8 + c, empty ? 0.0f : acc / l);
+      }
+    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? ninf : m + logf(l);
+  }
+#endif
+}
+
+template <int D, bool BF16>
+void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
+  // Per call: the attribute belongs to the current device's context; a failure shows up as the launch error.
+  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, BF16>, static_cast<int>(mma_smem_bytes(D)));
+  KP_GPU_LAUNCH((flash_mma<D, BF16>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a);
+}
+
+}  // namespace
+
+bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
+  // mma.sync is NVIDIA's and a 32-lane instruction: never on MUSA (compiled empty there), never on
+  // another warp width.
+  if (!KP_GPU_VENDOR_HAS_MMA_SYNC) return false;
+  if (caps.attention_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
+  if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
+  if (d.d != d.dv || (d.d != 64 && d.d != 128) || d.has_mask) return false;
+  if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
+  if (caps.smem_optin < static_cast<int>(mma_smem_bytes(d.d))) return false;
+  if ((d.sq + kRows - 1) / kRows * d.batch * d.hq > 0x7fffffff) return false;
+  return caps.attention_mode == 2 || d.sq >= kMinQueryRows;
+}
+
+AttentionPlan plan_attention_mma(const kp_attention_desc& d) {
+  AttentionPlan p{};
+  p.variant = kMmaVariant;
+  p.dmax = static_cast<int>(d.d);
+  p.splits = 1;
+  p.split_keys = d.skv > 0 ? d.skv : 1;
+  p.tile_keys = kKeys;
+  p.smem = mma_smem_bytes(d.d);
+  return p;
+}
+
+bool is_attention_mma_plan(const AttentionPlan& p) { return p.variant == kMmaVariant; }
+
+bool attention_mma_aligned(const void* q, const void* k, const void* v) {
+  return ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v)) & 15u) == 0;
+}
+
+const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
+                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
+                                 float* lse) {
+  MmaAttnArgs a;
+  a.q = static_cast<const uint16_t*>(q);
+  a.k = static_cast<const uint16_t*>(k);
+  a.v = static_cast<const uint16_t*>(v);
+  a.out = out;
+  a.lse = d.return_lse ? lse : nullptr;
+  a.kv_lengths = d.has_kv_lengths ? kv_lengths : nullptr;
+  a.batch = d.batch;
+  a.hq = d.hq;
+  a.hkv = d.hkv;
+  a.sq = d.sq;
+  a.skv = d.skv;
+  a.row_blocks = (d.sq + kRows - 1) / kRows;
+  a.causal = d.causal;
+  a.layout = d.layout;
+  a.out_dtype = d.out_dtype;
+  a.scale = d.scale;
+  const int64_t blocks = a.row_blocks * d.batch * d.hq;
+  const bool bf16 = d.dtype == KP_BF16;
+  if (d.d == 64) bf16 ? launch_one<64, true>(stream, a, blocks) : launch_one<64, false>(stream, a, blocks);
+  else bf16 ? launch_one<128, true>(stream, a, blocks) : launch_one<128, false>(stream, a, blocks);
+  return plan.variant;
+}
+
+}  // namespace gpu
+}  // namespace kp

@@ -1,0 +1,21 @@
+// The tensor-core flash attention (attention_mma.cu), as plan_attention / launch_attention in
+// attention.cu route to it.
+#pragma once
+#include "kernels.h"
+
+namespace kp {
+namespace gpu {
+
+// Whether the tensor-core kernel takes this descriptor on this device (pointer alignment aside: the
+// plan is made without buffers, see attention_mma_aligned).
+bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d);
+AttentionPlan plan_attention_mma(const kp_attention_desc& d);
+bool is_attention_mma_plan(const AttentionPlan& p);
+// cp.async moves 16 bytes: q, k and v must start on a 16-byte boundary (their rows then do: D is 64 or 128).
+bool attention_mma_aligned(const void* q, const void* k, const void* v);
+const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
+                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
+                                 float* lse);
+
+}  // namespace gpu
+}  // namespace kp
