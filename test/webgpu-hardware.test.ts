@@ -68,7 +68,11 @@ describe('config selection by adapter kind (fake adapter infos)', () => {
     expect(loopBudget(undefined, false)).toBe(HARDWARE_LOOP_BUDGET);
     expect(loopBudget('64', false)).toBe(64);
     expect(loopBudget('1000000', true)).toBe(1000000);
-    expect(() => loopBudget(String(2 * HARDWARE_LOOP_BUDGET), false)).toThrow(/KERNELPORT_WEBGPU_LOOP_BUDGET must be an integer/);
+    expect(loopBudget(String(2 ** 24), false)).toBe(2 ** 24);
+    expect(() => loopBudget(String(2 ** 25), false)).toThrow(/KERNELPORT_WEBGPU_LOOP_BUDGET must be an integer in \[64, 16777216\]/);
+    // what the hardware budget leaves in one dispatch: the shapes and far beyond
+    expect(keysPerDispatchTiled(HARDWARE_LOOP_BUDGET, 128, 128, { BQ: 32, BK: 16, NT: 4 })).toBeGreaterThan(32768);
+    expect(kPerDispatch(HARDWARE_LOOP_BUDGET, WIDE_TILES)).toBeGreaterThan(131072);
   });
 
   it('kernel set: portable on software adapters, wide on hardware ones; KERNELPORT_WEBGPU_KERNELS overrides', () => {
