@@ -82,6 +82,7 @@ export async function webgpuInfos(): Promise<DeviceInfo[]> {
     const settings = {
       maxBinding: process.env.KERNELPORT_WEBGPU_MAX_BINDING,
       loopBudget: process.env.KERNELPORT_WEBGPU_LOOP_BUDGET,
+      kernels: process.env.KERNELPORT_WEBGPU_KERNELS,
       disable: process.env.KERNELPORT_WEBGPU_DISABLE,
     };
     const infos = ok.map((a, index) => ({ ...adapterInfo(a.choice!, settings), index }));

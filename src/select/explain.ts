@@ -6,7 +6,8 @@
  */
 import type { DeviceInfo, DType } from '../types.js';
 import { attentionOnTensorCores, estimateOp, fmtMs, hasOp, opCost, selectorOf, type AttentionDesc, type MatmulDesc, type OpDesc, type OpName } from './rank.js';
-import { DEFAULT_LOOP_BUDGET, gemvFits, keysPerDispatch, kPerDispatch } from '../backends/webgpu/loops.js';
+import { DEFAULT_LOOP_BUDGET, gemvFits, keysPerDispatch, keysPerDispatchTiled, kPerDispatch } from '../backends/webgpu/loops.js';
+import { defaultMatmulTiles, defaultTiledAttention, type AdapterKind } from '../backends/webgpu/configs.js';
 
 export interface SupportResult {
   ok: boolean;
@@ -79,6 +80,20 @@ function limitsOf(info: DeviceInfo): Record<string, number> {
 function webgpuSettings(info: DeviceInfo): { bind: number | undefined; budget: number } {
   const f = info.features as { bindingLimit?: number; loopBudget?: number };
   return { bind: f.bindingLimit ?? limitsOf(info).maxStorageBufferBindingSize, budget: f.loopBudget ?? DEFAULT_LOOP_BUDGET };
+}
+
+/**
+ * What src/backends/webgpu/configs.ts chooses from: the kernel set (adapterInfo records it: by adapter
+ * kind unless KERNELPORT_WEBGPU_KERNELS says), and the limits (WebGPU's defaults where unknown).
+ */
+export function webgpuKind(info: DeviceInfo): AdapterKind {
+  const L = limitsOf(info);
+  const set = (info.features as { kernelSet?: string }).kernelSet;
+  return {
+    software: set !== undefined ? set === 'portable' : info.features.software !== false,
+    maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup ?? 256,
+    maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize ?? 16384,
+  };
 }
 
 /**
@@ -194,15 +209,19 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
         const red = sg ? 'subgroupAdd, then the subgroup sums in order' : 'a fixed tree in workgroup memory';
         return { variant: name('wgsl-gemv'), tileConfig: { MR: desc.m, WG: 64, SUBGROUPS: sg }, why: `M=${desc.m} <= ${GPU_GEMV_MAX_M}: GEMV, 64 invocations per workgroup, partial sums reduced by ${red}${tail()}` };
       }
-      const wgy = (L.maxComputeInvocationsPerWorkgroup ?? 256) >= 256 ? 16 : 8;
-      const t = { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
+      const kind = webgpuKind(info);
+      const t = defaultMatmulTiles(kind);
       const kChunks = Math.max(1, Math.ceil(desc.k / kPerDispatch(budget, t)));
       if (kChunks > 1) {
         mods.push('k-chunks');
         notes.push(`K=${desc.k} in ${kChunks} dispatches (loop budget ${budget} iterations per invocation), sums carried in order`);
       }
       const past = desc.m <= GPU_GEMV_MAX_M ? `M=${desc.m} but K=${desc.k} is past the GEMV loop budget: ` : '';
-      return { variant: name('wgsl-matmul-tiled-4x4'), tileConfig: { ...t, K_CHUNKS: kChunks }, why: `${past}register-blocked 4x4 per invocation, 16x${wgy} workgroups${tail()}` };
+      const tile = `${t.WGY * t.TM}x${t.WGX * t.TN}`;
+      const how = t.VEC
+        ? `${tile} workgroup tiles (${kind.software ? 'forced' : 'hardware adapter'}), ${t.WGX}x${t.WGY} invocations of ${t.TM}x${t.TN} outputs, vec4 reads of workgroup memory, BK=${t.BK}`
+        : `register-blocked ${t.TM}x${t.TN} per invocation, ${t.WGX}x${t.WGY} workgroups (${tile} tiles, BK=${t.BK}${kind.software ? ', software adapter' : ''})`;
+      return { variant: name(t.VEC ? `wgsl-matmul-vec4-${t.TM}x${t.TN}` : 'wgsl-matmul-tiled-4x4'), tileConfig: { ...t, K_CHUNKS: kChunks }, why: `${past}${how}${tail()}` };
     }
     const dv = desc.dv ?? desc.d;
     const perKey = (Math.max(desc.d, 1) + Math.max(dv, 1)) * 4;
@@ -210,13 +229,21 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     const tiles = fit < 1 ? { BK: 16, STAGE: false } : { BK: Math.min(32, fit), STAGE: true };
     const decode = desc.sq <= WGPU_BQ_DECODE && desc.skv >= 2 * WGPU_SPLIT;
     const bq = decode ? WGPU_BQ_DECODE : WGPU_BQ_PREFILL;
-    const keyChunks = Math.max(1, Math.ceil((decode ? WGPU_SPLIT : desc.skv) / keysPerDispatch(budget, desc.d, dv, tiles.BK, bq)));
+    const tiled = defaultTiledAttention(webgpuKind(info), desc.d, dv, decode);
+    const perDispatch = tiled ? keysPerDispatchTiled(budget, desc.d, dv, tiled) : keysPerDispatch(budget, desc.d, dv, tiles.BK, bq);
+    const keyChunks = Math.max(1, Math.ceil((decode ? WGPU_SPLIT : desc.skv) / perDispatch));
     if (keyChunks > 1) {
       mods.push('key-chunks');
       notes.push(`${decode ? `each ${WGPU_SPLIT}-key split` : `Skv=${desc.skv}`} in ${keyChunks} dispatches (loop budget ${budget} iterations per invocation), (m, l, acc) carried`);
     }
     if (decode)
       return { variant: name('wgsl-flash-decoding-split-kv'), tileConfig: { BQ: WGPU_BQ_DECODE, SPLIT: WGPU_SPLIT, ...tiles, KEY_CHUNKS: keyChunks }, why: `Sq=${desc.sq} <= ${WGPU_BQ_DECODE} over Skv=${desc.skv}: split-KV partials then an ordered combine${tail()}` };
+    if (tiled)
+      return {
+        variant: name('wgsl-flash-attention-tiled'),
+        tileConfig: { ...tiled, KEY_CHUNKS: keyChunks },
+        why: `flash attention (hardware adapter), ${tiled.BQ} query rows x ${tiled.NT} invocations per workgroup, Q and ${tiled.BK}-key K/V tiles shared in workgroup memory, each invocation ${Math.ceil(Math.ceil(Math.max(dv, 1) / 4) / tiled.NT) * 4} output columns${tail()}`,
+      };
     return { variant: name('wgsl-flash-attention'), tileConfig: { BQ: WGPU_BQ_PREFILL, ...tiles, KEY_CHUNKS: keyChunks }, why: `flash attention, ${WGPU_BQ_PREFILL} query rows per workgroup, K/V staged ${tiles.BK} keys at a time${tail()}` };
   }
   // cuda / musa: the plugin picks; name the family it will use. musa runs the portable tiles only,

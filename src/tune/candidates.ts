@@ -9,7 +9,10 @@
  *   query rows per workgroup (BQ) and keys per staged K/V tile (BK). Each candidate is a WGSL
  *   specialisation (src/backends/webgpu/specialise.ts) checked against the adapter's limits. Matmul
  *   configurations sum every K product in index order (same results); GEMV and attention ones change
- *   the order of a reduction (results within the same error bounds, not bitwise equal).
+ *   the order of a reduction (results within the same error bounds, not bitwise equal). Hardware
+ *   adapters (src/backends/webgpu/configs.ts) also get the wide matmul tiles (VEC: 1,
+ *   matmul_vec4.wgsl) and the tiled prefill attention (NT invocations per query row,
+ *   attention_tiled.wgsl), their built-in choice first; software adapters keep the portable ones.
  * - reference, cuda, musa: nothing is tuned (the reference is the float64 oracle; the GPU plugins pick
  *   their own kernels).
  */
@@ -17,6 +20,8 @@ import type { KernelConfig } from '../backends/backend.js';
 import { bucket } from '../select/explain.js';
 import type { OpDesc } from '../select/rank.js';
 import type { DeviceInfo } from '../types.js';
+import { defaultMatmulTiles, defaultTiledAttention, matmulFits, tiledAttentionFits, type TileConfig } from '../backends/webgpu/configs.js';
+import { webgpuKind } from '../select/explain.js';
 
 export interface CandidateSet {
   /** The backend's built-in choice for this class (always in `all`). */
@@ -89,10 +94,23 @@ function webgpuMatmul(info: DeviceInfo, desc: OpDesc & { op: 'matmul' }): Candid
     return { default: all[0]!, all, quick: all.slice(0, 3) };
   }
   const wgy = inv >= 256 ? 16 : 8;
-  const def = { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
-  const fits = (c: { TM: number; TN: number; WGX: number; WGY: number; BK: number }) =>
-    c.WGX * c.WGY <= inv && Math.max(c.WGX, c.WGY) <= sizeX && c.BK * (c.WGY * c.TM + c.WGX * c.TN) * 4 <= storage;
+  const kind = webgpuKind(info);
+  const def: TileConfig = defaultMatmulTiles(kind);
+  const fits = (c: TileConfig) => matmulFits(c, { maxComputeInvocationsPerWorkgroup: inv, maxComputeWorkgroupStorageSize: storage }, sizeX);
+  // Hardware adapters: the wide tiles (matmul_vec4.wgsl), then the portable ones.
+  const wide: TileConfig[] = kind.software
+    ? []
+    : [
+        { TM: 8, TN: 8, WGX: 16, WGY: 16, BK: 16, VEC: 1 },
+        { TM: 8, TN: 8, WGX: 16, WGY: 16, BK: 8, VEC: 1 },
+        { TM: 8, TN: 8, WGX: 16, WGY: 16, BK: 32, VEC: 1 },
+        { TM: 8, TN: 4, WGX: 16, WGY: 16, BK: 16, VEC: 1 },
+        { TM: 4, TN: 8, WGX: 16, WGY: 16, BK: 16, VEC: 1 },
+        { TM: 8, TN: 8, WGX: 8, WGY: 8, BK: 16, VEC: 1 },
+        { TM: 4, TN: 4, WGX: 16, WGY: 16, BK: 16, VEC: 1 },
+      ].filter(fits);
   const more = [
+    ...wide,
     { TM: 4, TN: 4, WGX: 16, WGY: 16, BK: 16 },
     { TM: 4, TN: 4, WGX: 16, WGY: 8, BK: 16 },
     { TM: 4, TN: 4, WGX: 8, WGY: 8, BK: 16 },
@@ -105,7 +123,9 @@ function webgpuMatmul(info: DeviceInfo, desc: OpDesc & { op: 'matmul' }): Candid
     { TM: 8, TN: 8, WGX: 8, WGY: 8, BK: 16 },
   ].filter(fits);
   const all = unique([def, ...more]);
-  const quick = unique([def, { TM: 2, TN: 2, WGX: 16, WGY: 16, BK: 16 }, { TM: 4, TN: 4, WGX: 8, WGY: 8, BK: 16 }, { TM: 8, TN: 8, WGX: 8, WGY: 8, BK: 16 }].filter(fits));
+  const quick = kind.software
+    ? unique([def, { TM: 2, TN: 2, WGX: 16, WGY: 16, BK: 16 }, { TM: 4, TN: 4, WGX: 8, WGY: 8, BK: 16 }, { TM: 8, TN: 8, WGX: 8, WGY: 8, BK: 16 }].filter(fits))
+    : unique([def, ...wide.slice(1, 3), { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 }].filter(fits));
   return { default: def, all, quick };
 }
 
@@ -119,14 +139,29 @@ function webgpuAttention(info: DeviceInfo, desc: OpDesc & { op: 'attention' }): 
   const decode = desc.sq <= 8 && desc.skv >= 512;
   const bqDefault = decode ? 8 : 32;
   const bkDefault = fit < 1 ? 16 : Math.min(32, fit);
-  const def = { BQ: bqDefault, BK: bkDefault };
+  const portable = { BQ: bqDefault, BK: bkDefault };
+  const dv = desc.dv ?? desc.d;
+  const limits = { maxComputeInvocationsPerWorkgroup: inv, maxComputeWorkgroupStorageSize: storage };
+  const tiledDefault = defaultTiledAttention(webgpuKind(info), desc.d, dv, decode);
+  const tiled: KernelConfig[] = [];
+  if (tiledDefault) {
+    tiled.push(tiledDefault);
+    for (const [BQ, NT] of [[32, 4], [64, 4], [32, 8], [64, 2], [16, 8]] as const)
+      for (const BK of [8, 16, 32]) {
+        const t = { BQ, BK, NT };
+        if (tiledAttentionFits(t, limits, desc.d, dv, workgroupSizeX(info, L))) tiled.push(t);
+      }
+  }
+  const def: KernelConfig = tiledDefault ?? portable;
   const bqs = (decode ? [8, 4, 16] : [32, 16, 64]).filter((b) => b <= inv && b <= workgroupSizeX(info, L));
   // BK past what fits in workgroup memory runs unstaged (K/V read from global memory): only offered
   // when nothing fits anyway.
   const bks = fit < 1 ? [16, 8, 32] : [bkDefault, 16, 32, 64].filter((b) => b <= fit);
-  const all: KernelConfig[] = [def];
+  const all: KernelConfig[] = [def, ...tiled, portable];
   for (const BQ of bqs) for (const BK of bks) all.push({ BQ, BK });
   const u = unique(all);
-  const quick = unique([def, { BQ: bqs[1] ?? bqDefault, BK: bkDefault }, { BQ: bqDefault, BK: bks.find((b) => b !== bkDefault) ?? bkDefault }]);
+  const quick = tiledDefault
+    ? unique([def, ...tiled.slice(1, 3), portable])
+    : unique([def, { BQ: bqs[1] ?? bqDefault, BK: bkDefault }, { BQ: bqDefault, BK: bks.find((b) => b !== bkDefault) ?? bkDefault }]);
   return { default: def, all: u, quick };
 }

@@ -142,7 +142,9 @@ export async function runValidation(options: ValidateOptions, host: ValidationHo
         executors.push(deviceExecutor(dev));
         // webgpu: which optional adapter features its kernels use (subgroups...), so a report says which path ran
         const kf = dev.info.features.kernelFeatures as string[] | undefined;
-        const uses = name === 'webgpu' ? `, kernel features: ${kf?.length ? kf.join(', ') : 'none'}` : '';
+        // and which kernel set (portable or wide: src/backends/webgpu/configs.ts)
+        const set = dev.info.features.kernelSet as string | undefined;
+        const uses = name === 'webgpu' ? `, kernel features: ${kf?.length ? kf.join(', ') : 'none'}${set ? `, kernels: ${set}` : ''}` : '';
         statuses.push({ name, kind: 'backend', available: true, detail: `${dev.info.name} (${dev.info.architecture}, ${dev.threads} thread${dev.threads > 1 ? 's' : ''}${uses})` });
       } catch (e) {
         statuses.push({ name, kind: 'backend', available: false, detail: `open failed: ${message(e)}` });

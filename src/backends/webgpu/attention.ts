@@ -11,8 +11,9 @@ import { byteSize } from '../../ops/shape.js';
 import { Params } from './buffers.js';
 import { encodePack, type GpuContext, type GpuStorage } from './context.js';
 import { attentionChunks, attentionSpans } from './attention-chunks.js';
-import type { AttentionSpec } from './specialise.js';
-import { keysPerDispatch } from './loops.js';
+import type { AttentionSpec, TiledAttentionSpec } from './specialise.js';
+import { keysPerDispatch, keysPerDispatchTiled } from './loops.js';
+import { defaultTiledAttention, tiledAttentionFits, tiledAttentionStorage, type RowTileConfig } from './configs.js';
 import { windowOf, type Window } from './windows.js';
 
 /** Keys per split in split-KV decoding. Fixed (not tuned per device) so results never depend on the device. */
@@ -35,6 +36,30 @@ export function attentionTiles(limits: Pick<GpuContext['limits'], 'maxComputeWor
   if (tunedBK !== undefined) return { BK: tunedBK, STAGE: tunedBK <= fit };
   if (fit < 1) return { BK: 16, STAGE: false };
   return { BK: Math.min(32, fit), STAGE: true };
+}
+
+/**
+ * The tiled prefill kernel's config (attention_tiled.wgsl) for this op, or undefined for the portable
+ * kernel: a config with NT forces it (BQ, BK from the config), a config without NT forces the portable
+ * one, no config takes the adapter's default (configs.ts). Split-KV decode always runs the portable one.
+ */
+export function tiledAttentionConfig(
+  ctx: Pick<GpuContext, 'portable' | 'limits'>,
+  plan: Pick<AttentionPlan, 'sq' | 'skv' | 'd' | 'dv'>,
+  config?: KernelConfig,
+): RowTileConfig | undefined {
+  if (useSplit(plan)) return undefined;
+  if (config?.NT !== undefined) {
+    const t = { BQ: config.BQ ?? BQ_PREFILL, BK: config.BK ?? 16, NT: config.NT };
+    if (t.BK % t.NT !== 0) throw new RangeError(`webgpu attention: config BK=${t.BK} must be a multiple of NT=${t.NT}`);
+    if (!tiledAttentionFits(t, ctx.limits, plan.d, plan.dv, Infinity))
+      throw new RangeError(
+        `webgpu attention: config BQ=${t.BQ} BK=${t.BK} NT=${t.NT} needs ${t.BQ * t.NT} invocations and ${tiledAttentionStorage(t, plan.d, plan.dv)} bytes of workgroup memory at D=${plan.d} Dv=${plan.dv}; this adapter allows ${ctx.limits.maxComputeInvocationsPerWorkgroup} and ${ctx.limits.maxComputeWorkgroupStorageSize}`,
+      );
+    return t;
+  }
+  if (config?.BQ !== undefined || config?.BK !== undefined) return undefined;
+  return defaultTiledAttention({ software: ctx.portable, ...ctx.limits }, plan.d, plan.dv, false);
 }
 
 export function encodeAttention(
@@ -60,7 +85,8 @@ export function encodeAttention(
   const kvlen = ctx.tempData('kvLengths', lengths);
 
   const split = useSplit(plan);
-  const BQ = config?.BQ ?? (split ? BQ_DECODE : BQ_PREFILL);
+  const tiled = tiledAttentionConfig(ctx, plan, config);
+  const BQ = tiled?.BQ ?? config?.BQ ?? (split ? BQ_DECODE : BQ_PREFILL);
   const nqb = Math.ceil(sq / BQ);
   const nSplits = split ? Math.ceil(skv / SPLIT_SIZE) : 1;
   const ms = plan.mask?.strides ?? [0, 0, 0, 0];
@@ -85,22 +111,35 @@ export function encodeAttention(
   const tiles = attentionTiles(ctx.limits, d, dv, config?.BK);
   // Key chunks per dispatch (bounded loop work, loops.ts); the last one normalises.
   const keySpan = split ? SPLIT_SIZE : skv;
-  const kc = keysPerDispatch(ctx.loopBudget, d, dv, tiles.BK, BQ);
+  const kc = tiled ? keysPerDispatchTiled(ctx.loopBudget, d, dv, tiled) : keysPerDispatch(ctx.loopBudget, d, dv, tiles.BK, BQ);
   const nChunks = Math.max(1, Math.ceil(keySpan / kc));
-  const spec: AttentionSpec = {
-    kernel: 'attention',
-    DT: DTYPE_CODE[plan.dtype],
-    D: d,
-    DV: dv,
-    DA: Math.max(d, 1),
-    DVA: Math.max(dv, 1),
-    BQ,
-    ...tiles,
-    HAS_MASK: mask !== undefined,
-    HAS_LSE: split || lse !== undefined,
-    SPLIT: split,
-    CARRY: !split && nChunks > 1,
-  };
+  const spec: AttentionSpec | TiledAttentionSpec = tiled
+    ? {
+        kernel: 'attention_tiled',
+        DT: DTYPE_CODE[plan.dtype],
+        D: d,
+        DV: dv,
+        D4: Math.ceil(Math.max(d, 1) / 4),
+        DV4: Math.ceil(Math.max(dv, 1) / 4),
+        ...tiled,
+        HAS_MASK: mask !== undefined,
+        HAS_LSE: lse !== undefined,
+        CARRY: nChunks > 1,
+      }
+    : {
+        kernel: 'attention',
+        DT: DTYPE_CODE[plan.dtype],
+        D: d,
+        DV: dv,
+        DA: Math.max(d, 1),
+        DVA: Math.max(dv, 1),
+        BQ,
+        ...tiles,
+        HAS_MASK: mask !== undefined,
+        HAS_LSE: split || lse !== undefined,
+        SPLIT: split,
+        CARRY: !split && nChunks > 1,
+      };
   const dva = Math.max(dv, 1);
 
   // One chunk (every binding the whole buffer) unless a tensor exceeds the binding limit (windows.ts).

@@ -56,6 +56,8 @@ export class GpuContext {
     /** Loop iterations one invocation may run per dispatch (loops.ts). */
     readonly loopBudget: number = DEFAULT_LOOP_BUDGET,
     readonly features: KernelFeatures = { subgroups: false, timestamps: false },
+    /** The portable kernel set (software adapters by default: configs.ts), else the wide one. */
+    readonly portable = true,
   ) {}
 
   /**
@@ -141,6 +143,11 @@ export class GpuContext {
     const t = this.temps;
     this.temps = [];
     return t;
+  }
+
+  /** The kernels (specialise.ts FILES keys) of the pipelines compiled so far (tests: which kernel ran?). */
+  kernelsCompiled(): string[] {
+    return [...new Set([...this.pipelines.keys()].map((k) => /(?:^|,)kernel=(\w+)/.exec(k)?.[1] ?? '?'))];
   }
 
   clearPipelines(): void {

@@ -17,6 +17,7 @@ import { encodeAttention } from './attention.js';
 import { BufferPool, USAGE } from './buffers.js';
 import { GpuContext, GpuStorage, type KernelFeatures, type Limits } from './context.js';
 import { loopBudget } from './loops.js';
+import { kernelSet } from './configs.js';
 import { GpuTimer } from './timer.js';
 import { encodeMatmul } from './matmul.js';
 import type { ShaderSource } from './specialise.js';
@@ -42,6 +43,8 @@ export interface DeviceSettings {
   loopBudget?: string;
   /** Optional features not to use even where the adapter has them (the fallback paths). */
   disable?: string | readonly string[];
+  /** KERNELPORT_WEBGPU_KERNELS: auto | portable | wide (configs.ts). */
+  kernels?: string;
 }
 
 const OPTIONAL_FEATURES: readonly WebGpuOptionalFeature[] = ['subgroups', 'timestamp-query'];
@@ -94,9 +97,10 @@ export class WebGpuDevice implements BackendDevice {
     shaders: ShaderSource,
     budget: number,
     features: KernelFeatures,
+    portable: boolean,
   ) {
     const where = `webgpu:${info.index}`;
-    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxBufferSize, MAX_POOLED_BYTES), where, shaders, budget, features);
+    this.ctx = new GpuContext(device, limits, new BufferPool(device, limits.maxBufferSize, MAX_POOLED_BYTES), where, shaders, budget, features, portable);
     device.lost.then((l) => {
       if (!this.disposed) this.lost = new Error(`${where}: the WebGPU device was lost (${l.reason}): ${l.message}`);
     });
@@ -114,7 +118,9 @@ export class WebGpuDevice implements BackendDevice {
       const v = (a.limits as unknown as Record<string, number | undefined>)[n];
       if (typeof v === 'number') requiredLimits[n] = v;
     }
-    const budget = loopBudget(opts.loopBudget);
+    const software = isSoftwareAdapter(a);
+    const budget = loopBudget(opts.loopBudget, software);
+    const portable = kernelSet(opts.kernels, software) === 'portable';
     const cap = bindingCap((a.limits as unknown as Record<string, number>).maxStorageBufferBindingSize!, opts.maxBinding);
     const features = kernelFeatures(a, opts.disable);
     const device = await a.requestDevice({ requiredLimits, requiredFeatures: features as GPUFeatureName[] });
@@ -133,12 +139,12 @@ export class WebGpuDevice implements BackendDevice {
       device.destroy();
       throw new Error(`open: the webgpu adapter allows ${L.maxStorageBuffersPerShaderStage} storage buffers per stage; kernelport needs 8`);
     }
-    return new WebGpuDevice(info, device, limits, shaders, budget, { subgroups: features.includes('subgroups'), timestamps: features.includes('timestamp-query') });
+    return new WebGpuDevice(info, device, limits, shaders, budget, { subgroups: features.includes('subgroups'), timestamps: features.includes('timestamp-query') }, portable);
   }
 
   /** @internal For tests: pool, pipeline and dispatch counters. */
-  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number; dispatches: number } {
-    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles, dispatches: this.ctx.dispatches };
+  stats(): { buffers: number; bytes: number; pooledBytes: number; pipelines: number; dispatches: number; kernels: string[] } {
+    return { ...this.ctx.pool.stats(), pipelines: this.ctx.pipelineCompiles, dispatches: this.ctx.dispatches, kernels: this.ctx.kernelsCompiled() };
   }
 
   /** GPU timestamps for bench timing (timer.ts), where the device has timestamp-query. */
@@ -353,11 +359,12 @@ export function adapterInfo(choice: AdapterChoice, settings: DeviceSettings = {}
       adapterFeatures: features,
       limits,
       bindingLimit: bindingCap(L.maxStorageBufferBindingSize ?? 0, settings.maxBinding),
-      loopBudget: loopBudget(settings.loopBudget),
+      loopBudget: loopBudget(settings.loopBudget, software),
+      kernelSet: kernelSet(settings.kernels, software),
       kernelFeatures: kernelFeatures(a, settings.disable),
     },
     peak: { flops: {}, bandwidth: 0, source: 'none' },
-    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32', 'binding-split', 'k-chunks', 'key-chunks'],
+    variants: ['wgsl-matmul-tiled-4x4', 'wgsl-matmul-vec4-8x8', 'wgsl-gemv', 'wgsl-flash-attention', 'wgsl-flash-attention-tiled', 'wgsl-flash-decoding-split-kv', '16-bit-as-packed-u32', 'binding-split', 'k-chunks', 'key-chunks'],
     available: true,
     reason: software
       ? `software adapter (${name}): a CPU rasteriser${choice.backend === 'browser' ? '' : ', ranked below cpu by auto'}`

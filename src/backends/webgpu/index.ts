@@ -17,6 +17,7 @@ export const WebGpuDevice = {
     return SharedWebGpuDevice.create(info, choice ?? (await findAdapter(info.index)), nodeShaderSource, {
       maxBinding: process.env.KERNELPORT_WEBGPU_MAX_BINDING,
       loopBudget: process.env.KERNELPORT_WEBGPU_LOOP_BUDGET,
+      kernels: process.env.KERNELPORT_WEBGPU_KERNELS,
       disable: [...parseDisable(process.env.KERNELPORT_WEBGPU_DISABLE), ...disable],
     });
   },

@@ -12,20 +12,27 @@ import { matmulChunks, matmulSpans } from './matmul-chunks.js';
 import type { GemvSpec, MatmulSpec } from './specialise.js';
 import { gemvFits, kPerDispatch } from './loops.js';
 import { windowOf, type Window } from './windows.js';
+import { defaultMatmulTiles, type TileConfig } from './configs.js';
 
-export interface MatmulTiles {
-  TM: number;
-  TN: number;
-  WGX: number;
-  WGY: number;
-  BK: number;
+export type MatmulTiles = TileConfig;
+
+/**
+ * The built-in tile configuration, from the adapter's kind and limits (configs.ts; a tuned or forced
+ * one may replace it: src/tune, Device.withKernelConfig).
+ */
+export function matmulTiles(limits: Pick<GpuContext['limits'], 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupStorageSize'>, software = true): MatmulTiles {
+  return defaultMatmulTiles({ software, ...limits });
 }
 
-/** The built-in tile configuration, from the adapter's limits (a tuned one may replace it: src/tune). */
-export function matmulTiles(limits: Pick<GpuContext['limits'], 'maxComputeInvocationsPerWorkgroup'>): MatmulTiles {
-  const inv = limits.maxComputeInvocationsPerWorkgroup;
-  const wgy = inv >= 256 ? 16 : 8;
-  return { TM: 4, TN: 4, WGX: 16, WGY: wgy, BK: 16 };
+/** The tiles of a tuned or forced config (VEC: 1 selects matmul_vec4.wgsl), else undefined. */
+function configTiles(config: KernelConfig | undefined): MatmulTiles | undefined {
+  if (config?.TM === undefined) return undefined;
+  const t: MatmulTiles = { TM: config.TM, TN: config.TN!, WGX: config.WGX!, WGY: config.WGY!, BK: config.BK! };
+  if (config.VEC) {
+    if (t.TM % 4 !== 0 || t.TN % 4 !== 0) throw new RangeError(`webgpu matmul: config VEC=1 needs TM and TN multiples of 4, got TM=${t.TM} TN=${t.TN}`);
+    t.VEC = 1;
+  }
+  return t;
 }
 
 /** Invocations per GEMV workgroup (a power of two: the reduction is a tree). */
@@ -59,8 +66,7 @@ export function encodeMatmul(
     HAS_RES: residual !== undefined,
   };
   const gemv = gemvFits(m, k, ctx.loopBudget);
-  const tiles: MatmulTiles =
-    config?.TM !== undefined ? { TM: config.TM, TN: config.TN!, WGX: config.WGX!, WGY: config.WGY!, BK: config.BK! } : matmulTiles(ctx.limits);
+  const tiles: MatmulTiles = configTiles(config) ?? matmulTiles(ctx.limits, ctx.portable);
   const kc = gemv ? Math.max(k, 1) : kPerDispatch(ctx.loopBudget, tiles);
   const kChunks = Math.max(1, Math.ceil(k / kc));
   const p = new Params(60)
@@ -96,8 +102,8 @@ export function encodeMatmul(
       spec = { kernel: 'gemv', ...common, MR: rows, WG: config?.WG ?? GEMV_WG, SUBGROUPS: ctx.features.subgroups };
       units = cols;
     } else {
-      const t = tiles;
-      spec = { kernel: 'matmul', ...common, ...t };
+      const { VEC, ...t } = tiles;
+      spec = { kernel: VEC ? 'matmul_vec4' : 'matmul', ...common, ...t };
       tilesN = Math.ceil(cols / (t.WGX * t.TN));
       units = Math.ceil(rows / (t.WGY * t.TM)) * tilesN;
     }

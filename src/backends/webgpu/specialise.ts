@@ -15,7 +15,8 @@
 export type DtCode = 0 | 1 | 2;
 
 export interface MatmulSpec {
-  kernel: 'matmul';
+  /** matmul.wgsl (portable) or matmul_vec4.wgsl (wide tiles of hardware adapters: configs.ts). */
+  kernel: 'matmul' | 'matmul_vec4';
   A_DT: DtCode;
   BIAS_DT: DtCode;
   RES_DT: DtCode;
@@ -60,6 +61,23 @@ export interface AttentionSpec {
   STAGE: boolean;
 }
 
+/** attention_tiled.wgsl: BQ query rows x NT invocations per row, K/V tiles of BK keys (configs.ts). */
+export interface TiledAttentionSpec {
+  kernel: 'attention_tiled';
+  DT: DtCode;
+  D: number;
+  DV: number;
+  /** Vec4 per row of Q/K (max(D, 1) rounded up to 4, over 4) and of V. */
+  D4: number;
+  DV4: number;
+  BQ: number;
+  BK: number;
+  NT: number;
+  HAS_MASK: boolean;
+  HAS_LSE: boolean;
+  CARRY: boolean;
+}
+
 export interface CombineSpec {
   kernel: 'attention_combine';
   DV: number;
@@ -67,14 +85,16 @@ export interface CombineSpec {
   HAS_LSE: boolean;
 }
 
-export type Spec = MatmulSpec | GemvSpec | PackSpec | AttentionSpec | CombineSpec;
+export type Spec = MatmulSpec | GemvSpec | PackSpec | AttentionSpec | TiledAttentionSpec | CombineSpec;
 
 /** Which files make up each kernel, in order (common.wgsl always first). */
 const FILES: Record<Spec['kernel'], string[]> = {
   matmul: ['common.wgsl', 'matmul_common.wgsl', 'matmul.wgsl'],
+  matmul_vec4: ['common.wgsl', 'matmul_common.wgsl', 'matmul_vec4.wgsl'],
   gemv: ['common.wgsl', 'matmul_common.wgsl', 'gemv.wgsl'],
   pack16: ['common.wgsl', 'pack16.wgsl'],
   attention: ['common.wgsl', 'attention_common.wgsl', 'attention.wgsl'],
+  attention_tiled: ['common.wgsl', 'attention_common.wgsl', 'attention_tiled.wgsl'],
   attention_combine: ['common.wgsl', 'attention_common.wgsl', 'attention_combine.wgsl'],
 };
 
