@@ -99,6 +99,8 @@ step "matmul suite with the tensor-core GEMM forced (KERNELPORT_GPU_GEMM=mma)"
 KERNELPORT_GPU_GEMM=mma run "${VITEST[@]}" test/matmul.test.ts -t cuda
 step "matmul suite with the portable SIMT GEMM forced (KERNELPORT_GPU_GEMM=simt)"
 KERNELPORT_GPU_GEMM=simt run "${VITEST[@]}" test/matmul.test.ts -t cuda
+step "attention suite with the portable kernels forced (KERNELPORT_GPU_ATTENTION=simt: no decode kernel)"
+KERNELPORT_GPU_ATTENTION=simt run "${VITEST[@]}" test/attention.test.ts -t cuda
 
 step "validate"
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
@@ -111,7 +113,7 @@ if [ -x build/wgmma_check ]; then
 fi
 step "tensor-core attention check (bound, NaN/Inf rules, determinism, timing)"
 NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
-[ -x build/attention_mma_check ] || run bash -c "'$NVCC' -std=c++17 -O2 -arch=native -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu -o build/attention_mma_check"
+[ -x build/attention_mma_check ] || run bash -c "'$NVCC' -std=c++17 -O2 -arch=native -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check"
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 128}, no mask)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"

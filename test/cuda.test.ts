@@ -111,7 +111,7 @@ describe.skipIf(!existsSync(fakeDriver))('lazy loading against a stand-in driver
       clockKhz: 1980000, memoryClockKhz: 2619000, busWidthBits: 6144, l2Bytes: 60 << 20, driverVersion: 13000 });
     expect(d.memoryBytes).toBe(96 * 2 ** 30);
     expect(r.probe.library).toMatchObject({ loaded: true, reason: '' });
-    expect(r.probe.library.variants.split(',')).toEqual(expect.arrayContaining(['gemm-mma-m16n8k16-bf16', 'flash-attention-simt', 'flash-decoding-split-kv', 'gemv-m4']));
+    expect(r.probe.library.variants.split(',')).toEqual(expect.arrayContaining(['gemm-mma-m16n8k16-bf16', 'flash-attention-simt', 'flash-decoding-split-kv', 'flash-decoding-split-kv-vec', 'gemv-m4']));
     // The stand-in is not a real driver: the statically linked CUDA runtime finds no libcuda.so.1 of its own
     // (on a GPU machine it finds the real one, and the device opens).
     if (!cuda.available)

@@ -106,7 +106,7 @@ describe('musa build', () => {
     // The library the SDK path built is a musa plugin with this core's ABI: it loads behind the stand-in libmusa.so.
     const c = child({ KERNELPORT_MUSA_DRIVER: fakeMusa, KERNELPORT_MUSA_LIBRARY: lib }, ['musa']);
     expect(c.probe.library).toMatchObject({ loaded: true, reason: '' });
-    expect(c.probe.library.variants).toBe('gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv');
+    expect(c.probe.library.variants).toBe('gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv,flash-decoding-split-kv-vec');
     // Its statically linked CUDA runtime (the stand-in SDK is nvcc) finds no GPU here; on a GPU machine it opens.
     if (realCuda) expect(c.open[0]).toEqual({});
     else expect(c.open[0]!.message).toMatch(/^cannot open musa: MUSA set device failed: /);
@@ -196,7 +196,7 @@ describe.skipIf(!existsSync(fakeMusa))('lazy loading against a stand-in libmusa.
     expect(est.peak.flops.f32).toBeCloseTo(48 * 1.75e9 * 256, -6);
     // explain() names the warp the kernels are planned for.
     const x = explain({ ...info, available: true }, 'attention', { hq: 32, sq: 1, skv: 4096, d: 128 });
-    expect(x.variant).toBe('flash-decoding-split-kv');
+    expect(x.variant).toBe('flash-decoding-split-kv-vec');
     expect(x.tileConfig).toEqual({ warpSize: 128 });
     expect(x.why).toMatch(/planned for 128-thread warps/);
   });
@@ -239,7 +239,7 @@ describe.skipIf(!existsSync(fakeMusa))('lazy loading against a stand-in libmusa.
   it.skipIf(!existsSync(emulatedLib))('the emulated library as the musa backend library: it registers as musa with this ABI, and device creation names the runtime error', () => {
     const r = child({ ...drv, KERNELPORT_MUSA_LIBRARY: emulatedLib }, ['musa', 'musa:1']);
     expect(r.probe.library).toMatchObject({ loaded: true, reason: '' });
-    expect(r.probe.library.variants.split(',')).toEqual(['gemm-simt-128x128', 'gemm-simt-64x64', 'gemv-m4', 'flash-attention-simt', 'flash-decoding-split-kv']);
+    expect(r.probe.library.variants.split(',')).toEqual(['gemm-simt-128x128', 'gemm-simt-64x64', 'gemv-m4', 'flash-attention-simt', 'flash-decoding-split-kv', 'flash-decoding-split-kv-vec']);
     // Its statically linked (CUDA) runtime finds no GPU here: creation fails with the error named, no crash.
     // On a GPU machine it finds the real one and the device opens.
     if (realCuda) expect(r.open[0]).toEqual({});

@@ -23,6 +23,7 @@
 // the max, it reaches l); +inf scores give NaN; a row with no visible key, or only -inf scores, is 0
 // with lse = -inf.
 #include "attention_mma.cuh"
+#include "attention_decode.h"
 #include "common.cuh"
 #include "kernels.h"
 
@@ -244,6 +245,7 @@ void launch_forward(kp_gpu_stream_t stream, const AttnArgs& a, size_t smem, int6
 
 AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d, const int32_t* kv_lengths_host) {
   if (attention_mma_eligible(caps, d)) return plan_attention_mma(d);  // tensor cores (attention_mma.cu)
+  if (decode_eligible(caps, d)) return plan_decode(caps, d);  // attention_decode.cu
   AttentionPlan p{};
   const Bucket bk = bucket_for(d.d, d.dv);
   p.dmax = bk.dmax;
@@ -305,6 +307,7 @@ const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, con
     p.variant = "flash-attention-simt";
     return launch_attention(simt, stream, p, d, q, k, v, kv_lengths, mask, out, lse, nullptr);
   }
+  if (is_decode_plan(plan)) return launch_decode(caps, stream, plan, d, q, k, v, kv_lengths, mask, out, lse, workspace);
   AttnArgs a;
   a.q = q;
   a.k = k;

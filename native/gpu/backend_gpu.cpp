@@ -412,9 +412,9 @@ const kp_gpu_plugin kPlugin = {
     KP_GPU_BACKEND_NAME,
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
     "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,gemm-wgmma-f16,gemm-wgmma-bf16,"
-    "flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16",
+    "flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,flash-decoding-split-kv-vec",
 #else
-    "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv",
+    "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv,flash-decoding-split-kv-vec",
 #endif
     p_last_error,
     p_create,

@@ -259,16 +259,77 @@ int main() {
   EXPECT(!pf.unsupported && pf.splits == 1 && pf.workspace == 0 && pf.dmax == 128);
   EXPECT(std::string(pf.variant) == "flash-attention-simt");
   EXPECT(pf.smem == (32 * 256 + 32 * 33) * 4 && pf.tile_keys == 32);
+  // Decoding (few rows per (b, kv head)): the bandwidth-bound decode kernel (attention_decode.cu),
+  // its split from the shape only: ~256 blocks of (b, kv head, row slice, split), keys per split a
+  // multiple of 256.
+  const std::string vec = "flash-decoding-split-kv-vec";
   kp::gpu::AttentionPlan dec = plan(att(4, 32, 1, 4096, 128, 128));
-  EXPECT(!dec.unsupported && std::string(dec.variant) == "flash-decoding-split-kv");
-  EXPECT(dec.splits == 16 && dec.split_keys == 256);
-  EXPECT(dec.workspace == size_t(4) * 32 * 1 * 16 * (2 + 128) * 4);
-  // The split follows the longest kv length, not skv.
+  EXPECT(!dec.unsupported && std::string(dec.variant) == vec && dec.dmax == 128);
+  EXPECT(dec.splits == 2 && dec.split_keys == 2048 && dec.smem == 0);
+  EXPECT(dec.workspace == size_t(4) * 32 * 1 * 2 * (2 + 128) * 4);
+  EXPECT(dec.tile_keys == 16 * 8);  // 16 groups of 16 lanes, 8 keys each per step
+  // Independent of the kv lengths (the split depends on the shape only), of the device's warp and SMs.
   const int32_t lens[4] = {100, 700, 1024, 3};
-  kp::gpu::AttentionPlan dl = plan(att(4, 32, 1, 4096, 128, 128), 32, lens);
-  EXPECT(dl.splits == 4);
+  const kp::gpu::AttentionPlan dl = plan(att(4, 32, 1, 4096, 128, 128), 32, lens);
+  EXPECT(std::string(dl.variant) == vec && dl.splits == dec.splits && dl.split_keys == dec.split_keys && dl.workspace == dec.workspace);
+  const kp::gpu::AttentionPlan d128 = plan(att(4, 32, 1, 4096, 128, 128), 128);
+  EXPECT(std::string(d128.variant) == vec && d128.splits == dec.splits && d128.split_keys == dec.split_keys);
+  // GQA 32:8: the 4 query heads of a kv head share a block (one slice): 32 (b, kv head) x 8 splits.
+  kp::gpu::AttentionPlan gqa = [&] {
+    kp_attention_desc g = att(4, 32, 1, 4096, 128, 128);
+    g.hkv = 8;
+    return plan(g);
+  }();
+  EXPECT(std::string(gqa.variant) == vec && gqa.splits == 8 && gqa.split_keys == 512);
+  EXPECT(gqa.workspace == size_t(4) * 32 * 8 * (2 + 128) * 4);
+  // 16 rows per kv head (GQA 4 x Sq 4): 4 slices of 4 rows; 17 go to the portable kernels.
+  kp_attention_desc r16 = att(4, 32, 4, 4096, 128, 128);
+  r16.hkv = 8;
+  EXPECT(std::string(plan(r16).variant) == vec && plan(r16).splits == 2);
+  r16.sq = 5;
+  EXPECT(std::string(plan(r16).variant) == "flash-decoding-split-kv");
+  // Long keys: more keys per split, the same ~256 blocks; many blocks: one split, no workspace.
+  EXPECT(plan(att(4, 32, 1, 32768, 128, 128)).splits == 2 && plan(att(4, 32, 1, 32768, 128, 128)).split_keys == 16384);
+  EXPECT(plan(att(1, 1, 1, 1 << 20, 64, 64)).splits == 256 && plan(att(1, 1, 1, 1 << 20, 64, 64)).split_keys == 4096);
+  const kp::gpu::AttentionPlan many = plan(att(16, 32, 1, 4096, 128, 128));
+  EXPECT(many.splits == 1 && many.split_keys == 4096 && many.workspace == 0);
+  // Short keys: one split of all of them.
+  const kp::gpu::AttentionPlan few = plan(att(1, 32, 1, 200, 128, 128));
+  EXPECT(std::string(few.variant) == vec && few.splits == 1 && few.split_keys == 200 && few.workspace == 0);
+  EXPECT(plan(att(1, 1, 1, 1, 64, 64)).splits == 1);
+  // The same shape, other dtypes, layouts, masks, causality: the same split.
+  for (kp_dtype dt : {KP_F32, KP_F16, KP_BF16}) {
+    kp_attention_desc o = att(4, 32, 1, 4096, 128, 128);
+    o.dtype = dt;
+    o.out_dtype = KP_F32;
+    o.layout = KP_LAYOUT_BSHD;
+    o.has_mask = 1;
+    o.causal = KP_CAUSAL_TOP_LEFT;
+    const kp::gpu::AttentionPlan po = plan(o);
+    EXPECT(std::string(po.variant) == vec && po.splits == dec.splits && po.split_keys == dec.split_keys && po.workspace == dec.workspace);
+  }
+  // Head dimensions: buckets 64, 128, 256 (lane groups of 8, 16, 32); odd sizes too (scalar loads).
+  EXPECT(plan(att(2, 8, 1, 1000, 40, 40)).dmax == 64 && std::string(plan(att(2, 8, 1, 1000, 7, 3)).variant) == vec);
+  EXPECT(plan(att(2, 8, 1, 1000, 256, 200)).dmax == 256 && std::string(plan(att(2, 8, 1, 1000, 256, 200)).variant) == vec);
+  EXPECT(std::string(plan(att(2, 8, 1, 1000, 257, 64)).variant) == "flash-decoding-split-kv");
+  EXPECT(std::string(plan(att(2, 8, 1, 1000, 512, 512)).variant) == "flash-decoding-split-kv");
+  // Prefill is not the decode kernel's (tensor cores or the portable kernels: see below).
+  EXPECT(std::string(plan(att(1, 32, 64, 300, 128, 128)).variant) != vec);
+  // KERNELPORT_GPU_ATTENTION=simt (attention_mode 1): the portable kernels, split-KV as before
+  // (chunks of 256 keys, following the longest kv length).
+  auto portable = [&](const kp_attention_desc& d, const int32_t* len = nullptr) {
+    DeviceCaps c = caps(9, 0);
+    c.attention_mode = 1;
+    return kp::gpu::plan_attention(c, d, len);
+  };
+  kp::gpu::AttentionPlan old = portable(att(4, 32, 1, 4096, 128, 128));
+  EXPECT(!old.unsupported && std::string(old.variant) == "flash-decoding-split-kv");
+  EXPECT(old.splits == 16 && old.split_keys == 256);
+  EXPECT(old.workspace == size_t(4) * 32 * 1 * 16 * (2 + 128) * 4);
+  EXPECT(portable(att(4, 32, 1, 4096, 128, 128), lens).splits == 4);
   const int32_t short_lens[4] = {100, 300, 200, 3};
-  EXPECT(plan(att(4, 32, 1, 4096, 128, 128), 32, short_lens).splits == 1);
+  EXPECT(portable(att(4, 32, 1, 4096, 128, 128), short_lens).splits == 1);
+  EXPECT(std::string(portable(att(1, 1, 1, 1, 64, 64)).variant) == "flash-attention-simt");
   EXPECT(plan(att(1, 1, 13, 29, 64, 40)).dmax == 64);
   EXPECT(plan(att(1, 1, 13, 29, 64, 200)).dmax == 256);
   EXPECT(plan(att(1, 1, 13, 29, 100, 100), 128).unsupported == nullptr);  // 128-lane warps: row groups of 8 fit
@@ -334,11 +395,11 @@ int main() {
     f32.dtype = KP_F32;
     f32.out_dtype = KP_F32;
     EXPECT(av(caps(9, 0), f32) == "flash-attention-simt");
-    // Few query rows stay with the portable kernels (decoding splits the keys) unless forced.
-    EXPECT(av(caps(9, 0), att(4, 32, 1, 4096, 128, 128)) == "flash-decoding-split-kv");
+    // Few query rows go to the decode kernel unless the tensor-core kernel is forced; 16 rows to tensor cores.
+    EXPECT(av(caps(9, 0), att(4, 32, 1, 4096, 128, 128)) == "flash-decoding-split-kv-vec");
     EXPECT(av(caps(9, 0), att(4, 32, 15, 4096, 128, 128)) != mma_fa);
-    EXPECT(av(caps(9, 0), att(4, 32, 16, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv"));
-    EXPECT(av(with(caps(9, 0), 2, 0), att(4, 32, 1, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv"));
+    EXPECT(av(caps(9, 0), att(4, 32, 16, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv-vec"));
+    EXPECT(av(with(caps(9, 0), 2, 0), att(4, 32, 1, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv-vec"));
     // Shared memory: sm_86/89/120 opt in to 99 KiB (d = 128 needs 85 KiB); at 64 KiB only d = 64 fits.
     EXPECT(av(with(caps(8, 9), 0, 99 * 1024), prefill) == want);
     EXPECT(av(with(caps(8, 6), 0, 64 * 1024), prefill) == "flash-attention-simt");
@@ -385,9 +446,18 @@ int main() {
   // The same shapes on mp_22 at 72 KiB: 32 keys fit at d = 256 (69760 B), d = 512 takes 16.
   EXPECT(kp::gpu::plan_attention(mp22, att(1, 32, 512, 512, 256, 256), nullptr).tile_keys == 32);
   EXPECT(kp::gpu::plan_attention(mp22, att(1, 32, 512, 512, 512, 512), nullptr).tile_keys == 16);
-  // Decoding on a 128-lane part splits the keys exactly as on a 32-lane one (the split depends on the shape only).
-  const kp::gpu::AttentionPlan d21 = kp::gpu::plan_attention(mp21, att(4, 32, 1, 4096, 128, 128), nullptr);
-  EXPECT(!d21.unsupported && d21.splits == 16 && std::string(d21.variant) == "flash-decoding-split-kv");
+  // Decoding on a 128-lane part splits the keys exactly as on a 32-lane one (the split depends on the
+  // shape only); its lane groups (8, 16, 32 lanes) divide 128; its merge buffer is static (< 17 KiB).
+  for (const DeviceCaps& c : {mp21, mp22, mp31}) {
+    const kp::gpu::AttentionPlan dm = kp::gpu::plan_attention(c, att(4, 32, 1, 4096, 128, 128), nullptr);
+    EXPECT(!dm.unsupported && dm.splits == dec.splits && dm.split_keys == dec.split_keys && std::string(dm.variant) == vec);
+    for (int d : {40, 64, 96, 128, 200, 256})
+      EXPECT(std::string(kp::gpu::plan_attention(c, att(2, 8, 1, 3000, d, d), nullptr).variant) == vec);
+  }
+  // A warp that the decode lane groups do not divide falls back to the portable kernels (row groups of
+  // 4 lanes at d <= 64), else is refused.
+  EXPECT(std::string(kp::gpu::plan_attention(musa(2, 1, 4, 48 * 1024), att(4, 32, 1, 4096, 64, 64), nullptr).variant) ==
+         "flash-decoding-split-kv");
   // A warp the row groups cannot divide is refused, not mis-planned.
   EXPECT(kp::gpu::plan_attention(musa(2, 1, 36, 48 * 1024), att(1, 1, 13, 29, 128, 128), nullptr).unsupported != nullptr);
 

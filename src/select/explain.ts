@@ -264,6 +264,11 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
         };
   if (attentionOnTensorCores(info, desc))
     return { variant: 'flash-attention-mma-m16n8k16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms' };
+  // kernels/gpu/attention_decode.cu takes up to 16 rows per (batch, kv head) (GQA group x Sq) with
+  // head dimensions up to 256 (unless KERNELPORT_GPU_ATTENTION=simt); attention.cu's portable kernels the rest.
+  const groupRows = (desc.hq / (desc.hkv ?? desc.hq)) * desc.sq;
+  if (groupRows <= 16 && Math.max(desc.d, desc.dv ?? desc.d) <= 256 && !(typeof process !== 'undefined' && process.env?.KERNELPORT_GPU_ATTENTION === 'simt'))
+    return { variant: 'flash-decoding-split-kv-vec', ...onWarp, why: `decoding, ${groupRows} query row(s) per kv head: K/V streamed with 16-byte loads, split-KV with an ordered combine${note}` };
   return desc.sq <= 8 && desc.skv >= 512
     ? { variant: 'flash-decoding-split-kv', ...onWarp, why: `split-KV decoding${note}` }
     : { variant: 'flash-attention', ...onWarp, why: `flash attention${note}` };
