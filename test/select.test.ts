@@ -152,7 +152,7 @@ describe('supports / explain on recorded devices', () => {
     expect(faSimt.variant).toBe('flash-attention');
     expect(faSimt.why).toMatch(/portable SIMT attention: the f32 rate/);
     expect(explain(h20a, 'attention', { ...prefill, dtype: 'f32' }).variant).toBe('flash-attention');
-    expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-decoding-split-kv');
+    expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-decoding-split-kv-vec');
     expect(explain(s4000, 'attention', prefill).variant).toBe('flash-attention'); // MUSA: portable kernels
   });
 });
