@@ -124,7 +124,7 @@ fi
 
 if [ $WEBGPU -eq 1 ]; then
 step "webgpu on Dawn's Vulkan backend (KERNELPORT_WEBGPU_BACKEND=vulkan)"
-if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || ls /usr/lib/x86_64-linux-gnu/libvulkan.so.1 /usr/lib64/libvulkan.so.1 >/dev/null 2>&1; then
   export KERNELPORT_WEBGPU_BACKEND=vulkan
   node dist/cli/main.js probe --json > "$OUT/probe-webgpu.json"
   node -e '
