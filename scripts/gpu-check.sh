@@ -106,6 +106,12 @@ step "validate"
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
 KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
 KERNELPORT_GPU_ATTENTION=simt run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-attention-simt.md"
+# The wgmma check needs an sm_90 device and the sm_90a target: built here when missing (about 30 s).
+if [ ! -x build/wgmma_check ] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0'; then
+  NVCC90="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+  "$NVCC90" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \
+    native/test/wgmma_check.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_check || echo "gpu-check: the wgmma check did not build" >&2
+fi
 if [ -x build/wgmma_check ]; then
   # native/test/wgmma_check.cu, built by hand for sm_90a (see its header): wgmma GEMM vs SIMT, exact inputs
   step "wgmma GEMM check (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
