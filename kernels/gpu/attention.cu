@@ -23,6 +23,7 @@
 // the max, it reaches l); +inf scores give NaN; a row with no visible key, or only -inf scores, is 0
 // with lse = -inf.
 #include "attention_mma.cuh"
+#include "attention_args.cuh"
 #include "attention_decode.h"
 #include "common.cuh"
 #include "kernels.h"
@@ -38,18 +39,7 @@ constexpr int64_t kSplitKeys = 256;
 // result, must not depend on the device).
 constexpr int64_t kSplitBelowBlocks = 512;
 
-struct AttnArgs {
-  const void* q;
-  const void* k;
-  const void* v;
-  int32_t dtype, out_dtype, layout, causal;
-  int64_t batch, hq, hkv, sq, skv, d, dv;
-  float scale;
-  const int32_t* kv_lengths;
-  const float* mask;
-  int64_t ms[4];
-  void* out;
-  float* lse;
+struct AttnArgs : AttnOperands {
   int32_t splits;
   int64_t split_keys;
   int32_t tile_keys;  // keys per shared-memory tile: 32, 16 or 8
@@ -309,26 +299,7 @@ const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, con
   }
   if (is_decode_plan(plan)) return launch_decode(caps, stream, plan, d, q, k, v, kv_lengths, mask, out, lse, workspace);
   AttnArgs a;
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.dtype = d.dtype;
-  a.out_dtype = d.out_dtype;
-  a.layout = d.layout;
-  a.causal = d.causal;
-  a.batch = d.batch;
-  a.hq = d.hq;
-  a.hkv = d.hkv;
-  a.sq = d.sq;
-  a.skv = d.skv;
-  a.d = d.d;
-  a.dv = d.dv;
-  a.scale = d.scale;
-  a.kv_lengths = d.has_kv_lengths ? kv_lengths : nullptr;
-  a.mask = d.has_mask ? mask : nullptr;
-  for (int i = 0; i < 4; ++i) a.ms[i] = d.mask_stride[i];
-  a.out = out;
-  a.lse = d.return_lse ? lse : nullptr;
+  static_cast<AttnOperands&>(a) = attention_operands(d, q, k, v, kv_lengths, mask, out, lse);
   a.splits = plan.splits;
   a.split_keys = plan.split_keys;
   a.tile_keys = plan.tile_keys;

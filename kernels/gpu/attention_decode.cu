@@ -27,6 +27,7 @@
 // never read; a key whose score is -inf never touches V; a NaN score makes the row NaN (NaN is never
 // picked by the max, it reaches l); +inf scores give NaN; a row with no visible key, or only -inf
 // scores, is 0 with lse = -inf.
+#include "attention_args.cuh"
 #include "attention_decode.h"
 #include "common.cuh"
 
@@ -54,17 +55,7 @@ constexpr int64_t kTargetBlocks = 256;
 constexpr int64_t kChunkAlign = 256;
 constexpr int64_t kMaxSplits = 65535;  // grid.y
 
-struct DecArgs {
-  const void* q;
-  const void* k;
-  const void* v;
-  int32_t dtype, out_dtype, layout, causal;
-  int64_t batch, hq, hkv, sq, skv, d, dv;
-  const int32_t* kv_lengths;
-  const float* mask;
-  int64_t ms[4];
-  void* out;
-  float* lse;
+struct DecArgs : AttnOperands {
   float* ws;  // splits > 1: [rows][splits][2 + dv] (m in log2 units, l, acc)
   float scale_log2;  // scale * log2 e
   int32_t splits, slices, vec;
@@ -480,26 +471,8 @@ const char* launch_decode(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
   (void)caps;
   const DecShape s = decode_shape(d);
   DecArgs a;
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.dtype = d.dtype;
-  a.out_dtype = d.out_dtype;
-  a.layout = d.layout;
-  a.causal = d.causal;
-  a.batch = d.batch;
-  a.hq = d.hq;
-  a.hkv = d.hkv;
-  a.sq = d.sq;
-  a.skv = d.skv;
-  a.d = d.d;
-  a.dv = d.dv;
+  static_cast<AttnOperands&>(a) = attention_operands(d, q, k, v, kv_lengths, mask, out, lse);
   a.scale_log2 = d.scale * kLog2e;
-  a.kv_lengths = d.has_kv_lengths ? kv_lengths : nullptr;
-  a.mask = d.has_mask ? mask : nullptr;
-  for (int i = 0; i < 4; ++i) a.ms[i] = d.mask_stride[i];
-  a.out = out;
-  a.lse = d.return_lse ? lse : nullptr;
   a.ws = static_cast<float*>(workspace);
   a.splits = plan.splits;
   a.chunk = static_cast<int32_t>(plan.split_keys);
