@@ -13,28 +13,8 @@
 // products' zero padding, and key chunks (CARRY) start on tile boundaries: the result is bitwise the
 // same with or without them.
 
-@group(0) @binding(1) var<storage, read> Q: array<u32>;
-@group(0) @binding(2) var<storage, read> K: array<u32>;
-@group(0) @binding(3) var<storage, read> V: array<u32>;
-@group(0) @binding(4) var<storage, read> KVLEN: array<u32>;
-@group(0) @binding(5) var<storage, read_write> OUT: array<u32>; // f32 out
-#if HAS_LSE
-@group(0) @binding(6) var<storage, read_write> LSE: array<u32>;
-#endif
-#if HAS_MASK
-@group(0) @binding(7) var<storage, read> MASK: array<u32>;
-#endif
-#if CARRY
-@group(0) @binding(8) var<storage, read_write> ML: array<u32>; // (m, l) per row between key chunks
-#endif
-
-const DT: u32 = {{DT}}u;
-const D: u32 = {{D}}u;
-const DV: u32 = {{DV}}u;
 const D4: u32 = {{D4}}u; // vec4 per row of Q and K (at least 1)
 const DV4: u32 = {{DV4}}u;
-const BQ: u32 = {{BQ}}u;
-const BK: u32 = {{BK}}u;
 const NT: u32 = {{NT}}u;
 const THREADS: u32 = BQ * NT;
 const SQK: u32 = D4 + 1u; // vec4 per staged Q/K row (one of padding: no bank conflicts across rows)
@@ -46,19 +26,6 @@ var<workgroup> Qs: array<vec4<f32>, BQ * SQK>;
 var<workgroup> Ks: array<vec4<f32>, BK * SQK>;
 var<workgroup> Vs: array<vec4<f32>, BK * DV4>;
 var<workgroup> Ss: array<f32, BQ * SS>;
-
-fn load_q(e: u32) -> f32 { return kp_decode(Q[kp_word(e, DT) - prm(21u)], e, DT); }
-fn load_k(e: u32) -> f32 { return kp_decode(K[kp_word(e, DT) - prm(22u)], e, DT); }
-fn load_v(e: u32) -> f32 { return kp_decode(V[kp_word(e, DT) - prm(23u)], e, DT); }
-
-// Keys [0, end) are visible to query row i of batch row b (causality and kvLengths).
-fn visible_end(i: u32, len: u32) -> i32 {
-  var e = i32(len);
-  let c = prm(6u);
-  if (c == 1u) { e = min(e, i32(i) + i32(len) - i32(SQ()) + 1); }
-  else if (c == 2u) { e = min(e, i32(i) + 1); }
-  return max(e, 0);
-}
 
 @compute @workgroup_size(THREADS, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

@@ -93,8 +93,8 @@ const FILES: Record<Spec['kernel'], string[]> = {
   matmul_vec4: ['common.wgsl', 'matmul_common.wgsl', 'matmul_vec4.wgsl'],
   gemv: ['common.wgsl', 'matmul_common.wgsl', 'gemv.wgsl'],
   pack16: ['common.wgsl', 'pack16.wgsl'],
-  attention: ['common.wgsl', 'attention_common.wgsl', 'attention.wgsl'],
-  attention_tiled: ['common.wgsl', 'attention_common.wgsl', 'attention_tiled.wgsl'],
+  attention: ['common.wgsl', 'attention_common.wgsl', 'attention_io.wgsl', 'attention.wgsl'],
+  attention_tiled: ['common.wgsl', 'attention_common.wgsl', 'attention_io.wgsl', 'attention_tiled.wgsl'],
   attention_combine: ['common.wgsl', 'attention_common.wgsl', 'attention_combine.wgsl'],
 };
 
