@@ -25,7 +25,7 @@ import type { KernelConfig } from '../src/backends/backend.js';
 import type { OpDesc } from '../src/select/rank.js';
 import type { DeviceInfo } from '../src/types.js';
 import { describeReport } from './support/report.js';
-import { inputs, options, type Case } from './support/attention-cases.js';
+import { inputs, nanBehindMaskAndLength, options, type Case } from './support/attention-cases.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/probe/this-machine.json', import.meta.url), 'utf8')) as DeviceInfo[];
 const llvmpipe = fixture.find((d) => d.backend === 'webgpu')!;
@@ -329,20 +329,8 @@ describe.skipIf(!info.available)('hardware kernels forced on this adapter, again
   it('attention_tiled: -Inf masked keys and keys beyond kvLengths are never read; NaN in q makes its row NaN', async () => {
     const skv = 11;
     const rng = new Rng(31);
-    const x: AttentionInputs = { q: randomTensor(rng, [2, 2, 3, 8]), k: randomTensor(rng, [2, 2, skv, 8]), v: randomTensor(rng, [2, 2, skv, 12]) };
-    const v = decode(x.v.data, 'f32');
-    const k = decode(x.k.data, 'f32');
-    for (let bh = 0; bh < 4; bh++) {
-      v.fill(NaN, (bh * skv + 4) * 12, (bh * skv + 5) * 12);
-      v.fill(NaN, (bh * skv + skv - 1) * 12, (bh * skv + skv) * 12);
-      k.fill(NaN, (bh * skv + skv - 1) * 8, (bh * skv + skv) * 8);
-    }
-    x.v = { ...x.v, data: encode(v, 'f32') };
-    x.k = { ...x.k, data: encode(k, 'f32') };
-    const m = new Float64Array(skv);
-    m[4] = -Infinity;
-    x.mask = { data: encode(m, 'f32'), shape: [skv], dtype: 'f32' };
-    const j = await dev.withKernelConfig(FORCED, () => judgeAttention(dev, x, { kvLengths: [skv - 1, skv - 1] }));
+    const { x, kvLengths } = nanBehindMaskAndLength(skv, rng); // y below continues rng's sequence
+    const j = await dev.withKernelConfig(FORCED, () => judgeAttention(dev, x, { kvLengths }));
     expect(j.out.pass, describeReport(j.out, 'out')).toBe(true);
     expect(j.got.every(Number.isFinite)).toBe(true);
 

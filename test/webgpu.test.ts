@@ -22,7 +22,7 @@ import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { Activation, DeviceInfo, DType, Layout } from '../src/types.js';
 import { describeReport } from './support/report.js';
 import { clockOf } from '../src/bench/timing.js';
-import { inputs, options, type Case } from './support/attention-cases.js';
+import { inputs, nanBehindMaskAndLength, options, type Case } from './support/attention-cases.js';
 
 const info: DeviceInfo = (await probe()).find((d) => d.backend === 'webgpu')!;
 const available = info.available;
@@ -288,21 +288,8 @@ describe.skipIf(!available)('webgpu backend', () => {
 
     it.each([false, true])('-Inf masked keys and keys beyond kvLengths are never read (NaN in their v), split=%s', async (split) => {
       const skv = split ? 2 * SPLIT_SIZE + 3 : 11;
-      const rng = new Rng(31);
-      const x: AttentionInputs = { q: randomTensor(rng, [2, 2, 3, 8]), k: randomTensor(rng, [2, 2, skv, 8]), v: randomTensor(rng, [2, 2, skv, 12]) };
-      const v = decode(x.v.data, 'f32');
-      const k = decode(x.k.data, 'f32');
-      for (let bh = 0; bh < 4; bh++) {
-        v.fill(NaN, (bh * skv + 4) * 12, (bh * skv + 5) * 12); // key 4: masked by -Inf
-        v.fill(NaN, (bh * skv + skv - 1) * 12, (bh * skv + skv) * 12); // last key: beyond kvLengths
-        k.fill(NaN, (bh * skv + skv - 1) * 8, (bh * skv + skv) * 8);
-      }
-      x.v = { ...x.v, data: encode(v, 'f32') };
-      x.k = { ...x.k, data: encode(k, 'f32') };
-      const m = new Float64Array(skv);
-      m[4] = -Infinity;
-      x.mask = { data: encode(m, 'f32'), shape: [skv], dtype: 'f32' };
-      const j = await judgeAttention(dev, x, { kvLengths: [skv - 1, skv - 1] });
+      const { x, kvLengths } = nanBehindMaskAndLength(skv);
+      const j = await judgeAttention(dev, x, { kvLengths });
       expect(j.out.pass, show('out', j.out)).toBe(true);
       expect(j.got.every(Number.isFinite)).toBe(true);
     });

@@ -58,3 +58,25 @@ export function inputs(c: Case, seed: number): AttentionInputs {
 export function options(c: Case): AttentionCaseOptions {
   return { ...(c.layout ? { layout: c.layout } : {}), ...c.options };
 }
+
+/**
+ * Inputs whose hidden keys hold NaN: key 4 masked by -Inf (its v row NaN) and the last key beyond
+ * kvLengths (its k and v rows NaN), with the kvLengths that hide it. A kernel that touches either
+ * gives a non-finite output.
+ */
+export function nanBehindMaskAndLength(skv: number, rng = new Rng(31)): { x: AttentionInputs; kvLengths: number[] } {
+  const x: AttentionInputs = { q: randomTensor(rng, [2, 2, 3, 8]), k: randomTensor(rng, [2, 2, skv, 8]), v: randomTensor(rng, [2, 2, skv, 12]) };
+  const v = decode(x.v.data, 'f32');
+  const k = decode(x.k.data, 'f32');
+  for (let bh = 0; bh < 4; bh++) {
+    v.fill(NaN, (bh * skv + 4) * 12, (bh * skv + 5) * 12);
+    v.fill(NaN, (bh * skv + skv - 1) * 12, (bh * skv + skv) * 12);
+    k.fill(NaN, (bh * skv + skv - 1) * 8, (bh * skv + skv) * 8);
+  }
+  x.v = { ...x.v, data: encode(v, 'f32') };
+  x.k = { ...x.k, data: encode(k, 'f32') };
+  const m = new Float64Array(skv);
+  m[4] = -Infinity;
+  x.mask = { data: encode(m, 'f32'), shape: [skv], dtype: 'f32' };
+  return { x, kvLengths: [skv - 1, skv - 1] };
+}
