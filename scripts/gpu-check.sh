@@ -29,6 +29,7 @@ for a in "$@"; do
   esac
 done
 LIMIT="${GPU_CHECK_STEP_LIMIT:-600}"
+NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"  # the hand-built GPU checks
 # vitest through node itself: GPU machines may have node (carried) but no npm/npx
 VITEST=(node node_modules/vitest/vitest.mjs run)
 OUT="${GPU_CHECK_OUT:-bench/results/gpu-check}"
@@ -108,8 +109,7 @@ KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cu
 KERNELPORT_GPU_ATTENTION=simt run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-attention-simt.md"
 # The wgmma check needs an sm_90 device and the sm_90a target: built here when missing (about 30 s).
 if [ ! -x build/wgmma_check ] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0'; then
-  NVCC90="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
-  "$NVCC90" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \
+  "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \
     native/test/wgmma_check.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_check || echo "gpu-check: the wgmma check did not build" >&2
 fi
 if [ -x build/wgmma_check ]; then
@@ -118,7 +118,6 @@ if [ -x build/wgmma_check ]; then
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
 fi
 step "tensor-core attention check (bound, NaN/Inf rules, determinism, timing)"
-NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 [ -x build/attention_mma_check ] || run bash -c "'$NVCC' -std=c++17 -O2 -arch=native -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check"
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 128}, no mask)
