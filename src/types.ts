@@ -42,6 +42,13 @@ export interface AttentionOptions {
   mask?: TensorLike;
   returnLse?: boolean;
   outDtype?: DType;
+  /**
+   * f16/bf16 inputs only: the backend may round the softmax probabilities P to the input dtype before
+   * the P·V product, as FlashAttention and cuDNN do (cuda's tensor-core kernel then does half the P·V
+   * work). Off by default: P keeps f32 accuracy. Softmax statistics and accumulation stay f32; the
+   * normaliser is the sum of the unrounded P. Validation then judges by the bound with that rounding.
+   */
+  allowP16?: boolean;
 }
 
 /** What an op spec needs to know about a tensor argument. */

@@ -148,6 +148,9 @@ describe('supports / explain on recorded devices', () => {
     const prefill = { hq: 32, hkv: 8, sq: 2048, skv: 2048, d: 128, causal: true, dtype: 'bf16' } as const;
     const faMma = explain(h20a, 'attention', prefill);
     expect(faMma.variant).toBe('flash-attention-mma-m16n8k16');
+    // allowP16: the same kernel with P rounded once (half the P·V work); nothing changes off tensor cores
+    expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-mma-m16n8k16-p16');
+    expect(explain(h20a, 'attention', { ...prefill, allowP16: true, d: 80 }).variant).toBe('flash-attention');
     const faSimt = explain(h20a, 'attention', { ...prefill, d: 80 });
     expect(faSimt.variant).toBe('flash-attention');
     expect(faSimt.why).toMatch(/portable SIMT attention: the f32 rate/);

@@ -80,8 +80,9 @@ async function cudaCases() {
     (a, w, bias) => dev.matmul(a, w, { bias, activation: 'gelu' }), 50, { flops: 2 * m * k * n });
   {
     const [B, H, S, D] = [4, 32, 2048, 128];
-    await bench('attention_causal_bf16_b4h32s2048d128', () => [0, 1, 2].map(() => u16('bf16', [B, H, S, D])),
-      (q, kk, v) => dev.attention(q, kk, v, { causal: true }), 5, { flops: (4 * B * H * S * S * D) / 2 });
+    for (const allowP16 of [false, true])
+      await bench(`attention_causal_bf16_b4h32s2048d128${allowP16 ? '_p16' : ''}`, () => [0, 1, 2].map(() => u16('bf16', [B, H, S, D])),
+        (q, kk, v) => dev.attention(q, kk, v, { causal: true, allowP16 }), 5, { flops: (4 * B * H * S * S * D) / 2 });
   }
   {
     const [B, H, S, D] = [4, 32, 4096, 128];

@@ -75,6 +75,8 @@ def main() -> int:
         cases["attention_causal_bf16_b4h32s2048d128"] = {
             "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 2 if quick else 5)
         }
+        # SDPA rounds P to bf16 itself: the same torch call is the peer of kernelport's allowP16 case.
+        cases["attention_causal_bf16_b4h32s2048d128_p16"] = cases["attention_causal_bf16_b4h32s2048d128"]
         q = torch.randn(4, 32, 1, 128, device=dev, dtype=torch.bfloat16)
         k, v = (torch.randn(4, 32, 4096, 128, device=dev, dtype=torch.bfloat16) for _ in range(2))
         cases["decode_bf16_b4h32skv4096d128"] = {

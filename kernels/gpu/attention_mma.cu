@@ -23,6 +23,12 @@
 //   the 2^15, removed exactly before the division by l.
 // Scores, the softmax statistics and the accumulators are f32; exp is expf, as in the portable kernel.
 //
+// With allow_p16 (AttentionOptions.allowP16) the caller accepts FlashAttention's numerics, which the
+// bound then covers (one rounding of P to the input dtype): P goes to the tensor cores as one 16-bit
+// copy (f16 still scaled by 2^15, so small probabilities keep their precision), half the P·V work of
+// the split, and exp is exp2f of scores pre-scaled by scale·log2(e), one multiply fewer per score and
+// no range reduction. l sums the unrounded P in f32 in both modes.
+//
 // Semantics as src/reference/attention.ts and the portable kernel: a key hidden from a row (causality,
 // kvLengths, a -inf score) never touches V for that row. The tensor cores would give 0 * Inf = NaN
 // for a hidden key with a non-finite value, and a zero split term times an infinite value too: a tile
@@ -43,6 +49,7 @@ constexpr int kMmaThreads = kWarps * 32;
 // kernels (attention.cu) do better; KERNELPORT_GPU_ATTENTION=mma lifts it.
 constexpr int64_t kMinQueryRows = 16;
 const char kMmaVariant[] = "flash-attention-mma-m16n8k16";
+const char kMmaP16Variant[] = "flash-attention-mma-m16n8k16-p16";
 
 // Shared rows are padded by 8 halves: ldmatrix's eight 16-byte row reads of a matrix then hit distinct banks.
 KP_GPU_HOST_DEVICE constexpr int row_ld(int64_t d) { return static_cast<int>(d) + 8; }
@@ -115,11 +122,20 @@ __device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32
   }
 }
 
+// exp of a score difference: natural-log units (expf), or log2 units with P16 (exp2f: the scale folded
+// log2(e) in, one rounding of the product, which the score term of the bound covers).
+template <bool P16>
+__device__ __forceinline__ float exp_score(float x) {
+  if constexpr (P16) return exp2f(x);
+  else return expf(x);
+}
+
 // Max that never picks NaN (a NaN score reaches the row through exp and the sum instead).
 __device__ __forceinline__ float max_nonan(float a, float b) { return b > a ? b : a; }
 #endif
 
-template <int D, bool BF16>
+// P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top).
+template <int D, bool BF16, bool P16>
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
 #if defined(KP_GPU_HAS_MMA)
   constexpr int LD = row_ld(D);
@@ -245,7 +261,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
         mma16816<BF16>(s[2 * np + 1], qf[kk], b1);
       }
 
-    // Scale, mask (tiles some row does not fully see), and the rows' new maxima.
+    // Scale (P16: into log2 units), mask (tiles some row does not fully see), and the rows' new maxima.
+    const float score_scale = P16 ? a.scale * 1.44269504088896341f : a.scale;
     const bool partial = j0 + kKeys > kall;
     const int64_t lim_a = end_a - j0, lim_b = end_b - j0;
     float mx_a = m_a, mx_b = m_b;
@@ -253,7 +270,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
     for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float x = s[n][e] * a.scale;
+        float x = s[n][e] * score_scale;
         if (partial && n * 8 + 2 * t4 + (e & 1) >= (e < 2 ? lim_a : lim_b)) x = ninf;
         s[n][e] = x;
         if (e < 2) mx_a = max_nonan(mx_a, x);
@@ -264,8 +281,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       mx_a = max_nonan(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
       mx_b = max_nonan(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
     }
-    const float corr_a = m_a == mx_a ? 1.0f : expf(m_a - mx_a);
-    const float corr_b = m_b == mx_b ? 1.0f : expf(m_b - mx_b);
+    const float corr_a = m_a == mx_a ? 1.0f : exp_score<P16>(m_a - mx_a);
+    const float corr_b = m_b == mx_b ? 1.0f : exp_score<P16>(m_b - mx_b);
     // p; a hidden key (-inf) gets -0, which only the key-by-key path below tells from an underflow.
     float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
@@ -273,7 +290,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float x = s[n][e];
-        const float p = x == ninf ? -0.0f : expf(x - (e < 2 ? mx_a : mx_b));
+        const float p = x == ninf ? -0.0f : exp_score<P16>(x - (e < 2 ? mx_a : mx_b));
         s[n][e] = p;
         if (e < 2) sum_a += p;
         else sum_b += p;
@@ -295,7 +312,27 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       o[n][3] *= corr_b;
     }
 
-    if (!v_bad) {
+    if (!v_bad && P16) {
+      // P as A fragments, one 16-bit copy: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1).
+      uint32_t ph[kKeys / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk)
+#pragma unroll
+        for (int f = 0; f < 4; ++f) {
+          const float* sv = s[2 * kk + f / 2] + (f % 2) * 2;
+          ph[kk][f] = pack_pair<BF16>(sv[0] * kHiScale<BF16>, sv[1] * kHiScale<BF16>);
+        }
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np)
+#pragma unroll
+        for (int kk = 0; kk < kKeys / 16; ++kk) {
+          uint32_t r[4];
+          ldmatrix_x4_trans(smem_addr(vs + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8), r);
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma16816<BF16>(o[2 * np], ph[kk], b0);
+          mma16816<BF16>(o[2 * np + 1], ph[kk], b1);
+        }
+    } else if (!v_bad) {
       // P as A fragments: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1).
       uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
 #pragma unroll
@@ -374,16 +411,22 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
         const float acc = o[n][half * 2 + c] * (1.0f / kHiScale<BF16>);  // exact: a power of two
         store_el(a.out, a.out_dtype, orow + n * 8 + c, empty ? 0.0f : acc / l);
       }
-    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? ninf : m + logf(l);
+    // P16: m is in log2 units.
+    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? ninf : (P16 ? m * 0.693147180559945309f : m) + logf(l);
   }
 #endif
 }
 
-template <int D, bool BF16>
+template <int D, bool BF16, bool P16>
 void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
   // Per call: the attribute belongs to the current device's context; a failure shows up as the launch error.
-  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, BF16>, static_cast<int>(mma_smem_bytes(D)));
-  KP_GPU_LAUNCH((flash_mma<D, BF16>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a);
+  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, BF16, P16>, static_cast<int>(mma_smem_bytes(D)));
+  KP_GPU_LAUNCH((flash_mma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a);
+}
+
+template <int D, bool BF16>
+void launch_p(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool p16) {
+  p16 ? launch_one<D, BF16, true>(stream, a, blocks) : launch_one<D, BF16, false>(stream, a, blocks);
 }
 
 }  // namespace
@@ -403,7 +446,7 @@ bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) 
 
 AttentionPlan plan_attention_mma(const kp_attention_desc& d) {
   AttentionPlan p{};
-  p.variant = kMmaVariant;
+  p.variant = d.allow_p16 ? kMmaP16Variant : kMmaVariant;
   p.dmax = static_cast<int>(d.d);
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
@@ -412,7 +455,7 @@ AttentionPlan plan_attention_mma(const kp_attention_desc& d) {
   return p;
 }
 
-bool is_attention_mma_plan(const AttentionPlan& p) { return p.variant == kMmaVariant; }
+bool is_attention_mma_plan(const AttentionPlan& p) { return p.variant == kMmaVariant || p.variant == kMmaP16Variant; }
 
 bool attention_mma_aligned(const void* q, const void* k, const void* v) {
   return ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v)) & 15u) == 0;
@@ -439,9 +482,9 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
   a.out_dtype = d.out_dtype;
   a.scale = d.scale;
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
-  const bool bf16 = d.dtype == KP_BF16;
-  if (d.d == 64) bf16 ? launch_one<64, true>(stream, a, blocks) : launch_one<64, false>(stream, a, blocks);
-  else bf16 ? launch_one<128, true>(stream, a, blocks) : launch_one<128, false>(stream, a, blocks);
+  const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant;
+  if (d.d == 64) bf16 ? launch_p<64, true>(stream, a, blocks, p16) : launch_p<64, false>(stream, a, blocks, p16);
+  else bf16 ? launch_p<128, true>(stream, a, blocks, p16) : launch_p<128, false>(stream, a, blocks, p16);
   return plan.variant;
 }
 

@@ -85,6 +85,7 @@ kp_attention_desc attention_desc_from(const Napi::Object& o) {
   i64_array(o, "maskStrides", d.mask_stride, 4, nullptr);
   d.return_lse = static_cast<int32_t>(i64(o, "returnLse"));
   d.max_threads = static_cast<int32_t>(opt_i64(o, "maxThreads"));
+  d.allow_p16 = static_cast<int32_t>(opt_i64(o, "allowP16"));
   return d;
 }
 

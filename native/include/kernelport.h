@@ -161,8 +161,11 @@ typedef struct kp_attention_desc {
   int32_t return_lse;
   /* Second revision, as in kp_matmul_desc: at most this many threads (cpu; 0 = the device's). */
   int32_t max_threads;
-  int32_t reserved; /* set to 0; makes the descriptor larger than the older one (the padding after
-                       return_lse held max_threads' bytes, so only the size tells old from new) */
+  /* 0 or 1. Was `reserved` (set to 0) in the second revision, which it keeps the size of: the padding after
+     return_lse held max_threads' bytes, so only the size tells the first revision from the second.
+     1 (f16/bf16 only; ignored for f32) lets a backend round the softmax probabilities P to the input
+     dtype before the P.V product, as FlashAttention does; the bound then has one rounding of that type. */
+  int32_t allow_p16;
 } kp_attention_desc;
 
 KP_API uint32_t kp_abi_version(void);

@@ -163,6 +163,7 @@ void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buff
 void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, kp_buffer* k, kp_buffer* v,
                      kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   kp::require(d.max_threads >= 0, "attention: max_threads must be >= 0 (0 = the device's threads)");
+  kp::require(d.allow_p16 == 0 || d.allow_p16 == 1, "attention: allow_p16 must be 0 or 1");
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "attention: invalid dtype");
   kp::require(kp::in_range(kp::raw(d.layout), KP_LAYOUT_BHSD, KP_LAYOUT_BSHD), "attention: invalid layout");
   kp::require(kp::in_range(kp::raw(d.causal), KP_CAUSAL_NONE, KP_CAUSAL_TOP_LEFT), "attention: invalid causal mode");
@@ -407,7 +408,6 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
   if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_attention: dev and desc are required");
   return guarded([&] {
     kp_attention_desc d = upgrade(desc, kAttentionDescV1, "kp_attention_desc");
-    d.reserved = 0;
     check_attention(dev, d, q, k, v, kv_lengths, mask, out, lse);
     std::vector<BufferRef> ins{BufferRef(q), BufferRef(k), BufferRef(v), BufferRef(d.has_kv_lengths ? kv_lengths : nullptr),
                                BufferRef(d.has_mask ? mask : nullptr)};

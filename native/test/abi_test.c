@@ -173,7 +173,7 @@ static void test_thread_cap(void) {
         "an older, smaller kp_matmul_desc is accepted, its missing fields read as 0");
   ad.struct_size = (uint32_t)(offsetof(kp_attention_desc, max_threads) + sizeof(int32_t));
   ad.max_threads = -7;
-  ad.reserved = 12345;
+  ad.allow_p16 = 12345;
   memset(aout, 0, sizeof aout);
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
         "an older, smaller kp_attention_desc is accepted, its padding never read");
@@ -188,6 +188,16 @@ static void test_thread_cap(void) {
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
         "allow_tf32 = 1 on cpu: full f32, bitwise the same result");
   d.allow_tf32 = 0;
+  /* allow_p16 likewise; the cpu keeps P in f32 whatever it says (and it means nothing for f32 inputs). */
+  ad.struct_size = sizeof ad;
+  ad.max_threads = 0;
+  ad.allow_p16 = 2;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "allow_p16") != NULL, "allow_p16 other than 0 or 1 is refused");
+  ad.allow_p16 = 1;
+  memset(aout, 0, sizeof aout);
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
+        "allow_p16 = 1 on cpu: P in f32, bitwise the same result");
+  ad.allow_p16 = 0;
   d.struct_size = 16;
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "struct_size") != NULL, "a struct_size smaller than any version is refused");
   ad.struct_size = 0;

@@ -39,6 +39,7 @@ struct Case {
   int mode;  // attention_mode
   int sample;  // 0: all rows; else check this many rows
   bool time;
+  bool p16 = false;  // allow_p16: P rounded once, judged with the bound's 2 u_p term
 };
 
 static int fails = 0;
@@ -83,6 +84,7 @@ static void run(const Case& c, DeviceCaps caps, cudaStream_t st) {
   d.dtype = c.dt; d.out_dtype = c.odt; d.layout = (kp_layout)c.layout;
   d.batch = c.B; d.hq = c.Hq; d.hkv = c.Hkv; d.sq = c.Sq; d.skv = c.Skv; d.d = D; d.dv = D;
   d.scale = c.scale; d.causal = (kp_causal)c.causal; d.has_kv_lengths = !c.lens.empty(); d.return_lse = 1;
+  d.allow_p16 = c.p16;
   caps.attention_mode = c.mode;
   AttentionPlan plan = plan_attention(caps, d, c.lens.empty() ? nullptr : c.lens.data());
   const int osz = c.odt == KP_F32 ? 4 : 2;
@@ -151,7 +153,8 @@ static void run(const Case& c, DeviceCaps caps, cudaStream_t st) {
       rl = mx + std::log(sum);
       for (int64_t x = 0; x < D; ++x) { acc[x] /= sum; mag[x] /= sum; }
     }
-    const double rel = 4 * u * (2 * std::sqrt((double)D) * smag + std::sqrt((double)c.Skv) + 4);
+    const double up = !c.p16 ? 0 : bf ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
+    const double rel = 4 * u * (2 * std::sqrt((double)D) * smag + std::sqrt((double)c.Skv) + 4) + 2 * up;
     const double floor = (D + c.Skv + 4) * std::ldexp(1.0, -126) + minsub;
     for (int64_t x = 0; x < D; ++x) {
       const double ref = acc[x], got = outv(idx(b, h, i, c.Hq, c.Sq) + x);
@@ -230,6 +233,18 @@ int main(int argc, char** argv) {
       {"PERF bf16 B4 H32 S2048 D64 causal bshd", KP_BF16, KP_BF16, BS, 2, 4, 32, 32, 2048, 2048, 64, s64, {}, 0, 0, 16, true},
       {"PERF SIMT bf16 B4 H32 S2048 D128 causal", KP_BF16, KP_BF16, BH, 2, 4, 32, 32, 2048, 2048, 128, s128, {}, 0, 1, 8, true},
   };
+  // Every tensor-core case again with allow_p16 (names gain " p16").
+  std::vector<std::string> p16_names;
+  const size_t n0 = cases.size();
+  p16_names.reserve(n0);
+  for (size_t i = 0; i < n0; ++i) {
+    if (cases[i].mode == 1) continue;
+    p16_names.push_back(std::string(cases[i].name) + " p16");
+    Case c = cases[i];
+    c.name = p16_names.back().c_str();
+    c.p16 = true;
+    cases.push_back(c);
+  }
   for (const Case& c : cases) {
     if (quick && !strncmp(c.name, "PERF", 4)) continue;
     run(c, caps, st);

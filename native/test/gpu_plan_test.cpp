@@ -383,6 +383,13 @@ int main() {
       EXPECT(p.smem == (64 * 136 + 4 * 64 * 136) * 2);  // Q, then K and V twice, rows padded by 8 halves
       EXPECT(kp::gpu::plan_attention(caps(9, 0), gqa, nullptr).smem == 16384 + 4 * 64 * 72 * 2);  // region 0 holds the P scratch
     }
+    // allow_p16: the same kernel and plan with P rounded once (its own variant name); the portable
+    // kernels keep P in f32 whatever it says.
+    kp_attention_desc p16 = prefill;
+    p16.allow_p16 = 1;
+    EXPECT(av(caps(9, 0), p16) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa + "-p16" : "flash-attention-simt"));
+    EXPECT(av(with(caps(9, 0), 1, 0), p16) == "flash-attention-simt");
+    if (KP_GPU_VENDOR_HAS_MMA_SYNC) EXPECT(kp::gpu::plan_attention(caps(9, 0), p16, nullptr).smem == kp::gpu::plan_attention(caps(9, 0), prefill, nullptr).smem);
     kp_attention_desc masked = prefill;
     masked.has_mask = 1;
     EXPECT(av(caps(9, 0), masked) == "flash-attention-simt");

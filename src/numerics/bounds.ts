@@ -67,15 +67,6 @@ export function matmulBound(plan: MatmulPlan, ref: MatmulReference, options: Bou
   return bound;
 }
 
-export interface AttentionBoundOptions extends BoundOptions {
-  /**
-   * Set when a kernel rounds the probabilities P to a narrower type before the P·V product (FlashAttention
-   * does this for its 16-bit tensor-core path). DESIGN.md says softmax in f32, so the default is none; with
-   * it, each p carries one extra rounding of that type's unit roundoff, seen twice (numerator and normaliser).
-   */
-  probabilityDtype?: DType;
-}
-
 /**
  * attention: bound = c·u·(2·sqrt(D)·S_row + sqrt(Skv) + 4)·mag_elem + 2·u_p·mag_elem + u_out·|ref| + floor.
  * - A score s_j = scale·q·k_j (+ mask) computed in f32 is off by δ_j ≲ c·sqrt(D)·u·S_row (S_row = scoreMagnitude).
@@ -83,11 +74,15 @@ export interface AttentionBoundOptions extends BoundOptions {
  *   |δout_d| <= max|δ|·(Σ_j p_j|v_jd| + |out_d|) <= 2·max|δ|·mag_d: the factor 2.
  * - The P·V accumulation over the keys: sqrt(Skv)·u·mag (the same random-walk model as matmul).
  * - +4: exp, the online-softmax rescalings and the final division, each a few u relative to mag.
+ * - 2·u_p (only with allowP16, u_p the input dtype's unit roundoff): each p_j rounded to 16 bits before
+ *   P·V is off by u_p·p_j, so the numerator Σ p_j v_jd by at most u_p·mag; twice that leaves room for a
+ *   kernel that also normalises by the rounded p. Without the term a cancelling output (|out| << mag)
+ *   shows the rounding at many times the bound, which is why the default keeps P at f32 accuracy.
  */
-export function attentionBound(plan: AttentionPlan, ref: AttentionReference, options: AttentionBoundOptions = {}): Float64Array {
+export function attentionBound(plan: AttentionPlan, ref: AttentionReference, options: BoundOptions = {}): Float64Array {
   const c = options.c ?? DEFAULT_C;
   const uOut = unitRoundoff(plan.outDtype);
-  const uP = options.probabilityDtype ? unitRoundoff(options.probabilityDtype) : 0;
+  const uP = plan.allowP16 ? unitRoundoff(plan.dtype) : 0;
   const sqrtD = Math.sqrt(plan.d);
   const keyTerm = Math.sqrt(plan.skv) + 4;
   const floor = (plan.d + plan.skv + 4) * F32_MIN_NORMAL + formatInfo(plan.outDtype).minSubnormal;

@@ -28,6 +28,8 @@ export interface AttentionPlan {
   /** Additive f32 mask: element strides for (b, h, i, j), 0 where broadcast. */
   mask?: { strides: [number, number, number, number] };
   returnLse: boolean;
+  /** 16-bit inputs whose caller allows P rounded to their dtype (AttentionOptions.allowP16). */
+  allowP16: boolean;
   outShape: number[];
   lseShape: number[];
   /** Counts only the score/value products that are not masked by causality or kvLengths. */
@@ -107,6 +109,9 @@ export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, optio
   const returnLse = options.returnLse === undefined ? false : options.returnLse;
   if (typeof returnLse !== 'boolean') throw new TypeError(`${W}: returnLse must be a boolean, got ${describe(returnLse)}`);
 
+  const allowP16 = options.allowP16 === undefined ? false : options.allowP16;
+  if (typeof allowP16 !== 'boolean') throw new TypeError(`${W}: allowP16 must be a boolean, got ${describe(allowP16)}`);
+
   const outShape = checkShape(`${W}: output`, layout === 'bhsd' ? [batch, hq, sq, dv] : [batch, sq, hq, dv]);
   const lseShape = [batch, hq, sq];
   const visible = visiblePairs(batch, sq, skv, causal, kvLengths);
@@ -135,6 +140,7 @@ export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, optio
     kvLengths,
     mask,
     returnLse,
+    allowP16: allowP16 && q.dtype !== 'f32',
     outShape,
     lseShape,
     flops,

@@ -263,7 +263,9 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
           why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
         };
   if (attentionOnTensorCores(info, desc))
-    return { variant: 'flash-attention-mma-m16n8k16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms' };
+    return desc.allowP16
+      ? { variant: 'flash-attention-mma-m16n8k16-p16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P rounded to 16 bits (allowP16)' }
+      : { variant: 'flash-attention-mma-m16n8k16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms' };
   // kernels/gpu/attention_decode.cu takes up to 16 rows per (batch, kv head) (GQA group x Sq) with
   // head dimensions up to 256 (unless KERNELPORT_GPU_ATTENTION=simt); attention.cu's portable kernels the rest.
   const groupRows = (desc.hq / (desc.hkv ?? desc.hq)) * desc.sq;

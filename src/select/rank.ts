@@ -31,6 +31,8 @@ export interface AttentionDesc {
   dv?: number;
   causal?: boolean;
   dtype?: DType;
+  /** 16-bit only: the caller allows P rounded to 16 bits (attention's allowP16). */
+  allowP16?: boolean;
 }
 
 export type OpDesc = ({ op: 'matmul' } & MatmulDesc) | ({ op: 'attention' } & AttentionDesc);

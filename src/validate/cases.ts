@@ -238,6 +238,8 @@ function attentionEdges(size: Size): AttentionShape[] {
     at('scale 25 (sharp softmax)', 13, 129, 16, 16, { scale: 25 }),
     at('prefill GQA 8:2 S=512 D=64 causal', 512, 512, 64, 64, { b: 1, hq: 8, hkv: 2, causal: true }),
     at('chunked prefill Sq=128 Skv=1024 D=128 bottom-right', 128, 1024, 128, 128, { b: 1, hq: 4, hkv: 1, causal: true }),
+    at('allowP16 D=128 Sq=130 Skv=257 bshd kvLengths top-left', 130, 257, 128, 128, { b: 2, hq: 2, hkv: 1, layout: 'bshd', kvLengths: [257, 100], causal: 'top-left', allowP16: true }),
+    at('allowP16 scale 25 (sharp softmax) D=64', 33, 200, 64, 64, { b: 1, hq: 2, hkv: 2, scale: 25, allowP16: true }),
   ];
 }
 
@@ -246,6 +248,9 @@ function attentionDistShapes(size: Size): AttentionShape[] {
     at('13x29 causal GQA 4:2', 13, 29, 32, 24, { hq: 4, hkv: 2, causal: true }),
     at('decode Skv=130 kvLengths', 1, 130, 64, 32, { kvLengths: [130, 77] }),
     at('mask with -inf rows', 9, 33, 16, 16, { mask: { shape: [2, 1, 9, 33], negInf: 0.2, fullRows: 1 } }),
+    // allowP16: judged by the bound with P rounded to 16 bits; a shape cuda's tensor-core kernel takes
+    // (it then rounds P once), every other backend keeps P in f32 and meets the looser bound too.
+    at('allowP16 70x131 D64 causal GQA 4:2', 70, 131, 64, 64, { b: 1, hq: 4, hkv: 2, causal: true, allowP16: true }),
   ];
   if (size === 'quick') return quick;
   return [

@@ -113,6 +113,7 @@ export class CpuDevice implements BackendDevice {
       maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
       returnLse: lse ? 1 : 0,
       maxThreads: config?.threads ?? 0,
+      allowP16: plan.allowP16 ? 1 : 0,
     };
     const outputs = lse ? [out, lse] : [out];
     try {
