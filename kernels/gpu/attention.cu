@@ -54,7 +54,7 @@ template <int DMAX, int TPR>
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_forward(AttnArgs a) {
   constexpr int R = kThreads / TPR;  // rows per block
   constexpr int PT = DMAX / TPR;     // q / accumulator elements per thread
-  extern __shared__ float smem[];
+  KP_GPU_EXTERN_SMEM(float, smem, 16);
   const int TK = a.tile_keys;
   float* Ks = smem;            // [TK][d]
   float* Vs = smem + TK * a.d; // [TK][dv]

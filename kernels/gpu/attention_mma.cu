@@ -77,24 +77,15 @@ struct MmaAttnArgs {
 // Two f32 values as a 16-bit pair (round to nearest even): lo in the low half, as fragments hold them.
 template <bool BF16>
 __device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
-  uint32_t r;
-  if constexpr (BF16) asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  else asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
+  return BF16 ? cvt_pack_bf16x2(lo, hi) : cvt_pack_f16x2(lo, hi);
 }
 template <bool BF16>
 __device__ __forceinline__ float pair_lo(uint32_t r) {
-  if constexpr (BF16) return __uint_as_float(r << 16);
-  float f;
-  asm("{.reg .b16 l, h;\n mov.b32 {l, h}, %1;\n cvt.f32.f16 %0, l;\n}" : "=f"(f) : "r"(r));
-  return f;
+  return BF16 ? __uint_as_float(r << 16) : cvt_f16_lo_to_f32(r);
 }
 template <bool BF16>
 __device__ __forceinline__ float pair_hi(uint32_t r) {
-  if constexpr (BF16) return __uint_as_float(r & 0xffff0000u);
-  float f;
-  asm("{.reg .b16 l, h;\n mov.b32 {l, h}, %1;\n cvt.f32.f16 %0, h;\n}" : "=f"(f) : "r"(r));
-  return f;
+  return BF16 ? __uint_as_float(r & 0xffff0000u) : cvt_f16_hi_to_f32(r);
 }
 
 // P's scaling into the f16 range (f16: 2^15) and its remainder's (f16: 2^11); 1 for bf16 (see the top).
@@ -143,7 +134,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   constexpr int NT = D / 8;  // 8-column output tiles
   constexpr int KS = D / 16; // k-steps of Q K^T
   constexpr int TILE = kKeys * LD;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   uint16_t* Qs = reinterpret_cast<uint16_t*>(smem_raw);
   float* scratch = reinterpret_cast<float*>(smem_raw);
   uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw + region0_bytes(D));

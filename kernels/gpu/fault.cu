@@ -8,7 +8,12 @@ namespace gpu {
 namespace {
 
 KP_GPU_GLOBAL void write_to_unmapped_address(int64_t address) {
+#if defined(KP_GPU_VENDOR_EMU)
+  (void)address;
+  ::kp_emu::raise_fault("write to an unmapped address (injected)");  // a real write would end the process
+#else
   *reinterpret_cast<volatile int*>(address) = 1;
+#endif
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ KP_GPU_GLOBAL void __launch_bounds__(MTHREADS, BM == SMALL_BM ? 2 : 1) gemm_mma(
   constexpr int MI = BM / 32, NJ = BN / 32;  // m16 / n8 fragments of a warp's (BM/2) x (BN/4) tile
   constexpr int A_STAGE = BM * MBK, B_STAGE = BN * MBK;
   const bool TRANS_B = g.trans_b != 0;  // uniform: a runtime branch keeps the instantiations (and CI's build time) down
-  extern __shared__ __align__(128) unsigned char smem_raw[];
+  KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 128);
   uint16_t* As = reinterpret_cast<uint16_t*>(smem_raw);
   uint16_t* Bs = As + STAGES * A_STAGE;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;

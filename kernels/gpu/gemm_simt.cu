@@ -27,8 +27,8 @@ constexpr int LLD = LBM + 4;
 constexpr int kLoads = LBM * LBK / kThreads;  // elements of A (and of B) each thread moves per K step
 
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemm_simt128(GemmArgs g) {
-  __shared__ alignas(16) float As[2][LBK][LLD];  // K-major: As[k][m]
-  __shared__ alignas(16) float Bs[2][LBK][LLD];  // Bs[k][n]
+  alignas(16) __shared__ float As[2][LBK][LLD];  // K-major: As[k][m]
+  alignas(16) __shared__ float Bs[2][LBK][LLD];  // Bs[k][n]
   const int tid = static_cast<int>(kp_gpu_thread_x());
   const int tx = tid % 16, ty = tid / 16;
   const int64_t M = g.m, N = g.n, K = g.k;

@@ -30,25 +30,11 @@ constexpr int TA_STAGE = TBM * TA_LD;
 constexpr int TB_STAGE = (TBN * TBT_LD > TBK * TBN_LD) ? TBN * TBT_LD : TBK * TBN_LD;
 constexpr size_t TSMEM_BYTES = static_cast<size_t>(TSTAGES) * (TA_STAGE + TB_STAGE) * 4;
 
-#if defined(KP_GPU_HAS_MMA)
-__device__ __forceinline__ uint32_t to_tf32(float x) {
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-  return r;
-}
-
-__device__ __forceinline__ void mma1688(float* c, const uint32_t* a, const uint32_t* b) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-#endif
 
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(TTHREADS) gemm_tf32(GemmArgs g) {
 #if defined(KP_GPU_HAS_MMA)
   const bool TRANS_B = g.trans_b != 0;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   float* As = reinterpret_cast<float*>(smem_raw);
   float* Bs = As + TSTAGES * TA_STAGE;
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;

@@ -43,7 +43,7 @@
 #include "gemm.cuh"
 #include "mma_common.cuh"
 
-#if KP_GPU_VENDOR_HAS_MMA_SYNC && !defined(KP_GPU_VENDOR_MUSA)
+#if KP_GPU_VENDOR_HAS_MMA_SYNC && !defined(KP_GPU_VENDOR_MUSA) && !defined(KP_GPU_VENDOR_EMU)
 #include "../../native/vendors/cuda_tensor_map.h"
 #define KP_WGMMA_HOST 1
 #endif

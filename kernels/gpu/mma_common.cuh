@@ -1,51 +1,16 @@
-// What the tensor-core kernels (gemm_mma.cu, gemm_tf32.cu, attention_mma.cu) share: asynchronous
-// global -> shared copies, ldmatrix and mma.sync m16n8k16 (NVIDIA PTX), the GEMMs' multistage
-// copy/compute pipeline over K tiles, the block rasterisation, and the store of a warp's accumulator
-// tile through the fused epilogue. Only where KP_GPU_HAS_MMA is defined (sm_80+ device
-// passes of the CUDA build); MUSA never sees them (vendors/musa.h).
+// What the tensor-core kernels (gemm_mma.cu, gemm_tf32.cu, attention_mma.cu) share besides the PTX
+// wrappers of ptx.cuh: the GEMMs' multistage copy/compute pipeline over K tiles, the block
+// rasterisation, and the store of a warp's accumulator tile through the fused epilogue. Only where
+// KP_GPU_HAS_MMA is defined (sm_80+ device passes of the CUDA build, and the CPU emulator); MUSA
+// never sees them (vendors/musa.h).
 #pragma once
 #include "gemm.cuh"
+#include "ptx.cuh"
 
 #if defined(KP_GPU_HAS_MMA)
 namespace kp {
 namespace gpu {
 namespace {
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros, read nothing
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-// ldmatrix: four 8x8 b16 matrices, lanes 8i..8i+7 giving matrix i's row addresses (.trans: transposed).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t* r) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t addr, uint32_t* r) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-template <bool BF16>
-__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b) {
-  if (BF16)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
 
 template <int MI, int NJ>
 __device__ __forceinline__ void zero_acc(float (&acc)[MI][NJ][4]) {

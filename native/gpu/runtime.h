@@ -3,6 +3,7 @@
 //
 //   native/vendors/cuda.h   NVIDIA CUDA runtime (nvcc)
 //   native/vendors/musa.h   Moore Threads MUSA runtime (mcc), the MUSA issue
+//   native/vendors/emu.h    the CPU emulator (g++; tests only): kernels run on fibers, PTX emulated
 //
 // Host API (each returns kp_gpu_error_t; kp_gpu_success on success):
 //   kp_gpu_set_device(i), kp_gpu_device_count(&n), kp_gpu_device_attribute(&v, KP_GPU_ATTR_*, dev),
@@ -16,6 +17,8 @@
 //   kp_gpu_error_is_oom(e), kp_gpu_error_is_sticky(e) (the context is lost: every later call fails),
 //   kp_gpu_set_max_dynamic_smem(kernel, bytes).
 // Launch: KP_GPU_LAUNCH(kernel, grid, block, smem_bytes, stream)(args...); KP_GPU_LAUNCH_BOUNDS(threads).
+// Dynamic shared memory, in a kernel body: KP_GPU_EXTERN_SMEM(type, name, alignment) declares `name`
+// as the block's array of `type`.
 //
 // Device side: KP_GPU_GLOBAL, KP_GPU_DEVICE, KP_GPU_HOST_DEVICE, KP_GPU_INLINE, KP_GPU_NOINLINE, kp_gpu_sync_block(),
 // kp_gpu_shfl_xor(v, lane_mask, width) (a butterfly within groups of `width` lanes; width must divide
@@ -25,7 +28,9 @@
 // ldmatrix, cp.async) exist; code using them sits behind it with a portable fallback.
 #pragma once
 
-#if defined(KP_GPU_VENDOR_MUSA)
+#if defined(KP_GPU_VENDOR_EMU)
+#include "../vendors/emu.h"
+#elif defined(KP_GPU_VENDOR_MUSA)
 #include "../vendors/musa.h"
 #else
 #include "../vendors/cuda.h"

@@ -20,6 +20,7 @@ typedef cudaEvent_t kp_gpu_event_t;
 #define KP_GPU_NOINLINE __noinline__
 #define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 #define KP_GPU_LAUNCH_BOUNDS(threads) __launch_bounds__(threads)
+#define KP_GPU_EXTERN_SMEM(type, name, align) extern __shared__ __align__(align) type name[]
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define KP_GPU_HAS_MMA 1

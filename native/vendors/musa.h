@@ -45,6 +45,7 @@ typedef musaEvent_t kp_gpu_event_t;
 #define KP_GPU_NOINLINE __noinline__
 #define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 #define KP_GPU_LAUNCH_BOUNDS(threads) __launch_bounds__(threads)
+#define KP_GPU_EXTERN_SMEM(type, name, align) extern __shared__ __align__(align) type name[]
 
 // ---- host ----------------------------------------------------------------------------------------
 inline kp_gpu_error_t kp_gpu_set_device(int i) { return musaSetDevice(i); }

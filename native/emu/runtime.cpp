@@ -1,0 +1,456 @@
+// The CPU emulator's scheduler, memory and errors (see runtime.h).
+#include "runtime.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+namespace kp_emu {
+namespace {
+
+std::unordered_map<const void*, const char*>& collective_names() {
+  static auto* names = new std::unordered_map<const void*, const char*>;  // never freed: read by ~Stats at exit
+  return *names;
+}
+const char* collective_name(const void* fn) {
+  auto it = collective_names().find(fn);
+  return it == collective_names().end() ? (fn ? "collective" : "syncwarp") : it->second;
+}
+
+// ---- fibers ----------------------------------------------------------------------------------------
+// x86-64: a six-register switch (the System V callee-saved set), a few nanoseconds; elsewhere ucontext.
+#if defined(__x86_64__)
+extern "C" void kp_emu_switch(void** save_sp, void* to_sp);
+asm(R"(
+  .text
+  .p2align 4
+  .type kp_emu_switch,@function
+kp_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size kp_emu_switch,.-kp_emu_switch
+)");
+struct Context {
+  void* sp = nullptr;
+};
+#else
+struct Context {
+  ucontext_t uc;
+};
+#endif
+
+constexpr size_t kStackBytes = 256 << 10;
+constexpr size_t kGuardBytes = 4096;
+
+struct Barrier {
+  unsigned arrived = 0;
+  uint64_t generation = 0;
+};
+
+struct Fiber {
+  Context ctx;
+  char* stack = nullptr;  // mmap'ed, a guard page below
+  Dim3 tid;
+  unsigned warp = 0, lane = 0;
+  bool done = false;
+  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier
+  uint64_t wait_generation = 0;
+};
+
+struct Warp {
+  Barrier bar;
+  unsigned alive = 0, lanes = 0;
+  Combine combine = nullptr;
+  const void* ctx = nullptr;
+  bool mismatch = false;
+  std::vector<uint32_t> in, out;
+};
+
+struct Block {
+  Dim3 idx;
+  Barrier bar;
+  unsigned alive = 0;
+  int or_acc = 0, or_result = 0;
+  std::vector<Warp> warps;
+};
+
+// One launch at a time in the process: blocks run one after another, which is also what lets a kernel's
+// static __shared__ arrays be plain statics.
+std::mutex g_launch_mutex;
+Context g_scheduler;
+Fiber* g_cur = nullptr;
+Block g_block;
+Dim3 g_grid, g_block_dim;
+unsigned g_warp = 32;
+const std::function<void()>* g_body = nullptr;
+std::vector<Fiber> g_fibers;
+alignas(1024) unsigned char g_arena[232448 + 1024];
+std::string g_launch_error;
+int g_launch_status = kSuccess;
+
+// KERNELPORT_EMU_STATS=1: at exit, what ran (launches, and warp-collective operations by kind), so a
+// test can tell that a forced kernel path really took the tensor-core instructions.
+struct Stats {
+  unsigned long long launches = 0, blocks = 0;
+  std::unordered_map<const void*, unsigned long long> collectives;
+  ~Stats() {
+    const char* s = std::getenv("KERNELPORT_EMU_STATS");
+    if (!s || !*s || *s == '0') return;
+    std::fprintf(stderr, "kernelport-emu: %llu launches, %llu blocks", launches, blocks);
+    std::map<std::string, unsigned long long> by_name;  // each translation unit has its own combine functions
+    for (const auto& [fn, n] : collectives) by_name[collective_name(fn)] += n;
+    for (const auto& [name, n] : by_name) std::fprintf(stderr, ", %s %llu", name.c_str(), n);
+    std::fprintf(stderr, "\n");
+  }
+};
+Stats g_stats;
+
+void switch_to(Context& from, Context& to) {
+#if defined(__x86_64__)
+  kp_emu_switch(&from.sp, to.sp);
+#else
+  swapcontext(&from.uc, &to.uc);
+#endif
+}
+
+void fail_launch(int code, const std::string& why) {
+  if (g_launch_status == kSuccess) {
+    g_launch_status = code;
+    g_launch_error = why;
+  }
+}
+
+void release_block() {
+  g_block.bar.arrived = 0;
+  g_block.bar.generation++;
+  g_block.or_result = g_block.or_acc;
+  g_block.or_acc = 0;
+}
+
+void release_warp(Warp& w) {
+  if (w.mismatch) fail_launch(kLaunchFailure, "lanes of a warp met at different collective operations");
+  if (w.alive != w.lanes) fail_launch(kLaunchFailure, "a warp-collective operation after some lanes of the warp had exited");
+  if (w.combine) w.combine(w.in.data(), w.out.data(), w.lanes, w.ctx);
+  w.combine = nullptr;
+  w.ctx = nullptr;
+  w.mismatch = false;
+  w.bar.arrived = 0;
+  w.bar.generation++;
+}
+
+[[noreturn]] void fiber_main() {
+  Fiber* f = g_cur;
+  (*g_body)();
+  f->done = true;
+  Warp& w = g_block.warps[f->warp];
+  g_block.alive--;
+  w.alive--;
+  // Exited threads no longer count at a barrier (as on the GPU since Volta); a warp collective still
+  // waiting for them is a kernel bug, reported by release_warp.
+  if (g_block.bar.arrived > 0 && g_block.bar.arrived == g_block.alive) release_block();
+  if (w.bar.arrived > 0 && w.bar.arrived == w.alive) release_warp(w);
+  switch_to(f->ctx, g_scheduler);
+  std::abort();  // never resumed
+}
+
+#if defined(__x86_64__)
+void trampoline() { fiber_main(); }
+#else
+void trampoline_uc() { fiber_main(); }
+#endif
+
+void start_fiber(Fiber& f) {
+  if (!f.stack) {
+    void* m = mmap(nullptr, kStackBytes + kGuardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw std::bad_alloc();
+    mprotect(m, kGuardBytes, PROT_NONE);  // an overflowing fiber faults instead of corrupting its neighbour
+    f.stack = static_cast<char*>(m) + kGuardBytes;
+  }
+#if defined(__x86_64__)
+  // The switch pops six registers and returns into trampoline, which then sees the stack as a called
+  // function does (rsp + 8 a multiple of 16).
+  uintptr_t top = reinterpret_cast<uintptr_t>(f.stack + kStackBytes) & ~uintptr_t(15);
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;                                      // trampoline's would-be return address
+  *--sp = reinterpret_cast<void*>(&trampoline);
+  for (int i = 0; i < 6; ++i) *--sp = nullptr;          // rbp, rbx, r12-r15
+  f.ctx.sp = sp;
+#else
+  getcontext(&f.ctx.uc);
+  f.ctx.uc.uc_stack.ss_sp = f.stack;
+  f.ctx.uc.uc_stack.ss_size = kStackBytes;
+  f.ctx.uc.uc_link = nullptr;
+  makecontext(&f.ctx.uc, trampoline_uc, 0);
+#endif
+}
+
+bool runnable(const Fiber& f) {
+  if (f.done) return false;
+  if (f.waiting == 1) return g_block.bar.generation != f.wait_generation;
+  if (f.waiting == 2) return g_block.warps[f.warp].bar.generation != f.wait_generation;
+  return true;
+}
+
+void wait_here(int kind, uint64_t generation) {
+  g_cur->waiting = kind;
+  g_cur->wait_generation = generation;
+  switch_to(g_cur->ctx, g_scheduler);
+  g_cur->waiting = 0;
+}
+
+void run_block(unsigned nthreads) {
+  g_block.bar = Barrier{};
+  g_block.alive = nthreads;
+  g_block.or_acc = g_block.or_result = 0;
+  const unsigned nwarps = (nthreads + g_warp - 1) / g_warp;
+  g_block.warps.resize(nwarps);
+  for (unsigned w = 0; w < nwarps; ++w) {
+    Warp& wp = g_block.warps[w];
+    wp = Warp{};
+    wp.lanes = wp.alive = std::min(g_warp, nthreads - w * g_warp);
+    wp.in.assign(static_cast<size_t>(g_warp) * kWords, 0);
+    wp.out.assign(static_cast<size_t>(g_warp) * kWords, 0);
+  }
+  for (unsigned t = 0; t < nthreads; ++t) {
+    Fiber& f = g_fibers[t];
+    f.tid = Dim3{t % g_block_dim.x, (t / g_block_dim.x) % g_block_dim.y, t / (g_block_dim.x * g_block_dim.y)};
+    f.warp = t / g_warp;
+    f.lane = t % g_warp;
+    f.done = false;
+    f.waiting = 0;
+    start_fiber(f);
+  }
+  for (;;) {
+    bool ran = false, left = false;
+    for (unsigned t = 0; t < nthreads; ++t) {
+      Fiber& f = g_fibers[t];
+      if (f.done) continue;
+      left = true;
+      if (!runnable(f)) continue;
+      g_cur = &f;
+      switch_to(g_scheduler, f.ctx);
+      g_cur = nullptr;
+      ran = true;
+    }
+    if (!left) return;
+    if (!ran) {
+      // Every live thread waits for one that never arrives: on a GPU, a hang.
+      fail_launch(kLaunchFailure, "deadlock: threads wait at a barrier others never reach");
+      return;  // the fibers are abandoned; their stacks are reset by the next launch
+    }
+  }
+}
+
+// ---- device memory -----------------------------------------------------------------------------------
+std::mutex g_mem_mutex;
+std::unordered_map<void*, size_t> g_allocs;
+size_t g_used = 0;
+int g_sticky = kSuccess;
+int g_last = kSuccess;
+
+size_t budget() {
+  static const size_t b = [] {
+    const char* s = std::getenv("KERNELPORT_EMU_MEMORY_MB");
+    const long mb = s && *s ? std::atol(s) : 4096;
+    return static_cast<size_t>(mb > 0 ? mb : 4096) << 20;
+  }();
+  return b;
+}
+
+unsigned env_warp() {
+  static const unsigned w = [] {
+    const char* s = std::getenv("KERNELPORT_EMU_WARP_SIZE");
+    const long v = s && *s ? std::atol(s) : 32;
+    return v == 32 || v == 64 || v == 128 ? static_cast<unsigned>(v) : 32u;
+  }();
+  return w;
+}
+
+}  // namespace
+
+const char* error_name(int e) {
+  switch (e) {
+    case kSuccess: return "emuSuccess";
+    case kInvalidValue: return "emuErrorInvalidValue";
+    case kMemoryAllocation: return "emuErrorMemoryAllocation";
+    case kInvalidConfiguration: return "emuErrorInvalidConfiguration";
+    case kNotReady: return "emuErrorNotReady";
+    case kIllegalAddress: return "emuErrorIllegalAddress";
+    case kLaunchFailure: return "emuErrorLaunchFailure";
+    default: return "emuErrorUnknown";
+  }
+}
+
+const char* error_string(int e) {
+  switch (e) {
+    case kSuccess: return "no error";
+    case kInvalidValue: return "invalid argument";
+    case kMemoryAllocation: return "out of memory (the emulated device's budget, KERNELPORT_EMU_MEMORY_MB)";
+    case kInvalidConfiguration: return "invalid configuration argument";
+    case kNotReady: return "device not ready";
+    case kIllegalAddress: return "an illegal memory access was encountered";
+    case kLaunchFailure: return g_launch_error.empty() ? "unspecified launch failure" : g_launch_error.c_str();
+    default: return "unknown error";
+  }
+}
+
+bool error_is_sticky(int e) { return e == kIllegalAddress || e == kLaunchFailure; }
+
+int device_attribute(int which) {
+  switch (which) {
+    case 0: return static_cast<int>(env_warp());
+    case 1: return 78;
+    case 2: return 9;
+    case 3: return 0;
+    case 4: return 232448;
+    case 5: return 60 << 20;
+    default: return 0;
+  }
+}
+
+int mem_info(size_t* free_bytes, size_t* total) {
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  *total = budget();
+  *free_bytes = budget() - g_used;
+  return g_sticky;
+}
+
+int malloc_device(void** p, size_t bytes) {
+  if (g_sticky) return g_sticky;
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  if (bytes > budget() - g_used) return kMemoryAllocation;
+  // 256-byte alignment, as cudaMalloc's (the kernels' vector loads rely on 16).
+  void* m = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
+  if (!m) return kMemoryAllocation;
+  g_allocs[m] = bytes;
+  g_used += bytes;
+  *p = m;
+  return kSuccess;
+}
+
+int free_device(void* p) {
+  if (!p) return kSuccess;
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  auto it = g_allocs.find(p);
+  if (it == g_allocs.end()) return kInvalidValue;
+  g_used -= it->second;
+  g_allocs.erase(it);
+  std::free(p);
+  return kSuccess;
+}
+
+int check_sticky() { return g_sticky; }
+
+int take_last_error() {
+  if (g_sticky) return g_sticky;
+  const int e = g_last;
+  g_last = kSuccess;
+  return e;
+}
+
+int set_max_dynamic_smem(int bytes) { return bytes >= 0 && bytes <= device_attribute(4) ? kSuccess : kInvalidValue; }
+
+void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body) {
+  std::lock_guard<std::mutex> lock(g_launch_mutex);
+  if (g_sticky) return;
+  const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
+  if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
+      smem > static_cast<size_t>(device_attribute(4))) {
+    g_last = kInvalidConfiguration;
+    return;
+  }
+  g_warp = env_warp();
+  g_grid = grid;
+  g_block_dim = block;
+  g_body = &body;
+  g_launch_status = kSuccess;
+  g_launch_error.clear();
+  g_stats.launches++;
+  if (g_fibers.size() < threads) g_fibers.resize(threads);
+  for (unsigned z = 0; z < grid.z && g_launch_status == kSuccess; ++z)
+    for (unsigned y = 0; y < grid.y && g_launch_status == kSuccess; ++y)
+      for (unsigned x = 0; x < grid.x && g_launch_status == kSuccess; ++x) {
+        g_block.idx = Dim3{x, y, z};
+        g_stats.blocks++;
+        std::memset(g_arena, 0xcd, smem);  // shared memory starts as garbage, as on a GPU
+        run_block(static_cast<unsigned>(threads));
+      }
+  g_body = nullptr;
+  if (g_launch_status != kSuccess) {
+    if (error_is_sticky(g_launch_status)) g_sticky = g_launch_status;
+    g_last = g_launch_status;
+  }
+}
+
+const Dim3& thread_idx() { return g_cur->tid; }
+const Dim3& block_idx() { return g_block.idx; }
+const Dim3& block_dim() { return g_block_dim; }
+const Dim3& grid_dim() { return g_grid; }
+unsigned warp_size() { return g_warp; }
+unsigned lane_id() { return g_cur->lane; }
+unsigned char* shared_arena() { return g_arena; }
+
+void sync_block() {
+  if (++g_block.bar.arrived == g_block.alive) return release_block();
+  wait_here(1, g_block.bar.generation);
+}
+
+int sync_block_or(int predicate) {
+  g_block.or_acc |= predicate != 0;
+  sync_block();
+  return g_block.or_result;
+}
+
+void sync_warp() { warp_collective(nullptr, nullptr, nullptr, nullptr); }
+
+void name_collective(Combine combine, const char* name) {
+  std::lock_guard<std::mutex> lock(g_launch_mutex);
+  collective_names()[reinterpret_cast<const void*>(combine)] = name;
+}
+
+void raise_fault(const char* what) { fail_launch(kIllegalAddress, what); }
+
+void warp_collective(const uint32_t* in, uint32_t* out, Combine combine, const void* ctx) {
+  Fiber* f = g_cur;
+  Warp& w = g_block.warps[f->warp];
+  if (in) std::memcpy(&w.in[static_cast<size_t>(f->lane) * kWords], in, kWords * sizeof(uint32_t));
+  if (w.bar.arrived == 0) {
+    w.combine = combine;
+    w.ctx = ctx;
+  } else if (w.combine != combine) {
+    w.mismatch = true;
+  }
+  w.ctx = ctx;  // the last lane's: it is running while combine runs
+  if (f->lane == 0) g_stats.collectives[reinterpret_cast<const void*>(combine)]++;
+  if (++w.bar.arrived == w.alive) release_warp(w);
+  else wait_here(2, w.bar.generation);
+  if (out) std::memcpy(out, &w.out[static_cast<size_t>(f->lane) * kWords], kWords * sizeof(uint32_t));
+}
+
+}  // namespace kp_emu

@@ -1,0 +1,74 @@
+// The CPU emulator of the GPU layer (tests only; native/vendors/emu.h maps the vendor-neutral names onto
+// it). The kernels of kernels/gpu/ are compiled by g++ as ordinary C++; a launch runs the grid's blocks
+// one after another, and each block's threads as cooperative fibers on the calling thread, switching only
+// where a GPU thread could wait: block barriers and warp-collective operations (shuffles, ldmatrix,
+// mma.sync), which combine every lane's operands once all lanes of the warp have arrived. So the kernels
+// run unchanged, SIMT semantics included, at a speed that suits small validation problems.
+//
+// What it cannot show: timing, memory-model races (cp.async lands at once; blocks never overlap), the
+// tensor cores' own rounding (mma sums its exact products in double, then rounds once), and faults
+// (an out-of-bounds access is a host access: run the tests under AddressSanitizer to see one).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace kp_emu {
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+// Error codes, numbered as the CUDA runtime's so that messages read alike.
+enum Error : int {
+  kSuccess = 0,
+  kInvalidValue = 1,
+  kMemoryAllocation = 2,
+  kInvalidConfiguration = 9,
+  kNotReady = 600,
+  kIllegalAddress = 700,
+  kLaunchFailure = 719,
+};
+const char* error_name(int e);
+const char* error_string(int e);
+bool error_is_sticky(int e);
+
+// ---- host side -----------------------------------------------------------------------------------
+// The emulated device: one, with a memory budget (KERNELPORT_EMU_MEMORY_MB, default 4096) so that an
+// allocation beyond it is refused as a GPU's would be. Attributes: warp size KERNELPORT_EMU_WARP_SIZE
+// (default 32), compute capability 9.0, 78 multiprocessors, 227 KiB shared memory per block (an H20's).
+int device_attribute(int which);  // enum kp_gpu_attr (native/gpu/runtime.h)
+int mem_info(size_t* free_bytes, size_t* total);
+int malloc_device(void** p, size_t bytes);
+int free_device(void* p);
+int check_sticky();                 // the sticky error, if one happened (then every call returns it)
+int take_last_error();              // the last launch error, cleared
+int set_max_dynamic_smem(int bytes);
+// Runs the kernel body on every thread of every block, now; errors go to take_last_error().
+void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body);
+
+// ---- device side (valid inside a kernel) -----------------------------------------------------------
+const Dim3& thread_idx();
+const Dim3& block_idx();
+const Dim3& block_dim();
+const Dim3& grid_dim();
+unsigned warp_size();
+unsigned lane_id();
+unsigned char* shared_arena();  // the block's dynamic shared memory (and the base of shared addresses)
+void sync_block();
+int sync_block_or(int predicate);
+void sync_warp();
+// A fault the emulated kernel raises itself (kernels/gpu/fault.cu): sticky, as on a GPU.
+void raise_fault(const char* what);
+
+// Warp-collective operation: each lane gives kWords words, and when every lane of the warp has arrived,
+// `combine` runs once over all lanes' words (in[lane * kWords + i]) and writes each lane's result words
+// (out[lane * kWords + i]); the call returns this lane's. Every lane must pass the same combine and ctx
+// values (what the instruction's uniform operands are).
+constexpr unsigned kWords = 16;
+using Combine = void (*)(const uint32_t* in, uint32_t* out, unsigned lanes, const void* ctx);
+void warp_collective(const uint32_t* in, uint32_t* out, Combine combine, const void* ctx);
+// The name KERNELPORT_EMU_STATS gives a combine function's operations.
+void name_collective(Combine combine, const char* name);
+
+}  // namespace kp_emu

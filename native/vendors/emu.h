@@ -1,0 +1,198 @@
+// CPU-emulator mapping of the vendor-neutral GPU layer (native/gpu/runtime.h), for tests: the kernels in
+// kernels/gpu/ and native/gpu/backend_gpu.cpp compiled by g++ as C++, run by native/emu/runtime.cpp.
+// Besides the layer's names this header gives the CUDA keywords and builtins the kernels use, so that
+// they compile unchanged; the PTX wrappers come from native/emu/ptx.h (kernels/gpu/ptx.cuh picks it).
+// The library built from it (libkernelport_gpu_emu.so) is loaded only when KERNELPORT_CUDA_LIBRARY
+// names it; it is never a product backend.
+#pragma once
+#include <math.h>
+#include <stdint.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <tuple>
+
+#include "../emu/runtime.h"
+
+typedef int kp_gpu_error_t;
+typedef struct kp_emu_stream* kp_gpu_stream_t;
+typedef struct kp_emu_event* kp_gpu_event_t;
+#define kp_gpu_success 0
+#define kp_gpu_not_ready 600
+#define KP_GPU_VENDOR_NAME "CUDA (CPU emulator)"
+// mma.sync, ldmatrix and cp.async are emulated: the tensor-core paths run (wgmma/TMA are not).
+#define KP_GPU_VENDOR_HAS_MMA_SYNC 1
+#define KP_GPU_HAS_MMA 1
+
+#define KP_GPU_GLOBAL
+#define KP_GPU_DEVICE
+#define KP_GPU_HOST_DEVICE
+#define KP_GPU_INLINE inline
+#define KP_GPU_NOINLINE __attribute__((noinline))
+#define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) ::kp_emu_launcher((grid), (block), (smem)).run(kernel)
+#define KP_GPU_LAUNCH_BOUNDS(threads)
+#define KP_GPU_EXTERN_SMEM(type, name, align) type* const name = reinterpret_cast<type*>(::kp_emu::shared_arena())
+
+// The CUDA spellings the kernels use directly. A block's static __shared__ arrays are statics: the
+// emulator runs one block at a time.
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
+#define __shared__ static
+#define __launch_bounds__(...)
+#define threadIdx (::kp_emu::thread_idx())
+#define blockIdx (::kp_emu::block_idx())
+#define blockDim (::kp_emu::block_dim())
+#define gridDim (::kp_emu::grid_dim())
+
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+
+inline float __uint_as_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline float __int_as_float(int32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline uint32_t __float_as_uint(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline int32_t __float_as_int(float f) { int32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+using std::max;
+using std::min;
+
+inline void __syncthreads() { ::kp_emu::sync_block(); }
+inline int __syncthreads_or(int p) { return ::kp_emu::sync_block_or(p); }
+inline void __syncwarp(unsigned = 0xffffffffu) { ::kp_emu::sync_warp(); }
+
+namespace kp_emu {
+struct ShflXor {
+  unsigned lane_mask, width;
+};
+inline void combine_shfl_xor(const uint32_t* in, uint32_t* out, unsigned lanes, const void* ctx) {
+  const ShflXor& s = *static_cast<const ShflXor*>(ctx);
+  for (unsigned l = 0; l < lanes; ++l) {
+    // A source lane outside the caller's group of `width` lanes (or past the warp) gives the caller's own value.
+    const unsigned src = l ^ s.lane_mask;
+    out[l * kWords] = src < lanes && src / s.width == l / s.width ? in[src * kWords] : in[l * kWords];
+  }
+}
+static const bool shfl_xor_named = (name_collective(combine_shfl_xor, "shfl"), true);
+template <class T>
+inline T shfl_xor(T v, int lane_mask, int width) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles only");
+  uint32_t in[kWords] = {}, out[kWords];
+  std::memcpy(in, &v, 4);
+  const ShflXor s{static_cast<unsigned>(lane_mask), static_cast<unsigned>(width)};
+  warp_collective(in, out, combine_shfl_xor, &s);
+  T r;
+  std::memcpy(&r, out, 4);
+  return r;
+}
+}  // namespace kp_emu
+
+// width defaults to the warp, as warpSize does.
+template <class T>
+inline T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 0) {
+  return ::kp_emu::shfl_xor(v, lane_mask, width > 0 ? width : static_cast<int>(::kp_emu::warp_size()));
+}
+
+// ---- host ----------------------------------------------------------------------------------------
+struct kp_emu_launcher {
+  dim3 grid, block;
+  size_t smem;
+  kp_emu_launcher(dim3 g, dim3 b, size_t s) : grid(g), block(b), smem(s) {}
+  template <class... P>
+  struct Bound {
+    kp_emu_launcher* l;
+    void (*kernel)(P...);
+    template <class... A>
+    void operator()(A&&... args) {
+      // The arguments are copied once, as a launch copies them to the device; every thread reads that copy.
+      auto body = [k = kernel, tup = std::make_tuple(static_cast<P>(args)...)] { std::apply(k, tup); };
+      ::kp_emu::launch(::kp_emu::Dim3{l->grid.x, l->grid.y, l->grid.z}, ::kp_emu::Dim3{l->block.x, l->block.y, l->block.z}, l->smem,
+                       body);
+    }
+  };
+  template <class... P>
+  Bound<P...> run(void (*kernel)(P...)) {
+    return Bound<P...>{this, kernel};
+  }
+};
+
+inline kp_gpu_error_t kp_gpu_set_device(int i) { return i == 0 ? ::kp_emu::check_sticky() : 101; }
+inline kp_gpu_error_t kp_gpu_device_count(int* n) {
+  *n = 1;
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_device_attribute(int* v, int attr, int) {
+  *v = ::kp_emu::device_attribute(attr);
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_mem_info(size_t* free_bytes, size_t* total) { return ::kp_emu::mem_info(free_bytes, total); }
+inline kp_gpu_error_t kp_gpu_malloc(void** p, size_t bytes) { return ::kp_emu::malloc_device(p, bytes); }
+inline kp_gpu_error_t kp_gpu_free(void* p) { return ::kp_emu::free_device(p); }
+inline kp_gpu_error_t kp_gpu_malloc_host(void** p, size_t bytes) {
+  *p = std::malloc(bytes);
+  return *p ? 0 : 2;
+}
+inline kp_gpu_error_t kp_gpu_free_host(void* p) {
+  std::free(p);
+  return 0;
+}
+// Streams run everything at once, in order: copies and launches complete before the call returns.
+inline kp_gpu_error_t kp_gpu_copy_(void* dst, const void* src, size_t n) {
+  if (int e = ::kp_emu::check_sticky()) return e;
+  std::memmove(dst, src, n);
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_memcpy_h2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t) { return kp_gpu_copy_(d, s, n); }
+inline kp_gpu_error_t kp_gpu_memcpy_d2h_async(void* d, const void* s, size_t n, kp_gpu_stream_t) { return kp_gpu_copy_(d, s, n); }
+inline kp_gpu_error_t kp_gpu_memcpy_d2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t) { return kp_gpu_copy_(d, s, n); }
+inline kp_gpu_error_t kp_gpu_memset_async(void* dst, int v, size_t n, kp_gpu_stream_t) {
+  if (int e = ::kp_emu::check_sticky()) return e;
+  std::memset(dst, v, n);
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_stream_create(kp_gpu_stream_t* s) {
+  *s = reinterpret_cast<kp_gpu_stream_t>(uintptr_t{16});
+  return ::kp_emu::check_sticky();
+}
+inline kp_gpu_error_t kp_gpu_stream_destroy(kp_gpu_stream_t) { return 0; }
+inline kp_gpu_error_t kp_gpu_stream_sync(kp_gpu_stream_t) { return ::kp_emu::check_sticky(); }
+inline kp_gpu_error_t kp_gpu_event_create(kp_gpu_event_t* e) {
+  *e = reinterpret_cast<kp_gpu_event_t>(uintptr_t{32});
+  return ::kp_emu::check_sticky();
+}
+inline kp_gpu_error_t kp_gpu_event_destroy(kp_gpu_event_t) { return 0; }
+inline kp_gpu_error_t kp_gpu_event_record(kp_gpu_event_t, kp_gpu_stream_t) { return ::kp_emu::check_sticky(); }
+inline kp_gpu_error_t kp_gpu_event_query(kp_gpu_event_t) { return ::kp_emu::check_sticky(); }
+inline kp_gpu_error_t kp_gpu_last_error() { return ::kp_emu::take_last_error(); }
+inline const char* kp_gpu_error_name(kp_gpu_error_t e) { return ::kp_emu::error_name(e); }
+inline const char* kp_gpu_error_string(kp_gpu_error_t e) { return ::kp_emu::error_string(e); }
+inline bool kp_gpu_error_is_oom(kp_gpu_error_t e) { return e == ::kp_emu::kMemoryAllocation; }
+inline bool kp_gpu_error_is_sticky(kp_gpu_error_t e) { return ::kp_emu::error_is_sticky(e); }
+template <class K>
+inline kp_gpu_error_t kp_gpu_set_max_dynamic_smem(K*, int bytes) {
+  return ::kp_emu::set_max_dynamic_smem(bytes);
+}
+
+// ---- device --------------------------------------------------------------------------------------
+#define kp_gpu_sync_block() __syncthreads()
+inline float kp_gpu_shfl_xor(float v, int lane_mask, int width) { return ::kp_emu::shfl_xor(v, lane_mask, width); }
+inline unsigned kp_gpu_thread_x() { return threadIdx.x; }
+inline unsigned kp_gpu_block_x() { return blockIdx.x; }
+inline unsigned kp_gpu_block_y() { return blockIdx.y; }
+inline unsigned kp_gpu_block_z() { return blockIdx.z; }
+inline unsigned kp_gpu_block_dim_x() { return blockDim.x; }
+inline unsigned kp_gpu_grid_dim_x() { return gridDim.x; }
+inline unsigned kp_gpu_grid_dim_y() { return gridDim.y; }
+inline unsigned kp_gpu_grid_dim_z() { return gridDim.z; }
+#define kp_gpu_atomic_max_shared(p, v) (*(p) = std::max(*(p), (v)))
