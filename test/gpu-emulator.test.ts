@@ -1,0 +1,152 @@
+/**
+ * The cuda backend's kernels on the CPU emulator (native/emu, libkernelport_gpu_emu.so): the same
+ * kernels/gpu/ sources and native/gpu/backend_gpu.cpp, compiled by g++, with GPU threads as fibers and
+ * mma.sync / ldmatrix / cp.async emulated. Loaded as "cuda" through the stand-in driver
+ * (KERNELPORT_CUDA_DRIVER) and KERNELPORT_CUDA_LIBRARY, in child processes (the GPU probe happens once
+ * per process). This is how the tensor-core kernels (and their forced paths, allowP16, and the
+ * 64/128-lane warp planning of MUSA parts) are run by CI, which has no GPU: their logic against the
+ * float64 oracle, not their speed and not the tensor cores' own rounding (see native/emu/runtime.h).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../src/native.js';
+
+const root = packageRoot();
+const release = join(root, 'build', 'Release');
+const emuLib = join(release, 'libkernelport_gpu_emu.so');
+const fakeDriver = join(release, 'libkp_fake_cuda_driver.so');
+const cli = join(root, 'dist', 'cli', 'main.js');
+const missing = [emuLib, fakeDriver].filter((f) => !existsSync(f));
+if (missing.length) console.log(`test/gpu-emulator.test.ts: skipped, not built: ${missing.join(', ')} (KP_GPU_EMU=OFF, a sanitizer build or a cross-compile)`);
+
+const emuEnv = { KERNELPORT_CUDA_DRIVER: fakeDriver, KERNELPORT_CUDA_LIBRARY: emuLib, KERNELPORT_EMU_STATS: '1' };
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** Warp-collective operations by kind, from KERNELPORT_EMU_STATS. */
+  ops: Record<string, number>;
+}
+
+/** Runs node with `args` in the emulator's environment (asynchronously: vitest's worker keeps talking meanwhile). */
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...emuEnv, ...env }, timeout: 300_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      const line = stderr.split('\n').find((l) => l.startsWith('kernelport-emu:')) ?? '';
+      const ops: Record<string, number> = {};
+      for (const m of line.matchAll(/, (\w+) (\d+)/g)) ops[m[1]!] = Number(m[2]);
+      resolve({ status, stdout, stderr, ops });
+    });
+  });
+}
+
+const validate = (size: string, env: Record<string, string> = {}, extra: string[] = []) =>
+  run([cli, 'validate', size, '--backends', 'cuda', ...extra], env);
+
+function expectPass(r: Run): void {
+  expect(r.stdout, r.stderr).toMatch(/NVIDIA H20 \(sm_90/); // the emulated device, as the stand-in driver names it
+  expect(r.status, r.stdout.slice(-3000)).toBe(0);
+  expect(r.stdout).toMatch(/\nPASS in /);
+}
+
+describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
+  it('validate --quick passes on the default paths, the tensor-core attention among them', async () => {
+    const r = await validate('--quick');
+    expectPass(r);
+    expect(r.ops.mma ?? 0).toBeGreaterThan(0);
+    expect(r.ops.ldmatrix ?? 0).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('validate --quick passes with the tensor cores forced wherever they can run (GEMM, TF32 and attention)', async () => {
+    const base = await validate('--quick');
+    const r = await validate('--quick', { KERNELPORT_GPU_GEMM: 'mma', KERNELPORT_GPU_ATTENTION: 'mma' });
+    expectPass(r);
+    expect(r.ops.mma ?? 0).toBeGreaterThan(2 * (base.ops.mma ?? 0));
+  }, 300_000);
+
+  it('validate --quick passes with the portable SIMT kernels forced: no tensor-core instruction runs', async () => {
+    const r = await validate('--quick', { KERNELPORT_GPU_GEMM: 'simt', KERNELPORT_GPU_ATTENTION: 'simt' });
+    expectPass(r);
+    expect(r.ops.mma).toBeUndefined();
+    expect(r.ops.ldmatrix).toBeUndefined();
+    expect(r.ops.shfl ?? 0).toBeGreaterThan(0);
+  }, 300_000);
+
+  for (const warp of ['64', '128'])
+    it(`validate --quick passes on ${warp}-lane warps (Moore Threads mp_21/mp_22 report 128): the portable kernels, planned for them`, async () => {
+      const r = await validate('--quick', { KERNELPORT_EMU_WARP_SIZE: warp });
+      expectPass(r);
+      expect(r.ops.mma).toBeUndefined();
+    }, 300_000);
+
+  it('validate --full attention passes with the tensor-core kernel taking every shape it can, allowP16 cases included', async () => {
+    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'mma' }, ['--ops', 'attention']);
+    expectPass(r);
+    expect(r.ops.mma ?? 0).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('allowP16 takes the rounded-P kernel: other bits than the exact split, fewer mma, both within their bounds', async () => {
+    const script = (allowP16: boolean) => `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        const { expectAttention, judgeAttention } = await import('${join(root, 'dist', 'numerics', 'check.js')}');
+        const { encode } = await import('${join(root, 'dist', 'dtype.js')}');
+        const dev = await open('cuda');
+        const shape = [1, 2, 130, 64];
+        const n = shape.reduce((x, y) => x * y);
+        const host = (s) => ({ data: encode(Float64Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + s) * (1 + (i % 7))), 'bf16'), shape, dtype: 'bf16' });
+        const x = { q: host(1), k: host(2), v: host(3) };
+        const options = { causal: true, allowP16: ${allowP16} };
+        const j = await judgeAttention(dev, x, options, expectAttention(x, options));
+        const judged = { pass: j.out.failures === 0 && j.lse.failures === 0, worstRatio: Math.max(j.out.worstRatio, j.lse.worstRatio) };
+        const q = dev.tensor(x.q.data, shape, 'bf16'), k = dev.tensor(x.k.data, shape, 'bf16'), v = dev.tensor(x.v.data, shape, 'bf16');
+        const out = Array.from(await dev.attention(q, k, v, options).read());
+        process.stdout.write(JSON.stringify({ pass: judged.pass, ratio: judged.worstRatio, variant: dev.explain('attention', { hq: 2, sq: 130, skv: 130, d: 64, causal: true, dtype: 'bf16', allowP16: ${allowP16} }).variant, out }));
+        dev.dispose();
+      });`;
+    const [exact, p16] = [await run(['--input-type=module', '-e', script(false)]), await run(['--input-type=module', '-e', script(true)])];
+    for (const r of [exact, p16]) expect(r.status, r.stderr).toBe(0);
+    const [a, b] = [JSON.parse(exact.stdout), JSON.parse(p16.stdout)];
+    expect(a.pass, `exact split: worst ${a.ratio}`).toBe(true);
+    expect(b.pass, `allowP16: worst ${b.ratio}`).toBe(true);
+    expect(a.variant).toBe('flash-attention-mma-m16n8k16');
+    expect(b.variant).toBe('flash-attention-mma-m16n8k16-p16');
+    expect(b.out).not.toEqual(a.out);
+    expect(p16.ops.mma!).toBeLessThan(exact.ops.mma!);
+  }, 300_000);
+
+  it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {
+    const script = `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        const out = [];
+        const dev = await open('cuda');
+        try { dev.empty([64, 1 << 20]); out.push('no error'); } catch (e) { out.push({ message: e.message, code: e.code }); }
+        const a = dev.tensor([1, 2, 3, 4], [2, 2]);
+        out.push(Array.from(await dev.matmul(a, a).read()));
+        const y = dev.matmul(a, a);
+        for (const step of [() => y.read(), () => dev.matmul(a, a).read(), () => dev.sync()]) {
+          try { await step(); out.push('no error'); } catch (e) { out.push({ message: e.message, code: e.code }); }
+        }
+        const cpu = await open('cpu');
+        out.push(Array.from(await cpu.matmul(cpu.tensor([1, 2, 3, 4], [2, 2]), cpu.tensor([1, 2, 3, 4], [2, 2])).read()));
+        process.stdout.write(JSON.stringify(out));
+      });`;
+    const r = await run(['--input-type=module', '-e', script], { KERNELPORT_EMU_MEMORY_MB: '64', KERNELPORT_GPU_INJECT_FAULT: '2' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out[0].message).toMatch(/cannot allocate 268435456 bytes on .* \d+ bytes free of 67108864 .*out of memory/);
+    expect(out[1]).toEqual([7, 10, 15, 22]);
+    expect(out[2].message).toMatch(/device is lost \(.*emuErrorIllegalAddress \(700\).*\); reopen it/);
+    expect(out[2].code).toBe('KP_ERR_UNAVAILABLE');
+    for (const later of [out[3], out[4]]) expect(later.message).toMatch(/device is lost \(/);
+    expect(out[5]).toEqual([7, 10, 15, 22]);
+  }, 120_000);
+});
