@@ -81,6 +81,15 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.ops.shfl ?? 0).toBeGreaterThan(0);
   }, 300_000);
 
+  // The tile plans of the parts never run on a GPU here: sm_80 (163 KiB of shared memory per block) and
+  // sm_86/89/120 (99 KiB: the 128x256 mma.sync tile does not fit, attention at D = 128 just does).
+  for (const sm of ['80', '86'])
+    it(`validate --quick passes on an sm_${sm} part's shared memory with the tensor cores forced`, async () => {
+      const r = await validate('--quick', { KERNELPORT_EMU_SM: sm, KERNELPORT_GPU_GEMM: 'mma', KERNELPORT_GPU_ATTENTION: 'mma' });
+      expectPass(r);
+      expect(r.ops.mma ?? 0).toBeGreaterThan(0);
+    }, 300_000);
+
   for (const warp of ['64', '128'])
     it(`validate --quick passes on ${warp}-lane warps (Moore Threads mp_21/mp_22 report 128): the portable kernels, planned for them`, async () => {
       const r = await validate('--quick', { KERNELPORT_EMU_WARP_SIZE: warp });

@@ -322,13 +322,32 @@ const char* error_string(int e) {
 
 bool error_is_sticky(int e) { return e == kIllegalAddress || e == kLaunchFailure; }
 
+// KERNELPORT_EMU_SM: the part whose compute capability and per-block shared memory the device reports
+// (80 A100/A800, 86 RTX 30xx/A10, 89 L20/L40/RTX 4090D, 90 H20/H100, 120 RTX 5090D), so the kernel
+// choices and tile plans of each architecture run. Default 90.
+struct Arch {
+  int sm, smem_optin;
+};
+Arch env_arch() {
+  static const Arch a = [] {
+    const char* s = std::getenv("KERNELPORT_EMU_SM");
+    const int sm = s && *s ? std::atoi(s) : 90;
+    switch (sm) {
+      case 80: return Arch{80, 166912};
+      case 86: case 89: case 120: return Arch{sm, 101376};
+      default: return Arch{90, 232448};
+    }
+  }();
+  return a;
+}
+
 int device_attribute(int which) {
   switch (which) {
     case 0: return static_cast<int>(env_warp());
     case 1: return 78;
-    case 2: return 9;
-    case 3: return 0;
-    case 4: return 232448;
+    case 2: return env_arch().sm / 10;
+    case 3: return env_arch().sm % 10;
+    case 4: return env_arch().smem_optin;
     case 5: return 60 << 20;
     default: return 0;
   }

@@ -36,7 +36,8 @@ bool error_is_sticky(int e);
 // ---- host side -----------------------------------------------------------------------------------
 // The emulated device: one, with a memory budget (KERNELPORT_EMU_MEMORY_MB, default 4096) so that an
 // allocation beyond it is refused as a GPU's would be. Attributes: warp size KERNELPORT_EMU_WARP_SIZE
-// (default 32), compute capability 9.0, 78 multiprocessors, 227 KiB shared memory per block (an H20's).
+// (default 32), 78 multiprocessors, compute capability and per-block shared memory of KERNELPORT_EMU_SM
+// (80, 86, 89, 90 or 120; default 90: 227 KiB, an H20's).
 int device_attribute(int which);  // enum kp_gpu_attr (native/gpu/runtime.h)
 int mem_info(size_t* free_bytes, size_t* total);
 int malloc_device(void** p, size_t bytes);
