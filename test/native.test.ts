@@ -20,6 +20,9 @@ describe('native core', () => {
     const { stdout: out } = await promisify(execFile)('bash', [join(packageRoot(), 'scripts', 'test-asan.sh'), '30'], { encoding: 'utf8', timeout: 900_000 });
     expect(out).toMatch(/kp_abi_test \(asan\+ubsan\)\n\d+ passed, 0 failed/);
     expect(out).toMatch(/kp_stress_test \(asan\+ubsan\)\n\d+ passed, 0 failed/);
+    // The GPU kernels on the CPU emulator, sanitized, exact-size buffers (test/gpu-emulator.test.ts runs them unsanitized).
+    expect(out).toMatch(/gpu kernels on the CPU emulator, auto paths \(asan\+ubsan\)\nPASS in /);
+    expect(out).toMatch(/gpu kernels on the CPU emulator, mma paths \(asan\+ubsan\)\nPASS in /);
   }, 900_000);
 
   it('the addon reports the ABI and package version it was built from', () => {

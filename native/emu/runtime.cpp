@@ -364,9 +364,10 @@ int malloc_device(void** p, size_t bytes) {
   if (g_sticky) return g_sticky;
   std::lock_guard<std::mutex> g(g_mem_mutex);
   if (bytes > budget() - g_used) return kMemoryAllocation;
-  // 256-byte alignment, as cudaMalloc's (the kernels' vector loads rely on 16).
-  void* m = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
-  if (!m) return kMemoryAllocation;
+  // 256-byte alignment, as cudaMalloc's (the kernels' vector loads rely on 16); exactly `bytes` long, so
+  // that an AddressSanitizer build sees a kernel reading past its buffer.
+  void* m = nullptr;
+  if (posix_memalign(&m, 256, std::max<size_t>(bytes, 1)) != 0) return kMemoryAllocation;
   g_allocs[m] = bytes;
   g_used += bytes;
   *p = m;

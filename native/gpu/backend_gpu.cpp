@@ -11,6 +11,7 @@
 // Every failing vendor call becomes a status plus a message naming the call and the vendor's error
 // name and code; out-of-memory names the bytes requested and free. No exception leaves this file.
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -63,6 +64,9 @@ struct State {
   // KERNELPORT_GPU_INJECT_FAULT=N: the N-th matmul of this device is followed by a faulting kernel
   // (testing the device-lost path on a real GPU; 0: never).
   long fault_after_matmuls = 0;
+  // KERNELPORT_GPU_EXACT_ALLOC=1: every buffer at its exact size, never cached, so that a memory checker
+  // (compute-sanitizer, or AddressSanitizer over the CPU emulator) sees a kernel reading past its buffer.
+  bool exact_alloc = false;
 };
 
 std::string describe(kp_gpu_error_t e) {
@@ -170,8 +174,8 @@ void release_cache(State* s) {  // mutex held
 }
 
 void* alloc_block(State* s, size_t bytes) {
-  const size_t want = round_size(bytes);
-  {
+  const size_t want = s->exact_alloc ? std::max<size_t>(bytes, 1) : round_size(bytes);
+  if (!s->exact_alloc) {
     std::lock_guard<std::mutex> lock(s->mutex);
     // The smallest cached block that fits with at most 25% slack, once the stream is past its free.
     for (auto it = s->cache.lower_bound(want); it != s->cache.end() && it->first <= want + want / 4; ++it) {
@@ -219,6 +223,11 @@ void free_block(State* s, void* p) {
   const size_t size = it->second;
   s->live.erase(it);
   if (s->lost) return;  // nothing can be freed through a lost context; the process keeps it
+  if (s->exact_alloc) {
+    kp_gpu_stream_sync(s->stream);
+    kp_gpu_free(p);
+    return;
+  }
   kp_gpu_event_t ev = nullptr;
   if (!s->events.empty()) {
     ev = s->events.back();
@@ -262,6 +271,7 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.gemm_mode = env_gemm_mode();
     s->caps.attention_mode = env_attention_mode();
     if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
+    if (const char* x = std::getenv("KERNELPORT_GPU_EXACT_ALLOC")) s->exact_alloc = *x && *x != '0';
     s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);
     check(s, kp_gpu_stream_create(&s->stream), KP_GPU_VENDOR_NAME " stream create");
     check(s, kp_gpu_stream_create(&s->upload), KP_GPU_VENDOR_NAME " stream create");
