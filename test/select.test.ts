@@ -156,6 +156,18 @@ describe('supports / explain on recorded devices', () => {
     expect(faSimt.why).toMatch(/portable SIMT attention: the f32 rate/);
     expect(explain(h20a, 'attention', { ...prefill, dtype: 'f32' }).variant).toBe('flash-attention');
     expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-decoding-split-kv-vec');
+    // KERNELPORT_GPU_ATTENTION mirrored as the plugin reads it: simt never takes tensor cores or the
+    // decode kernel; mma takes tensor cores for decoding shapes too
+    try {
+      process.env.KERNELPORT_GPU_ATTENTION = 'simt';
+      expect(explain(h20a, 'attention', prefill).variant).toBe('flash-attention');
+      expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).not.toMatch(/mma|vec/);
+      process.env.KERNELPORT_GPU_ATTENTION = 'mma';
+      expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-attention-mma-m16n8k16');
+      expect(explain(h20a, 'attention', { ...prefill, sq: 1, dtype: 'f32' }).variant).toBe('flash-decoding-split-kv-vec');
+    } finally {
+      delete process.env.KERNELPORT_GPU_ATTENTION;
+    }
     expect(explain(s4000, 'attention', prefill).variant).toBe('flash-attention'); // MUSA: portable kernels
   });
 });

@@ -262,14 +262,17 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
           ...onWarp,
           why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
         };
-  if (attentionOnTensorCores(info, desc))
+  // KERNELPORT_GPU_ATTENTION, as the plugin reads it: simt never takes the tensor cores (nor the decode
+  // kernel), mma takes them however few the query rows.
+  const forced = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_ATTENTION : undefined;
+  if (forced !== 'simt' && attentionOnTensorCores(info, forced === 'mma' ? { ...desc, sq: Math.max(desc.sq, 16) } : desc))
     return desc.allowP16
       ? { variant: 'flash-attention-mma-m16n8k16-p16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P rounded to 16 bits (allowP16)' }
       : { variant: 'flash-attention-mma-m16n8k16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms' };
   // kernels/gpu/attention_decode.cu takes up to 16 rows per (batch, kv head) (GQA group x Sq) with
   // head dimensions up to 256 (unless KERNELPORT_GPU_ATTENTION=simt); attention.cu's portable kernels the rest.
   const groupRows = (desc.hq / (desc.hkv ?? desc.hq)) * desc.sq;
-  if (groupRows <= 16 && Math.max(desc.d, desc.dv ?? desc.d) <= 256 && !(typeof process !== 'undefined' && process.env?.KERNELPORT_GPU_ATTENTION === 'simt'))
+  if (groupRows <= 16 && Math.max(desc.d, desc.dv ?? desc.d) <= 256 && forced !== 'simt')
     return { variant: 'flash-decoding-split-kv-vec', ...onWarp, why: `decoding, ${groupRows} query row(s) per kv head: K/V streamed with 16-byte loads, split-KV with an ordered combine${note}` };
   return desc.sq <= 8 && desc.skv >= 512
     ? { variant: 'flash-decoding-split-kv', ...onWarp, why: `split-KV decoding${note}` }
