@@ -61,6 +61,13 @@ export class Device {
    */
   explain(op: OpName, desc: Record<string, unknown>): Explanation {
     const x = explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer);
+    // GPU backends plan in native code: their own choice is the variant (the estimate is the model's).
+    const native = this.#nativeVariant(toDesc(op, desc));
+    if (native && native !== x.variant) {
+      // The library names tiles the model only knows as families (gemm-simt -> gemm-simt-64x64).
+      if (!native.startsWith(x.variant)) x.why = `${native}: the ${this.info.backend} library's choice (the estimate models ${x.variant}); ${x.why}`;
+      x.variant = native;
+    }
     const note = this.#tuner?.note(toDesc(op, desc));
     if (note) {
       x.tuned = note;
@@ -69,6 +76,32 @@ export class Device {
       x.why += `; tuned: ${cfg} (${note.source === 'cache' ? `from the tune cache ${note.file}` : 'measured by this process'}, ${note.measuredAt}: ${note.ms.toPrecision(3)} ms vs ${note.defaultMs.toPrecision(3)} ms built-in)`;
     }
     return x;
+  }
+
+  #nativeVariant(d: OpDesc): string | undefined {
+    const backend = this.#backend;
+    if (!backend?.nativeVariant) return undefined;
+    const t = (shape: number[]) => ({ shape, dtype: d.dtype ?? 'f32' });
+    let plan: MatmulPlan | AttentionPlan;
+    try {
+      if (d.op === 'matmul') {
+        const { transA, transB } = d as { transA?: unknown; transB?: unknown };
+        plan = planMatmul(t(transA === true ? [d.k, d.m] : [d.m, d.k]), t(transB === true ? [d.n, d.k] : [d.k, d.n]), {
+          transA: transA === true,
+          transB: transB === true,
+          allowTf32: d.allowTf32 === true,
+        });
+      } else {
+        const [b, hkv, dv] = [d.batch ?? 1, d.hkv ?? d.hq, d.dv ?? d.d];
+        plan = planAttention(t([b, d.hq, d.sq, d.d]), t([b, hkv, d.skv, d.d]), t([b, hkv, d.skv, dv]), {
+          causal: d.causal === true,
+          allowP16: d.allowP16 === true,
+        });
+      }
+    } catch {
+      return undefined; // a description no op would accept: the model's answer stands
+    }
+    return backend.nativeVariant(plan) || undefined;
   }
 
   /** @internal open() attaches the autotuner (open({ autotune })). */

@@ -33,6 +33,8 @@ export interface NativeDevice {
     lse: NativeBuffer | null,
   ): void;
   pending(): number;
+  /** The backend's own kernel choice for a descriptor ('' when it has no native planner: cpu). */
+  explain(op: 'matmul' | 'attention', desc: object): string;
   threads(): number;
   close(): void;
 }

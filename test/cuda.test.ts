@@ -188,7 +188,8 @@ describe.skipIf(!cuda.available)('cuda on a GPU', () => {
   it('explain() names the tensor-core GEMM for bf16 on sm_80+, SIMT for f32, GEMV for decoding', async () => {
     const dev = await open('cuda');
     const major = Number(cuda.gpu!.computeCapability.split('.')[0]);
-    if (major >= 8) expect(dev.explain('matmul', { m: 512, n: 512, k: 512, dtype: 'bf16' }).variant).toMatch(/mma/);
+    // 2048^2 outputs: above the size under which the library keeps SIMT tiles (a quarter of a 128x128 tile per SM)
+    if (major >= 8) expect(dev.explain('matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toMatch(/mma/);
     expect(dev.explain('matmul', { m: 512, n: 512, k: 512, dtype: 'f32' }).variant).toMatch(/simt/);
     expect(dev.explain('matmul', { m: 1, n: 512, k: 512, dtype: 'f32' }).variant).toMatch(/gemv/);
     dev.dispose();

@@ -132,6 +132,44 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(p16.ops.mma!).toBeLessThan(exact.ops.mma!);
   }, 300_000);
 
+  it("explain() names the kernel the library will run (its own planner), not only the model's family", async () => {
+    const script = (env: string) => `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        ${env}
+        const dev = await open('cuda');
+        const v = (op, d) => dev.explain(op, d);
+        const out = {
+          smallTf32: v('matmul', { m: 64, n: 64, k: 64, allowTf32: true }),
+          bigTf32: v('matmul', { m: 4096, n: 4096, k: 4096, allowTf32: true }).variant,
+          gemv: v('matmul', { m: 3, n: 512, k: 512 }).variant,
+          bf16: v('matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant,
+          bf16small: v('matmul', { m: 512, n: 512, k: 512, dtype: 'bf16' }).variant,
+          decode: v('attention', { batch: 4, hq: 32, sq: 1, skv: 4096, d: 128, dtype: 'bf16' }).variant,
+          prefill: v('attention', { hq: 32, sq: 2048, skv: 2048, d: 128, causal: true, dtype: 'bf16', allowP16: true }).variant,
+        };
+        process.stdout.write(JSON.stringify(out));
+        dev.dispose();
+      });`;
+    const r = await run(['--input-type=module', '-e', script('')]);
+    expect(r.status, r.stderr).toBe(0);
+    const x = JSON.parse(r.stdout);
+    // 64^3: under the TF32 kernel's size threshold, the library keeps the SIMT tile; the model alone says TF32
+    expect(x.smallTf32.variant).toBe('gemm-simt-64x64');
+    expect(x.smallTf32.why).toMatch(/gemm-simt-64x64: the cuda library's choice \(the estimate models gemm-mma-tf32\)/);
+    expect(x.bigTf32).toMatch(/tf32/);
+    expect(x.gemv).toMatch(/^gemv/);
+    expect(x.bf16).toMatch(/mma/);
+    // under a quarter of a 128x128 tile per multiprocessor the library keeps the finer SIMT tiles
+    expect(x.bf16small).toBe('gemm-simt-64x64');
+    expect(x.decode).toBe('flash-decoding-split-kv-vec');
+    expect(x.prefill).toBe('flash-attention-mma-m16n8k16-p16');
+    // the forced paths as the library reads them
+    const forced = await run(['--input-type=module', '-e', script('')], { KERNELPORT_GPU_ATTENTION: 'mma', KERNELPORT_GPU_GEMM: 'simt' });
+    const y = JSON.parse(forced.stdout);
+    expect(y.decode).toBe('flash-attention-mma-m16n8k16');
+    expect(y.bf16).toMatch(/simt/);
+  }, 120_000);
+
   it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {
     const script = `
       import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {

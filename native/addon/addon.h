@@ -38,6 +38,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Matmul(const Napi::CallbackInfo& info);
   Napi::Value Attention(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
+  Napi::Value Explain(const Napi::CallbackInfo& info);
   Napi::Value Threads(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   kp_device* device(Napi::Env env) const;

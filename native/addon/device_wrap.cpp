@@ -82,6 +82,7 @@ Napi::Function DeviceWrap::Init(Napi::Env env, Napi::FunctionReference* buffer_c
                          InstanceMethod("matmul", &DeviceWrap::Matmul),
                          InstanceMethod("attention", &DeviceWrap::Attention),
                          InstanceMethod("pending", &DeviceWrap::Pending),
+                         InstanceMethod("explain", &DeviceWrap::Explain),
                          InstanceMethod("threads", &DeviceWrap::Threads),
                          InstanceMethod("close", &DeviceWrap::Close),
                      });
@@ -190,6 +191,23 @@ Napi::Value DeviceWrap::Attention(const Napi::CallbackInfo& info) {
                              optional_buffer(info[5], "mask"), optional_buffer(info[6], "out"), optional_buffer(info[7], "lse"));
   if (s != KP_OK) throw_status(env, s, "attention");
   return env.Undefined();
+}
+
+// explain('matmul' | 'attention', desc): the backend's own kernel choice ("" when it has no native planner).
+Napi::Value DeviceWrap::Explain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = info[0].As<Napi::String>();
+  char out[256] = {0};
+  kp_status s;
+  if (op == "matmul") {
+    const kp_matmul_desc d = matmul_desc_from(info[1].As<Napi::Object>());
+    s = kp_explain(device(env), 0, &d, out, sizeof out);
+  } else {
+    const kp_attention_desc d = attention_desc_from(info[1].As<Napi::Object>());
+    s = kp_explain(device(env), 1, &d, out, sizeof out);
+  }
+  if (s != KP_OK) throw_status(env, s, "explain");
+  return Napi::String::New(env, out);
 }
 
 Napi::Value DeviceWrap::Pending(const Napi::CallbackInfo& info) {

@@ -216,6 +216,12 @@ KP_API int64_t kp_memory_cached_bytes(void);
  * fields it lacks read as 0); anything smaller than the first released version's is refused. */
 KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                            kp_buffer* residual, kp_buffer* out);
+/* The kernel variant `desc` would run with on this device, as the backend's own planner chooses it (GPU
+ * backends: compute capability, warp size, shared memory, KERNELPORT_GPU_* settings), written to `out`
+ * (NUL-terminated, truncated to cap). op 0: desc is a kp_matmul_desc, 1: a kp_attention_desc (struct_size
+ * as for the ops; no buffers are needed, 16-byte aligned operands are assumed). Backends without a native
+ * planner (cpu) write "". */
+KP_API kp_status kp_explain(kp_device* dev, int32_t op, const void* desc, char* out, size_t cap);
 KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_buffer* q, kp_buffer* k,
                               kp_buffer* v, kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out,
                               kp_buffer* lse);

@@ -1,6 +1,7 @@
 // The C ABI: argument and bounds checks, then commands on the device queue. Nothing here throws
 // across the ABI: every entry point turns failures into a status plus kp_last_error().
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
@@ -399,6 +400,25 @@ KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer
         dev->backend->matmul(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), ins[3].data(), outs[0].data());
       });
     });
+    return KP_OK;
+  });
+}
+
+KP_API kp_status kp_explain(kp_device* dev, int32_t op, const void* desc, char* out, size_t cap) {
+  if (!dev || !desc || (cap > 0 && !out)) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_explain: dev, desc and out are required");
+  if (op != 0 && op != 1) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_explain: op must be 0 (matmul) or 1 (attention), got " + std::to_string(op));
+  return guarded([&] {
+    std::string v;
+    if (dev->backend->explain) {
+      if (op == 0) {
+        const kp_matmul_desc d = upgrade(static_cast<const kp_matmul_desc*>(desc), kMatmulDescV1, "kp_matmul_desc");
+        v = dev->backend->explain(dev->state, 0, &d);
+      } else {
+        const kp_attention_desc d = upgrade(static_cast<const kp_attention_desc*>(desc), kAttentionDescV1, "kp_attention_desc");
+        v = dev->backend->explain(dev->state, 1, &d);
+      }
+    }
+    if (cap) std::snprintf(out, cap, "%s", v.c_str());
     return KP_OK;
   });
 }

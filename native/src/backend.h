@@ -33,6 +33,10 @@ struct Backend {
   void (*read)(void* state, const void* src, void* dst, size_t bytes) = nullptr;
   // Waits for the device to finish what was enqueued (asynchronous devices); throws kp::Error. nullptr: nothing to wait for.
   void (*finish)(void* state) = nullptr;
+  // The kernel variant a descriptor would run with (op 0: kp_matmul_desc, 1: kp_attention_desc), as the
+  // backend's own planner decides it; throws kp::Error. nullptr: the backend has no native planner (cpu:
+  // its choice is named in TypeScript).
+  std::string (*explain)(void* state, int32_t op, const void* desc) = nullptr;
 };
 
 const Backend* cpu_backend();

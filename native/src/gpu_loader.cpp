@@ -362,6 +362,14 @@ void gpu_finish(void* st) {
   if (s != KP_OK) raise(g->p, s);
 }
 
+std::string gpu_explain(void* st, int32_t op, const void* desc) {
+  auto* g = static_cast<GpuState*>(st);
+  char out[256] = {0};
+  const kp_status s = g->p->explain(g->inner, op, desc, out, sizeof out);
+  if (s != KP_OK) raise(g->p, s);
+  return out;
+}
+
 Loaded load_library(const VendorSpec& v) {
   Loaded out;
   const Driver& drv = driver(v);
@@ -402,6 +410,7 @@ Loaded load_library(const VendorSpec& v) {
   out.plugin = p;
   out.table = Backend{p->name, musa ? gpu_create<1> : gpu_create<0>, gpu_destroy, gpu_threads, gpu_alloc, gpu_free,
                       gpu_matmul, gpu_attention, gpu_write, gpu_read, gpu_finish};
+  out.table.explain = gpu_explain;
   out.ok = true;
   return out;
 }

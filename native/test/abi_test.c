@@ -188,6 +188,13 @@ static void test_thread_cap(void) {
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
         "allow_tf32 = 1 on cpu: full f32, bitwise the same result");
   d.allow_tf32 = 0;
+  /* kp_explain: the cpu has no native planner (its kernels are named in TypeScript): "". */
+  {
+    char v[64] = "x";
+    check(kp_explain(dev, 0, &d, v, sizeof v) == KP_OK && v[0] == 0, "kp_explain on cpu gives \"\"");
+    check(kp_explain(dev, 2, &d, v, sizeof v) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "op must be 0") != NULL, "kp_explain refuses an unknown op");
+    check(kp_explain(dev, 1, NULL, v, sizeof v) == KP_ERR_INVALID_ARGUMENT, "kp_explain refuses a NULL descriptor");
+  }
   /* allow_p16 likewise; the cpu keeps P in f32 whatever it says (and it means nothing for f32 inputs). */
   ad.struct_size = sizeof ad;
   ad.max_threads = 0;

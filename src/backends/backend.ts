@@ -37,6 +37,8 @@ export interface BackendDevice {
    * begin(), enqueue ops, sync, then end() gives their device time in seconds.
    */
   deviceTimer?(): { clock: string; begin(): void; end(): Promise<number> } | undefined;
+  /** The kernel variant the backend's native planner picks for a plan ('' or absent: it has none). */
+  nativeVariant?(plan: MatmulPlan | AttentionPlan): string;
   dispose(): void;
 }
 

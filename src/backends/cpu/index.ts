@@ -62,32 +62,15 @@ export class CpuDevice implements BackendDevice {
     await this.native.read((s as CpuStorage).buffer, dst);
   }
 
+  nativeVariant(plan: MatmulPlan | AttentionPlan): string {
+    return plan.op === 'matmul'
+      ? this.native.explain('matmul', matmulDesc(plan))
+      : this.native.explain('attention', attentionDesc(plan, plan.kvLengths !== undefined, plan.mask !== undefined, plan.returnLse));
+  }
+
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
-    const desc = {
-      dtype: DTYPE_CODE[plan.dtype],
-      outDtype: DTYPE_CODE[plan.outDtype],
-      transA: plan.transA ? 1 : 0,
-      transB: plan.transB ? 1 : 0,
-      m: plan.m,
-      n: plan.n,
-      k: plan.k,
-      batchShape: plan.batchShape,
-      aBatchStrides: plan.aBatchStrides,
-      bBatchStrides: plan.bBatchStrides,
-      alpha: plan.alpha,
-      beta: plan.beta,
-      activation: ACTIVATION_CODE[plan.activation],
-      hasBias: plan.bias ? 1 : 0,
-      biasDtype: DTYPE_CODE[plan.bias?.dtype ?? 'f32'],
-      hasResidual: plan.residual ? 1 : 0,
-      residualDtype: DTYPE_CODE[plan.residual?.dtype ?? 'f32'],
-      rBatchStrides: plan.residual?.batchStrides ?? [],
-      rRowStride: plan.residual?.rowStride ?? 0,
-      rColStride: plan.residual?.colStride ?? 0,
-      maxThreads: config?.threads ?? 0,
-      allowTf32: plan.allowTf32 ? 1 : 0,
-    };
+    const desc = matmulDesc(plan, config);
     return this.enqueue([out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
   }
 
@@ -95,26 +78,7 @@ export class CpuDevice implements BackendDevice {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
     const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
     const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
-    const desc = {
-      dtype: DTYPE_CODE[plan.dtype],
-      outDtype: DTYPE_CODE[plan.outDtype],
-      layout: LAYOUT_CODE[plan.layout],
-      batch: plan.batch,
-      hq: plan.hq,
-      hkv: plan.hkv,
-      sq: plan.sq,
-      skv: plan.skv,
-      d: plan.d,
-      dv: plan.dv,
-      scale: plan.scale,
-      causal: CAUSAL_CODE[plan.causal],
-      hasKvLengths: lengths ? 1 : 0,
-      hasMask: mask ? 1 : 0,
-      maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
-      returnLse: lse ? 1 : 0,
-      maxThreads: config?.threads ?? 0,
-      allowP16: plan.allowP16 ? 1 : 0,
-    };
+    const desc = attentionDesc(plan, lengths !== undefined, mask !== undefined, lse !== undefined, config);
     const outputs = lse ? [out, lse] : [out];
     try {
       this.enqueue(outputs, () =>
@@ -154,4 +118,56 @@ export class CpuDevice implements BackendDevice {
     }
     return outputs[0]!;
   }
+}
+
+/** The C ABI's kp_matmul_desc of a plan. */
+function matmulDesc(plan: MatmulPlan, config?: KernelConfig) {
+  return {
+    dtype: DTYPE_CODE[plan.dtype],
+    outDtype: DTYPE_CODE[plan.outDtype],
+    transA: plan.transA ? 1 : 0,
+    transB: plan.transB ? 1 : 0,
+    m: plan.m,
+    n: plan.n,
+    k: plan.k,
+    batchShape: plan.batchShape,
+    aBatchStrides: plan.aBatchStrides,
+    bBatchStrides: plan.bBatchStrides,
+    alpha: plan.alpha,
+    beta: plan.beta,
+    activation: ACTIVATION_CODE[plan.activation],
+    hasBias: plan.bias ? 1 : 0,
+    biasDtype: DTYPE_CODE[plan.bias?.dtype ?? 'f32'],
+    hasResidual: plan.residual ? 1 : 0,
+    residualDtype: DTYPE_CODE[plan.residual?.dtype ?? 'f32'],
+    rBatchStrides: plan.residual?.batchStrides ?? [],
+    rRowStride: plan.residual?.rowStride ?? 0,
+    rColStride: plan.residual?.colStride ?? 0,
+    maxThreads: config?.threads ?? 0,
+    allowTf32: plan.allowTf32 ? 1 : 0,
+  };
+}
+
+/** The C ABI's kp_attention_desc of a plan (which optional operands the call has). */
+function attentionDesc(plan: AttentionPlan, lengths: boolean, mask: boolean, lse: boolean, config?: KernelConfig) {
+  return {
+    dtype: DTYPE_CODE[plan.dtype],
+    outDtype: DTYPE_CODE[plan.outDtype],
+    layout: LAYOUT_CODE[plan.layout],
+    batch: plan.batch,
+    hq: plan.hq,
+    hkv: plan.hkv,
+    sq: plan.sq,
+    skv: plan.skv,
+    d: plan.d,
+    dv: plan.dv,
+    scale: plan.scale,
+    causal: CAUSAL_CODE[plan.causal],
+    hasKvLengths: lengths ? 1 : 0,
+    hasMask: mask ? 1 : 0,
+    maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
+    returnLse: lse ? 1 : 0,
+    maxThreads: config?.threads ?? 0,
+    allowP16: plan.allowP16 ? 1 : 0,
+  };
 }
