@@ -303,36 +303,18 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       o[n][3] *= corr_b;
     }
 
-    if (!v_bad && P16) {
-      // P as A fragments, one 16-bit copy: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1).
-      uint32_t ph[kKeys / 16][4];
+    if (!v_bad) {
+      // P as A fragments: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1); fragment f takes
+      // tile 2kk + f/2's pair of row g (f even) or g + 8. P16: one 16-bit copy; else the split terms.
+      uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk)
 #pragma unroll
         for (int f = 0; f < 4; ++f) {
           const float* sv = s[2 * kk + f / 2] + (f % 2) * 2;
-          ph[kk][f] = pack_pair<BF16>(sv[0] * kHiScale<BF16>, sv[1] * kHiScale<BF16>);
+          if constexpr (P16) ph[kk][f] = pack_pair<BF16>(sv[0] * kHiScale<BF16>, sv[1] * kHiScale<BF16>);
+          else split_pair<BF16>(sv[0], sv[1], ph[kk][f], pm[kk][f], pl[kk][f]);
         }
-#pragma unroll
-      for (int np = 0; np < NT / 2; ++np)
-#pragma unroll
-        for (int kk = 0; kk < kKeys / 16; ++kk) {
-          uint32_t r[4];
-          ldmatrix_x4_trans(smem_addr(vs + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8), r);
-          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
-          mma16816<BF16>(o[2 * np], ph[kk], b0);
-          mma16816<BF16>(o[2 * np + 1], ph[kk], b1);
-        }
-    } else if (!v_bad) {
-      // P as A fragments: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1).
-      uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        split_pair<BF16>(s[2 * kk][0], s[2 * kk][1], ph[kk][0], pm[kk][0], pl[kk][0]);
-        split_pair<BF16>(s[2 * kk][2], s[2 * kk][3], ph[kk][1], pm[kk][1], pl[kk][1]);
-        split_pair<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1], ph[kk][2], pm[kk][2], pl[kk][2]);
-        split_pair<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3], ph[kk][3], pm[kk][3], pl[kk][3]);
-      }
 #pragma unroll
       for (int np = 0; np < NT / 2; ++np) {
         float lo[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
@@ -343,18 +325,21 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
           const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
           mma16816<BF16>(o[2 * np], ph[kk], b0);
           mma16816<BF16>(o[2 * np + 1], ph[kk], b1);
-          mma16816<BF16>(lo[0], pm[kk], b0);
-          mma16816<BF16>(lo[1], pm[kk], b1);
-          if constexpr (BF16) {
+          if constexpr (!P16) {
+            mma16816<BF16>(lo[0], pm[kk], b0);
+            mma16816<BF16>(lo[1], pm[kk], b1);
+          }
+          if constexpr (!P16 && BF16) {
             mma16816<BF16>(lo[0], pl[kk], b0);
             mma16816<BF16>(lo[1], pl[kk], b1);
           }
         }
+        if constexpr (!P16)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          o[2 * np][e] += lo[0][e] * (1.0f / kLoScale<BF16>);
-          o[2 * np + 1][e] += lo[1][e] * (1.0f / kLoScale<BF16>);
-        }
+          for (int e = 0; e < 4; ++e) {
+            o[2 * np][e] += lo[0][e] * (1.0f / kLoScale<BF16>);
+            o[2 * np + 1][e] += lo[1][e] * (1.0f / kLoScale<BF16>);
+          }
       }
     } else {
       // Inf or NaN in this V tile: f32 products key by key, hidden keys skipped (see the top).

@@ -433,7 +433,6 @@ const Dim3& block_idx() { return g_block.idx; }
 const Dim3& block_dim() { return g_block_dim; }
 const Dim3& grid_dim() { return g_grid; }
 unsigned warp_size() { return g_warp; }
-unsigned lane_id() { return g_cur->lane; }
 unsigned char* shared_arena() { return g_arena; }
 
 void sync_block() {
@@ -460,12 +459,8 @@ void warp_collective(const uint32_t* in, uint32_t* out, Combine combine, const v
   Fiber* f = g_cur;
   Warp& w = g_block.warps[f->warp];
   if (in) std::memcpy(&w.in[static_cast<size_t>(f->lane) * kWords], in, kWords * sizeof(uint32_t));
-  if (w.bar.arrived == 0) {
-    w.combine = combine;
-    w.ctx = ctx;
-  } else if (w.combine != combine) {
-    w.mismatch = true;
-  }
+  if (w.bar.arrived == 0) w.combine = combine;
+  else if (w.combine != combine) w.mismatch = true;
   w.ctx = ctx;  // the last lane's: it is running while combine runs
   if (f->lane == 0) g_stats.collectives[reinterpret_cast<const void*>(combine)]++;
   if (++w.bar.arrived == w.alive) release_warp(w);

@@ -54,7 +54,6 @@ const Dim3& block_idx();
 const Dim3& block_dim();
 const Dim3& grid_dim();
 unsigned warp_size();
-unsigned lane_id();
 unsigned char* shared_arena();  // the block's dynamic shared memory (and the base of shared addresses)
 void sync_block();
 int sync_block_or(int predicate);

@@ -12,6 +12,7 @@
  * `roundAlways` rounds P even when the case does not allow it (to show the default bound catches it).
  */
 import { bf16ToF32, decode, encode, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/dtype.js';
+import { visibleKeys } from '../../src/ops/attention.js';
 import type { Candidate, CandidateCall, CandidateResult } from '../../src/validate/index.js';
 
 const f = Math.fround;
@@ -34,7 +35,7 @@ function run(call: CandidateCall, roundAlways: boolean): CandidateResult {
   const q = decode(inputs.q.data, plan.dtype);
   const k = decode(inputs.k.data, plan.dtype);
   const v = decode(inputs.v.data, plan.dtype);
-  const { batch, hq, hkv, sq, skv, d, dv, causal, kvLengths } = plan;
+  const { batch, hq, hkv, sq, skv, d, dv } = plan;
   const bhsd = plan.layout === 'bhsd';
   const at = (h: number, s: number, x: number) => (b: number, hh: number, ss: number) => (bhsd ? ((b * h + hh) * s + ss) * x : ((b * s + ss) * h + hh) * x);
   const Q = at(hq, sq, d), K = at(hkv, skv, d), V = at(hkv, skv, dv), O = at(hq, sq, dv);
@@ -46,14 +47,10 @@ function run(call: CandidateCall, roundAlways: boolean): CandidateResult {
   const p = new Float64Array(KEYS);
   const o = new Float64Array(dv);
   for (let b = 0; b < batch; b++) {
-    const len = kvLengths ? kvLengths[b]! : skv;
     for (let h = 0; h < hq; h++) {
       const hk = Math.floor(h / (hq / hkv));
       for (let i = 0; i < sq; i++) {
-        let end = len;
-        if (causal === 'bottom-right') end = Math.min(end, i + len - sq + 1);
-        else if (causal === 'top-left') end = Math.min(end, i + 1);
-        end = Math.max(end, 0);
+        const end = visibleKeys(plan, b, i);
         let m = -Infinity;
         let l = 0;
         o.fill(0);

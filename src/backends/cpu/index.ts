@@ -65,7 +65,7 @@ export class CpuDevice implements BackendDevice {
   nativeVariant(plan: MatmulPlan | AttentionPlan): string {
     return plan.op === 'matmul'
       ? this.native.explain('matmul', matmulDesc(plan))
-      : this.native.explain('attention', attentionDesc(plan, plan.kvLengths !== undefined, plan.mask !== undefined, plan.returnLse));
+      : this.native.explain('attention', attentionDesc(plan));
   }
 
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
@@ -78,7 +78,7 @@ export class CpuDevice implements BackendDevice {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
     const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
     const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
-    const desc = attentionDesc(plan, lengths !== undefined, mask !== undefined, lse !== undefined, config);
+    const desc = attentionDesc(plan, config);
     const outputs = lse ? [out, lse] : [out];
     try {
       this.enqueue(outputs, () =>
@@ -148,8 +148,8 @@ function matmulDesc(plan: MatmulPlan, config?: KernelConfig) {
   };
 }
 
-/** The C ABI's kp_attention_desc of a plan (which optional operands the call has). */
-function attentionDesc(plan: AttentionPlan, lengths: boolean, mask: boolean, lse: boolean, config?: KernelConfig) {
+/** The C ABI's kp_attention_desc of a plan (its optional operands: kvLengths, mask, lse). */
+function attentionDesc(plan: AttentionPlan, config?: KernelConfig) {
   return {
     dtype: DTYPE_CODE[plan.dtype],
     outDtype: DTYPE_CODE[plan.outDtype],
@@ -163,10 +163,10 @@ function attentionDesc(plan: AttentionPlan, lengths: boolean, mask: boolean, lse
     dv: plan.dv,
     scale: plan.scale,
     causal: CAUSAL_CODE[plan.causal],
-    hasKvLengths: lengths ? 1 : 0,
-    hasMask: mask ? 1 : 0,
+    hasKvLengths: plan.kvLengths ? 1 : 0,
+    hasMask: plan.mask ? 1 : 0,
     maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
-    returnLse: lse ? 1 : 0,
+    returnLse: plan.returnLse ? 1 : 0,
     maxThreads: config?.threads ?? 0,
     allowP16: plan.allowP16 ? 1 : 0,
   };
