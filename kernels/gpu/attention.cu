@@ -234,7 +234,7 @@ void launch_forward(kp_gpu_stream_t stream, const AttnArgs& a, size_t smem, int6
 }  // namespace
 
 AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d, const int32_t* kv_lengths_host) {
-  if (attention_mma_eligible(caps, d)) return plan_attention_mma(d);  // tensor cores (attention_mma.cu)
+  if (attention_mma_eligible(caps, d)) return plan_attention_mma(caps, d);  // tensor cores (attention_mma.cu)
   if (decode_eligible(caps, d)) return plan_decode(caps, d);  // attention_decode.cu
   AttentionPlan p{};
   const Bucket bk = bucket_for(d.d, d.dv);

@@ -35,7 +35,8 @@
 // whose V holds Inf or NaN (seen by each thread in its own copies, or'ed into the tile's barrier) is
 // accumulated key by key in f32 instead, skipping hidden keys, as the portable kernel does.
 #include "attention_mma.cuh"
-#include "mma_common.cuh"
+#include "attention_flash.cuh"
+#include "attention_wgmma.cuh"
 
 namespace kp {
 namespace gpu {
@@ -59,71 +60,6 @@ KP_GPU_HOST_DEVICE constexpr size_t q_bytes(int64_t d) { return static_cast<size
 KP_GPU_HOST_DEVICE constexpr size_t region0_bytes(int64_t d) { return q_bytes(d) > kScratchBytes ? q_bytes(d) : kScratchBytes; }
 // + K and V, two buffers each.
 KP_GPU_HOST_DEVICE constexpr size_t mma_smem_bytes(int64_t d) { return region0_bytes(d) + 4 * static_cast<size_t>(kKeys) * row_ld(d) * 2; }
-
-struct MmaAttnArgs {
-  const uint16_t* q;
-  const uint16_t* k;
-  const uint16_t* v;
-  void* out;
-  float* lse;
-  const int32_t* kv_lengths;
-  int64_t batch, hq, hkv, sq, skv;
-  int64_t row_blocks;
-  int32_t causal, layout, out_dtype;
-  float scale;
-};
-
-#if defined(KP_GPU_HAS_MMA)
-// Two f32 values as a 16-bit pair (round to nearest even): lo in the low half, as fragments hold them.
-template <bool BF16>
-__device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
-  return BF16 ? cvt_pack_bf16x2(lo, hi) : cvt_pack_f16x2(lo, hi);
-}
-template <bool BF16>
-__device__ __forceinline__ float pair_lo(uint32_t r) {
-  return BF16 ? __uint_as_float(r << 16) : cvt_f16_lo_to_f32(r);
-}
-template <bool BF16>
-__device__ __forceinline__ float pair_hi(uint32_t r) {
-  return BF16 ? __uint_as_float(r & 0xffff0000u) : cvt_f16_hi_to_f32(r);
-}
-
-// P's scaling into the f16 range (f16: 2^15) and its remainder's (f16: 2^11); 1 for bf16 (see the top).
-template <bool BF16>
-constexpr float kHiScale = BF16 ? 1.0f : 32768.0f;
-template <bool BF16>
-constexpr float kLoScale = BF16 ? 1.0f : 2048.0f;
-
-// Two probabilities (adjacent keys of one row) as the 16-bit terms h + m (+ l) described at the top.
-template <bool BF16>
-__device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32_t& m, uint32_t& l) {
-  x *= kHiScale<BF16>;
-  y *= kHiScale<BF16>;
-  h = pack_pair<BF16>(x, y);
-  x -= pair_lo<BF16>(h);  // exact: the rounding error of h
-  y -= pair_hi<BF16>(h);
-  if constexpr (BF16) {
-    m = pack_pair<BF16>(x, y);
-    x -= pair_lo<BF16>(m);
-    y -= pair_hi<BF16>(m);
-    l = pack_pair<BF16>(x, y);  // exact: at most 8 significant bits remain
-  } else {
-    m = pack_pair<BF16>(x * kLoScale<BF16>, y * kLoScale<BF16>);
-    l = 0;
-  }
-}
-
-// exp of a score difference: natural-log units (expf), or log2 units with P16 (exp2f: the scale folded
-// log2(e) in, one rounding of the product, which the score term of the bound covers).
-template <bool P16>
-__device__ __forceinline__ float exp_score(float x) {
-  if constexpr (P16) return exp2f(x);
-  else return expf(x);
-}
-
-// Max that never picks NaN (a NaN score reaches the row through exp and the sum instead).
-__device__ __forceinline__ float max_nonan(float a, float b) { return b > a ? b : a; }
-#endif
 
 // P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top).
 template <int D, bool BF16, bool P16>
@@ -157,21 +93,14 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   const uint16_t* K = a.k + kv_off;
   const uint16_t* V = a.v + kv_off;
 
-  int64_t L = a.kv_lengths ? a.kv_lengths[b] : a.skv;
-  L = L < 0 ? 0 : (L > a.skv ? a.skv : L);
-  auto row_end = [&](int64_t i) -> int64_t {  // query row i sees keys [0, row_end(i))
-    int64_t e = L;
-    if (a.causal == KP_CAUSAL_BOTTOM_RIGHT) e = min(e, i + L - a.sq + 1);
-    else if (a.causal == KP_CAUSAL_TOP_LEFT) e = min(e, i + 1);
-    return max(e, static_cast<int64_t>(0));
-  };
+  const KeyRange keys = key_range(a, b);
   const int64_t i0 = rb * kRows;
-  const int64_t kend = row_end(min(i0 + kRows, a.sq) - 1);  // no row of the block sees a key from here on
-  const int64_t kall = row_end(i0);                          // every row sees the keys before this
+  const int64_t kend = keys.end(min(i0 + kRows, a.sq) - 1);  // no row of the block sees a key from here on
+  const int64_t kall = keys.end(i0);                          // every row sees the keys before this
   const int ntiles = static_cast<int>((kend + kKeys - 1) / kKeys);
   // The lane's rows g and g + 8 of its warp's 16. Rows past Sq see what the last row sees and are never stored.
   const int64_t ra = i0 + warp * 16 + g, rbb = ra + 8;
-  const int64_t end_a = row_end(min(ra, a.sq - 1)), end_b = row_end(min(rbb, a.sq - 1));
+  const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(rbb, a.sq - 1));
 
   auto load_kv = [&](int buf, int64_t j0) {
     uint16_t* ks = Ks + buf * TILE;
@@ -221,7 +150,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   for (int n = 0; n < NT; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
-  float m_a = ninf, m_b = ninf, l_a = 0.0f, l_b = 0.0f;
+  RowStats st{ninf, ninf, 0.0f, 0.0f};
 
 #pragma unroll 1
   for (int t = 0; t < ntiles; ++t) {
@@ -252,69 +181,14 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
         mma16816<BF16>(s[2 * np + 1], qf[kk], b1);
       }
 
-    // Scale (P16: into log2 units), mask (tiles some row does not fully see), and the rows' new maxima.
-    const float score_scale = P16 ? a.scale * 1.44269504088896341f : a.scale;
-    const bool partial = j0 + kKeys > kall;
-    const int64_t lim_a = end_a - j0, lim_b = end_b - j0;
-    float mx_a = m_a, mx_b = m_b;
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[n][e] * score_scale;
-        if (partial && n * 8 + 2 * t4 + (e & 1) >= (e < 2 ? lim_a : lim_b)) x = ninf;
-        s[n][e] = x;
-        if (e < 2) mx_a = max_nonan(mx_a, x);
-        else mx_b = max_nonan(mx_b, x);
-      }
-#pragma unroll
-    for (int off = 1; off <= 2; off *= 2) {
-      mx_a = max_nonan(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
-      mx_b = max_nonan(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
-    }
-    const float corr_a = m_a == mx_a ? 1.0f : exp_score<P16>(m_a - mx_a);
-    const float corr_b = m_b == mx_b ? 1.0f : exp_score<P16>(m_b - mx_b);
-    // p; a hidden key (-inf) gets -0, which only the key-by-key path below tells from an underflow.
-    float sum_a = 0.0f, sum_b = 0.0f;
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float x = s[n][e];
-        const float p = x == ninf ? -0.0f : exp_score<P16>(x - (e < 2 ? mx_a : mx_b));
-        s[n][e] = p;
-        if (e < 2) sum_a += p;
-        else sum_b += p;
-      }
-#pragma unroll
-    for (int off = 1; off <= 2; off *= 2) {
-      sum_a += __shfl_xor_sync(0xffffffffu, sum_a, off);
-      sum_b += __shfl_xor_sync(0xffffffffu, sum_b, off);
-    }
-    l_a = l_a * corr_a + sum_a;
-    l_b = l_b * corr_b + sum_b;
-    m_a = mx_a;
-    m_b = mx_b;
-#pragma unroll
-    for (int n = 0; n < NT; ++n) {
-      o[n][0] *= corr_a;
-      o[n][1] *= corr_a;
-      o[n][2] *= corr_b;
-      o[n][3] *= corr_b;
-    }
+    // Scale (P16: into log2 units), mask (tiles some row does not fully see), exponentiate, rescale O.
+    float corr_a, corr_b;
+    softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
+    scale_rows(o, corr_a, corr_b);
 
     if (!v_bad) {
-      // P as A fragments: k-step kk covers keys 16kk.. (score tiles 2kk and 2kk + 1); fragment f takes
-      // tile 2kk + f/2's pair of row g (f even) or g + 8. P16: one 16-bit copy; else the split terms.
       uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk)
-#pragma unroll
-        for (int f = 0; f < 4; ++f) {
-          const float* sv = s[2 * kk + f / 2] + (f % 2) * 2;
-          if constexpr (P16) ph[kk][f] = pack_pair<BF16>(sv[0] * kHiScale<BF16>, sv[1] * kHiScale<BF16>);
-          else split_pair<BF16>(sv[0], sv[1], ph[kk][f], pm[kk][f], pl[kk][f]);
-        }
+      pack_p<kKeys / 8, BF16, P16>(s, ph, pm, pl);
 #pragma unroll
       for (int np = 0; np < NT / 2; ++np) {
         float lo[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
@@ -343,56 +217,14 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       }
     } else {
       // Inf or NaN in this V tile: f32 products key by key, hidden keys skipped (see the top).
-      float* ps = scratch + warp * 16 * kKeys;
-      __syncwarp();
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) ps[(g + (e >> 1) * 8) * kKeys + n * 8 + 2 * t4 + (e & 1)] = s[n][e];
-      __syncwarp();
-#pragma unroll 1
-      for (int j = 0; j < kKeys; ++j) {
-        const float pa = ps[g * kKeys + j] * kHiScale<BF16>, pb = ps[(g + 8) * kKeys + j] * kHiScale<BF16>;
-        const bool live_a = __float_as_uint(pa) != 0x80000000u, live_b = __float_as_uint(pb) != 0x80000000u;
-        const uint16_t* vr = vs + j * LD + 2 * t4;
-#pragma unroll
-        for (int n = 0; n < NT; ++n) {
-          const uint32_t w = *reinterpret_cast<const uint32_t*>(vr + n * 8);
-          const float v0 = pair_lo<BF16>(w), v1 = pair_hi<BF16>(w);
-          if (live_a) {
-            o[n][0] = fmaf(pa, v0, o[n][0]);
-            o[n][1] = fmaf(pa, v1, o[n][1]);
-          }
-          if (live_b) {
-            o[n][2] = fmaf(pb, v0, o[n][2]);
-            o[n][3] = fmaf(pb, v1, o[n][3]);
-          }
-        }
-      }
+      pv_keywise<kKeys, kKeys, NT, BF16>(o, s, scratch + warp * 16 * kKeys, g, t4, [&](int j, int n) {
+        return *reinterpret_cast<const uint32_t*>(vs + j * LD + n * 8 + 2 * t4);
+      });
     }
   }
-
-  // Rows with no visible key (or only -inf scores) are 0 with lse -inf; a NaN l makes the row NaN.
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int64_t i = half ? rbb : ra;
-    if (i >= a.sq) continue;
-    const float l = half ? l_b : l_a, m = half ? m_b : m_a;
-    const bool empty = l == 0.0f;
-    const int64_t orow = q_off + i * q_rs + 2 * t4;
-#pragma unroll
-    for (int n = 0; n < NT; ++n)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const float acc = o[n][half * 2 + c] * (1.0f / kHiScale<BF16>);  // exact: a power of two
-        store_el(a.out, a.out_dtype, orow + n * 8 + c, empty ? 0.0f : acc / l);
-      }
-    // P16: m is in log2 units.
-    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? ninf : (P16 ? m * 0.693147180559945309f : m) + logf(l);
-  }
+  store_rows<NT, BF16, P16>(a, b, h, ra, t4, o, st);
 #endif
 }
-
 template <int D, bool BF16, bool P16>
 void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
   // Per call: the attribute belongs to the current device's context; a failure shows up as the launch error.
@@ -405,11 +237,9 @@ void launch_p(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool
   p16 ? launch_one<D, BF16, true>(stream, a, blocks) : launch_one<D, BF16, false>(stream, a, blocks);
 }
 
-}  // namespace
-
-bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
-  // mma.sync is NVIDIA's and a 32-lane instruction: never on MUSA (compiled empty there), never on
-  // another warp width.
+// mma.sync: NVIDIA's and a 32-lane instruction: never on MUSA (compiled empty there), never on another
+// warp width.
+bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   if (!KP_GPU_VENDOR_HAS_MMA_SYNC) return false;
   if (caps.attention_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
@@ -420,26 +250,10 @@ bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) 
   return caps.attention_mode == 2 || d.sq >= kMinQueryRows;
 }
 
-AttentionPlan plan_attention_mma(const kp_attention_desc& d) {
-  AttentionPlan p{};
-  p.variant = d.allow_p16 ? kMmaP16Variant : kMmaVariant;
-  p.dmax = static_cast<int>(d.d);
-  p.splits = 1;
-  p.split_keys = d.skv > 0 ? d.skv : 1;
-  p.tile_keys = kKeys;
-  p.smem = mma_smem_bytes(d.d);
-  return p;
-}
+}  // namespace
 
-bool is_attention_mma_plan(const AttentionPlan& p) { return p.variant == kMmaVariant || p.variant == kMmaP16Variant; }
-
-bool attention_mma_aligned(const void* q, const void* k, const void* v) {
-  return ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v)) & 15u) == 0;
-}
-
-const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
-                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
-                                 float* lse) {
+MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, const void* q, const void* k, const void* v,
+                               const int32_t* kv_lengths, void* out, float* lse) {
   MmaAttnArgs a;
   a.q = static_cast<const uint16_t*>(q);
   a.k = static_cast<const uint16_t*>(k);
@@ -452,11 +266,46 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
   a.hkv = d.hkv;
   a.sq = d.sq;
   a.skv = d.skv;
-  a.row_blocks = (d.sq + kRows - 1) / kRows;
+  a.row_blocks = (d.sq + rows - 1) / rows;
   a.causal = d.causal;
   a.layout = d.layout;
   a.out_dtype = d.out_dtype;
   a.scale = d.scale;
+  return a;
+}
+
+bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
+  return attention_wgmma_eligible(caps, d) || mma_sync_eligible(caps, d);
+}
+
+AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc& d) {
+  AttentionPlan p{};
+  const bool wgmma = attention_wgmma_eligible(caps, d);
+  p.variant = wgmma ? attention_wgmma_variant(d.allow_p16) : d.allow_p16 ? kMmaP16Variant : kMmaVariant;
+  p.dmax = static_cast<int>(d.d);
+  p.splits = 1;
+  p.split_keys = d.skv > 0 ? d.skv : 1;
+  p.tile_keys = wgmma ? kWgmmaAttentionKeys : kKeys;
+  p.smem = wgmma ? attention_wgmma_smem(d.d) : mma_smem_bytes(d.d);
+  return p;
+}
+
+bool is_attention_mma_plan(const AttentionPlan& p) {
+  return p.variant == kMmaVariant || p.variant == kMmaP16Variant || is_attention_wgmma_variant(p.variant);
+}
+
+bool attention_mma_aligned(const void* q, const void* k, const void* v) {
+  return ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v)) & 15u) == 0;
+}
+
+const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
+                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
+                                 float* lse) {
+  if (is_attention_wgmma_variant(plan.variant)) {
+    launch_attention_wgmma(stream, plan.variant, d, q, k, v, kv_lengths, out, lse);
+    return plan.variant;
+  }
+  const MmaAttnArgs a = mma_attention_args(d, kRows, q, k, v, kv_lengths, out, lse);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
   const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant;
   if (d.d == 64) bf16 ? launch_p<64, true>(stream, a, blocks, p16) : launch_p<64, false>(stream, a, blocks, p16);

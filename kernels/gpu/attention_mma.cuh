@@ -1,15 +1,15 @@
-// The tensor-core flash attention (attention_mma.cu), as plan_attention / launch_attention in
-// attention.cu route to it.
+// The tensor-core flash attention (attention_mma.cu on mma.sync; attention_wgmma.cu on sm_90's wgmma),
+// as plan_attention / launch_attention in attention.cu route to it.
 #pragma once
 #include "kernels.h"
 
 namespace kp {
 namespace gpu {
 
-// Whether the tensor-core kernel takes this descriptor on this device (pointer alignment aside: the
-// plan is made without buffers, see attention_mma_aligned).
+// Whether a tensor-core kernel takes this descriptor on this device (pointer alignment aside: the
+// plan is made without buffers, see attention_mma_aligned), and which one.
 bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d);
-AttentionPlan plan_attention_mma(const kp_attention_desc& d);
+AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc& d);
 bool is_attention_mma_plan(const AttentionPlan& p);
 // cp.async moves 16 bytes: q, k and v must start on a 16-byte boundary (their rows then do: D is 64 or 128).
 bool attention_mma_aligned(const void* q, const void* k, const void* v);

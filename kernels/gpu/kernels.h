@@ -20,7 +20,9 @@ struct DeviceCaps {
   // whenever the shape allows (never wgmma), 3 the sm_90a wgmma kernel whenever it can run, else as auto.
   int gemm_mode = 0;
   // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt),
-  // 2 tensor cores whenever the descriptor allows, however few the query rows (=mma).
+  // 2 mma.sync tensor cores whenever the descriptor allows, however few the query rows (=mma; never
+  // wgmma), 3 the sm_90a wgmma kernel whenever it can run, however few the query rows, else as auto
+  // (=wgmma; until it is measured on a GPU, auto does not take it).
   int attention_mode = 0;
 };
 

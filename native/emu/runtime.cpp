@@ -77,9 +77,9 @@ struct Fiber {
   Context ctx;
   char* stack = nullptr;  // mmap'ed, a guard page below
   Dim3 tid;
-  unsigned warp = 0, lane = 0;
+  unsigned warp = 0, lane = 0, group = 0;
   bool done = false;
-  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier
+  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier, 3 warpgroup barrier
   uint64_t wait_generation = 0;
 };
 
@@ -92,12 +92,21 @@ struct Warp {
   std::vector<uint32_t> in, out;
 };
 
+struct Group {
+  Barrier bar;
+  unsigned alive = 0, members = 0;
+  GroupCombine combine = nullptr;
+  bool mismatch = false;
+  std::vector<void*> mine;
+};
+
 struct Block {
   Dim3 idx;
   Barrier bar;
   unsigned alive = 0;
   int or_acc = 0, or_result = 0;
   std::vector<Warp> warps;
+  std::vector<Group> groups;
 };
 
 // One launch at a time in the process: blocks run one after another, which is also what lets a kernel's
@@ -113,6 +122,7 @@ std::vector<Fiber> g_fibers;
 alignas(1024) unsigned char g_arena[232448 + 1024];
 std::string g_launch_error;
 int g_launch_status = kSuccess;
+uint64_t g_block_serial = 0;
 
 // KERNELPORT_EMU_STATS=1: at exit, what ran (launches, and warp-collective operations by kind), so a
 // test can tell that a forced kernel path really took the tensor-core instructions.
@@ -164,17 +174,30 @@ void release_warp(Warp& w) {
   w.bar.generation++;
 }
 
+void release_group(Group& gr) {
+  if (gr.mismatch) fail_launch(kLaunchFailure, "threads of a warpgroup met at different warpgroup operations");
+  if (gr.alive != gr.members) fail_launch(kLaunchFailure, "a warpgroup operation after some threads of the warpgroup had exited");
+  if (gr.combine && g_launch_status == kSuccess) gr.combine(gr.mine.data(), gr.members);
+  gr.combine = nullptr;
+  gr.mismatch = false;
+  gr.bar.arrived = 0;
+  gr.bar.generation++;
+}
+
 [[noreturn]] void fiber_main() {
   Fiber* f = g_cur;
   (*g_body)();
   f->done = true;
   Warp& w = g_block.warps[f->warp];
+  Group& gr = g_block.groups[f->group];
   g_block.alive--;
   w.alive--;
+  gr.alive--;
   // Exited threads no longer count at a barrier (as on the GPU since Volta); a warp collective still
   // waiting for them is a kernel bug, reported by release_warp.
   if (g_block.bar.arrived > 0 && g_block.bar.arrived == g_block.alive) release_block();
   if (w.bar.arrived > 0 && w.bar.arrived == w.alive) release_warp(w);
+  if (gr.bar.arrived > 0 && gr.bar.arrived == gr.alive) release_group(gr);
   switch_to(f->ctx, g_scheduler);
   std::abort();  // never resumed
 }
@@ -214,6 +237,7 @@ bool runnable(const Fiber& f) {
   if (f.done) return false;
   if (f.waiting == 1) return g_block.bar.generation != f.wait_generation;
   if (f.waiting == 2) return g_block.warps[f.warp].bar.generation != f.wait_generation;
+  if (f.waiting == 3) return g_block.groups[f.group].bar.generation != f.wait_generation;
   return true;
 }
 
@@ -237,11 +261,21 @@ void run_block(unsigned nthreads) {
     wp.in.assign(static_cast<size_t>(g_warp) * kWords, 0);
     wp.out.assign(static_cast<size_t>(g_warp) * kWords, 0);
   }
+  const unsigned ngroups = (nthreads + kGroupThreads - 1) / kGroupThreads;
+  g_block.groups.resize(ngroups);
+  for (unsigned i = 0; i < ngroups; ++i) {
+    Group& gr = g_block.groups[i];
+    gr = Group{};
+    gr.members = gr.alive = std::min(kGroupThreads, nthreads - i * kGroupThreads);
+    gr.mine.assign(kGroupThreads, nullptr);
+  }
+  g_block_serial++;
   for (unsigned t = 0; t < nthreads; ++t) {
     Fiber& f = g_fibers[t];
     f.tid = Dim3{t % g_block_dim.x, (t / g_block_dim.x) % g_block_dim.y, t / (g_block_dim.x * g_block_dim.y)};
     f.warp = t / g_warp;
     f.lane = t % g_warp;
+    f.group = t / kGroupThreads;
     f.done = false;
     f.waiting = 0;
     start_fiber(f);
@@ -467,5 +501,24 @@ void warp_collective(const uint32_t* in, uint32_t* out, Combine combine, const v
   else wait_here(2, w.bar.generation);
   if (out) std::memcpy(out, &w.out[static_cast<size_t>(f->lane) * kWords], kWords * sizeof(uint32_t));
 }
+
+void name_group_collective(GroupCombine combine, const char* name) {
+  std::lock_guard<std::mutex> lock(g_launch_mutex);
+  collective_names()[reinterpret_cast<const void*>(combine)] = name;
+}
+
+void group_collective(void* mine, GroupCombine combine) {
+  Fiber* f = g_cur;
+  Group& gr = g_block.groups[f->group];
+  const unsigned t = static_cast<unsigned>(f - g_fibers.data());
+  gr.mine[t % kGroupThreads] = mine;
+  if (gr.bar.arrived == 0) gr.combine = combine;
+  else if (gr.combine != combine) gr.mismatch = true;
+  if (t % kGroupThreads == 0) g_stats.collectives[reinterpret_cast<const void*>(combine)]++;
+  if (++gr.bar.arrived == gr.alive) release_group(gr);
+  else wait_here(3, gr.bar.generation);
+}
+
+uint64_t block_serial() { return g_block_serial; }
 
 }  // namespace kp_emu

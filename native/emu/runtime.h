@@ -71,4 +71,15 @@ void warp_collective(const uint32_t* in, uint32_t* out, Combine combine, const v
 // The name KERNELPORT_EMU_STATS gives a combine function's operations.
 void name_collective(Combine combine, const char* name);
 
+// Warpgroup-collective operation (wgmma: the 128 threads of four consecutive 32-lane warps): each thread
+// passes a pointer to its own operands, and when every thread of the group has arrived, `combine` runs
+// once over them (mine[thread % 128]). Every thread must pass the same combine.
+constexpr unsigned kGroupThreads = 128;
+using GroupCombine = void (*)(void* const* mine, unsigned threads);
+void group_collective(void* mine, GroupCombine combine);
+void name_group_collective(GroupCombine combine, const char* name);
+// Changes with every block run: lets an emulated instruction keep per-thread state across calls and
+// tell a new block's thread from the last one's.
+uint64_t block_serial();
+
 }  // namespace kp_emu

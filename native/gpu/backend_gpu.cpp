@@ -154,7 +154,8 @@ int env_attention_mode() {
   if (!s || !*s || !std::strcmp(s, "auto")) return 0;
   if (!std::strcmp(s, "simt")) return 1;
   if (!std::strcmp(s, "mma")) return 2;
-  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION must be auto, simt or mma, got '") + s + "'"};
+  if (!std::strcmp(s, "wgmma")) return 3;
+  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION must be auto, simt, mma or wgmma, got '") + s + "'"};
 }
 
 // ---- allocator -------------------------------------------------------------------------------------
@@ -422,7 +423,7 @@ const kp_gpu_plugin kPlugin = {
     KP_GPU_BACKEND_NAME,
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
     "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,gemm-wgmma-f16,gemm-wgmma-bf16,"
-    "flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,flash-decoding-split-kv-vec",
+    "flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,flash-attention-wgmma-m64n64k16,flash-decoding-split-kv-vec",
 #else
     "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv,flash-decoding-split-kv-vec",
 #endif

@@ -22,7 +22,8 @@ typedef struct kp_emu_event* kp_gpu_event_t;
 #define kp_gpu_success 0
 #define kp_gpu_not_ready 600
 #define KP_GPU_VENDOR_NAME "CUDA (CPU emulator)"
-// mma.sync, ldmatrix and cp.async are emulated: the tensor-core paths run (wgmma/TMA are not).
+// mma.sync, ldmatrix, cp.async and wgmma are emulated: the tensor-core paths run (TMA is not, so the
+// wgmma GEMM, fed by TMA, is never chosen here; the wgmma attention is).
 #define KP_GPU_VENDOR_HAS_MMA_SYNC 1
 #define KP_GPU_HAS_MMA 1
 

@@ -263,8 +263,16 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
           why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
         };
   // KERNELPORT_GPU_ATTENTION, as the plugin reads it: simt never takes the tensor cores (nor the decode
-  // kernel), mma takes them however few the query rows.
+  // kernel), mma takes them however few the query rows; wgmma takes the sm_90 kernel (compute
+  // capability 9.0 only; opt-in until it is measured on a GPU), elsewhere as auto.
   const forced = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_ATTENTION : undefined;
+  const hopper = forced === 'wgmma' && info.gpu?.computeCapability === '9.0';
+  if (hopper && attentionOnTensorCores(info, { ...desc, sq: Math.max(desc.sq, 16) }))
+    return {
+      variant: desc.allowP16 ? 'flash-attention-wgmma-m64n64k16-p16' : 'flash-attention-wgmma-m64n64k16',
+      ...onWarp,
+      why: `tensor cores (wgmma, sm_90): 128 query rows of a head per block in 2 warpgroups, 64-key tiles, ${desc.allowP16 ? 'P rounded to 16 bits (allowP16)' : 'P split into 16-bit terms'}`,
+    };
   if (forced !== 'simt' && attentionOnTensorCores(info, forced === 'mma' ? { ...desc, sq: Math.max(desc.sq, 16) } : desc))
     return desc.allowP16
       ? { variant: 'flash-attention-mma-m16n8k16-p16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P rounded to 16 bits (allowP16)' }

@@ -1,0 +1,251 @@
+// What the tensor-core flash attention kernels share (attention_mma.cu on mma.sync, attention_wgmma.cu on
+// wgmma): their arguments, which keys a query row sees, and the per-tile work on accumulator fragments.
+// Both hold a tile of scores in the same layout, mma.sync m16n8k16's C fragment repeated over 8-key
+// column tiles (wgmma's D is that layout too): a thread holds rows g and g + 8 of its warp's 16
+// (g = lane / 4) at columns 2t and 2t + 1 (t = lane % 4) of each tile, s[tile][e] with e < 2 for row g.
+// The numerics of these steps (P's split into 16-bit terms, or its one rounding with allowP16) are
+// explained at the top of attention_mma.cu.
+#pragma once
+#include <stdint.h>
+#include "common.cuh"
+#include "ptx.cuh"
+
+namespace kp {
+namespace gpu {
+
+struct MmaAttnArgs {
+  const uint16_t* q;
+  const uint16_t* k;
+  const uint16_t* v;
+  void* out;
+  float* lse;
+  const int32_t* kv_lengths;
+  int64_t batch, hq, hkv, sq, skv;
+  int64_t row_blocks;
+  int32_t causal, layout, out_dtype;
+  float scale;
+};
+
+// Filled from the descriptor for blocks of `rows` query rows.
+MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, const void* q, const void* k, const void* v,
+                               const int32_t* kv_lengths, void* out, float* lse);
+
+// Keys [0, end(i)) are what query row i of batch entry b sees (kvLengths, then causality).
+struct KeyRange {
+  int64_t len, sq;
+  int32_t causal;
+  KP_GPU_HOST_DEVICE int64_t end(int64_t i) const {
+    int64_t e = len;
+    const int64_t c = causal == KP_CAUSAL_BOTTOM_RIGHT ? i + len - sq + 1 : i + 1;
+    if (causal != KP_CAUSAL_NONE && c < e) e = c;
+    return e > 0 ? e : 0;
+  }
+};
+KP_GPU_HOST_DEVICE inline KeyRange key_range(const MmaAttnArgs& a, int64_t b) {
+  int64_t L = a.kv_lengths ? a.kv_lengths[b] : a.skv;
+  L = L < 0 ? 0 : (L > a.skv ? a.skv : L);
+  return KeyRange{L, a.sq, a.causal};
+}
+
+#if defined(KP_GPU_HAS_MMA)
+namespace {
+
+// Two f32 values as a 16-bit pair (round to nearest even): lo in the low half, as fragments hold them.
+template <bool BF16>
+__device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
+  return BF16 ? cvt_pack_bf16x2(lo, hi) : cvt_pack_f16x2(lo, hi);
+}
+template <bool BF16>
+__device__ __forceinline__ float pair_lo(uint32_t r) {
+  return BF16 ? __uint_as_float(r << 16) : cvt_f16_lo_to_f32(r);
+}
+template <bool BF16>
+__device__ __forceinline__ float pair_hi(uint32_t r) {
+  return BF16 ? __uint_as_float(r & 0xffff0000u) : cvt_f16_hi_to_f32(r);
+}
+
+// P's scaling into the f16 range (f16: 2^15) and its remainder's (f16: 2^11); 1 for bf16.
+template <bool BF16>
+constexpr float kHiScale = BF16 ? 1.0f : 32768.0f;
+template <bool BF16>
+constexpr float kLoScale = BF16 ? 1.0f : 2048.0f;
+
+// Two probabilities (adjacent keys of one row) as the 16-bit terms h + m (+ l).
+template <bool BF16>
+__device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32_t& m, uint32_t& l) {
+  x *= kHiScale<BF16>;
+  y *= kHiScale<BF16>;
+  h = pack_pair<BF16>(x, y);
+  x -= pair_lo<BF16>(h);  // exact: the rounding error of h
+  y -= pair_hi<BF16>(h);
+  if constexpr (BF16) {
+    m = pack_pair<BF16>(x, y);
+    x -= pair_lo<BF16>(m);
+    y -= pair_hi<BF16>(m);
+    l = pack_pair<BF16>(x, y);  // exact: at most 8 significant bits remain
+  } else {
+    m = pack_pair<BF16>(x * kLoScale<BF16>, y * kLoScale<BF16>);
+    l = 0;
+  }
+}
+
+// exp of a score difference: natural-log units (expf), or log2 units with P16 (exp2f: the scale folded
+// log2(e) in, one rounding of the product, which the score term of the bound covers).
+template <bool P16>
+__device__ __forceinline__ float exp_score(float x) {
+  if constexpr (P16) return exp2f(x);
+  else return expf(x);
+}
+
+// Max that never picks NaN (a NaN score reaches the row through exp and the sum instead).
+__device__ __forceinline__ float max_nonan(float a, float b) { return b > a ? b : a; }
+
+// The running softmax statistics of a thread's two rows (P16: the max in log2 units).
+struct RowStats {
+  float m_a, m_b, l_a, l_b;
+};
+
+// One tile of raw scores s (NT8 tiles of 8 keys) becomes P in place: scaled, masked where the tile is
+// `partial` (keys from lim_a / lim_b on hidden from rows g / g + 8), exponentiated against the rows'
+// new maxima, summed into the rows' l. Returns in corr the factors that rescale the rows' outputs.
+// A hidden key's p is -0, which only the key-by-key path tells from an underflow.
+template <int NT8, bool P16>
+__device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, bool partial, int64_t lim_a, int64_t lim_b,
+                                             float scale, int t4, float& corr_a, float& corr_b) {
+  const float ninf = -__int_as_float(0x7f800000);
+  const float score_scale = P16 ? scale * 1.44269504088896341f : scale;
+  float mx_a = st.m_a, mx_b = st.m_b;
+#pragma unroll
+  for (int n = 0; n < NT8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float x = s[n][e] * score_scale;
+      if (partial && n * 8 + 2 * t4 + (e & 1) >= (e < 2 ? lim_a : lim_b)) x = ninf;
+      s[n][e] = x;
+      if (e < 2) mx_a = max_nonan(mx_a, x);
+      else mx_b = max_nonan(mx_b, x);
+    }
+#pragma unroll
+  for (int off = 1; off <= 2; off *= 2) {
+    mx_a = max_nonan(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
+    mx_b = max_nonan(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
+  }
+  corr_a = st.m_a == mx_a ? 1.0f : exp_score<P16>(st.m_a - mx_a);
+  corr_b = st.m_b == mx_b ? 1.0f : exp_score<P16>(st.m_b - mx_b);
+  float sum_a = 0.0f, sum_b = 0.0f;
+#pragma unroll
+  for (int n = 0; n < NT8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float x = s[n][e];
+      const float p = x == ninf ? -0.0f : exp_score<P16>(x - (e < 2 ? mx_a : mx_b));
+      s[n][e] = p;
+      if (e < 2) sum_a += p;
+      else sum_b += p;
+    }
+#pragma unroll
+  for (int off = 1; off <= 2; off *= 2) {
+    sum_a += __shfl_xor_sync(0xffffffffu, sum_a, off);
+    sum_b += __shfl_xor_sync(0xffffffffu, sum_b, off);
+  }
+  st.l_a = st.l_a * corr_a + sum_a;
+  st.l_b = st.l_b * corr_b + sum_b;
+  st.m_a = mx_a;
+  st.m_b = mx_b;
+}
+
+template <int NT>
+__device__ __forceinline__ void scale_rows(float (&o)[NT][4], float corr_a, float corr_b) {
+#pragma unroll
+  for (int n = 0; n < NT; ++n) {
+    o[n][0] *= corr_a;
+    o[n][1] *= corr_a;
+    o[n][2] *= corr_b;
+    o[n][3] *= corr_b;
+  }
+}
+
+// P as A fragments of m16n8k16 (and of wgmma's register A): k-step kk covers keys 16kk.. (score tiles 2kk
+// and 2kk + 1); fragment f takes tile 2kk + f/2's pair of row g (f even) or g + 8. P16: one 16-bit
+// copy in ph; else the split terms ph + pm (+ pl).
+template <int NT8, bool BF16, bool P16>
+__device__ __forceinline__ void pack_p(const float (&s)[NT8][4], uint32_t (&ph)[NT8 / 2][4], uint32_t (&pm)[NT8 / 2][4],
+                                       uint32_t (&pl)[NT8 / 2][4]) {
+#pragma unroll
+  for (int kk = 0; kk < NT8 / 2; ++kk)
+#pragma unroll
+    for (int f = 0; f < 4; ++f) {
+      const float* sv = s[2 * kk + f / 2] + (f % 2) * 2;
+      if constexpr (P16) ph[kk][f] = pack_pair<BF16>(sv[0] * kHiScale<BF16>, sv[1] * kHiScale<BF16>);
+      else split_pair<BF16>(sv[0], sv[1], ph[kk][f], pm[kk][f], pl[kk][f]);
+    }
+}
+
+// O += P V key by key in f32, hidden keys skipped: for a V tile holding Inf or NaN (see attention_mma.cu).
+// ps: this warp's 16 x PASS f32 scratch (the keys go through it PASS at a time); v_pair(j, n): the
+// 16-bit pair of V row j at columns 8n + 2t.
+template <int KEYS, int PASS, int NT, bool BF16, class VPair>
+__device__ __forceinline__ void pv_keywise(float (&o)[NT][4], const float (&s)[KEYS / 8][4], float* ps, int g, int t4,
+                                           VPair v_pair) {
+  static_assert(KEYS % PASS == 0 && PASS % 8 == 0, "whole 8-key tiles per pass");
+#pragma unroll
+  for (int k0 = 0; k0 < KEYS; k0 += PASS) {
+    __syncwarp();
+#pragma unroll
+    for (int n = k0 / 8; n < (k0 + PASS) / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) ps[(g + (e >> 1) * 8) * PASS + n * 8 - k0 + 2 * t4 + (e & 1)] = s[n][e];
+    __syncwarp();
+#pragma unroll 1
+    for (int j = 0; j < PASS; ++j) {
+      const float pa = ps[g * PASS + j] * kHiScale<BF16>, pb = ps[(g + 8) * PASS + j] * kHiScale<BF16>;
+      const bool live_a = __float_as_uint(pa) != 0x80000000u, live_b = __float_as_uint(pb) != 0x80000000u;
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+        const uint32_t w = v_pair(k0 + j, n);
+        const float v0 = pair_lo<BF16>(w), v1 = pair_hi<BF16>(w);
+        if (live_a) {
+          o[n][0] = fmaf(pa, v0, o[n][0]);
+          o[n][1] = fmaf(pa, v1, o[n][1]);
+        }
+        if (live_b) {
+          o[n][2] = fmaf(pb, v0, o[n][2]);
+          o[n][3] = fmaf(pb, v1, o[n][3]);
+        }
+      }
+    }
+  }
+}
+
+// The thread's rows ra and ra + 8 of head (b, h) out, and their lse. Rows with no visible key (or only
+// -inf scores) are 0 with lse -inf; a NaN l makes the row NaN.
+template <int NT, bool BF16, bool P16>
+__device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int64_t h, int64_t ra, int t4,
+                                           const float (&o)[NT][4], const RowStats& st) {
+  const bool bshd = a.layout == KP_LAYOUT_BSHD;
+  const int64_t q_rs = bshd ? a.hq * NT * 8 : NT * 8;  // out's row stride (Dv == D)
+  const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * NT * 8 : (b * a.hq + h) * a.sq * NT * 8;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t i = ra + 8 * half;
+    if (i >= a.sq) continue;
+    const float l = half ? st.l_b : st.l_a, m = half ? st.m_b : st.m_a;
+    const bool empty = l == 0.0f;
+    const int64_t orow = q_off + i * q_rs + 2 * t4;
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const float acc = o[n][half * 2 + c] * (1.0f / kHiScale<BF16>);  // exact: a power of two
+        store_el(a.out, a.out_dtype, orow + n * 8 + c, empty ? 0.0f : acc / l);
+      }
+    // P16: m is in log2 units.
+    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : (P16 ? m * 0.693147180559945309f : m) + logf(l);
+  }
+}
+
+}  // namespace
+#endif  // KP_GPU_HAS_MMA
+
+}  // namespace gpu
+}  // namespace kp

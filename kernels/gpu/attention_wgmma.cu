@@ -1,0 +1,264 @@
+// Hopper flash attention forward on wgmma (sm_90a; H20, H800, H100): the FlashAttention-3 layout of the
+// work without its warp specialisation. f16/bf16, D == Dv in {64, 128}, no additive mask: what the
+// mma.sync kernel (attention_mma.cu) takes, with the same semantics, variants and numerics (P split to
+// f32 accuracy, or one 16-bit copy with allow_p16), so the same bounds judge it.
+//
+// A block of 2 warpgroups (256 threads) owns 128 query rows of one (batch, query head); warpgroup w
+// owns rows 64w..64w+63, and its warp the usual 16 of those. Per 64-key tile:
+//  - S = Q K^T: D/16 wgmma m64n64k16 per warpgroup, both operands read from shared memory by the
+//    tensor cores (no ldmatrix, no Q fragments held in registers, unlike mma.sync);
+//  - the online softmax on the accumulators (attention_flash.cuh, the same code as the mma.sync kernel:
+//    wgmma's accumulator layout is mma.sync's C fragment repeated);
+//  - O += P V: P from registers as wgmma's A (its fragment layout is mma.sync's A), V from shared
+//    memory as an MN-major B (stored [keys][D]). allow_p16: one m64nDk16 per 16 keys; else the split
+//    terms per 64-column chunk, the low terms into their own accumulator, added after the wait.
+// K/V tiles are double-buffered with cp.async, written 128-byte swizzled (wgmma.cuh) so that the
+// descriptors read them without bank conflicts; Q likewise once. Tiles past every row's last visible
+// key are never loaded (causality, kvLengths), partly visible ones are masked, longest rows first.
+// A V tile with Inf or NaN (any thread's copies, or'ed at the tile's barrier) takes the key-by-key
+// f32 path (the portable kernel's semantics: a hidden key never touches V), its scratch in the tile's
+// K buffer, which S no longer needs.
+//
+// Asynchrony (wgmma.cuh): every group is waited for (wait_group 0) before its accumulators are read;
+// wgmma.fence before the MMAs whose accumulators or A registers other instructions wrote; each thread
+// makes its cp.async copies visible to the async proxy (fence.proxy.async) before the barrier after
+// which the tensor cores read them.
+//
+// Compiled with a body in the sm_90a device pass and in the CPU emulator (KP_WGMMA_OPS), chosen only
+// where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device. Not yet
+// measured on a GPU: auto keeps the mma.sync kernel; KERNELPORT_GPU_ATTENTION=wgmma selects this one.
+#include "attention_wgmma.cuh"
+#include "attention_flash.cuh"
+#include "wgmma.cuh"
+
+namespace kp {
+namespace gpu {
+namespace {
+
+constexpr int kGroups = 2;             // warpgroups per block
+constexpr int kRows = kGroups * 64;    // query rows per block
+constexpr int kKeys = kWgmmaAttentionKeys;
+constexpr int kThreads = kGroups * 128;
+const char kVariant[] = "flash-attention-wgmma-m64n64k16";
+const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
+
+// Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers each; every operand as
+// D/64 column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period).
+KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
+KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
+KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) { return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + 1024; }
+// Byte offset of 16-byte chunk ch (of D/8) of row r in an operand of `rows` rows.
+KP_GPU_HOST_DEVICE constexpr uint32_t operand_offset(int rows, int r, int ch) {
+  return static_cast<uint32_t>(ch / 8) * rows * 128 + swizzle128(r, ch % 8);
+}
+
+// P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (attention_mma.cu's top).
+template <int D, bool BF16, bool P16>
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
+#if defined(KP_WGMMA_OPS)
+  constexpr int CH = D / 8;              // 16-byte chunks per row
+  constexpr int NT = D / 8;              // 8-column output tiles
+  constexpr int CW = P16 ? D : 64;       // output columns per P V pass
+  constexpr int PASS = D / 4;            // keys per pass of the key-by-key path (its scratch fills a K tile)
+  constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D);
+  KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
+  const uint32_t raw = smem_addr(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  const uint32_t q_s = base, k_s = base + QB, v_s = k_s + 2 * TB;
+  const float ninf = -__int_as_float(0x7f800000);
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
+  const int g = lane / 4, t4 = lane % 4;
+  const int64_t heads = a.batch * a.hq;
+  const int64_t bx = blockIdx.x;
+  const int64_t rb = a.row_blocks - 1 - bx / heads;
+  const int64_t bh = bx % heads;
+  const int64_t b = bh / a.hq, h = bh % a.hq, hk = h / (a.hq / a.hkv);
+  const bool bshd = a.layout == KP_LAYOUT_BSHD;
+  const int64_t q_rs = bshd ? a.hq * D : D;
+  const int64_t kv_rs = bshd ? a.hkv * D : D;
+  const uint16_t* Q = a.q + (bshd ? (b * a.sq * a.hq + h) * D : (b * a.hq + h) * a.sq * D);
+  const int64_t kv_off = bshd ? (b * a.skv * a.hkv + hk) * D : (b * a.hkv + hk) * a.skv * D;
+  const uint16_t* K = a.k + kv_off;
+  const uint16_t* V = a.v + kv_off;
+
+  const KeyRange keys = key_range(a, b);
+  const int64_t i0 = rb * kRows;
+  const int64_t kend = keys.end(min(i0 + kRows, a.sq) - 1);  // no row of the block sees a key from here on
+  const int64_t kall = keys.end(i0);                          // every row sees the keys before this
+  const int ntiles = static_cast<int>((kend + kKeys - 1) / kKeys);
+  // The thread's rows g and g + 8 of its warp's 16. Rows past Sq see what the last row sees and are never stored.
+  const int64_t ra = i0 + wg * 64 + (warp % 4) * 16 + g;
+  const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(ra + 8, a.sq - 1));
+
+  auto load_kv = [&](int buf, int64_t j0) {
+#pragma unroll
+    for (int r = 0; r < kKeys * CH / kThreads; ++r) {
+      const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
+      const int64_t j = j0 + row;
+      const bool ok = j < kend;  // zeros past it: finite, and every row's mask hides them
+      const uint32_t off = buf * TB + operand_offset(kKeys, row, ch);
+      cp_async16(k_s + off, ok ? K + j * kv_rs + ch * 8 : a.k, ok);
+      cp_async16(v_s + off, ok ? V + j * kv_rs + ch * 8 : a.v, ok);
+    }
+  };
+  // Whether this thread's own V copies of a tile hold Inf or NaN (an all-ones exponent).
+  auto v_nonfinite = [&](int buf) -> int {
+    constexpr uint32_t E = BF16 ? 0x7f807f80u : 0x7c007c00u, ONE = BF16 ? 0x00800080u : 0x04000400u;
+    uint32_t acc = 0;
+#pragma unroll
+    for (int r = 0; r < kKeys * CH / kThreads; ++r) {
+      const int c = tid + kThreads * r;
+      const uint4 w = *reinterpret_cast<const uint4*>(smem + (v_s - base) + buf * TB + operand_offset(kKeys, c / CH, c % CH));
+      acc |= ((w.x & E) + ONE) | ((w.y & E) + ONE) | ((w.z & E) + ONE) | ((w.w & E) + ONE);
+    }
+    return (acc & 0x80008000u) != 0;
+  };
+
+#pragma unroll
+  for (int r = 0; r < kRows * CH / kThreads; ++r) {
+    const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
+    const bool ok = i0 + row < a.sq;
+    cp_async16(q_s + operand_offset(kRows, row, ch), ok ? Q + (i0 + row) * q_rs + ch * 8 : a.q, ok);
+  }
+  if (ntiles > 0) load_kv(0, 0);
+  cp_async_commit();
+
+  float o[NT][4];
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
+  RowStats st{ninf, ninf, 0.0f, 0.0f};
+
+#pragma unroll 1
+  for (int t = 0; t < ntiles; ++t) {
+    const int buf = t & 1;
+    cp_async_wait<0>();
+    fence_proxy_async();  // this thread's copies, to the tensor cores' view of shared memory
+    // Tile t (and Q) is visible to all, and both warpgroups are done with tile t - 1's buffers.
+    const int v_bad = __syncthreads_or(v_nonfinite(buf));
+    if (t + 1 < ntiles) load_kv(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
+    cp_async_commit();
+    const int64_t j0 = static_cast<int64_t>(t) * kKeys;
+    const uint32_t kb = k_s + buf * TB, vb = v_s + buf * TB;
+
+    float s[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
+    float(&s_acc)[kKeys / 2] = *reinterpret_cast<float(*)[kKeys / 2]>(&s[0][0]);
+    fence_operands(s_acc);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      // K step kk: 32 bytes into the 128-byte rows of column chunk kk / 4.
+      const uint32_t col = (kk % 4) * 32;
+      const uint64_t dq = smem_desc(q_s + (kk / 4) * kRows * 128 + wg * 64 * 128 + col, 16, 1024);
+      const uint64_t dk = smem_desc(kb + (kk / 4) * kKeys * 128 + col, 16, 1024);
+      wgmma_ss_m64n64k16<BF16, 0>(s_acc, dq, dk);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_operands(s_acc);
+
+    float corr_a, corr_b;
+    softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
+    scale_rows(o, corr_a, corr_b);
+
+    if (!v_bad) {
+      uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
+      pack_p<kKeys / 8, BF16, P16>(s, ph, pm, pl);
+#pragma unroll
+      for (int c = 0; c < D / CW; ++c) {
+        float(&oc)[CW / 2] = *reinterpret_cast<float(*)[CW / 2]>(&o[c * CW / 8][0]);
+        float lo[P16 ? 1 : CW / 2];
+#pragma unroll
+        for (int r = 0; r < (P16 ? 1 : CW / 2); ++r) lo[r] = 0.0f;
+        fence_operands(oc);
+        if constexpr (!P16) fence_operands(lo);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kKeys / 16; ++kk) {
+          // 16 keys = 16 rows of 128 bytes; 64-column chunks LBO = kKeys * 128 bytes apart.
+          const uint64_t dv = smem_desc(vb + (c * CW / 64) * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+          if constexpr (CW == 128) {
+            wgmma_rs_m64n128k16<BF16, 1>(*reinterpret_cast<float(*)[64]>(&oc[0]), ph[kk], dv);
+          } else {
+            wgmma_rs_m64n64k16<BF16, 1>(*reinterpret_cast<float(*)[32]>(&oc[0]), ph[kk], dv);
+          }
+          if constexpr (!P16) {
+            wgmma_rs_m64n64k16<BF16, 1>(*reinterpret_cast<float(*)[32]>(&lo[0]), pm[kk], dv);
+            if constexpr (BF16) wgmma_rs_m64n64k16<BF16, 1>(*reinterpret_cast<float(*)[32]>(&lo[0]), pl[kk], dv);
+          }
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        fence_operands(oc);
+        if constexpr (!P16) {
+          fence_operands(lo);
+#pragma unroll
+          for (int r = 0; r < CW / 2; ++r) oc[r] += lo[r] * (1.0f / kLoScale<BF16>);
+        }
+      }
+    } else {
+      // Inf or NaN in this V tile: f32 products key by key (attention_mma.cu's top). Both warpgroups'
+      // S MMAs are done with this K buffer once every thread is here: it becomes the scratch.
+      __syncthreads();
+      float* ps = reinterpret_cast<float*>(smem + (kb - base)) + warp * 16 * PASS;
+      pv_keywise<kKeys, PASS, NT, BF16>(o, s, ps, g, t4, [&](int j, int n) {
+        return *reinterpret_cast<const uint32_t*>(smem + (vb - base) + operand_offset(kKeys, j, n) + 4 * t4);
+      });
+    }
+  }
+  store_rows<NT, BF16, P16>(a, b, h, ra, t4, o, st);
+#endif
+}
+
+template <int D, bool BF16, bool P16>
+void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
+  (void)kp_gpu_set_max_dynamic_smem(flash_wgmma<D, BF16, P16>, static_cast<int>(smem_bytes(D)));
+  KP_GPU_LAUNCH((flash_wgmma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kThreads), smem_bytes(D), stream)(a);
+}
+
+template <int D>
+void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16) {
+  if (bf16) p16 ? launch_one<D, true, true>(stream, a, blocks) : launch_one<D, true, false>(stream, a, blocks);
+  else p16 ? launch_one<D, false, true>(stream, a, blocks) : launch_one<D, false, false>(stream, a, blocks);
+}
+
+}  // namespace
+
+bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
+#if defined(KP_WGMMA_KERNELS)
+  // Opt-in until measured on a GPU (KERNELPORT_GPU_ATTENTION=wgmma); wgmma is a 128-thread warpgroup
+  // instruction of 32-lane warps, on compute capability 9.0 exactly (sm_90a code runs nowhere else).
+  if (caps.attention_mode != 3 || caps.cc_major != 9 || caps.cc_minor != 0 || caps.warp_size != 32) return false;
+  if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
+  if (d.d != d.dv || (d.d != 64 && d.d != 128) || d.has_mask) return false;
+  if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
+  if (caps.smem_optin < static_cast<int>(smem_bytes(static_cast<int>(d.d)))) return false;
+  return (d.sq + kRows - 1) / kRows * d.batch * d.hq <= 0x7fffffff;
+#else
+  (void)caps, (void)d;
+  return false;
+#endif
+}
+
+const char* attention_wgmma_variant(bool allow_p16) { return allow_p16 ? kP16Variant : kVariant; }
+bool is_attention_wgmma_variant(const char* variant) { return variant == kVariant || variant == kP16Variant; }
+size_t attention_wgmma_smem(int64_t d) { return smem_bytes(static_cast<int>(d)); }
+
+void launch_attention_wgmma(kp_gpu_stream_t stream, const char* variant, const kp_attention_desc& d, const void* q,
+                            const void* k, const void* v, const int32_t* kv_lengths, void* out, float* lse) {
+  const MmaAttnArgs a = mma_attention_args(d, kRows, q, k, v, kv_lengths, out, lse);
+  const int64_t blocks = a.row_blocks * d.batch * d.hq;
+  const bool bf16 = d.dtype == KP_BF16, p16 = variant == kP16Variant;
+  if (d.d == 64) launch_d<64>(stream, a, blocks, bf16, p16);
+  else launch_d<128>(stream, a, blocks, bf16, p16);
+}
+
+}  // namespace gpu
+}  // namespace kp
