@@ -2,8 +2,10 @@
 # npm run gpu:check — the cuda backend on an NVIDIA GPU machine, as one prepared command:
 #   1. build (native core, the cuda backend library, TypeScript)
 #   2. the cuda tests and the shared numerics suites on cuda (tensor-core GEMM forced on as well)
-#   3. kernelport validate --full --backends cuda (and with the tensor-core GEMM / attention forced)
-#   4. the issue's benchmark shapes beside PyTorch on the same GPU, with ratios and goals
+#   3. kernelport validate --full --backends cuda (and with the tensor-core GEMM / attention forced, the
+#      sm_90 wgmma attention among them)
+#   4. the issue's benchmark shapes beside PyTorch on the same GPU, with ratios and goals (the attention
+#      shapes again on the wgmma kernel)
 #   5. webgpu through Dawn's Vulkan backend on the NVIDIA driver (when a Vulkan loader is present): its
 #      tests, validate, and #6's bench shapes beside PyTorch
 #   6. the emulated musa backend (the MUSA build through native/vendors/musa.h, compiled by nvcc via
@@ -117,13 +119,22 @@ if [ -x build/wgmma_check ]; then
   step "wgmma GEMM check (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
 fi
-step "tensor-core attention check (bound, NaN/Inf rules, determinism, timing)"
-[ -x build/attention_mma_check ] || run bash -c "'$NVCC' -std=c++17 -O2 -arch=native -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check"
+step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf rules, determinism, timing)"
+# sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
+ATTN_ARCH=(-arch=native)
+nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0' && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
+[ -x build/attention_mma_check ] || run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 128}, no mask)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
+# The wgmma attention likewise (sm_90; opt-in until these runs say it is right and faster; elsewhere this repeats auto)
+KERNELPORT_GPU_ATTENTION=wgmma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-wgmma.md"
 
 bench_beside_torch cuda
+step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside the same SDPA timings"
+KERNELPORT_GPU_ATTENTION=wgmma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-wgmma.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma.txt"
 ab_paths
 fi
 

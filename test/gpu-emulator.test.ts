@@ -1,11 +1,12 @@
 /**
  * The cuda backend's kernels on the CPU emulator (native/emu, libkernelport_gpu_emu.so): the same
  * kernels/gpu/ sources and native/gpu/backend_gpu.cpp, compiled by g++, with GPU threads as fibers and
- * mma.sync / ldmatrix / cp.async emulated. Loaded as "cuda" through the stand-in driver
+ * mma.sync / ldmatrix / cp.async / wgmma emulated. Loaded as "cuda" through the stand-in driver
  * (KERNELPORT_CUDA_DRIVER) and KERNELPORT_CUDA_LIBRARY, in child processes (the GPU probe happens once
- * per process). This is how the tensor-core kernels (and their forced paths, allowP16, and the
- * 64/128-lane warp planning of MUSA parts) are run by CI, which has no GPU: their logic against the
- * float64 oracle, not their speed and not the tensor cores' own rounding (see native/emu/runtime.h).
+ * per process). This is how the tensor-core kernels (and their forced paths, allowP16, the sm_90 wgmma
+ * attention, and the 64/128-lane warp planning of MUSA parts) are run by CI, which has no GPU: their
+ * logic against the float64 oracle, not their speed and not the tensor cores' own rounding (see
+ * native/emu/runtime.h).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -97,13 +98,26 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       expect(r.ops.mma).toBeUndefined();
     }, 300_000);
 
-  it('validate --full attention passes with the tensor-core kernel taking every shape it can, allowP16 cases included', async () => {
+  it('validate --full attention passes with the mma.sync kernel taking every shape it can, allowP16 cases included', async () => {
     const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'mma' }, ['--ops', 'attention']);
     expectPass(r);
     expect(r.ops.mma ?? 0).toBeGreaterThan(0);
+    expect(r.ops.wgmma).toBeUndefined();
   }, 300_000);
 
-  it('allowP16 takes the rounded-P kernel: other bits than the exact split, fewer mma, both within their bounds', async () => {
+  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can: no mma.sync runs', async () => {
+    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'wgmma' }, ['--ops', 'attention']);
+    expectPass(r);
+    expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
+    expect(r.ops.mma).toBeUndefined();
+    expect(r.ops.ldmatrix).toBeUndefined();
+  }, 300_000);
+
+  for (const [path, op, variant] of [
+    ['mma', 'mma', 'flash-attention-mma-m16n8k16'],
+    ['wgmma', 'wgmma', 'flash-attention-wgmma-m64n64k16'],
+  ] as const)
+  it(`allowP16 takes the rounded-P kernel (${path}): other bits than the exact split, fewer ${op}, both within their bounds`, async () => {
     const script = (allowP16: boolean) => `
       import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
         const { expectAttention, judgeAttention } = await import('${join(root, 'dist', 'numerics', 'check.js')}');
@@ -121,15 +135,16 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
         process.stdout.write(JSON.stringify({ pass: judged.pass, ratio: judged.worstRatio, variant: dev.explain('attention', { hq: 2, sq: 130, skv: 130, d: 64, causal: true, dtype: 'bf16', allowP16: ${allowP16} }).variant, out }));
         dev.dispose();
       });`;
-    const [exact, p16] = [await run(['--input-type=module', '-e', script(false)]), await run(['--input-type=module', '-e', script(true)])];
+    const env = { KERNELPORT_GPU_ATTENTION: path };
+    const [exact, p16] = [await run(['--input-type=module', '-e', script(false)], env), await run(['--input-type=module', '-e', script(true)], env)];
     for (const r of [exact, p16]) expect(r.status, r.stderr).toBe(0);
     const [a, b] = [JSON.parse(exact.stdout), JSON.parse(p16.stdout)];
     expect(a.pass, `exact split: worst ${a.ratio}`).toBe(true);
     expect(b.pass, `allowP16: worst ${b.ratio}`).toBe(true);
-    expect(a.variant).toBe('flash-attention-mma-m16n8k16');
-    expect(b.variant).toBe('flash-attention-mma-m16n8k16-p16');
+    expect(a.variant).toBe(variant);
+    expect(b.variant).toBe(`${variant}-p16`);
     expect(b.out).not.toEqual(a.out);
-    expect(p16.ops.mma!).toBeLessThan(exact.ops.mma!);
+    expect(p16.ops[op]!).toBeLessThan(exact.ops[op]!);
   }, 300_000);
 
   it("explain() names the kernel the library will run (its own planner), not only the model's family", async () => {
@@ -168,6 +183,13 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     const y = JSON.parse(forced.stdout);
     expect(y.decode).toBe('flash-attention-mma-m16n8k16');
     expect(y.bf16).toMatch(/simt/);
+    // wgmma: the sm_90 kernel, decoding shapes too; on another part (sm_80) as auto
+    const hopper = JSON.parse((await run(['--input-type=module', '-e', script('')], { KERNELPORT_GPU_ATTENTION: 'wgmma' })).stdout);
+    expect(hopper.decode).toBe('flash-attention-wgmma-m64n64k16');
+    expect(hopper.prefill).toBe('flash-attention-wgmma-m64n64k16-p16');
+    const ampere = JSON.parse((await run(['--input-type=module', '-e', script('')], { KERNELPORT_GPU_ATTENTION: 'wgmma', KERNELPORT_EMU_SM: '80' })).stdout);
+    expect(ampere.decode).toBe('flash-decoding-split-kv-vec');
+    expect(ampere.prefill).toBe('flash-attention-mma-m16n8k16-p16');
   }, 120_000);
 
   it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {

@@ -165,6 +165,13 @@ describe('supports / explain on recorded devices', () => {
       process.env.KERNELPORT_GPU_ATTENTION = 'mma';
       expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-attention-mma-m16n8k16');
       expect(explain(h20a, 'attention', { ...prefill, sq: 1, dtype: 'f32' }).variant).toBe('flash-decoding-split-kv-vec');
+      // wgmma: the sm_90 kernel (H20), decoding shapes too; an sm_89 part (L20) as auto
+      process.env.KERNELPORT_GPU_ATTENTION = 'wgmma';
+      expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-attention-wgmma-m64n64k16');
+      expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-wgmma-m64n64k16-p16');
+      expect(explain(h20a, 'attention', { ...prefill, d: 80 }).variant).toBe('flash-attention');
+      expect(explain(l20, 'attention', prefill).variant).toBe('flash-attention-mma-m16n8k16');
+      expect(explain(l20, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-decoding-split-kv-vec');
     } finally {
       delete process.env.KERNELPORT_GPU_ATTENTION;
     }

@@ -1,10 +1,11 @@
-// Device check of the tensor-core attention (kernels/gpu/attention_mma.cu) beside the portable one, on
-// an NVIDIA GPU: every output against a float64 reference under the validation bound
+// Device check of the tensor-core attention (kernels/gpu/attention_mma.cu; attention_wgmma.cu on sm_90)
+// beside the portable one, on an NVIDIA GPU: every output against a float64 reference under the validation bound
 // (src/numerics/bounds.ts, attentionBound / attentionLseBound, c = 4), the NaN/Inf rules, bitwise
 // determinism of two runs, and timings of the issue's prefill shape. Not part of the CMake build (it
 // needs a GPU); scripts/gpu-check.sh builds and runs it:
 //   nvcc -std=c++17 -O2 -arch=native -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels \
-//     native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu -o build/attention_mma_check
+//     native/test/attention_mma_check.cu kernels/gpu/attention*.cu -o build/attention_mma_check
+// (on sm_90: -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 instead of -arch=native, for wgmma).
 // Exit status 0 = all passed; `quick` skips the timings.
 #include <cmath>
 #include <cstdio>
@@ -243,6 +244,19 @@ int main(int argc, char** argv) {
     Case c = cases[i];
     c.name = p16_names.back().c_str();
     c.p16 = true;
+    cases.push_back(c);
+  }
+  // sm_90: every tensor-core case (both P modes) again on the wgmma kernel (mode 3; " wgmma"). It runs
+  // only where this check was built for sm_90a (-DKP_CUDA_SM90A=1, as gpu-check.sh builds it on sm_90).
+  std::vector<std::string> wg_names;
+  const size_t n1 = cases.size();
+  wg_names.reserve(n1);
+  for (size_t i = 0; i < n1 && caps.cc_major == 9 && caps.cc_minor == 0; ++i) {
+    if (cases[i].mode == 1) continue;
+    wg_names.push_back(std::string(cases[i].name) + " wgmma");
+    Case c = cases[i];
+    c.name = wg_names.back().c_str();
+    c.mode = 3;
     cases.push_back(c);
   }
   for (const Case& c : cases) {

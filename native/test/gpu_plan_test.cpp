@@ -411,6 +411,31 @@ int main() {
     EXPECT(av(with(caps(8, 9), 0, 99 * 1024), prefill) == want);
     EXPECT(av(with(caps(8, 6), 0, 64 * 1024), prefill) == "flash-attention-simt");
     EXPECT(av(with(caps(8, 6), 0, 64 * 1024), att(4, 32, 2048, 2048, 64, 64)) == want);
+
+    // The sm_90 wgmma kernel (attention_wgmma.cu): only under KERNELPORT_GPU_ATTENTION=wgmma (mode 3)
+    // until measured, on compute capability 9.0 of a library with sm_90a code; elsewhere mode 3 is auto.
+#if KP_GPU_VENDOR_HAS_MMA_SYNC && !defined(KP_GPU_VENDOR_MUSA) && defined(KP_CUDA_SM90A)
+    const std::string wg = "flash-attention-wgmma-m64n64k16";
+#else
+    const std::string wg = want;
+#endif
+    EXPECT(av(caps(9, 0), prefill) == want);  // auto keeps mma.sync
+    EXPECT(av(with(caps(9, 0), 3, 0), prefill) == wg);
+    EXPECT(av(with(caps(9, 0), 3, 0), gqa) == wg);
+    EXPECT(av(with(caps(9, 0), 3, 0), p16) == (wg != want ? wg + "-p16" : av(caps(9, 0), p16)));
+    EXPECT(av(with(caps(9, 0), 3, 0), att(4, 32, 1, 4096, 128, 128)) == (wg == want ? "flash-decoding-split-kv-vec" : wg));  // however few rows
+    EXPECT(av(with(caps(8, 0), 3, 0), prefill) == want);   // not sm_90: as auto
+    EXPECT(av(with(caps(9, 0), 3, 0), masked) == "flash-attention-simt");
+    EXPECT(av(with(caps(9, 0), 3, 0), f32) == "flash-attention-simt");
+    EXPECT(av(with(caps(9, 0, 128), 3, 0), prefill) == "flash-attention-simt");
+    if (wg != want) {
+      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(with(caps(9, 0), 3, 0), prefill, nullptr);
+      // Q (128 rows), K and V twice (64 keys), 128-byte rows of D = 128, + 1 KiB to align the swizzle atoms
+      EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.tile_keys == 64 && p.smem == 128 * 256 + 4 * 64 * 256 + 1024);
+      // 64 KiB of shared memory: D = 64 fits (49 KiB), D = 128 neither kernel
+      EXPECT(av(with(caps(9, 0), 3, 64 * 1024), att(4, 32, 2048, 2048, 64, 64)) == wg);
+      EXPECT(av(with(caps(9, 0), 3, 64 * 1024), prefill) == "flash-attention-simt");
+    }
   }
 
   // ---- MUSA parts -------------------------------------------------------------------------------
