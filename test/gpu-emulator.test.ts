@@ -1,7 +1,7 @@
 /**
  * The cuda backend's kernels on the CPU emulator (native/emu, libkernelport_gpu_emu.so): the same
  * kernels/gpu/ sources and native/gpu/backend_gpu.cpp, compiled by g++, with GPU threads as fibers and
- * mma.sync / ldmatrix / cp.async / wgmma emulated. Loaded as "cuda" through the stand-in driver
+ * mma.sync / ldmatrix / cp.async / wgmma / TMA emulated. Loaded as "cuda" through the stand-in driver
  * (KERNELPORT_CUDA_DRIVER) and KERNELPORT_CUDA_LIBRARY, in child processes (the GPU probe happens once
  * per process). This is how the tensor-core kernels (and their forced paths, allowP16, the sm_90 wgmma
  * attention, and the 64/128-lane warp planning of MUSA parts) are run by CI, which has no GPU: their
@@ -74,11 +74,18 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.ops.mma ?? 0).toBeGreaterThan(2 * (base.ops.mma ?? 0));
   }, 300_000);
 
+  it('validate --quick matmul passes on the sm_90 wgmma GEMM (TMA loads, mbarrier pipeline, warpgroup MMA)', async () => {
+    const r = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma' }, ['--ops', 'matmul']);
+    expectPass(r);
+    expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
+  }, 300_000);
+
   it('validate --quick passes with the portable SIMT kernels forced: no tensor-core instruction runs', async () => {
     const r = await validate('--quick', { KERNELPORT_GPU_GEMM: 'simt', KERNELPORT_GPU_ATTENTION: 'simt' });
     expectPass(r);
     expect(r.ops.mma).toBeUndefined();
     expect(r.ops.ldmatrix).toBeUndefined();
+    expect(r.ops.wgmma).toBeUndefined();
     expect(r.ops.shfl ?? 0).toBeGreaterThan(0);
   }, 300_000);
 
@@ -173,7 +180,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(x.smallTf32.why).toMatch(/gemm-simt-64x64: the cuda library's choice \(the estimate models gemm-mma-tf32\)/);
     expect(x.bigTf32).toMatch(/tf32/);
     expect(x.gemv).toMatch(/^gemv/);
-    expect(x.bf16).toMatch(/mma/);
+    expect(x.bf16).toBe('gemm-wgmma-bf16'); // the emulated part is sm_90
     // under a quarter of a 128x128 tile per multiprocessor the library keeps the finer SIMT tiles
     expect(x.bf16small).toBe('gemm-simt-64x64');
     expect(x.decode).toBe('flash-decoding-split-kv-vec');

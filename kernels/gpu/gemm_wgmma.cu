@@ -11,9 +11,10 @@
 // output allows. K is summed in one fixed order: results are deterministic.
 //
 // NVIDIA sm_90a only: the body is compiled in the device pass for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL) and
-// is empty in every other pass (sm_80/86/89/120, PTX, the MUSA builds); wgmma_eligible() requires
-// compute capability 9.0 exactly, 32-lane warps and a library built with the sm_90a target
-// (KP_CUDA_SM90A, set by CMake), so the empty bodies never run.
+// in the CPU emulator (which emulates wgmma, TMA and mbarriers), and is empty in every other pass
+// (sm_80/86/89/120, PTX, the MUSA builds); wgmma_eligible() requires compute capability 9.0 exactly,
+// 32-lane warps and a library built with the sm_90a target (KP_CUDA_SM90A, set by CMake) or the
+// emulator, so the empty bodies never run.
 //
 // The descriptor, layouts and ordering rules are described in wgmma.cuh; here: A is K-major; B is
 // K-major when stored [N][K] (trans_b) and MN-major when stored [K][N]; commit_group after a K tile's 4
@@ -22,10 +23,6 @@
 #include "gemm.cuh"
 #include "mma_common.cuh"
 #include "wgmma.cuh"
-
-#if defined(KP_WGMMA_HOST)
-#include "../../native/vendors/cuda_tensor_map.h"
-#endif
 
 namespace kp {
 namespace gpu {
@@ -53,33 +50,7 @@ struct WgmmaArgs {
   int32_t vec_out;               // 16-byte output stores allowed (N % 8 == 0, output 16-byte aligned)
 };
 
-#if defined(KP_WGMMA_PTX)
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\n"
-      "KP_WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra KP_WAIT_%=;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
-// One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA "cp.async.bulk.tensor",
-// .tile mode; the mbarrier's transaction count drops by the box's bytes, zero-filled parts included).
-__device__ __forceinline__ void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
-      : "memory");
-}
+#if defined(KP_WGMMA_OPS)
 template <int BN, bool BF16, int TRANS_B>
 __device__ __forceinline__ void wgmma_tile(float (&d)[BN / 2], uint64_t da, uint64_t db) {
   if constexpr (BN == 256) wgmma_ss_m64n256k16<BF16, TRANS_B>(d, da, db);
@@ -115,15 +86,15 @@ __device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro
       if (j + q < e.n) store_el(e.out, e.out_dtype, base + q, epilogue_value(e, ro, i, j + q, v[q]));
   }
 }
-#endif  // KP_WGMMA_PTX
+#endif  // KP_WGMMA_OPS
 
 template <int BN, bool BF16, bool B_KMAJOR>
 __global__ void __launch_bounds__(WTHREADS, 1)
     gemm_wgmma(const __grid_constant__ kp_tensor_map tma_a, const __grid_constant__ kp_tensor_map tma_b, const WgmmaArgs w) {
-#if defined(KP_WGMMA_PTX)
+#if defined(KP_WGMMA_OPS)
   using T = Tile<BN>;
   constexpr int ACC = BN / 2;
-  extern __shared__ unsigned char smem_raw[];
+  KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   // The 128-byte swizzle repeats every 1024 bytes: stages start on such a boundary (descriptor base offset 0).
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t sbase = (raw + 1023u) & ~1023u;
@@ -139,7 +110,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       mbar_init(full0 + 8 * s, 1);                 // the producer's arrive.expect_tx (+ the bytes)
       mbar_init(empty0 + 8 * s, CONSUMER_WARPS);   // one arrival per consumer warp
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_mbarrier_init();
   }
   __syncthreads();
 
@@ -200,7 +171,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       }
       // Both warpgroups' MMAs (and so every copy) are done: the stages may hold the accumulators. The
       // consumers only (named barrier 1); the producer has nothing in flight.
-      asm volatile("bar.sync 1, %0;\n" ::"n"(CONSUMER_WARPS * 32) : "memory");
+      named_barrier_sync<1, CONSUMER_WARPS * 32>();
       float* cs = reinterpret_cast<float*>(smem);
       const int row = wg * 64 + (warp % 4) * 16 + lane / 4;
 #pragma unroll

@@ -1,6 +1,6 @@
 // Warpgroup MMA (wgmma.mma_async, sm_90a) and what goes with it, for the Hopper kernels (gemm_wgmma.cu,
-// attention_wgmma.cu): the shared-memory matrix descriptor, the ordering instructions and the MMAs with
-// both operands in shared memory (ss) or A in registers (rs). As ptx.cuh for mma.sync, the CPU emulator
+// attention_wgmma.cu): the shared-memory matrix descriptor, the ordering instructions, the MMAs with
+// both operands in shared memory (ss) or A in registers (rs), and the TMA loads and mbarriers feeding them. As ptx.cuh for mma.sync, the CPU emulator
 // (native/vendors/emu.h) defines the same functions with the instructions' documented semantics
 // (native/emu/wgmma.h), so the kernels built on them run in CI.
 //
@@ -37,12 +37,17 @@
 #include <stdint.h>
 #include "ptx.cuh"
 
-// The host can build TMA descriptors (the cuda build, not MUSA or the emulator).
+// The host can build TMA descriptors, kp_tensor_map (the cuda build through the driver, the emulator its
+// own; not MUSA).
 #if KP_GPU_VENDOR_HAS_MMA_SYNC && !defined(KP_GPU_VENDOR_MUSA) && !defined(KP_GPU_VENDOR_EMU)
+#define KP_WGMMA_HOST 1
+#include "../../native/vendors/cuda_tensor_map.h"
+#elif defined(KP_GPU_VENDOR_EMU)
 #define KP_WGMMA_HOST 1
 #endif
 // This compilation pass has the real instructions.
-#if defined(KP_WGMMA_HOST) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if defined(KP_WGMMA_HOST) && !defined(KP_GPU_VENDOR_EMU) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900 && \
+    defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define KP_WGMMA_PTX 1
 #endif
 // The wrappers below exist (real or emulated): kernels built only on them have a body.
@@ -94,6 +99,43 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // This thread's shared-memory writes (generic proxy) become visible to wgmma and TMA (async proxy).
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// bar.sync ID, COUNT: a barrier among COUNT threads of the block (whole warps).
+template <int ID, int COUNT>
+__device__ __forceinline__ void named_barrier_sync() {
+  asm volatile("bar.sync %0, %1;\n" ::"n"(ID), "n"(COUNT) : "memory");
+}
+
+// mbarriers (PTX ISA "mbarrier"): a phase completes when its pending arrivals and its transaction
+// bytes (expect_tx, less what TMA copies complete) both reach zero; waits name the parity of the phase
+// they wait to see completed.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "KP_WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra KP_WAIT_%=;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA "cp.async.bulk.tensor",
+// .tile mode; the mbarrier's transaction count drops by the box's bytes, zero-filled parts included).
+__device__ __forceinline__ void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
 
 template <bool BF16, int TRANS_B>
 __device__ __forceinline__ void wgmma_ss_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {

@@ -79,7 +79,8 @@ struct Fiber {
   Dim3 tid;
   unsigned warp = 0, lane = 0, group = 0;
   bool done = false;
-  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier, 3 warpgroup barrier
+  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier, 3 warpgroup barrier, 4 named barrier
+  unsigned named = 0;  // the named barrier waited at
   uint64_t wait_generation = 0;
 };
 
@@ -107,6 +108,7 @@ struct Block {
   int or_acc = 0, or_result = 0;
   std::vector<Warp> warps;
   std::vector<Group> groups;
+  Barrier named[16];
 };
 
 // One launch at a time in the process: blocks run one after another, which is also what lets a kernel's
@@ -238,6 +240,7 @@ bool runnable(const Fiber& f) {
   if (f.waiting == 1) return g_block.bar.generation != f.wait_generation;
   if (f.waiting == 2) return g_block.warps[f.warp].bar.generation != f.wait_generation;
   if (f.waiting == 3) return g_block.groups[f.group].bar.generation != f.wait_generation;
+  if (f.waiting == 4) return g_block.named[f.named].generation != f.wait_generation;
   return true;
 }
 
@@ -252,6 +255,7 @@ void run_block(unsigned nthreads) {
   g_block.bar = Barrier{};
   g_block.alive = nthreads;
   g_block.or_acc = g_block.or_result = 0;
+  for (Barrier& b : g_block.named) b = Barrier{};
   const unsigned nwarps = (nthreads + g_warp - 1) / g_warp;
   g_block.warps.resize(nwarps);
   for (unsigned w = 0; w < nwarps; ++w) {
@@ -520,5 +524,22 @@ void group_collective(void* mine, GroupCombine combine) {
 }
 
 uint64_t block_serial() { return g_block_serial; }
+
+void yield_thread() { switch_to(g_cur->ctx, g_scheduler); }
+
+void sync_named(unsigned id, unsigned count) {
+  if (id == 0 || id >= 16 || count == 0 || count > g_block_dim.x * g_block_dim.y * g_block_dim.z) {
+    fail_launch(kLaunchFailure, "bar.sync with an invalid barrier id or thread count");
+    return;
+  }
+  Barrier& b = g_block.named[id];
+  if (++b.arrived == count) {
+    b.arrived = 0;
+    b.generation++;
+    return;
+  }
+  g_cur->named = id;
+  wait_here(4, b.generation);
+}
 
 }  // namespace kp_emu

@@ -78,6 +78,11 @@ constexpr unsigned kGroupThreads = 128;
 using GroupCombine = void (*)(void* const* mine, unsigned threads);
 void group_collective(void* mine, GroupCombine combine);
 void name_group_collective(GroupCombine combine, const char* name);
+// Lets the block's other threads run before this one goes on: what a thread spinning on shared state
+// (an mbarrier's phase) must do, since threads switch only where they wait.
+void yield_thread();
+// bar.sync id, count: a named barrier among `count` threads of the block (id 1-15; 0 is __syncthreads).
+void sync_named(unsigned id, unsigned count);
 // Changes with every block run: lets an emulated instruction keep per-thread state across calls and
 // tell a new block's thread from the last one's.
 uint64_t block_serial();

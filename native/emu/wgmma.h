@@ -180,6 +180,105 @@ inline void wgmma_rs_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t
 template <bool BF16, int TRANS_B>
 inline void wgmma_rs_m64n64k16(float (&d)[32], const uint32_t (&a)[4], uint64_t db) { emu_wgmma(d, 64, a, 0, db, TRANS_B, BF16); }
 
+template <int ID, int COUNT>
+inline void named_barrier_sync() { ::kp_emu::sync_named(ID, COUNT); }
+
+// ---- mbarriers and TMA (cp.async.bulk.tensor), for the wgmma GEMM --------------------------------------
+// An mbarrier's state lives beside shared memory, keyed by its address, for the current block. A phase
+// completes when its pending arrivals and its transaction bytes both reach zero; try_wait.parity(p) is
+// true once the phase of parity p has completed (the current phase's parity is no longer p). TMA copies
+// land at once and then complete their bytes, so waiting threads see them after their next yield.
+struct EmuMbarrier {
+  uint32_t expected = 0, pending = 0, phase = 0;
+  int64_t tx = 0;
+};
+inline EmuMbarrier& emu_mbarrier(uint32_t bar) {
+  static std::vector<std::pair<uint32_t, EmuMbarrier>> bars;
+  static uint64_t block = 0;
+  if (block != ::kp_emu::block_serial()) {
+    bars.clear();
+    block = ::kp_emu::block_serial();
+  }
+  for (auto& b : bars)
+    if (b.first == bar) return b.second;
+  bars.emplace_back(bar, EmuMbarrier{});
+  return bars.back().second;
+}
+inline void emu_mbar_progress(EmuMbarrier& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    b.phase ^= 1u;
+    b.pending = b.expected;
+  }
+}
+inline void mbar_init(uint32_t bar, uint32_t count) {
+  EmuMbarrier& b = emu_mbarrier(bar);
+  b = EmuMbarrier{count, count, 0, 0};
+}
+inline void fence_mbarrier_init() {}
+inline void mbar_arrive(uint32_t bar) {
+  EmuMbarrier& b = emu_mbarrier(bar);
+  if (b.pending == 0) return ::kp_emu::raise_fault("mbarrier arrive on a barrier never initialised");
+  b.pending--;
+  emu_mbar_progress(b);
+}
+inline void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  emu_mbarrier(bar).tx += bytes;
+  mbar_arrive(bar);
+}
+inline void mbar_wait(uint32_t bar, uint32_t parity) {
+  // A GPU would hang; after this many turns of the other threads nothing will arrive.
+  for (long spins = 0; (emu_mbarrier(bar).phase & 1u) == (parity & 1u); ++spins) {
+    if (spins > (1L << 22)) return ::kp_emu::raise_fault("mbarrier wait never completed (a phase nobody arrives at)");
+    ::kp_emu::yield_thread();
+  }
+}
+
+}  // namespace
+}  // namespace gpu
+}  // namespace kp
+
+// A rank-3 tiled tensor map of a 16-bit tensor, as native/vendors/cuda_tensor_map.h builds it through the
+// driver: dims innermost first, byte strides of dims 1 and 2, a box {box0, box1, 1} whose rows are
+// stored 128-byte swizzled, zeros outside the tensor.
+struct alignas(64) kp_tensor_map {
+  const unsigned char* base;
+  uint64_t dims[3];
+  uint64_t strides[2];
+  uint32_t box0, box1;
+};
+// What cuTensorMapEncodeTiled checks for these maps: 16-byte aligned base and strides, and (for the
+// 128-byte swizzle) box rows of exactly 128 bytes, at most 256 of them.
+inline bool kp_encode_tensor_map_16bit(kp_tensor_map* map, bool, const void* base, const uint64_t dims[3],
+                                       const uint64_t strides[2], uint32_t box0, uint32_t box1) {
+  if ((reinterpret_cast<uintptr_t>(base) | strides[0] | strides[1]) % 16 != 0) return false;
+  if (box0 * 2 != 128 || box1 == 0 || box1 > 256 || !dims[0] || !dims[1] || !dims[2]) return false;
+  *map = kp_tensor_map{static_cast<const unsigned char*>(base), {dims[0], dims[1], dims[2]}, {strides[0], strides[1]}, box0, box1};
+  return true;
+}
+
+namespace kp {
+namespace gpu {
+namespace {
+
+// The box at coordinates (c0, c1, c2) into shared memory at dst (its swizzle follows the address bits,
+// as the hardware's does), then its bytes complete on bar.
+inline void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
+  unsigned char* smem = ::kp_emu::shared_arena();
+  for (uint32_t r = 0; r < map->box1; ++r)
+    for (uint32_t e = 0; e < map->box0; ++e) {
+      const int64_t x = int64_t(c0) + e, y = int64_t(c1) + r, z = c2;
+      uint16_t v = 0;
+      if (x >= 0 && y >= 0 && z >= 0 && uint64_t(x) < map->dims[0] && uint64_t(y) < map->dims[1] && uint64_t(z) < map->dims[2])
+        std::memcpy(&v, map->base + z * map->strides[1] + y * map->strides[0] + x * 2, 2);
+      const uint32_t logical = dst + r * 128 + e * 2, phys = logical ^ (((logical >> 7) & 7u) << 4);
+      if (phys + 2 > 232448u) return ::kp_emu::raise_fault("TMA box past shared memory");
+      std::memcpy(smem + phys, &v, 2);
+    }
+  EmuMbarrier& b = emu_mbarrier(bar);
+  b.tx -= static_cast<int64_t>(map->box0) * map->box1 * 2;
+  emu_mbar_progress(b);
+}
+
 }  // namespace
 }  // namespace gpu
 }  // namespace kp

@@ -22,8 +22,7 @@ typedef struct kp_emu_event* kp_gpu_event_t;
 #define kp_gpu_success 0
 #define kp_gpu_not_ready 600
 #define KP_GPU_VENDOR_NAME "CUDA (CPU emulator)"
-// mma.sync, ldmatrix, cp.async and wgmma are emulated: the tensor-core paths run (TMA is not, so the
-// wgmma GEMM, fed by TMA, is never chosen here; the wgmma attention is).
+// mma.sync, ldmatrix, cp.async, wgmma, TMA and mbarriers are emulated: every tensor-core path runs.
 #define KP_GPU_VENDOR_HAS_MMA_SYNC 1
 #define KP_GPU_HAS_MMA 1
 
@@ -45,6 +44,7 @@ typedef struct kp_emu_event* kp_gpu_event_t;
 #define __noinline__ __attribute__((noinline))
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __grid_constant__
 #define threadIdx (::kp_emu::thread_idx())
 #define blockIdx (::kp_emu::block_idx())
 #define blockDim (::kp_emu::block_dim())
