@@ -240,7 +240,7 @@ inline void mbar_wait(uint32_t bar, uint32_t parity) {
 // A rank-3 tiled tensor map of a 16-bit tensor, as native/vendors/cuda_tensor_map.h builds it through the
 // driver: dims innermost first, byte strides of dims 1 and 2, a box {box0, box1, 1} whose rows are
 // stored 128-byte swizzled, zeros outside the tensor.
-struct alignas(64) kp_tensor_map {
+struct kp_tensor_map {
   const unsigned char* base;
   uint64_t dims[3];
   uint64_t strides[2];
