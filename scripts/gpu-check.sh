@@ -13,11 +13,12 @@
 #      and all of it again with KERNELPORT_MUSA_WARP_SIZE=128 (the mp_21/mp_22 warp) forced
 # Results go to $GPU_CHECK_OUT (default bench/results/gpu-check). Without a GPU it fails at once.
 # Options: --quick (shorter validate and bench), --no-build, --no-torch, --musa-only (step 6 alone),
-# --no-cuda / --no-webgpu / --no-musa (skip a step). Each step is stopped after GPU_CHECK_STEP_LIMIT
+# --no-cuda / --no-webgpu / --no-musa (skip a step), --attention (the cuda attention alone: its tests,
+# the tensor-core check, validate on the auto / mma.sync / wgmma paths, its bench rows; a few minutes). Each step is stopped after GPU_CHECK_STEP_LIMIT
 # seconds (default 600): a kernel that never returns must not hold a lent machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-QUICK=0; BUILD=1; TORCH=1; CUDA=1; WEBGPU=1; MUSA=1
+QUICK=0; BUILD=1; TORCH=1; CUDA=1; WEBGPU=1; MUSA=1; ATTN_ONLY=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
@@ -27,7 +28,8 @@ for a in "$@"; do
     --no-cuda) CUDA=0 ;;
     --no-webgpu) WEBGPU=0 ;;
     --no-musa) MUSA=0 ;;
-    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only, --no-cuda, --no-webgpu, --no-musa)" >&2; exit 2 ;;
+    --attention) ATTN_ONLY=1; WEBGPU=0; MUSA=0 ;;
+    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only, --no-cuda, --no-webgpu, --no-musa, --attention)" >&2; exit 2 ;;
   esac
 done
 LIMIT="${GPU_CHECK_STEP_LIMIT:-600}"
@@ -57,7 +59,7 @@ bench_beside_torch() {
   local suite=$1 BQ=""
   [ $QUICK -eq 1 ] && BQ=--quick
   step "bench $suite (kernelport beside PyTorch)"
-  run node bench/peers/kp_gpu_bench.mjs --backend "$suite" $BQ > "$OUT/bench-$suite-kernelport.json"
+  run node bench/peers/kp_gpu_bench.mjs --backend "$suite" $BQ ${GPU_BENCH_ONLY:+--only "$GPU_BENCH_ONLY"} > "$OUT/bench-$suite-kernelport.json"
   if [ $TORCH -eq 1 ]; then
     timeout -k 10 "$LIMIT" python3 bench/peers/torch_bench.py --suite "$suite" $BQ > "$OUT/bench-$suite-torch.json" ||
       echo '{"error":"torch bench failed"}' > "$OUT/bench-$suite-torch.json"
@@ -95,7 +97,11 @@ if (!c.some((x) => x.available)) { console.error("gpu-check: cuda is unavailable
 ' "$OUT/probe.json" || exit 3
 
 if [ $QUICK -eq 1 ]; then SIZE=--quick; else SIZE=--full; fi
-if [ $CUDA -eq 1 ]; then
+if [ $CUDA -eq 1 ] && [ $ATTN_ONLY -eq 1 ]; then
+step "attention tests on cuda"
+run "${VITEST[@]}" test/attention.test.ts test/attention-p16.test.ts -t cuda
+fi
+if [ $CUDA -eq 1 ] && [ $ATTN_ONLY -eq 0 ]; then
 step "tests on cuda"
 run "${VITEST[@]}" test/cuda.test.ts test/cuda-parts.test.ts test/matmul.test.ts test/attention.test.ts
 step "matmul suite with the tensor-core GEMM forced (KERNELPORT_GPU_GEMM=mma)"
@@ -119,6 +125,8 @@ if [ -x build/wgmma_check ]; then
   step "wgmma GEMM check (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
 fi
+fi
+if [ $CUDA -eq 1 ]; then
 step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf rules, determinism, timing)"
 # sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
 ATTN_ARCH=(-arch=native)
@@ -130,6 +138,10 @@ KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops att
 # The wgmma attention likewise (sm_90; opt-in until these runs say it is right and faster; elsewhere this repeats auto)
 KERNELPORT_GPU_ATTENTION=wgmma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-wgmma.md"
 
+if [ $ATTN_ONLY -eq 1 ]; then
+  KERNELPORT_GPU_ATTENTION=auto run node dist/cli/main.js validate --full --ops attention --backends cuda --md "$OUT/validate-attention.md"
+  export GPU_BENCH_ONLY=attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16,decode_bf16_b4h32skv4096d128
+fi
 bench_beside_torch cuda
 step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside the same SDPA timings"
 KERNELPORT_GPU_ATTENTION=wgmma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
