@@ -133,7 +133,7 @@ ATTN_ARCH=(-arch=native)
 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0' && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
 [ -x build/attention_mma_check ] || run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
-# The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 128}, no mask)
+# The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128}, no mask)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
 # The wgmma attention likewise (sm_90; opt-in until these runs say it is right and faster; elsewhere this repeats auto)
 KERNELPORT_GPU_ATTENTION=wgmma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-wgmma.md"

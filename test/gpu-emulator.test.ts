@@ -112,12 +112,16 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.ops.wgmma).toBeUndefined();
   }, 300_000);
 
-  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can: no mma.sync runs', async () => {
+  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can (D 64 and 128; mma.sync D 80 and 96)', async () => {
     const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'wgmma' }, ['--ops', 'attention']);
     expectPass(r);
     expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
-    expect(r.ops.mma).toBeUndefined();
-    expect(r.ops.ldmatrix).toBeUndefined();
+    // the quick suite's tensor-core shapes are all D = 64: no mma.sync then
+    const quick = await validate('--quick', { KERNELPORT_GPU_ATTENTION: 'wgmma' }, ['--ops', 'attention']);
+    expectPass(quick);
+    expect(quick.ops.wgmma ?? 0).toBeGreaterThan(0);
+    expect(quick.ops.mma).toBeUndefined();
+    expect(quick.ops.ldmatrix).toBeUndefined();
   }, 300_000);
 
   for (const [path, op, variant] of [

@@ -143,15 +143,16 @@ describe('supports / explain on recorded devices', () => {
     expect(tf32.estimateMs).toBeLessThan(f32.estimateMs);
     expect(explain(cpu, 'matmul', { m: 512, n: 512, k: 512, allowTf32: true }).variant).toBe(`gemm-blocked-${cpu.cpu!.isa}`);
     expect(explain(s4000, 'matmul', { m: 4096, n: 4096, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt'); // no mma.sync on MUSA
-    // Attention on tensor cores where the plugin takes it (f16/bf16, D == Dv in {64, 128}, Sq >= 16);
+    // Attention on tensor cores where the plugin takes it (f16/bf16, D == Dv in {64, 80, 96, 128}, Sq >= 16);
     // elsewhere the portable kernels, at the f32 rate
     const prefill = { hq: 32, hkv: 8, sq: 2048, skv: 2048, d: 128, causal: true, dtype: 'bf16' } as const;
     const faMma = explain(h20a, 'attention', prefill);
     expect(faMma.variant).toBe('flash-attention-mma-m16n8k16');
     // allowP16: the same kernel with P rounded once (half the P·V work); nothing changes off tensor cores
     expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-mma-m16n8k16-p16');
-    expect(explain(h20a, 'attention', { ...prefill, allowP16: true, d: 80 }).variant).toBe('flash-attention');
-    const faSimt = explain(h20a, 'attention', { ...prefill, d: 80 });
+    expect(explain(h20a, 'attention', { ...prefill, allowP16: true, d: 112 }).variant).toBe('flash-attention');
+    expect(explain(h20a, 'attention', { ...prefill, d: 96 }).variant).toBe('flash-attention-mma-m16n8k16');
+    const faSimt = explain(h20a, 'attention', { ...prefill, d: 112 });
     expect(faSimt.variant).toBe('flash-attention');
     expect(faSimt.why).toMatch(/portable SIMT attention: the f32 rate/);
     expect(explain(h20a, 'attention', { ...prefill, dtype: 'f32' }).variant).toBe('flash-attention');
@@ -169,7 +170,7 @@ describe('supports / explain on recorded devices', () => {
       process.env.KERNELPORT_GPU_ATTENTION = 'wgmma';
       expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-attention-wgmma-m64n64k16');
       expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-wgmma-m64n64k16-p16');
-      expect(explain(h20a, 'attention', { ...prefill, d: 80 }).variant).toBe('flash-attention');
+      expect(explain(h20a, 'attention', { ...prefill, d: 80 }).variant).toBe('flash-attention-mma-m16n8k16'); // wgmma: 64 and 128 only
       expect(explain(l20, 'attention', prefill).variant).toBe('flash-attention-mma-m16n8k16');
       expect(explain(l20, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-decoding-split-kv-vec');
     } finally {

@@ -1,6 +1,7 @@
 // Tensor-core flash attention forward (FlashAttention-2 on mma.sync m16n8k16) for f16/bf16 q, k, v
-// with D == Dv in {64, 128}, no additive mask. NVIDIA-only (KP_GPU_HAS_MMA, a 32-lane warp): elsewhere
-// the body is empty and attention_mma_eligible() says no, so attention.cu's portable kernels run.
+// with D == Dv in {64, 80, 96, 128} (most models' head sizes up to 128: Phi-2 has 80, Phi-3-mini 96), no
+// additive mask. NVIDIA-only (KP_GPU_HAS_MMA, a 32-lane warp): elsewhere the body is empty and
+// attention_mma_eligible() says no, so attention.cu's portable kernels run.
 //
 // A block of 4 warps owns 64 query rows of one (batch, query head); K/V come from kv head h / (Hq/Hkv).
 // Each warp owns 16 rows: its Q fragments are loaded once (ldmatrix), S = Q K^T is built with mma.sync
@@ -52,7 +53,8 @@ constexpr int64_t kMinQueryRows = 16;
 const char kMmaVariant[] = "flash-attention-mma-m16n8k16";
 const char kMmaP16Variant[] = "flash-attention-mma-m16n8k16-p16";
 
-// Shared rows are padded by 8 halves: ldmatrix's eight 16-byte row reads of a matrix then hit distinct banks.
+// Shared rows are padded by 8 halves: an odd number of 16-byte units for every D above, so ldmatrix's
+// eight 16-byte row reads of a matrix hit distinct banks.
 KP_GPU_HOST_DEVICE constexpr int row_ld(int64_t d) { return static_cast<int>(d) + 8; }
 constexpr size_t kScratchBytes = static_cast<size_t>(kWarps) * 16 * kKeys * sizeof(float);
 KP_GPU_HOST_DEVICE constexpr size_t q_bytes(int64_t d) { return static_cast<size_t>(kRows) * row_ld(d) * 2; }
@@ -69,6 +71,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   constexpr int CH = D / 8;  // 16-byte chunks per row
   constexpr int NT = D / 8;  // 8-column output tiles
   constexpr int KS = D / 16; // k-steps of Q K^T
+  static_assert(D % 16 == 0 && (kKeys * D / 8) % kMmaThreads == 0, "whole k-steps; whole 16-byte copies per thread");
   constexpr int TILE = kKeys * LD;
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   uint16_t* Qs = reinterpret_cast<uint16_t*>(smem_raw);
@@ -232,9 +235,10 @@ void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
   KP_GPU_LAUNCH((flash_mma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a);
 }
 
-template <int D, bool BF16>
-void launch_p(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool p16) {
-  p16 ? launch_one<D, BF16, true>(stream, a, blocks) : launch_one<D, BF16, false>(stream, a, blocks);
+template <int D>
+void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16) {
+  if (bf16) p16 ? launch_one<D, true, true>(stream, a, blocks) : launch_one<D, true, false>(stream, a, blocks);
+  else p16 ? launch_one<D, false, true>(stream, a, blocks) : launch_one<D, false, false>(stream, a, blocks);
 }
 
 // mma.sync: NVIDIA's and a 32-lane instruction: never on MUSA (compiled empty there), never on another
@@ -243,7 +247,7 @@ bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   if (!KP_GPU_VENDOR_HAS_MMA_SYNC) return false;
   if (caps.attention_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
-  if (d.d != d.dv || (d.d != 64 && d.d != 128) || d.has_mask) return false;
+  if (d.d != d.dv || (d.d != 64 && d.d != 80 && d.d != 96 && d.d != 128) || d.has_mask) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
   if (caps.smem_optin < static_cast<int>(mma_smem_bytes(d.d))) return false;
   if ((d.sq + kRows - 1) / kRows * d.batch * d.hq > 0x7fffffff) return false;
@@ -308,8 +312,12 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
   const MmaAttnArgs a = mma_attention_args(d, kRows, q, k, v, kv_lengths, out, lse);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
   const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant;
-  if (d.d == 64) bf16 ? launch_p<64, true>(stream, a, blocks, p16) : launch_p<64, false>(stream, a, blocks, p16);
-  else bf16 ? launch_p<128, true>(stream, a, blocks, p16) : launch_p<128, false>(stream, a, blocks, p16);
+  switch (d.d) {
+    case 64: launch_d<64>(stream, a, blocks, bf16, p16); break;
+    case 80: launch_d<80>(stream, a, blocks, bf16, p16); break;
+    case 96: launch_d<96>(stream, a, blocks, bf16, p16); break;
+    default: launch_d<128>(stream, a, blocks, bf16, p16); break;
+  }
   return plan.variant;
 }
 

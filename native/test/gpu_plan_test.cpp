@@ -349,7 +349,7 @@ int main() {
   }(), att(1, 1, 13, 29, 512, 512), nullptr);
   EXPECT(tiny.unsupported != nullptr);  // not even 8 keys (33 KiB) fit 16 KiB
 
-  // Tensor-core attention (attention_mma.cu): f16/bf16, D == Dv in {64, 128}, no mask, Sq >= 16,
+  // Tensor-core attention (attention_mma.cu): f16/bf16, D == Dv in {64, 80, 96, 128}, no mask, Sq >= 16,
   // sm_80+ with 32-lane warps; never in the MUSA build.
   {
     const std::string mma_fa = "flash-attention-mma-m16n8k16";
@@ -393,7 +393,10 @@ int main() {
     kp_attention_desc masked = prefill;
     masked.has_mask = 1;
     EXPECT(av(caps(9, 0), masked) == "flash-attention-simt");
-    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 80, 80)) == "flash-attention-simt");    // d = 80
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 80, 80)) == want);                      // Phi-2's head size
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 96, 96)) == want);                      // Phi-3-mini's
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 112, 112)) == "flash-attention-simt");  // not instantiated
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 256, 256)) == "flash-attention-simt");
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 128, 64)) == "flash-attention-simt");   // Dv != D
     EXPECT(av(caps(9, 0, 128), prefill) == "flash-attention-simt");                      // 128-lane warps
     EXPECT(av(with(caps(9, 0), 1, 0), prefill) == "flash-attention-simt");               // KERNELPORT_GPU_ATTENTION=simt
@@ -428,6 +431,7 @@ int main() {
     EXPECT(av(with(caps(9, 0), 3, 0), masked) == "flash-attention-simt");
     EXPECT(av(with(caps(9, 0), 3, 0), f32) == "flash-attention-simt");
     EXPECT(av(with(caps(9, 0, 128), 3, 0), prefill) == "flash-attention-simt");
+    EXPECT(av(with(caps(9, 0), 3, 0), att(4, 32, 2048, 2048, 96, 96)) == want);  // wgmma: D 64 and 128 only
     if (wg != want) {
       const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(with(caps(9, 0), 3, 0), prefill, nullptr);
       // Q (128 rows), K and V twice (64 keys), 128-byte rows of D = 128, + 1 KiB to align the swizzle atoms

@@ -264,9 +264,9 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
         };
   // KERNELPORT_GPU_ATTENTION, as the plugin reads it: simt never takes the tensor cores (nor the decode
   // kernel), mma takes them however few the query rows; wgmma takes the sm_90 kernel (compute
-  // capability 9.0 only; opt-in until it is measured on a GPU), elsewhere as auto.
+  // capability 9.0, D = Dv of 64 or 128; opt-in until it is measured on a GPU), elsewhere as auto.
   const forced = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_ATTENTION : undefined;
-  const hopper = forced === 'wgmma' && info.gpu?.computeCapability === '9.0';
+  const hopper = forced === 'wgmma' && info.gpu?.computeCapability === '9.0' && (desc.d === 64 || desc.d === 128);
   if (hopper && attentionOnTensorCores(info, { ...desc, sq: Math.max(desc.sq, 16) }))
     return {
       variant: desc.allowP16 ? 'flash-attention-wgmma-m64n64k16-p16' : 'flash-attention-wgmma-m64n64k16',

@@ -187,7 +187,7 @@ export function peaksFor(info: DeviceInfo, dtype: DType, measured?: { flops: num
 /**
  * Whether the cuda plugin runs this attention on tensor cores: kernels/gpu/attention_mma.cu's
  * attention_mma_eligible as far as a descriptor without buffers and mask tells (f16/bf16, D == Dv in
- * {64, 128}, Sq >= 16, sm_80+ with 32-lane warps).
+ * {64, 80, 96, 128}, Sq >= 16, sm_80+ with 32-lane warps).
  */
 export function attentionOnTensorCores(info: DeviceInfo, desc: AttentionDesc): boolean {
   const dv = desc.dv ?? desc.d;
@@ -196,7 +196,7 @@ export function attentionOnTensorCores(info: DeviceInfo, desc: AttentionDesc): b
     info.features.tensorCores === true &&
     (desc.dtype === 'f16' || desc.dtype === 'bf16') &&
     dv === desc.d &&
-    (desc.d === 64 || desc.d === 128) &&
+    [64, 80, 96, 128].includes(desc.d) &&
     desc.sq >= 16
   );
 }

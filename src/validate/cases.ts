@@ -240,6 +240,9 @@ function attentionEdges(size: Size): AttentionShape[] {
     at('chunked prefill Sq=128 Skv=1024 D=128 bottom-right', 128, 1024, 128, 128, { b: 1, hq: 4, hkv: 1, causal: true }),
     at('allowP16 D=128 Sq=130 Skv=257 bshd kvLengths top-left', 130, 257, 128, 128, { b: 2, hq: 2, hkv: 1, layout: 'bshd', kvLengths: [257, 100], causal: 'top-left', allowP16: true }),
     at('allowP16 scale 25 (sharp softmax) D=64', 33, 200, 64, 64, { b: 1, hq: 2, hkv: 2, scale: 25, allowP16: true }),
+    // the other head sizes the tensor-core attention takes (Phi-2's 80, Phi-3-mini's 96)
+    at('D=80 Sq=70 Skv=131 causal GQA 2:1', 70, 131, 80, 80, { b: 1, hq: 2, hkv: 1, causal: true }),
+    at('D=96 Sq=65 Skv=200 bshd kvLengths allowP16', 65, 200, 96, 96, { b: 2, hq: 2, hkv: 2, layout: 'bshd', kvLengths: [200, 77], allowP16: true }),
   ];
 }
 
