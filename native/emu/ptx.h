@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include <cstring>
+#include <deque>
+#include <vector>
 
 namespace kp {
 namespace gpu {
@@ -16,15 +18,48 @@ inline uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(static_cast<const unsigned char*>(p) - ::kp_emu::shared_arena());
 }
 
-// cp.async lands at once (the emulator has no asynchronous copies): commit and wait have nothing to do.
-inline void cp_async16(uint32_t dst, const void* src, bool valid) {
-  unsigned char* d = ::kp_emu::shared_arena() + dst;
-  if (valid) std::memcpy(d, src, 16);
-  else std::memset(d, 0, 16);
+inline unsigned emu_linear_tid() {
+  const ::kp_emu::Dim3 &t = ::kp_emu::thread_idx(), &b = ::kp_emu::block_dim();
+  return t.x + b.x * (t.y + b.y * t.z);
 }
-inline void cp_async_commit() {}
+
+// cp.async: the source is read at issue (global memory does not change during a kernel), but the 16
+// bytes land in shared memory only when cp.async.wait_group retires their group; on a GPU they land at
+// some time before that. A kernel reading a tile before waiting for it sees what was there before (the
+// launch's garbage fill, or the previous tile) and fails validation.
+struct EmuCopy {
+  uint32_t dst;
+  unsigned char bytes[16];
+};
+struct EmuCopyThread {
+  uint64_t block = 0;
+  std::vector<EmuCopy> open;
+  std::deque<std::vector<EmuCopy>> groups;
+};
+inline EmuCopyThread& emu_copy_thread() {
+  static EmuCopyThread threads[1024];
+  EmuCopyThread& s = threads[emu_linear_tid()];
+  if (s.block != ::kp_emu::block_serial()) s = EmuCopyThread{::kp_emu::block_serial(), {}, {}};  // an earlier block's thread
+  return s;
+}
+inline void cp_async16(uint32_t dst, const void* src, bool valid) {
+  EmuCopy c{dst, {}};
+  if (valid) std::memcpy(c.bytes, src, 16);
+  emu_copy_thread().open.push_back(c);
+}
+inline void cp_async_commit() {
+  EmuCopyThread& s = emu_copy_thread();
+  s.groups.push_back(std::move(s.open));
+  s.open.clear();
+}
 template <int N>
-inline void cp_async_wait() {}
+inline void cp_async_wait() {
+  EmuCopyThread& s = emu_copy_thread();
+  while (s.groups.size() > static_cast<size_t>(N)) {
+    for (const EmuCopy& c : s.groups.front()) std::memcpy(::kp_emu::shared_arena() + c.dst, c.bytes, 16);
+    s.groups.pop_front();
+  }
+}
 
 inline uint16_t emu_smem_u16(uint32_t addr) {
   uint16_t v;

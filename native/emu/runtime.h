@@ -5,9 +5,13 @@
 // mma.sync), which combine every lane's operands once all lanes of the warp have arrived. So the kernels
 // run unchanged, SIMT semantics included, at a speed that suits small validation problems.
 //
-// What it cannot show: timing, memory-model races (cp.async lands at once; blocks never overlap), the
-// tensor cores' own rounding (mma sums its exact products in double, then rounds once), and faults
-// (an out-of-bounds access is a host access: run the tests under AddressSanitizer to see one).
+// Asynchronous results arrive when the kernel waits for them, not before (cp.async at wait_group, wgmma
+// at wgmma.wait_group), so a missing or too weak wait shows as wrong results.
+//
+// What it cannot show: timing, races between threads (the interleaving is one fixed cooperative order;
+// blocks never overlap), the tensor cores' own rounding (mma sums its exact products in double, then
+// rounds once), and faults (an out-of-bounds access is a host access: run the tests under
+// AddressSanitizer to see one).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -52,10 +52,6 @@ inline EmuWgmmaThread& emu_wgmma_thread(unsigned t) {
   }
   return s;
 }
-inline unsigned emu_linear_tid() {
-  const ::kp_emu::Dim3 &t = ::kp_emu::thread_idx(), &b = ::kp_emu::block_dim();
-  return t.x + b.x * (t.y + b.y * t.z);
-}
 
 // The latest value of an accumulator array: a pending result if one exists, else the registers.
 inline const float* emu_wgmma_current(EmuWgmmaThread& s, float* d) {
