@@ -4,7 +4,7 @@
 // f32 accuracy, or one 16-bit copy with allow_p16), so the same bounds judge it.
 //
 // A block of 2 warpgroups (256 threads) owns 128 query rows of one (batch, query head); warpgroup w
-// owns rows 64w..64w+63, and its warp the usual 16 of those. Per 64-key tile:
+// owns rows 64w..64w+63, and its warp the usual 16 of those. Per 64-key tile t:
 //  - S = Q K^T: D/16 wgmma m64n64k16 per warpgroup, both operands read from shared memory by the
 //    tensor cores (no ldmatrix, no Q fragments held in registers, unlike mma.sync);
 //  - the online softmax on the accumulators (attention_flash.cuh, the same code as the mma.sync kernel:
@@ -12,17 +12,23 @@
 //  - O += P V: P from registers as wgmma's A (its fragment layout is mma.sync's A), V from shared
 //    memory as an MN-major B (stored [keys][D]). allow_p16: one m64nDk16 per 16 keys; else the split
 //    terms per 64-column chunk, the low terms into their own accumulator, added after the wait.
-// K/V tiles are double-buffered with cp.async, written 128-byte swizzled (wgmma.cuh) so that the
-// descriptors read them without bank conflicts; Q likewise once. Tiles past every row's last visible
-// key are never loaded (causality, kvLengths), partly visible ones are masked, longest rows first.
-// A V tile with Inf or NaN (any thread's copies, or'ed at the tile's barrier) takes the key-by-key
-// f32 path (the portable kernel's semantics: a hidden key never touches V), its scratch in the tile's
-// K buffer, which S no longer needs.
+// With allow_p16 the tensor cores get S_{t+1} = Q K_{t+1}^T before P_t V_t, and the softmax of S_{t+1}
+// runs while P_t V_t does (FlashAttention-3's intra-warpgroup overlap); O takes tile t + 1's rescale
+// once P_t V_t is in. The split path keeps the plain order: its P terms and low accumulator leave no
+// registers for a second score tile.
+// K and V are loaded a tile apart (K_{t+2} and V_{t+1} during tile t, into the buffers K_t and V_{t-1}
+// leave), with cp.async, 128-byte swizzled (wgmma.cuh) so that the descriptors read them without bank
+// conflicts; Q likewise once. Tiles past every row's last visible key are never loaded (causality,
+// kvLengths), partly visible ones are masked, longest rows first. A V tile with Inf or NaN (any
+// thread's copies, or'ed at the tile's barrier) takes the key-by-key f32 path (the portable kernel's
+// semantics: a hidden key never touches V) through each warp's own scratch.
 //
-// Asynchrony (wgmma.cuh): every group is waited for (wait_group 0) before its accumulators are read;
-// wgmma.fence before the MMAs whose accumulators or A registers other instructions wrote; each thread
-// makes its cp.async copies visible to the async proxy (fence.proxy.async) before the barrier after
-// which the tensor cores read them.
+// Asynchrony (wgmma.cuh): a group's accumulators are read only after the wait that retires it (with
+// the overlap: wait_group 1 for S_{t+1}, committed before P_t V_t, and an empty group in place of
+// P_t V_t on the key-by-key path, so that the count is the same on both paths and ptxas need not
+// serialise); A fragments and accumulators are pinned in registers from wgmma.fence to that wait;
+// each thread makes its cp.async copies visible to the async proxy (fence.proxy.async) before the
+// barrier after which the tensor cores read them.
 //
 // Compiled with a body in the sm_90a device pass and in the CPU emulator (KP_WGMMA_OPS), chosen only
 // where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device. Not yet
@@ -42,11 +48,15 @@ constexpr int kThreads = kGroups * 128;
 const char kVariant[] = "flash-attention-wgmma-m64n64k16";
 const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
 
-// Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers each; every operand as
-// D/64 column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period).
+// Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers each, every operand as D/64
+// column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period); then each warp's
+// 16 x kKeys f32 scratch of the key-by-key path.
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
 KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
-KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) { return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + 1024; }
+constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
+KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
+  return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + 1024;
+}
 // Byte offset of 16-byte chunk ch (of D/8) of row r in an operand of `rows` rows.
 KP_GPU_HOST_DEVICE constexpr uint32_t operand_offset(int rows, int r, int ch) {
   return static_cast<uint32_t>(ch / 8) * rows * 128 + swizzle128(r, ch % 8);
@@ -59,13 +69,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   constexpr int CH = D / 8;              // 16-byte chunks per row
   constexpr int NT = D / 8;              // 8-column output tiles
   constexpr int CW = P16 ? D : 64;       // output columns per P V pass
-  constexpr int PASS = D / 4;            // keys per pass of the key-by-key path (its scratch fills a K tile)
+  constexpr bool OVERLAP = P16;          // S_{t+1} beside P_t V_t (see the top)
   constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D);
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
   unsigned char* smem = smem_raw + (base - raw);
-  const uint32_t q_s = base, k_s = base + QB, v_s = k_s + 2 * TB;
+  const uint32_t q_s = base, k_s = base + QB, v_s = k_s + 2 * TB, scratch_s = v_s + 2 * TB;
   const float ninf = -__int_as_float(0x7f800000);
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
@@ -92,38 +102,50 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const int64_t ra = i0 + wg * 64 + (warp % 4) * 16 + g;
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(ra + 8, a.sq - 1));
 
-  auto load_kv = [&](int buf, int64_t j0) {
+  // One operand tile (K or V) of the 64 keys from j0 into a buffer.
+  auto load_tile = [&](uint32_t dst, const uint16_t* src, const uint16_t* any, int64_t j0) {
 #pragma unroll
     for (int r = 0; r < kKeys * CH / kThreads; ++r) {
       const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
       const int64_t j = j0 + row;
       const bool ok = j < kend;  // zeros past it: finite, and every row's mask hides them
-      const uint32_t off = buf * TB + operand_offset(kKeys, row, ch);
-      cp_async16(k_s + off, ok ? K + j * kv_rs + ch * 8 : a.k, ok);
-      cp_async16(v_s + off, ok ? V + j * kv_rs + ch * 8 : a.v, ok);
+      cp_async16(dst + operand_offset(kKeys, row, ch), ok ? src + j * kv_rs + ch * 8 : any, ok);
     }
   };
-  // Whether this thread's own V copies of a tile hold Inf or NaN (an all-ones exponent).
-  auto v_nonfinite = [&](int buf) -> int {
+  auto k_buf = [&](int t) { return k_s + (t & 1) * TB; };
+  auto v_buf = [&](int t) { return v_s + (t & 1) * TB; };
+  // Whether this thread's own copies of V tile t hold Inf or NaN (an all-ones exponent).
+  auto v_nonfinite = [&](int t) -> int {
     constexpr uint32_t E = BF16 ? 0x7f807f80u : 0x7c007c00u, ONE = BF16 ? 0x00800080u : 0x04000400u;
     uint32_t acc = 0;
 #pragma unroll
     for (int r = 0; r < kKeys * CH / kThreads; ++r) {
       const int c = tid + kThreads * r;
-      const uint4 w = *reinterpret_cast<const uint4*>(smem + (v_s - base) + buf * TB + operand_offset(kKeys, c / CH, c % CH));
+      const uint4 w = *reinterpret_cast<const uint4*>(smem + (v_buf(t) - base) + operand_offset(kKeys, c / CH, c % CH));
       acc |= ((w.x & E) + ONE) | ((w.y & E) + ONE) | ((w.z & E) + ONE) | ((w.w & E) + ONE);
     }
     return (acc & 0x80008000u) != 0;
   };
-
+  // S = Q K^T of tile t into s (zeroed here), issued and committed as one group.
+  auto issue_s = [&](int t, float (&s)[kKeys / 8][4]) {
 #pragma unroll
-  for (int r = 0; r < kRows * CH / kThreads; ++r) {
-    const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
-    const bool ok = i0 + row < a.sq;
-    cp_async16(q_s + operand_offset(kRows, row, ch), ok ? Q + (i0 + row) * q_rs + ch * 8 : a.q, ok);
-  }
-  if (ntiles > 0) load_kv(0, 0);
-  cp_async_commit();
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
+    float(&acc)[kKeys / 2] = *reinterpret_cast<float(*)[kKeys / 2]>(&s[0][0]);
+    fence_operands(acc);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      // K step kk: 32 bytes into the 128-byte rows of column chunk kk / 4.
+      const uint32_t col = (kk % 4) * 32;
+      const uint64_t dq = smem_desc(q_s + (kk / 4) * kRows * 128 + wg * 64 * 128 + col, 16, 1024);
+      const uint64_t dk = smem_desc(k_buf(t) + (kk / 4) * kKeys * 128 + col, 16, 1024);
+      wgmma_ss_m64n64k16<BF16, 0>(acc, dq, dk);
+    }
+    wgmma_commit();
+  };
+  auto s_done = [&](float (&s)[kKeys / 8][4]) { fence_operands(*reinterpret_cast<float(*)[kKeys / 2]>(&s[0][0])); };
 
   float o[NT][4];
 #pragma unroll
@@ -131,46 +153,63 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
   RowStats st{ninf, ninf, 0.0f, 0.0f};
+  float corr_a, corr_b;
+  auto softmax = [&](int t, float (&s)[kKeys / 8][4]) {
+    const int64_t j0 = static_cast<int64_t>(t) * kKeys;
+    softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
+  };
 
+  // Prologue: Q, K_0, V_0 and K_1 land; S_0 and its softmax.
+#pragma unroll
+  for (int r = 0; r < kRows * CH / kThreads; ++r) {
+    const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
+    const bool ok = i0 + row < a.sq;
+    cp_async16(q_s + operand_offset(kRows, row, ch), ok ? Q + (i0 + row) * q_rs + ch * 8 : a.q, ok);
+  }
+  if (ntiles > 0) {
+    load_tile(k_buf(0), K, a.k, 0);
+    load_tile(v_buf(0), V, a.v, 0);
+  }
+  if (ntiles > 1) load_tile(k_buf(1), K, a.k, kKeys);
+  cp_async_commit();
+  float s_cur[kKeys / 8][4], s_next[kKeys / 8][4];
+  if (ntiles > 0) {
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+    issue_s(0, s_cur);
+    wgmma_wait<0>();
+    s_done(s_cur);
+    softmax(0, s_cur);  // O is zero: nothing to rescale
+  }
+
+  // Tile t: P_t is in s_cur; K_{t+1} and V_t were loaded during tile t - 1 (the prologue for t = 0).
 #pragma unroll 1
   for (int t = 0; t < ntiles; ++t) {
-    const int buf = t & 1;
+    const bool next = t + 1 < ntiles;
     cp_async_wait<0>();
     fence_proxy_async();  // this thread's copies, to the tensor cores' view of shared memory
-    // Tile t (and Q) is visible to all, and both warpgroups are done with tile t - 1's buffers.
-    const int v_bad = __syncthreads_or(v_nonfinite(buf));
-    if (t + 1 < ntiles) load_kv(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
+    // Every copy of K_{t+1} and V_t is visible; both warpgroups are done with K_t (S_t) and V_{t-1}
+    // (P_{t-1} V_{t-1}), whose buffers take K_{t+2} and V_{t+1} now, landing while this tile computes.
+    const int v_bad = __syncthreads_or(v_nonfinite(t));
+    if (t + 2 < ntiles) load_tile(k_buf(t), K, a.k, static_cast<int64_t>(t + 2) * kKeys);
+    if (next) load_tile(v_buf(t + 1), V, a.v, static_cast<int64_t>(t + 1) * kKeys);
     cp_async_commit();
-    const int64_t j0 = static_cast<int64_t>(t) * kKeys;
-    const uint32_t kb = k_s + buf * TB, vb = v_s + buf * TB;
 
-    float s[kKeys / 8][4];
+    // OVERLAP: S_{t+1} on the tensor cores while they also run P_t V_t, and its softmax meanwhile.
+    if (OVERLAP && next) issue_s(t + 1, s_next);
+    uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
+    // P_t's registers stay as they are until the MMAs reading them are waited for.
+    auto p_done = [&] {
 #pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
-    float(&s_acc)[kKeys / 2] = *reinterpret_cast<float(*)[kKeys / 2]>(&s[0][0]);
-    fence_operands(s_acc);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      // K step kk: 32 bytes into the 128-byte rows of column chunk kk / 4.
-      const uint32_t col = (kk % 4) * 32;
-      const uint64_t dq = smem_desc(q_s + (kk / 4) * kRows * 128 + wg * 64 * 128 + col, 16, 1024);
-      const uint64_t dk = smem_desc(kb + (kk / 4) * kKeys * 128 + col, 16, 1024);
-      wgmma_ss_m64n64k16<BF16, 0>(s_acc, dq, dk);
-    }
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_operands(s_acc);
-
-    float corr_a, corr_b;
-    softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
-    scale_rows(o, corr_a, corr_b);
-
+      for (int kk = 0; kk < kKeys / 16; ++kk) {
+        fence_operands(ph[kk]);
+        if constexpr (!P16) fence_operands(pm[kk]);
+        if constexpr (!P16 && BF16) fence_operands(pl[kk]);
+      }
+    };
     if (!v_bad) {
-      uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
-      pack_p<kKeys / 8, BF16, P16>(s, ph, pm, pl);
+      pack_p<kKeys / 8, BF16, P16>(s_cur, ph, pm, pl);
 #pragma unroll
       for (int c = 0; c < D / CW; ++c) {
         float(&oc)[CW / 2] = *reinterpret_cast<float(*)[CW / 2]>(&o[c * CW / 8][0]);
@@ -183,7 +222,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #pragma unroll
         for (int kk = 0; kk < kKeys / 16; ++kk) {
           // 16 keys = 16 rows of 128 bytes; 64-column chunks LBO = kKeys * 128 bytes apart.
-          const uint64_t dv = smem_desc(vb + (c * CW / 64) * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+          const uint64_t dv = smem_desc(v_buf(t) + (c * CW / 64) * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
           if constexpr (CW == 128) {
             wgmma_rs_m64n128k16<BF16, 1>(*reinterpret_cast<float(*)[64]>(&oc[0]), ph[kk], dv);
           } else {
@@ -195,22 +234,48 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
           }
         }
         wgmma_commit();
-        wgmma_wait<0>();
-        fence_operands(oc);
         if constexpr (!P16) {
+          // The low terms are added once their group is done: one chunk at a time (S_{t+1}, committed
+          // before, is done by then too).
+          wgmma_wait<0>();
+          p_done();
+          fence_operands(oc);
           fence_operands(lo);
 #pragma unroll
           for (int r = 0; r < CW / 2; ++r) oc[r] += lo[r] * (1.0f / kLoScale<BF16>);
         }
       }
-    } else {
-      // Inf or NaN in this V tile: f32 products key by key (attention_mma.cu's top). Both warpgroups'
-      // S MMAs are done with this K buffer once every thread is here: it becomes the scratch.
-      __syncthreads();
-      float* ps = reinterpret_cast<float*>(smem + (kb - base)) + warp * 16 * PASS;
-      pv_keywise<kKeys, PASS, NT, BF16>(o, s, ps, g, t4, [&](int j, int n) {
-        return *reinterpret_cast<const uint32_t*>(smem + (vb - base) + operand_offset(kKeys, j, n) + 4 * t4);
+    }
+    if (OVERLAP && next) {
+      // S_{t+1}'s group is the older of the two in flight (the other empty when V_t is not finite).
+      if (v_bad) wgmma_commit();
+      wgmma_wait<1>();
+      s_done(s_next);
+      softmax(t + 1, s_next);
+    }
+    wgmma_wait<0>();
+    if (!v_bad) p_done();
+#pragma unroll
+    for (int n = 0; n < NT; ++n) fence_operands(o[n]);
+    if (v_bad) {
+      // Inf or NaN in V_t: f32 products key by key (attention_mma.cu's top), through this warp's scratch.
+      float* ps = reinterpret_cast<float*>(smem + (scratch_s - base)) + warp * 16 * kKeys;
+      pv_keywise<kKeys, kKeys, NT, BF16>(o, s_cur, ps, g, t4, [&](int j, int n) {
+        return *reinterpret_cast<const uint32_t*>(smem + (v_buf(t) - base) + operand_offset(kKeys, j, n) + 4 * t4);
       });
+    }
+    if (next) {
+      if (!OVERLAP) {
+        issue_s(t + 1, s_next);
+        wgmma_wait<0>();
+        s_done(s_next);
+        softmax(t + 1, s_next);
+      }
+      scale_rows(o, corr_a, corr_b);  // O now holds P_0..P_t V: onto tile t + 1's maxima
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s_cur[n][e] = s_next[n][e];
     }
   }
   cp_async_wait<0>();  // no copy outlives the block (Q's, when no key is visible)

@@ -251,6 +251,17 @@ void wait_here(int kind, uint64_t generation) {
   g_cur->waiting = 0;
 }
 
+// KERNELPORT_EMU_ORDER=reverse: threads take their turns from the last to the first, so that a kernel
+// whose correctness leans on the order threads run between barriers (a missing __syncthreads between a
+// write and another warp's read) fails one of the two orders.
+bool env_reverse() {
+  static const bool r = [] {
+    const char* s = std::getenv("KERNELPORT_EMU_ORDER");
+    return s && !std::strcmp(s, "reverse");
+  }();
+  return r;
+}
+
 void run_block(unsigned nthreads) {
   g_block.bar = Barrier{};
   g_block.alive = nthreads;
@@ -284,10 +295,11 @@ void run_block(unsigned nthreads) {
     f.waiting = 0;
     start_fiber(f);
   }
+  const bool reverse = env_reverse();
   for (;;) {
     bool ran = false, left = false;
-    for (unsigned t = 0; t < nthreads; ++t) {
-      Fiber& f = g_fibers[t];
+    for (unsigned i = 0; i < nthreads; ++i) {
+      Fiber& f = g_fibers[reverse ? nthreads - 1 - i : i];
       if (f.done) continue;
       left = true;
       if (!runnable(f)) continue;

@@ -8,8 +8,8 @@
 // Asynchronous results arrive when the kernel waits for them, not before (cp.async at wait_group, wgmma
 // at wgmma.wait_group), so a missing or too weak wait shows as wrong results.
 //
-// What it cannot show: timing, races between threads (the interleaving is one fixed cooperative order;
-// blocks never overlap), the tensor cores' own rounding (mma sums its exact products in double, then
+// What it cannot show: timing, races between threads (the interleaving is one cooperative order,
+// first thread to last or, with KERNELPORT_EMU_ORDER=reverse, last to first; blocks never overlap), the tensor cores' own rounding (mma sums its exact products in double, then
 // rounds once), and faults (an out-of-bounds access is a host access: run the tests under
 // AddressSanitizer to see one).
 #pragma once

@@ -148,6 +148,8 @@ inline void emu_wgmma(float* d, int n, const uint32_t* a, uint64_t desc_a, uint6
 
 template <int R>
 inline void fence_operands(float (&)[R]) {}
+template <int R>
+inline void fence_operands(uint32_t (&)[R]) {}
 inline void wgmma_fence() {}
 inline void fence_proxy_async() {}
 inline void wgmma_commit() {

@@ -434,11 +434,13 @@ int main() {
     EXPECT(av(with(caps(9, 0), 3, 0), att(4, 32, 2048, 2048, 96, 96)) == want);  // wgmma: D 64 and 128 only
     if (wg != want) {
       const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(with(caps(9, 0), 3, 0), prefill, nullptr);
-      // Q (128 rows), K and V twice (64 keys), 128-byte rows of D = 128, + 1 KiB to align the swizzle atoms
-      EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.tile_keys == 64 && p.smem == 128 * 256 + 4 * 64 * 256 + 1024);
-      // 64 KiB of shared memory: D = 64 fits (49 KiB), D = 128 neither kernel
-      EXPECT(av(with(caps(9, 0), 3, 64 * 1024), att(4, 32, 2048, 2048, 64, 64)) == wg);
-      EXPECT(av(with(caps(9, 0), 3, 64 * 1024), prefill) == "flash-attention-simt");
+      // Q (128 rows), K and V twice (64 keys) in 256-byte rows of D = 128, 8 warps' 16 x 64 f32 scratch,
+      // + 1 KiB to align the swizzle atoms
+      EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.tile_keys == 64 &&
+             p.smem == 128 * 256 + 4 * 64 * 256 + 8 * 16 * 64 * 4 + 1024);
+      // 96 KiB of shared memory: D = 64 fits (81 KiB), D = 128 (129 KiB) falls to mma.sync (85 KiB)
+      EXPECT(av(with(caps(9, 0), 3, 96 * 1024), att(4, 32, 2048, 2048, 64, 64)) == wg);
+      EXPECT(av(with(caps(9, 0), 3, 96 * 1024), prefill) == mma_fa);
     }
   }
 
