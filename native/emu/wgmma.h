@@ -1,5 +1,5 @@
-// The warpgroup MMA of kernels/gpu/wgmma.cuh, emulated for the CPU emulator with the PTX ISA's
-// semantics as that file describes them: descriptors with the 128-byte swizzle (any other mode fails
+// The warpgroup MMA, TMA loads and mbarriers of kernels/gpu/wgmma.cuh, emulated for the CPU emulator with
+// the PTX ISA's semantics as that file describes them: descriptors with the 128-byte swizzle (any other mode fails
 // the launch), the register fragment layouts of A and D, and the asynchrony that matters to a kernel:
 // an MMA's results reach the accumulator registers only when wgmma.wait_group retires its group. A
 // kernel that reads accumulators too early sees their old values and fails validation, as it would
@@ -63,10 +63,13 @@ inline const float* emu_wgmma_current(EmuWgmmaThread& s, float* d) {
   return d;
 }
 
+// The shared memory a block may have (sm_90's opt-in maximum, the emulator's arena).
+constexpr uint32_t kEmuSharedBytes = 232448;
+
 // A 16-bit element of a swizzled operand at logical byte address `logical` (see wgmma.cuh).
 inline double emu_wgmma_elem(uint32_t logical, bool bf16) {
   const uint32_t phys = logical ^ (((logical >> 7) & 7u) << 4);
-  if (phys + 2 > 232448u) {
+  if (phys + 2 > kEmuSharedBytes) {
     ::kp_emu::raise_fault("wgmma descriptor addresses past shared memory");
     return 0.0;
   }
@@ -269,7 +272,7 @@ inline void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c
       if (x >= 0 && y >= 0 && z >= 0 && uint64_t(x) < map->dims[0] && uint64_t(y) < map->dims[1] && uint64_t(z) < map->dims[2])
         std::memcpy(&v, map->base + z * map->strides[1] + y * map->strides[0] + x * 2, 2);
       const uint32_t logical = dst + r * 128 + e * 2, phys = logical ^ (((logical >> 7) & 7u) << 4);
-      if (phys + 2 > 232448u) return ::kp_emu::raise_fault("TMA box past shared memory");
+      if (phys + 2 > kEmuSharedBytes) return ::kp_emu::raise_fault("TMA box past shared memory");
       std::memcpy(smem + phys, &v, 2);
     }
   EmuMbarrier& b = emu_mbarrier(bar);
