@@ -134,6 +134,19 @@ describe('supports / explain on recorded devices', () => {
     expect(fa.estimateMs).toBeGreaterThan(0);
     expect(explain(cpu, 'matmul', { m: 2048, n: 2048, k: 2048 }).bound).toBe('compute');
     expect(explain(d4090, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
+    // sm_90 (H20): the wgmma + TMA GEMM from a quarter of a 128x128 tile per SM; below, the SIMT tiles
+    expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
+    expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt');
+    try {
+      process.env.KERNELPORT_GPU_GEMM = 'mma';
+      expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-mma-bf16');
+      expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
+      process.env.KERNELPORT_GPU_GEMM = 'wgmma';
+      expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16');
+      expect(explain(l20, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-mma-bf16'); // sm_89
+    } finally {
+      delete process.env.KERNELPORT_GPU_GEMM;
+    }
     // f32 stays on the SIMT GEMM unless TF32 is allowed; then the TF32 tensor-core rate is the roof
     const f32 = explain(h20a, 'matmul', { m: 4096, n: 4096, k: 4096 });
     const tf32 = explain(h20a, 'matmul', { m: 4096, n: 4096, k: 4096, allowTf32: true });

@@ -248,20 +248,33 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
   }
   // cuda / musa: the plugin picks; name the family it will use. musa runs the portable tiles only,
   // planned for the warp size the device reports (128 on mp_21/mp_22; KERNELPORT_MUSA_WARP_SIZE when emulated).
-  // Tensor cores are NVIDIA's mma.sync path (cuda only): f16/bf16 always, f32 when TF32 is allowed.
+  // Tensor cores are NVIDIA's (cuda only): f16/bf16 always, f32 when TF32 is allowed.
   const tf32 = desc.op === 'matmul' && desc.dtype === 'f32' && desc.allowTf32 === true;
   const mma = info.backend === 'cuda' && info.features.tensorCores && (desc.dtype !== 'f32' || tf32);
   const warp = info.gpu?.warpSize;
   const onWarp = warp ? { tileConfig: { warpSize: warp } } : {};
   const note = info.backend === 'musa' ? `, planned for ${warp ?? '?'}-thread warps${info.gpu?.emulated ? ' (emulated MUSA build on an NVIDIA GPU)' : ''}` : '';
-  if (desc.op === 'matmul')
-    return desc.m <= 4
-      ? { variant: 'gemv', ...onWarp, why: `M=${desc.m}: GEMV${note}` }
-      : {
-          variant: mma ? (tf32 ? 'gemm-mma-tf32' : `gemm-mma-${desc.dtype}`) : 'gemm-simt',
-          ...onWarp,
-          why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
-        };
+  if (desc.op === 'matmul') {
+    if (desc.m <= 4) return { variant: 'gemv', ...onWarp, why: `M=${desc.m}: GEMV${note}` };
+    // KERNELPORT_GPU_GEMM, as the plugin reads it: simt and mma never take wgmma. On compute capability
+    // 9.0 the plugin's f16/bf16 GEMM is the wgmma + TMA kernel from a quarter of a 128x128 tile per SM
+    // (gemm_wgmma.cu's wgmma_eligible; layouts aside, which the descriptor here does not carry).
+    const forcedGemm = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_GEMM : undefined;
+    const outputs = desc.m * desc.n * (desc.batch ?? 1);
+    const hopperGemm =
+      mma && !tf32 && info.gpu?.computeCapability === '9.0' && forcedGemm !== 'simt' && forcedGemm !== 'mma' &&
+      (forcedGemm === 'wgmma' || outputs >= (info.computeUnits * 128 * 128) / 4);
+    if (hopperGemm)
+      return { variant: `gemm-wgmma-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA through a 4-stage mbarrier pipeline, sm_90)' };
+    // Under that size the plugin keeps the finer SIMT tiles for f16/bf16 too (gemm_mma.cu's mma_eligible).
+    if (mma && !tf32 && forcedGemm !== 'mma' && desc.m * desc.n < (info.computeUnits * 128 * 128) / 4)
+      return { variant: 'gemm-simt', ...onWarp, why: `SIMT GEMM: ${desc.m}x${desc.n} outputs are under a quarter of a 128x128 tile per multiprocessor, where the finer SIMT tiles fill the device${note}` };
+    return {
+      variant: mma ? (tf32 ? 'gemm-mma-tf32' : `gemm-mma-${desc.dtype}`) : 'gemm-simt',
+      ...onWarp,
+      why: (mma ? (tf32 ? 'TF32 tensor cores (mma.sync m16n8k8; inputs rounded to TF32, allowTf32)' : 'tensor cores (mma.sync m16n8k16)') : 'SIMT GEMM') + note,
+    };
+  }
   // KERNELPORT_GPU_ATTENTION, as the plugin reads it: simt never takes the tensor cores (nor the decode
   // kernel), mma takes them however few the query rows; wgmma takes the sm_90 kernel (compute
   // capability 9.0, D = Dv of 64 or 128; opt-in until it is measured on a GPU), elsewhere as auto.
