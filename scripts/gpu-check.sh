@@ -122,7 +122,7 @@ if [ ! -x build/wgmma_check ] && nvidia-smi --query-gpu=compute_cap --format=csv
 fi
 if [ -x build/wgmma_check ]; then
   # native/test/wgmma_check.cu, built by hand for sm_90a (see its header): wgmma GEMM vs SIMT, exact inputs
-  step "wgmma GEMM check (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
+  step "wgmma GEMM check, alone and in clusters (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
 fi
 fi
@@ -143,6 +143,13 @@ if [ $ATTN_ONLY -eq 1 ]; then
   export GPU_BENCH_ONLY=attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16,decode_bf16_b4h32skv4096d128
 fi
 bench_beside_torch cuda
+if [ $ATTN_ONLY -eq 0 ]; then
+  step "wgmma GEMM in 2-block clusters (KERNELPORT_GPU_GEMM=wgmma-cluster) beside the same torch timings"
+  KERNELPORT_GPU_GEMM=wgmma-cluster run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+    --only gemm_bf16_4096,gemm_f16_4096,gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-wgmma-cluster.json"
+  run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma-cluster.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma-cluster.txt"
+  KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
+fi
 step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside the same SDPA timings"
 KERNELPORT_GPU_ATTENTION=wgmma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-wgmma.json"

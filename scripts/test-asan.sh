@@ -3,7 +3,8 @@
 # runs them: the C ABI test and the randomised stress test (kernels, bounds checks, concurrency). Then
 # the GPU kernels on the CPU emulator, sanitized, every buffer at its exact size
 # (KERNELPORT_GPU_EXACT_ALLOC): validate on the default and the forced tensor-core paths (mma.sync, and
-# sm_90's wgmma GEMM and attention), so a kernel reading or writing past a buffer fails here. That step needs the regular build (npm run build).
+# sm_90's wgmma GEMM, alone and in clusters, and attention), so a kernel reading or writing past a buffer
+# fails here. That step needs the regular build (npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build-asan
@@ -19,13 +20,13 @@ echo "== kp_stress_test (asan+ubsan)"
 
 emu=$(find "$build" -name libkernelport_gpu_emu.so -type f | head -1)
 if [ -f build/Release/kernelport.node ] && [ -f dist/cli/main.js ]; then
-  for forced in auto mma wgmma; do
+  for forced in auto mma wgmma wgmma-cluster; do
     echo "== gpu kernels on the CPU emulator, $forced paths (asan+ubsan)"
     # The sanitizer runtime first in the process (node itself is not instrumented); node's own
     # allocations at exit are not this test's business (detect_leaks=0).
     LD_PRELOAD="$(${CXX:-g++} -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
       KERNELPORT_CUDA_DRIVER="$PWD/build/Release/libkp_fake_cuda_driver.so" KERNELPORT_CUDA_LIBRARY="$PWD/$emu" \
-      KERNELPORT_GPU_EXACT_ALLOC=1 KERNELPORT_GPU_GEMM=$forced KERNELPORT_GPU_ATTENTION=$forced \
+      KERNELPORT_GPU_EXACT_ALLOC=1 KERNELPORT_GPU_GEMM=$forced KERNELPORT_GPU_ATTENTION=${forced%-cluster} \
       node dist/cli/main.js validate --quick --backends cuda | tail -1
   done
 else

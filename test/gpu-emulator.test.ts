@@ -74,15 +74,20 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.ops.mma ?? 0).toBeGreaterThan(2 * (base.ops.mma ?? 0));
   }, 300_000);
 
-  it('validate --quick matmul passes on the sm_90 wgmma GEMM (TMA loads, mbarrier pipeline, warpgroup MMA)', async () => {
-    const r = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma' }, ['--ops', 'matmul']);
-    expectPass(r);
-    expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
+  it('validate --quick matmul passes on the sm_90 wgmma GEMM (TMA loads, mbarrier pipeline, warpgroup MMA), alone and in 2-block clusters', async () => {
+    const alone = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma' }, ['--ops', 'matmul']);
+    expectPass(alone);
+    expect(alone.ops.wgmma ?? 0).toBeGreaterThan(0);
+    // clusters: B tiles multicast to both blocks, stages released to both producers; M tiles paired (one
+    // more block where their count is odd)
+    const paired = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma-cluster' }, ['--ops', 'matmul']);
+    expectPass(paired);
+    expect(paired.ops.wgmma ?? 0).toBeGreaterThan(alone.ops.wgmma ?? 0);
   }, 300_000);
 
   it('validate --quick passes with the threads taking their turns in reverse order (KERNELPORT_EMU_ORDER=reverse)', async () => {
     // A kernel leaning on the order threads run between barriers fails in one of the two orders.
-    for (const [gemm, attention] of [['wgmma', 'mma'], ['mma', 'wgmma']]) {
+    for (const [gemm, attention] of [['wgmma-cluster', 'mma'], ['mma', 'wgmma']]) {
       const r = await validate('--quick', { KERNELPORT_EMU_ORDER: 'reverse', KERNELPORT_GPU_GEMM: gemm!, KERNELPORT_GPU_ATTENTION: attention! });
       expectPass(r);
       expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);

@@ -95,10 +95,12 @@ GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, 
   return GemmPath::Simt;
 }
 
-const char* path_name(GemmPath p, const kp_matmul_desc& d) {
+const char* path_name(const DeviceCaps& caps, GemmPath p, const kp_matmul_desc& d) {
   switch (p) {
     case GemmPath::Gemv: return "gemv-m4";
-    case GemmPath::Wgmma: return d.dtype == KP_BF16 ? "gemm-wgmma-bf16" : "gemm-wgmma-f16";
+    case GemmPath::Wgmma:
+      if (wgmma_cluster(caps)) return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2-bf16" : "gemm-wgmma-cluster2-f16";
+      return d.dtype == KP_BF16 ? "gemm-wgmma-bf16" : "gemm-wgmma-f16";
     case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
     case GemmPath::Tf32: return "gemm-mma-m16n8k8-tf32";
     default: return simt_large_tile(d) ? "gemm-simt-128x128" : "gemm-simt-64x64";
@@ -120,7 +122,7 @@ GemmTile matmul_tile(const DeviceCaps& caps, const kp_matmul_desc& d, const void
 }
 
 const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
-  return path_name(choose(caps, d, a, b), d);
+  return path_name(caps, choose(caps, d, a, b), d);
 }
 
 const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
@@ -149,7 +151,7 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
       launch_gemm_simt(stream, g, simt_large_tile(d));
       break;
   }
-  return path_name(path, d);
+  return path_name(caps, path, d);
 }
 
 }  // namespace gpu

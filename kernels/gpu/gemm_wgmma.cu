@@ -88,7 +88,8 @@ __device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro
 }
 #endif  // KP_WGMMA_OPS
 
-template <int BN, bool BF16, bool B_KMAJOR>
+// CL: blocks per cluster along M (1, or 2 sharing each B tile through TMA multicast).
+template <int BN, bool BF16, bool B_KMAJOR, int CL>
 __global__ void __launch_bounds__(WTHREADS, 1)
     gemm_wgmma(const __grid_constant__ kp_tensor_map tma_a, const __grid_constant__ kp_tensor_map tma_b, const WgmmaArgs w) {
 #if defined(KP_WGMMA_OPS)
@@ -104,16 +105,25 @@ __global__ void __launch_bounds__(WTHREADS, 1)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int ktiles = static_cast<int>((g.k + WBK - 1) / WBK);
   const int m0 = static_cast<int>(blockIdx.y) * WBM, n0 = static_cast<int>(blockIdx.x) * BN;
+  const uint32_t rank = CL > 1 ? cluster_ctarank() : 0;
 
   if (tid == 0) {
     for (int s = 0; s < WSTAGES; ++s) {
-      mbar_init(full0 + 8 * s, 1);                 // the producer's arrive.expect_tx (+ the bytes)
-      mbar_init(empty0 + 8 * s, CONSUMER_WARPS);   // one arrival per consumer warp
+      mbar_init(full0 + 8 * s, 1);                      // the producer's arrive.expect_tx (+ the bytes)
+      mbar_init(empty0 + 8 * s, CONSUMER_WARPS * CL);   // one arrival per consumer warp of the cluster
     }
     fence_mbarrier_init();
   }
-  __syncthreads();
+  // Clusters: no block multicasts into the other's stages, nor arrives on its barriers, before they exist.
+  if constexpr (CL > 1) cluster_sync();
+  else __syncthreads();
 
+  // A stage goes back to the producers that fill it: this block's, and with clusters the other's too
+  // (its multicast writes this block's stage).
+  auto release = [&](uint32_t empty) {
+    mbar_arrive(empty);
+    if constexpr (CL > 1) mbar_arrive_cluster(mapa_shared(empty, rank ^ 1u));
+  };
   uint32_t it0 = 0;  // K tiles this block went through before the current batch entry: the barrier phases
   for (int64_t t = blockIdx.z; t < g.batch; t += gridDim.z) {
     if (warp == CONSUMER_WARPS) {
@@ -126,12 +136,23 @@ __global__ void __launch_bounds__(WTHREADS, 1)
           const uint32_t a_dst = sbase + s * T::STAGE_BYTES, b_dst = a_dst + A_BYTES, bar = full0 + 8 * s;
           mbar_expect_tx(bar, T::STAGE_BYTES);
           tma_load(a_dst, &tma_a, bar, kt * WBK, m0, za);  // box {64 k, 128 m}
-          if (B_KMAJOR) {
-            tma_load(b_dst, &tma_b, bar, kt * WBK, n0, zb);  // box {64 k, BN n}
-          } else {
+          if constexpr (CL == 1) {
+            if (B_KMAJOR) {
+              tma_load(b_dst, &tma_b, bar, kt * WBK, n0, zb);  // box {64 k, BN n}
+            } else {
 #pragma unroll
-            for (int c = 0; c < BN / 64; ++c)  // boxes {64 n, 64 k}, 8 KiB each: the MN-major chunks LBO apart
-              tma_load(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb);
+              for (int c = 0; c < BN / 64; ++c)  // boxes {64 n, 64 k}, 8 KiB each: the MN-major chunks LBO apart
+                tma_load(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb);
+            }
+          } else {
+            // The B tile is the cluster's: each block loads its half into both blocks' stage.
+            if (B_KMAJOR) {
+              tma_load_multicast(b_dst + rank * (BN / 2) * 128, &tma_b, bar, kt * WBK, n0 + rank * (BN / 2), zb, 0x3);  // box {64 k, BN/2 n}
+            } else {
+#pragma unroll
+              for (int c = 0; c < BN / 64; ++c)
+                if (c % 2 == static_cast<int>(rank)) tma_load_multicast(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb, 0x3);
+            }
           }
         }
       }
@@ -160,14 +181,14 @@ __global__ void __launch_bounds__(WTHREADS, 1)
         fence_operands(acc);
         if (kt > 0) {
           __syncwarp();
-          if (lane == 0) mbar_arrive(empty0 + 8 * ((it - 1) % WSTAGES));
+          if (lane == 0) release(empty0 + 8 * ((it - 1) % WSTAGES));
         }
       }
       wgmma_wait<0>();
       fence_operands(acc);
       if (ktiles > 0) {
         __syncwarp();
-        if (lane == 0) mbar_arrive(empty0 + 8 * ((it0 + ktiles - 1) % WSTAGES));
+        if (lane == 0) release(empty0 + 8 * ((it0 + ktiles - 1) % WSTAGES));
       }
       // Both warpgroups' MMAs (and so every copy) are done: the stages may hold the accumulators. The
       // consumers only (named barrier 1); the producer has nothing in flight.
@@ -192,19 +213,30 @@ __global__ void __launch_bounds__(WTHREADS, 1)
     }
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.
     fence_proxy_async();
-    __syncthreads();
+    // Clusters: the other block's producer may multicast the next batch entry into this block's stages
+    // only once its epilogue has read them.
+    if constexpr (CL > 1) cluster_sync();
+    else __syncthreads();
     it0 += ktiles;
   }
 #endif
 }
 
-template <int BN, bool BF16, bool B_KMAJOR>
+template <int BN, bool BF16, bool B_KMAJOR, int CL>
 void launch_tile(kp_gpu_stream_t stream, const kp_tensor_map& ta, const kp_tensor_map& tb, const WgmmaArgs& w) {
   using T = Tile<BN>;
-  (void)kp_gpu_set_max_dynamic_smem(gemm_wgmma<BN, BF16, B_KMAJOR>, static_cast<int>(T::SMEM));
-  const dim3 grid(static_cast<unsigned>((w.g.n + BN - 1) / BN), static_cast<unsigned>((w.g.m + WBM - 1) / WBM),
+  (void)kp_gpu_set_max_dynamic_smem(gemm_wgmma<BN, BF16, B_KMAJOR, CL>, static_cast<int>(T::SMEM));
+  // Clusters pair M tiles: an odd count gets one more, whose rows are past M (zeros in, nothing stored).
+  const unsigned mtiles = static_cast<unsigned>((w.g.m + WBM - 1) / WBM);
+  const dim3 grid(static_cast<unsigned>((w.g.n + BN - 1) / BN), (mtiles + CL - 1) / CL * CL,
                   static_cast<unsigned>(w.g.batch < 65535 ? w.g.batch : 65535));
-  KP_GPU_LAUNCH((gemm_wgmma<BN, BF16, B_KMAJOR>), grid, dim3(WTHREADS), T::SMEM, stream)(ta, tb, w);
+  if constexpr (CL == 1) KP_GPU_LAUNCH((gemm_wgmma<BN, BF16, B_KMAJOR, 1>), grid, dim3(WTHREADS), T::SMEM, stream)(ta, tb, w);
+  else KP_GPU_LAUNCH_CLUSTER((gemm_wgmma<BN, BF16, B_KMAJOR, CL>), grid, dim3(WTHREADS), T::SMEM, stream, CL)(ta, tb, w);
+}
+
+template <int BN, bool BF16, bool B_KMAJOR>
+void launch_cl(kp_gpu_stream_t stream, const kp_tensor_map& ta, const kp_tensor_map& tb, const WgmmaArgs& w, bool cluster) {
+  cluster ? launch_tile<BN, BF16, B_KMAJOR, 2>(stream, ta, tb, w) : launch_tile<BN, BF16, B_KMAJOR, 1>(stream, ta, tb, w);
 }
 
 // The single element stride s with offset(t) = t * s for every batch entry t (0: broadcast), or false.
@@ -236,6 +268,8 @@ int tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
 }  // namespace
 #endif  // KP_WGMMA_HOST
 
+bool wgmma_cluster(const DeviceCaps& caps) { return caps.gemm_mode == 4; }
+
 bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
 #if defined(KP_WGMMA_HOST) && defined(KP_WGMMA_KERNELS)
   if (caps.gemm_mode == 1 || caps.gemm_mode == 2) return false;  // forced SIMT or mma.sync
@@ -245,13 +279,13 @@ bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void*
   // TMA: 16-byte aligned bases and row strides (K % 8; N % 8 when B is [K][N]); int32 coordinates.
   if (d.trans_a || d.k <= 0 || d.k % 8 != 0 || (!d.trans_b && d.n % 8 != 0)) return false;
   if (d.m >= (int64_t(1) << 31) || d.n >= (int64_t(1) << 31) || d.k >= (int64_t(1) << 31)) return false;
-  if ((d.m + WBM - 1) / WBM > 65535) return false;
+  if ((d.m + WBM - 1) / WBM > 65534) return false;  // + 1 to pair the tiles in clusters
   if (!aligned16(a) || !aligned16(b)) return false;
   int64_t sa = 0, sb = 0;
   if (!linear_batch_stride(d, d.a_batch_stride, &sa) || !linear_batch_stride(d, d.b_batch_stride, &sb)) return false;
   if (sa % 8 != 0 || sb % 8 != 0 || sa < 0 || sb < 0 || batch_count(d) >= (int64_t(1) << 31)) return false;
   // Small problems: a few 128-row tiles leave most SMs idle; finer tiles serve them better (not when forced).
-  if (caps.gemm_mode != 3 && d.m * d.n * batch_count(d) < static_cast<int64_t>(caps.multiprocessors) * WBM * 128 / 4) return false;
+  if (caps.gemm_mode < 3 && d.m * d.n * batch_count(d) < static_cast<int64_t>(caps.multiprocessors) * WBM * 128 / 4) return false;
   return true;
 #else
   (void)caps, (void)d, (void)a, (void)b;
@@ -287,13 +321,15 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   const uint64_t str_b[2] = {(kmajor ? K : N) * 2, w.b_batched ? static_cast<uint64_t>(sb) * 2 : N * K * 2};
   kp_tensor_map ta, tb;
   if (!kp_encode_tensor_map_16bit(&ta, bf16, g.a, dims_a, str_a, WBK, WBM)) return false;
-  if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? bn : 64)) return false;
+  // Clusters: each block loads half of a K-major B tile (the MN-major one is in 64-column boxes already).
+  const bool cl = wgmma_cluster(caps);
+  if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? (cl ? bn / 2 : bn) : 64)) return false;
   if (bn == 256) {
-    if (bf16) kmajor ? launch_tile<256, true, true>(stream, ta, tb, w) : launch_tile<256, true, false>(stream, ta, tb, w);
-    else kmajor ? launch_tile<256, false, true>(stream, ta, tb, w) : launch_tile<256, false, false>(stream, ta, tb, w);
+    if (bf16) kmajor ? launch_cl<256, true, true>(stream, ta, tb, w, cl) : launch_cl<256, true, false>(stream, ta, tb, w, cl);
+    else kmajor ? launch_cl<256, false, true>(stream, ta, tb, w, cl) : launch_cl<256, false, false>(stream, ta, tb, w, cl);
   } else {
-    if (bf16) kmajor ? launch_tile<128, true, true>(stream, ta, tb, w) : launch_tile<128, true, false>(stream, ta, tb, w);
-    else kmajor ? launch_tile<128, false, true>(stream, ta, tb, w) : launch_tile<128, false, false>(stream, ta, tb, w);
+    if (bf16) kmajor ? launch_cl<128, true, true>(stream, ta, tb, w, cl) : launch_cl<128, true, false>(stream, ta, tb, w, cl);
+    else kmajor ? launch_cl<128, false, true>(stream, ta, tb, w, cl) : launch_cl<128, false, false>(stream, ta, tb, w, cl);
   }
   return true;
 #else

@@ -77,9 +77,9 @@ struct Fiber {
   Context ctx;
   char* stack = nullptr;  // mmap'ed, a guard page below
   Dim3 tid;
-  unsigned warp = 0, lane = 0, group = 0;
+  unsigned warp = 0, lane = 0, group = 0, cta = 0;  // cta: its block's rank in the cluster
   bool done = false;
-  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier, 3 warpgroup barrier, 4 named barrier
+  int waiting = 0;  // 0 runnable, 1 block barrier, 2 warp barrier, 3 warpgroup barrier, 4 named barrier, 5 cluster barrier
   unsigned named = 0;  // the named barrier waited at
   uint64_t wait_generation = 0;
 };
@@ -109,6 +109,7 @@ struct Block {
   std::vector<Warp> warps;
   std::vector<Group> groups;
   Barrier named[16];
+  uint64_t serial = 0;
 };
 
 // One launch at a time in the process: blocks run one after another, which is also what lets a kernel's
@@ -116,13 +117,20 @@ struct Block {
 std::mutex g_launch_mutex;
 Context g_scheduler;
 Fiber* g_cur = nullptr;
-Block g_block;
+// The blocks of the cluster running now (one unless the launch asked for clusters), each with its
+// shared memory; the cluster barrier.
+constexpr unsigned kMaxCluster = 2;
+Block g_blocks[kMaxCluster];
+unsigned g_cluster = 1;
+Barrier g_cluster_bar;
+unsigned g_cluster_alive = 0;
 Dim3 g_grid, g_block_dim;
 unsigned g_warp = 32;
 const std::function<void()>* g_body = nullptr;
 std::vector<Fiber> g_fibers;
-alignas(1024) unsigned char g_arena[232448 + 1024];
+alignas(1024) unsigned char g_arena[kMaxCluster][232448 + 1024];
 std::string g_launch_error;
+std::string g_fault_text;  // the sticky fault's own words (raise_fault)
 int g_launch_status = kSuccess;
 uint64_t g_block_serial = 0;
 
@@ -158,11 +166,18 @@ void fail_launch(int code, const std::string& why) {
   }
 }
 
-void release_block() {
-  g_block.bar.arrived = 0;
-  g_block.bar.generation++;
-  g_block.or_result = g_block.or_acc;
-  g_block.or_acc = 0;
+Block& block_of(const Fiber* f) { return g_blocks[f->cta]; }
+
+void release_block(Block& b) {
+  b.bar.arrived = 0;
+  b.bar.generation++;
+  b.or_result = b.or_acc;
+  b.or_acc = 0;
+}
+
+void release_cluster() {
+  g_cluster_bar.arrived = 0;
+  g_cluster_bar.generation++;
 }
 
 void release_warp(Warp& w) {
@@ -190,14 +205,17 @@ void release_group(Group& gr) {
   Fiber* f = g_cur;
   (*g_body)();
   f->done = true;
-  Warp& w = g_block.warps[f->warp];
-  Group& gr = g_block.groups[f->group];
-  g_block.alive--;
+  Block& blk = block_of(f);
+  Warp& w = blk.warps[f->warp];
+  Group& gr = blk.groups[f->group];
+  blk.alive--;
   w.alive--;
   gr.alive--;
+  g_cluster_alive--;
   // Exited threads no longer count at a barrier (as on the GPU since Volta); a warp collective still
   // waiting for them is a kernel bug, reported by release_warp.
-  if (g_block.bar.arrived > 0 && g_block.bar.arrived == g_block.alive) release_block();
+  if (blk.bar.arrived > 0 && blk.bar.arrived == blk.alive) release_block(blk);
+  if (g_cluster_bar.arrived > 0 && g_cluster_bar.arrived == g_cluster_alive) release_cluster();
   if (w.bar.arrived > 0 && w.bar.arrived == w.alive) release_warp(w);
   if (gr.bar.arrived > 0 && gr.bar.arrived == gr.alive) release_group(gr);
   switch_to(f->ctx, g_scheduler);
@@ -237,10 +255,12 @@ void start_fiber(Fiber& f) {
 
 bool runnable(const Fiber& f) {
   if (f.done) return false;
-  if (f.waiting == 1) return g_block.bar.generation != f.wait_generation;
-  if (f.waiting == 2) return g_block.warps[f.warp].bar.generation != f.wait_generation;
-  if (f.waiting == 3) return g_block.groups[f.group].bar.generation != f.wait_generation;
-  if (f.waiting == 4) return g_block.named[f.named].generation != f.wait_generation;
+  const Block& b = g_blocks[f.cta];
+  if (f.waiting == 1) return b.bar.generation != f.wait_generation;
+  if (f.waiting == 2) return b.warps[f.warp].bar.generation != f.wait_generation;
+  if (f.waiting == 3) return b.groups[f.group].bar.generation != f.wait_generation;
+  if (f.waiting == 4) return b.named[f.named].generation != f.wait_generation;
+  if (f.waiting == 5) return g_cluster_bar.generation != f.wait_generation;
   return true;
 }
 
@@ -262,32 +282,43 @@ bool env_reverse() {
   return r;
 }
 
-void run_block(unsigned nthreads) {
-  g_block.bar = Barrier{};
-  g_block.alive = nthreads;
-  g_block.or_acc = g_block.or_result = 0;
-  for (Barrier& b : g_block.named) b = Barrier{};
+void setup_block(Block& blk, unsigned nthreads) {
+  blk.bar = Barrier{};
+  blk.alive = nthreads;
+  blk.or_acc = blk.or_result = 0;
+  for (Barrier& b : blk.named) b = Barrier{};
   const unsigned nwarps = (nthreads + g_warp - 1) / g_warp;
-  g_block.warps.resize(nwarps);
+  blk.warps.resize(nwarps);
   for (unsigned w = 0; w < nwarps; ++w) {
-    Warp& wp = g_block.warps[w];
+    Warp& wp = blk.warps[w];
     wp = Warp{};
     wp.lanes = wp.alive = std::min(g_warp, nthreads - w * g_warp);
     wp.in.assign(static_cast<size_t>(g_warp) * kWords, 0);
     wp.out.assign(static_cast<size_t>(g_warp) * kWords, 0);
   }
   const unsigned ngroups = (nthreads + kGroupThreads - 1) / kGroupThreads;
-  g_block.groups.resize(ngroups);
+  blk.groups.resize(ngroups);
   for (unsigned i = 0; i < ngroups; ++i) {
-    Group& gr = g_block.groups[i];
+    Group& gr = blk.groups[i];
     gr = Group{};
     gr.members = gr.alive = std::min(kGroupThreads, nthreads - i * kGroupThreads);
     gr.mine.assign(kGroupThreads, nullptr);
   }
-  g_block_serial++;
-  for (unsigned t = 0; t < nthreads; ++t) {
-    Fiber& f = g_fibers[t];
+  blk.serial = ++g_block_serial;
+}
+
+// Runs the g_cluster blocks of one cluster (their indices set in g_blocks) to completion, each
+// block's threads as fibers, all of them taking turns.
+void run_cluster(unsigned nthreads) {
+  const unsigned total = nthreads * g_cluster;
+  g_cluster_bar = Barrier{};
+  g_cluster_alive = total;
+  for (unsigned c = 0; c < g_cluster; ++c) setup_block(g_blocks[c], nthreads);
+  for (unsigned i = 0; i < total; ++i) {
+    Fiber& f = g_fibers[i];
+    const unsigned t = i % nthreads;
     f.tid = Dim3{t % g_block_dim.x, (t / g_block_dim.x) % g_block_dim.y, t / (g_block_dim.x * g_block_dim.y)};
+    f.cta = i / nthreads;
     f.warp = t / g_warp;
     f.lane = t % g_warp;
     f.group = t / kGroupThreads;
@@ -298,8 +329,8 @@ void run_block(unsigned nthreads) {
   const bool reverse = env_reverse();
   for (;;) {
     bool ran = false, left = false;
-    for (unsigned i = 0; i < nthreads; ++i) {
-      Fiber& f = g_fibers[reverse ? nthreads - 1 - i : i];
+    for (unsigned i = 0; i < total; ++i) {
+      Fiber& f = g_fibers[reverse ? total - 1 - i : i];
       if (f.done) continue;
       left = true;
       if (!runnable(f)) continue;
@@ -364,7 +395,9 @@ const char* error_string(int e) {
     case kMemoryAllocation: return "out of memory (the emulated device's budget, KERNELPORT_EMU_MEMORY_MB)";
     case kInvalidConfiguration: return "invalid configuration argument";
     case kNotReady: return "device not ready";
-    case kIllegalAddress: return "an illegal memory access was encountered";
+    case kIllegalAddress:
+      // A fault the emulated kernel raised names itself (raise_fault), after the GPU's words.
+      return g_fault_text.empty() ? "an illegal memory access was encountered" : g_fault_text.c_str();
     case kLaunchFailure: return g_launch_error.empty() ? "unspecified launch failure" : g_launch_error.c_str();
     default: return "unknown error";
   }
@@ -446,12 +479,14 @@ int take_last_error() {
 
 int set_max_dynamic_smem(int bytes) { return bytes >= 0 && bytes <= device_attribute(4) ? kSuccess : kInvalidValue; }
 
-void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body) {
+void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body) { launch_cluster(grid, block, smem, 1, body); }
+
+void launch_cluster(Dim3 grid, Dim3 block, size_t smem, unsigned cluster_y, const std::function<void()>& body) {
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   if (g_sticky) return;
   const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
   if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
-      smem > static_cast<size_t>(device_attribute(4))) {
+      smem > static_cast<size_t>(device_attribute(4)) || cluster_y == 0 || cluster_y > kMaxCluster || grid.y % cluster_y != 0) {
     g_last = kInvalidConfiguration;
     return;
   }
@@ -459,17 +494,20 @@ void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& bod
   g_grid = grid;
   g_block_dim = block;
   g_body = &body;
+  g_cluster = cluster_y;
   g_launch_status = kSuccess;
   g_launch_error.clear();
   g_stats.launches++;
-  if (g_fibers.size() < threads) g_fibers.resize(threads);
+  if (g_fibers.size() < threads * cluster_y) g_fibers.resize(threads * cluster_y);
   for (unsigned z = 0; z < grid.z && g_launch_status == kSuccess; ++z)
-    for (unsigned y = 0; y < grid.y && g_launch_status == kSuccess; ++y)
+    for (unsigned y = 0; y < grid.y && g_launch_status == kSuccess; y += cluster_y)
       for (unsigned x = 0; x < grid.x && g_launch_status == kSuccess; ++x) {
-        g_block.idx = Dim3{x, y, z};
-        g_stats.blocks++;
-        std::memset(g_arena, 0xcd, smem);  // shared memory starts as garbage, as on a GPU
-        run_block(static_cast<unsigned>(threads));
+        for (unsigned c = 0; c < cluster_y; ++c) {
+          g_blocks[c].idx = Dim3{x, y + c, z};
+          g_stats.blocks++;
+          std::memset(g_arena[c], 0xcd, smem);  // shared memory starts as garbage, as on a GPU
+        }
+        run_cluster(static_cast<unsigned>(threads));
       }
   g_body = nullptr;
   if (g_launch_status != kSuccess) {
@@ -479,21 +517,30 @@ void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& bod
 }
 
 const Dim3& thread_idx() { return g_cur->tid; }
-const Dim3& block_idx() { return g_block.idx; }
+const Dim3& block_idx() { return block_of(g_cur).idx; }
 const Dim3& block_dim() { return g_block_dim; }
 const Dim3& grid_dim() { return g_grid; }
 unsigned warp_size() { return g_warp; }
-unsigned char* shared_arena() { return g_arena; }
+unsigned char* shared_arena() { return g_arena[g_cur->cta]; }
+unsigned char* shared_arena_of(unsigned rank) { return g_arena[rank]; }
+unsigned cluster_rank() { return g_cur->cta; }
+unsigned cluster_size() { return g_cluster; }
+
+void sync_cluster() {
+  if (++g_cluster_bar.arrived == g_cluster_alive) return release_cluster();
+  wait_here(5, g_cluster_bar.generation);
+}
 
 void sync_block() {
-  if (++g_block.bar.arrived == g_block.alive) return release_block();
-  wait_here(1, g_block.bar.generation);
+  Block& b = block_of(g_cur);
+  if (++b.bar.arrived == b.alive) return release_block(b);
+  wait_here(1, b.bar.generation);
 }
 
 int sync_block_or(int predicate) {
-  g_block.or_acc |= predicate != 0;
+  block_of(g_cur).or_acc |= predicate != 0;
   sync_block();
-  return g_block.or_result;
+  return block_of(g_cur).or_result;
 }
 
 void sync_warp() { warp_collective(nullptr, nullptr, nullptr, nullptr); }
@@ -503,11 +550,14 @@ void name_collective(Combine combine, const char* name) {
   collective_names()[reinterpret_cast<const void*>(combine)] = name;
 }
 
-void raise_fault(const char* what) { fail_launch(kIllegalAddress, what); }
+void raise_fault(const char* what) {
+  if (g_launch_status == kSuccess) g_fault_text = std::string("an illegal memory access was encountered (emulator: ") + what + ")";
+  fail_launch(kIllegalAddress, what);
+}
 
 void warp_collective(const uint32_t* in, uint32_t* out, Combine combine, const void* ctx) {
   Fiber* f = g_cur;
-  Warp& w = g_block.warps[f->warp];
+  Warp& w = block_of(f).warps[f->warp];
   if (in) std::memcpy(&w.in[static_cast<size_t>(f->lane) * kWords], in, kWords * sizeof(uint32_t));
   if (w.bar.arrived == 0) w.combine = combine;
   else if (w.combine != combine) w.mismatch = true;
@@ -525,8 +575,8 @@ void name_group_collective(GroupCombine combine, const char* name) {
 
 void group_collective(void* mine, GroupCombine combine) {
   Fiber* f = g_cur;
-  Group& gr = g_block.groups[f->group];
-  const unsigned t = static_cast<unsigned>(f - g_fibers.data());
+  Group& gr = block_of(f).groups[f->group];
+  const unsigned t = static_cast<unsigned>(f - g_fibers.data()) % (g_block_dim.x * g_block_dim.y * g_block_dim.z);
   gr.mine[t % kGroupThreads] = mine;
   if (gr.bar.arrived == 0) gr.combine = combine;
   else if (gr.combine != combine) gr.mismatch = true;
@@ -535,7 +585,8 @@ void group_collective(void* mine, GroupCombine combine) {
   else wait_here(3, gr.bar.generation);
 }
 
-uint64_t block_serial() { return g_block_serial; }
+uint64_t block_serial() { return block_of(g_cur).serial; }
+uint64_t block_serial_of(unsigned rank) { return g_blocks[rank < kMaxCluster ? rank : 0].serial; }
 
 void yield_thread() { switch_to(g_cur->ctx, g_scheduler); }
 
@@ -544,7 +595,7 @@ void sync_named(unsigned id, unsigned count) {
     fail_launch(kLaunchFailure, "bar.sync with an invalid barrier id or thread count");
     return;
   }
-  Barrier& b = g_block.named[id];
+  Barrier& b = block_of(g_cur).named[id];
   if (++b.arrived == count) {
     b.arrived = 0;
     b.generation++;

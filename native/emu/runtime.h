@@ -51,6 +51,9 @@ int take_last_error();              // the last launch error, cleared
 int set_max_dynamic_smem(int bytes);
 // Runs the kernel body on every thread of every block, now; errors go to take_last_error().
 void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body);
+// The same with thread-block clusters of cluster_y blocks along y (at most 2; grid.y a multiple): a
+// cluster's blocks run together, each with its own shared memory, and may reach each other's.
+void launch_cluster(Dim3 grid, Dim3 block, size_t smem, unsigned cluster_y, const std::function<void()>& body);
 
 // ---- device side (valid inside a kernel) -----------------------------------------------------------
 const Dim3& thread_idx();
@@ -59,6 +62,10 @@ const Dim3& block_dim();
 const Dim3& grid_dim();
 unsigned warp_size();
 unsigned char* shared_arena();  // the block's dynamic shared memory (and the base of shared addresses)
+unsigned char* shared_arena_of(unsigned rank);  // that of the cluster's block `rank`
+unsigned cluster_rank();        // the block's rank in its cluster (0 without clusters)
+unsigned cluster_size();
+void sync_cluster();            // barrier.cluster.arrive + wait: every thread of the cluster
 void sync_block();
 int sync_block_or(int predicate);
 void sync_warp();
@@ -90,5 +97,6 @@ void sync_named(unsigned id, unsigned count);
 // Changes with every block run: lets an emulated instruction keep per-thread state across calls and
 // tell a new block's thread from the last one's.
 uint64_t block_serial();
+uint64_t block_serial_of(unsigned rank);  // that of the cluster's block `rank`
 
 }  // namespace kp_emu

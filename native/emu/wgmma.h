@@ -41,8 +41,8 @@ struct EmuWgmmaThread {
   bool idle() const { return open.empty() && groups.empty(); }
 };
 inline EmuWgmmaThread& emu_wgmma_thread(unsigned t) {
-  static EmuWgmmaThread threads[1024];
-  EmuWgmmaThread& s = threads[t];
+  static EmuWgmmaThread threads[2048];  // 1024 threads of each of a cluster's blocks
+  EmuWgmmaThread& s = threads[t + 1024 * ::kp_emu::cluster_rank()];
   if (s.block != ::kp_emu::block_serial()) {
     // A thread of an earlier block left results nobody waited for: on a GPU its registers would be
     // read unfinished or never; either way a kernel bug.
@@ -184,28 +184,44 @@ inline void wgmma_rs_m64n64k16(float (&d)[32], const uint32_t (&a)[4], uint64_t 
 template <int ID, int COUNT>
 inline void named_barrier_sync() { ::kp_emu::sync_named(ID, COUNT); }
 
-// ---- mbarriers and TMA (cp.async.bulk.tensor), for the wgmma GEMM --------------------------------------
-// An mbarrier's state lives beside shared memory, keyed by its address, for the current block. A phase
-// completes when its pending arrivals and its transaction bytes both reach zero; try_wait.parity(p) is
-// true once the phase of parity p has completed (the current phase's parity is no longer p). TMA copies
-// land at once and then complete their bytes, so waiting threads see them after their next yield.
+// ---- mbarriers, TMA (cp.async.bulk.tensor) and clusters, for the wgmma GEMM ---------------------------
+// An mbarrier's state lives beside shared memory, keyed by its block and address. A phase completes when
+// its pending arrivals and its transaction bytes both reach zero (the bytes may be completed before they
+// are expected: the count goes below zero meanwhile); try_wait.parity(p) is true once the phase of parity
+// p has completed (the current phase's parity is no longer p). TMA copies land at once and then complete
+// their bytes, so waiting threads see them after their next yield.
+// Shared::cluster addresses (mapa) carry the block's rank: bit 23 set, the rank in bits 20-22; a plain
+// shared address is the executing block's.
+constexpr uint32_t kEmuClusterAddr = 1u << 23;
 struct EmuMbarrier {
   uint32_t expected = 0, pending = 0, phase = 0;
   int64_t tx = 0;
 };
 inline EmuMbarrier& emu_mbarrier(uint32_t bar) {
-  static std::vector<std::pair<uint32_t, EmuMbarrier>> bars;
-  static uint64_t block = 0;
-  if (block != ::kp_emu::block_serial()) {
-    bars.clear();
-    block = ::kp_emu::block_serial();
+  struct Bars {
+    uint64_t block = 0;
+    std::vector<std::pair<uint32_t, EmuMbarrier>> list;
+  };
+  static Bars per_rank[8];
+  const unsigned rank = (bar & kEmuClusterAddr) ? (bar >> 20) & 7u : ::kp_emu::cluster_rank();
+  const uint32_t off = bar & 0xfffffu;
+  Bars& bars = per_rank[rank];
+  if (bars.block != ::kp_emu::block_serial_of(rank)) {
+    bars.list.clear();
+    bars.block = ::kp_emu::block_serial_of(rank);
   }
-  for (auto& b : bars)
-    if (b.first == bar) return b.second;
-  bars.emplace_back(bar, EmuMbarrier{});
-  return bars.back().second;
+  for (auto& b : bars.list)
+    if (b.first == off) return b.second;
+  bars.list.emplace_back(off, EmuMbarrier{});
+  return bars.list.back().second;
+}
+// Every mbarrier change anywhere: a wait that sees none for long is a hang (see mbar_wait).
+inline uint64_t& emu_mbar_activity() {
+  static uint64_t n = 0;
+  return n;
 }
 inline void emu_mbar_progress(EmuMbarrier& b) {
+  emu_mbar_activity()++;
   if (b.pending == 0 && b.tx == 0) {
     b.phase ^= 1u;
     b.pending = b.expected;
@@ -222,14 +238,24 @@ inline void mbar_arrive(uint32_t bar) {
   b.pending--;
   emu_mbar_progress(b);
 }
+inline void mbar_arrive_cluster(uint32_t cluster_bar) { mbar_arrive(cluster_bar); }
 inline void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
   emu_mbarrier(bar).tx += bytes;
   mbar_arrive(bar);
 }
+inline uint32_t cluster_ctarank() { return ::kp_emu::cluster_rank(); }
+inline void cluster_sync() { ::kp_emu::sync_cluster(); }
+inline uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
+  if (rank >= ::kp_emu::cluster_size()) ::kp_emu::raise_fault("mapa to a block outside the cluster");
+  return kEmuClusterAddr | (rank << 20) | (addr & 0xfffffu);
+}
 inline void mbar_wait(uint32_t bar, uint32_t parity) {
-  // A GPU would hang; after this many turns of the other threads nothing will arrive.
-  for (long spins = 0; (emu_mbarrier(bar).phase & 1u) == (parity & 1u); ++spins) {
-    if (spins > (1L << 22)) return ::kp_emu::raise_fault("mbarrier wait never completed (a phase nobody arrives at)");
+  // A GPU would hang: when no mbarrier anywhere has changed for this many turns of the other threads,
+  // nothing will arrive.
+  uint64_t seen = emu_mbar_activity();
+  for (long idle = 0; (emu_mbarrier(bar).phase & 1u) == (parity & 1u); ++idle) {
+    if (emu_mbar_activity() != seen) seen = emu_mbar_activity(), idle = 0;
+    if (idle > (1L << 16)) return ::kp_emu::raise_fault("mbarrier wait never completed (a phase nobody arrives at)");
     ::kp_emu::yield_thread();
   }
 }
@@ -261,10 +287,10 @@ namespace kp {
 namespace gpu {
 namespace {
 
-// The box at coordinates (c0, c1, c2) into shared memory at dst (its swizzle follows the address bits,
-// as the hardware's does), then its bytes complete on bar.
-inline void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
-  unsigned char* smem = ::kp_emu::shared_arena();
+// The box at coordinates (c0, c1, c2) into block `rank`'s shared memory at dst (its swizzle follows the
+// address bits, as the hardware's does), then its bytes complete on that block's mbarrier at bar.
+inline void emu_tma_box(unsigned rank, uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
+  unsigned char* smem = ::kp_emu::shared_arena_of(rank);
   for (uint32_t r = 0; r < map->box1; ++r)
     for (uint32_t e = 0; e < map->box0; ++e) {
       const int64_t x = int64_t(c0) + e, y = int64_t(c1) + r, z = c2;
@@ -275,9 +301,17 @@ inline void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c
       if (phys + 2 > kEmuSharedBytes) return ::kp_emu::raise_fault("TMA box past shared memory");
       std::memcpy(smem + phys, &v, 2);
     }
-  EmuMbarrier& b = emu_mbarrier(bar);
+  EmuMbarrier& b = emu_mbarrier(kEmuClusterAddr | (rank << 20) | (bar & 0xfffffu));
   b.tx -= static_cast<int64_t>(map->box0) * map->box1 * 2;
   emu_mbar_progress(b);
+}
+inline void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {
+  emu_tma_box(::kp_emu::cluster_rank(), dst, map, bar, c0, c1, c2);
+}
+inline void tma_load_multicast(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2, uint16_t mask) {
+  if (mask >> ::kp_emu::cluster_size()) return ::kp_emu::raise_fault("TMA multicast to a block outside the cluster");
+  for (unsigned r = 0; r < ::kp_emu::cluster_size(); ++r)
+    if (mask & (1u << r)) emu_tma_box(r, dst, map, bar, c0, c1, c2);
 }
 
 }  // namespace

@@ -146,7 +146,8 @@ int env_gemm_mode() {
   if (!std::strcmp(s, "simt")) return 1;
   if (!std::strcmp(s, "mma")) return 2;
   if (!std::strcmp(s, "wgmma")) return 3;
-  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM must be auto, simt, mma or wgmma, got '") + s + "'"};
+  if (!std::strcmp(s, "wgmma-cluster")) return 4;
+  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM must be auto, simt, mma, wgmma or wgmma-cluster, got '") + s + "'"};
 }
 
 int env_attention_mode() {

@@ -182,6 +182,8 @@ int main() {
   EXPECT(std::string(kp::gpu::matmul_variant(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), p, odd)) == simt);
   EXPECT(v(caps(9, 0), mm(KP_BF16, 300, 520, 136)) == "gemm-simt-64x64");         // 3 x 3 tiles: finer SIMT tiles
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 300, 520, 136)) == hopper_forced);       // KERNELPORT_GPU_GEMM=wgmma
+  // KERNELPORT_GPU_GEMM=wgmma-cluster: the same kernel in 2-block clusters, its own name
+  EXPECT(v(caps(9, 0, 32, 4), mm(KP_BF16, 300, 520, 136)) == (hopper_forced == hopper ? std::string("gemm-wgmma-cluster2-bf16") : hopper_forced));
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 1, 32, 64)) == hopper_forced);           // forced: not even GEMV
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8 with B [K,N]
   EXPECT(v(caps(8, 0, 32, 3), mm(KP_BF16, 4096, 4096, 4096)) == sm90);             // forced on sm_80: as auto

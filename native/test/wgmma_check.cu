@@ -1,5 +1,6 @@
-// GPU check of the Hopper GEMM (kernels/gpu/gemm_wgmma.cu) against the portable SIMT kernel, and its speed
-// beside mma.sync. Needs an sm_90 GPU; not part of the CMake build. From the repository root:
+// GPU check of the Hopper GEMM (kernels/gpu/gemm_wgmma.cu), alone and in 2-block clusters sharing B by TMA
+// multicast (KERNELPORT_GPU_GEMM=wgmma-cluster), against the portable SIMT kernel, and its speed beside
+// mma.sync. Needs an sm_90 GPU; not part of the CMake build. From the repository root:
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu \
 //        -Ikernels native/test/wgmma_check.cu kernels/gpu/*.cu -o wgmma_check && ./wgmma_check
 // Inputs are multiples of 1/8 in [-1, 1]: every product and partial sum is exact in f32, so the tensor-core
@@ -86,7 +87,7 @@ static DeviceCaps device_caps(int mode) {
   return c;
 }
 
-static void run_case(const Case& cs, bool time_it) {
+static void run_case(const Case& cs, bool time_it, int wg_mode) {
   const bool bf16 = cs.dt == KP_BF16;
   kp_matmul_desc d;
   std::memset(&d, 0, sizeof d);
@@ -143,7 +144,7 @@ static void run_case(const Case& cs, bool time_it) {
   CK(cudaMemset(o1, 0xff, osz));
   CK(cudaMemset(o2, 0xff, osz));
   CK(cudaMemset(o3, 0xff, osz));
-  const DeviceCaps simt = device_caps(1), wg = device_caps(3), autoc = device_caps(0), mma = device_caps(2);
+  const DeviceCaps simt = device_caps(1), wg = device_caps(wg_mode), autoc = device_caps(0), mma = device_caps(2);
   const char* v_auto = kp::gpu::matmul_variant(autoc, d, da, db);
   const char* v1 = kp::gpu::launch_matmul(simt, 0, d, da, db, dbias, dres, o1);
   CK(cudaGetLastError());
@@ -188,7 +189,7 @@ static void run_case(const Case& cs, bool time_it) {
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
     const double flops = 2.0 * cs.m * cs.n * cs.k * cs.batch;
-    const DeviceCaps* modes[2] = {&autoc, &mma};
+    const DeviceCaps* modes[3] = {&autoc, &mma, &wg};
     for (const DeviceCaps* c : modes) {
       for (int i = 0; i < 5; ++i) kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2);
       const int iters = 30;
@@ -234,7 +235,8 @@ int main() {
       {"bf16 4096^3 B[N,K]", KP_BF16, KP_BF16, 4096, 4096, 4096, 1, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
       {"bf16 512x4096x4096 bias+gelu", KP_BF16, KP_BF16, 512, 4096, 4096, 0, 1, false, false, true, false, KP_ACT_GELU, "gemm-wgmma-bf16"},
   };
-  for (const Case& c : cases) run_case(c, c.m * c.n >= 512 * 4096);
+  for (int mode : {3, 4})  // wgmma alone, then in clusters (timed in the second pass only)
+    for (const Case& c : cases) run_case(c, mode == 4 && c.m * c.n >= 512 * 4096, mode);
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }

@@ -21,6 +21,38 @@ typedef cudaEvent_t kp_gpu_event_t;
 #define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 #define KP_GPU_LAUNCH_BOUNDS(threads) __launch_bounds__(threads)
 #define KP_GPU_EXTERN_SMEM(type, name, align) extern __shared__ __align__(align) type name[]
+// A launch in thread-block clusters of `cy` blocks along y (sm_90): KP_GPU_LAUNCH_CLUSTER(k, grid, block,
+// smem, stream, cy)(args...). Errors go where a <<<>>> launch's do (cudaGetLastError).
+template <class... P>
+struct kp_gpu_cluster_launcher {
+  void (*kernel)(P...);
+  dim3 grid, block;
+  size_t smem;
+  cudaStream_t stream;
+  unsigned cy;
+  template <class... A>
+  void operator()(A&&... args) const {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 1;
+    attr[0].val.clusterDim.y = cy;
+    attr[0].val.clusterDim.z = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    (void)cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...);
+  }
+};
+template <class... P>
+kp_gpu_cluster_launcher<P...> kp_gpu_cluster_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                                                      unsigned cy) {
+  return kp_gpu_cluster_launcher<P...>{kernel, grid, block, smem, s, cy};
+}
+#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cy) kp_gpu_cluster_launch(kernel, grid, block, smem, stream, cy)
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define KP_GPU_HAS_MMA 1
