@@ -13,12 +13,13 @@
 #      and all of it again with KERNELPORT_MUSA_WARP_SIZE=128 (the mp_21/mp_22 warp) forced
 # Results go to $GPU_CHECK_OUT (default bench/results/gpu-check). Without a GPU it fails at once.
 # Options: --quick (shorter validate and bench), --no-build, --no-torch, --musa-only (step 6 alone),
-# --no-cuda / --no-webgpu / --no-musa (skip a step), --attention (the cuda attention alone: its tests,
-# the tensor-core check, validate on the auto / mma.sync / wgmma paths, its bench rows; a few minutes). Each step is stopped after GPU_CHECK_STEP_LIMIT
+# --no-cuda / --no-webgpu / --no-musa (skip a step), --sm90 (what is new on Hopper, in a few minutes:
+# validate --quick, the attention tests, the wgmma GEMM check alone and in clusters, the attention
+# check, validate --full on the opt-in wgmma paths, and the bench beside torch with their A/B rows). Each step is stopped after GPU_CHECK_STEP_LIMIT
 # seconds (default 600): a kernel that never returns must not hold a lent machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-QUICK=0; BUILD=1; TORCH=1; CUDA=1; WEBGPU=1; MUSA=1; ATTN_ONLY=0
+QUICK=0; BUILD=1; TORCH=1; CUDA=1; WEBGPU=1; MUSA=1; SM90_ONLY=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
@@ -28,8 +29,8 @@ for a in "$@"; do
     --no-cuda) CUDA=0 ;;
     --no-webgpu) WEBGPU=0 ;;
     --no-musa) MUSA=0 ;;
-    --attention) ATTN_ONLY=1; WEBGPU=0; MUSA=0 ;;
-    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only, --no-cuda, --no-webgpu, --no-musa, --attention)" >&2; exit 2 ;;
+    --sm90) SM90_ONLY=1; WEBGPU=0; MUSA=0 ;;
+    *) echo "gpu-check: unknown option $a (--quick, --no-build, --no-torch, --musa-only, --no-cuda, --no-webgpu, --no-musa, --sm90)" >&2; exit 2 ;;
   esac
 done
 LIMIT="${GPU_CHECK_STEP_LIMIT:-600}"
@@ -59,7 +60,7 @@ bench_beside_torch() {
   local suite=$1 BQ=""
   [ $QUICK -eq 1 ] && BQ=--quick
   step "bench $suite (kernelport beside PyTorch)"
-  run node bench/peers/kp_gpu_bench.mjs --backend "$suite" $BQ ${GPU_BENCH_ONLY:+--only "$GPU_BENCH_ONLY"} > "$OUT/bench-$suite-kernelport.json"
+  run node bench/peers/kp_gpu_bench.mjs --backend "$suite" $BQ > "$OUT/bench-$suite-kernelport.json"
   if [ $TORCH -eq 1 ]; then
     timeout -k 10 "$LIMIT" python3 bench/peers/torch_bench.py --suite "$suite" $BQ > "$OUT/bench-$suite-torch.json" ||
       echo '{"error":"torch bench failed"}' > "$OUT/bench-$suite-torch.json"
@@ -97,11 +98,7 @@ if (!c.some((x) => x.available)) { console.error("gpu-check: cuda is unavailable
 ' "$OUT/probe.json" || exit 3
 
 if [ $QUICK -eq 1 ]; then SIZE=--quick; else SIZE=--full; fi
-if [ $CUDA -eq 1 ] && [ $ATTN_ONLY -eq 1 ]; then
-step "attention tests on cuda"
-run "${VITEST[@]}" test/attention.test.ts test/attention-p16.test.ts -t cuda
-fi
-if [ $CUDA -eq 1 ] && [ $ATTN_ONLY -eq 0 ]; then
+if [ $CUDA -eq 1 ] && [ $SM90_ONLY -eq 0 ]; then
 step "tests on cuda"
 run "${VITEST[@]}" test/cuda.test.ts test/cuda-parts.test.ts test/matmul.test.ts test/attention.test.ts
 step "matmul suite with the tensor-core GEMM forced (KERNELPORT_GPU_GEMM=mma)"
@@ -115,8 +112,17 @@ step "validate"
 run node dist/cli/main.js validate $SIZE --backends cuda,cpu --md "$OUT/validate.md"
 KERNELPORT_GPU_GEMM=mma run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-mma.md"
 KERNELPORT_GPU_ATTENTION=simt run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-attention-simt.md"
+fi
+if [ $CUDA -eq 1 ]; then
+if [ $SM90_ONLY -eq 1 ]; then
+  step "validate (quick, every op) and the attention tests on cuda"
+  run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-quick.md"
+  run "${VITEST[@]}" test/attention.test.ts test/attention-p16.test.ts -t cuda
+fi
+SM90=0
+nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0' && SM90=1
 # The wgmma check needs an sm_90 device and the sm_90a target: built here when missing (about 30 s).
-if [ ! -x build/wgmma_check ] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0'; then
+if [ ! -x build/wgmma_check ] && [ $SM90 -eq 1 ]; then
   "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \
     native/test/wgmma_check.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_check || echo "gpu-check: the wgmma check did not build" >&2
 fi
@@ -124,13 +130,13 @@ if [ -x build/wgmma_check ]; then
   # native/test/wgmma_check.cu, built by hand for sm_90a (see its header): wgmma GEMM vs SIMT, exact inputs
   step "wgmma GEMM check, alone and in clusters (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
+  # The clustered GEMM on every descriptor validate has (opt-in until these runs say it is right and faster)
+  KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
 fi
-fi
-if [ $CUDA -eq 1 ]; then
 step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf rules, determinism, timing)"
 # sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
 ATTN_ARCH=(-arch=native)
-nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0' && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
+[ $SM90 -eq 1 ] && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
 [ -x build/attention_mma_check ] || run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128}, no mask)
@@ -138,19 +144,13 @@ KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops att
 # The wgmma attention likewise (sm_90; opt-in until these runs say it is right and faster; elsewhere this repeats auto)
 KERNELPORT_GPU_ATTENTION=wgmma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-wgmma.md"
 
-if [ $ATTN_ONLY -eq 1 ]; then
-  KERNELPORT_GPU_ATTENTION=auto run node dist/cli/main.js validate --full --ops attention --backends cuda --md "$OUT/validate-attention.md"
-  export GPU_BENCH_ONLY=attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16,decode_bf16_b4h32skv4096d128
-fi
 bench_beside_torch cuda
-if [ $ATTN_ONLY -eq 0 ]; then
-  step "wgmma GEMM in 2-block clusters (KERNELPORT_GPU_GEMM=wgmma-cluster) beside the same torch timings"
-  KERNELPORT_GPU_GEMM=wgmma-cluster run node bench/peers/kp_gpu_bench.mjs --backend cuda \
-    --only gemm_bf16_4096,gemm_f16_4096,gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-wgmma-cluster.json"
-  run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma-cluster.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma-cluster.txt"
-  KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
-fi
-step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside the same SDPA timings"
+# The opt-in sm_90 paths on the issue's shapes, beside the same torch timings
+step "wgmma GEMM in 2-block clusters (KERNELPORT_GPU_GEMM=wgmma-cluster) beside torch"
+KERNELPORT_GPU_GEMM=wgmma-cluster run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only gemm_bf16_4096,gemm_f16_4096,gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-wgmma-cluster.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma-cluster.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma-cluster.txt"
+step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside SDPA"
 KERNELPORT_GPU_ATTENTION=wgmma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-wgmma.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma.txt"
