@@ -57,10 +57,12 @@ constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
 KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
   return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + 1024;
 }
+#if defined(KP_WGMMA_OPS)
 // Byte offset of 16-byte chunk ch (of D/8) of row r in an operand of `rows` rows.
 KP_GPU_HOST_DEVICE constexpr uint32_t operand_offset(int rows, int r, int ch) {
   return static_cast<uint32_t>(ch / 8) * rows * 128 + swizzle128(r, ch % 8);
 }
+#endif
 
 // P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (attention_mma.cu's top).
 template <int D, bool BF16, bool P16>
