@@ -121,12 +121,14 @@ if [ $SM90_ONLY -eq 1 ]; then
 fi
 SM90=0
 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0' && SM90=1
-# The wgmma check needs an sm_90 device and the sm_90a target: built here when missing (about 30 s).
-if [ ! -x build/wgmma_check ] && [ $SM90 -eq 1 ]; then
+# A hand-built check is rebuilt when missing or older than a source it is built from (build/ may be carried).
+stale() { [ ! -x "$1" ] || [ -n "$(find kernels/gpu native/gpu native/vendors native/include "$2" -newer "$1" -print -quit)" ]; }
+# The wgmma check needs an sm_90 device and the sm_90a target: built here when stale (about 30 s).
+if [ $SM90 -eq 1 ] && stale build/wgmma_check native/test/wgmma_check.cu; then
   "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \
     native/test/wgmma_check.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_check || echo "gpu-check: the wgmma check did not build" >&2
 fi
-if [ -x build/wgmma_check ]; then
+if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   # native/test/wgmma_check.cu, built by hand for sm_90a (see its header): wgmma GEMM vs SIMT, exact inputs
   step "wgmma GEMM check, alone and in clusters (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
@@ -137,7 +139,7 @@ step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf 
 # sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
 ATTN_ARCH=(-arch=native)
 [ $SM90 -eq 1 ] && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
-[ -x build/attention_mma_check ] || run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
+stale build/attention_mma_check native/test/attention_mma_check.cu && run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128}, no mask)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
