@@ -7,12 +7,17 @@
 // explained at the top of attention_mma.cu.
 #pragma once
 #include <stdint.h>
+
+#include <type_traits>
+
 #include "common.cuh"
 #include "ptx.cuh"
 
 namespace kp {
 namespace gpu {
 
+// Not AttnOperands (attention.cu's): typed 16-bit pointers and nothing these kernels do not read; the
+// D = 128 kernels sit at the register limit, and the larger parameter block tipped one into spilling.
 struct MmaAttnArgs {
   const uint16_t* q;
   const uint16_t* k;
@@ -27,8 +32,35 @@ struct MmaAttnArgs {
 };
 
 // Filled from the descriptor for blocks of `rows` query rows.
-MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, const void* q, const void* k, const void* v,
-                               const int32_t* kv_lengths, void* out, float* lse);
+inline MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, const void* q, const void* k, const void* v,
+                                      const int32_t* kv_lengths, void* out, float* lse) {
+  MmaAttnArgs a;
+  a.q = static_cast<const uint16_t*>(q);
+  a.k = static_cast<const uint16_t*>(k);
+  a.v = static_cast<const uint16_t*>(v);
+  a.out = out;
+  a.lse = d.return_lse ? lse : nullptr;
+  a.kv_lengths = d.has_kv_lengths ? kv_lengths : nullptr;
+  a.batch = d.batch;
+  a.hq = d.hq;
+  a.hkv = d.hkv;
+  a.sq = d.sq;
+  a.skv = d.skv;
+  a.row_blocks = (d.sq + rows - 1) / rows;
+  a.causal = d.causal;
+  a.layout = d.layout;
+  a.out_dtype = d.out_dtype;
+  a.scale = d.scale;
+  return a;
+}
+
+// Calls f(std::bool_constant<BF16>, std::bool_constant<P16>) with the descriptor's flags as constants:
+// the kernels' template instantiation, once.
+template <class F>
+void with_bf16_p16(bool bf16, bool p16, F f) {
+  if (bf16) p16 ? f(std::true_type{}, std::true_type{}) : f(std::true_type{}, std::false_type{});
+  else p16 ? f(std::false_type{}, std::true_type{}) : f(std::false_type{}, std::false_type{});
+}
 
 // Keys [0, end(i)) are what query row i of batch entry b sees (kvLengths, then causality).
 struct KeyRange {

@@ -237,8 +237,7 @@ void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
 
 template <int D>
 void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16) {
-  if (bf16) p16 ? launch_one<D, true, true>(stream, a, blocks) : launch_one<D, true, false>(stream, a, blocks);
-  else p16 ? launch_one<D, false, true>(stream, a, blocks) : launch_one<D, false, false>(stream, a, blocks);
+  with_bf16_p16(bf16, p16, [&](auto b, auto p) { launch_one<D, decltype(b)::value, decltype(p)::value>(stream, a, blocks); });
 }
 
 // mma.sync: NVIDIA's and a 32-lane instruction: never on MUSA (compiled empty there), never on another
@@ -255,28 +254,6 @@ bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
 }
 
 }  // namespace
-
-MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, const void* q, const void* k, const void* v,
-                               const int32_t* kv_lengths, void* out, float* lse) {
-  MmaAttnArgs a;
-  a.q = static_cast<const uint16_t*>(q);
-  a.k = static_cast<const uint16_t*>(k);
-  a.v = static_cast<const uint16_t*>(v);
-  a.out = out;
-  a.lse = d.return_lse ? lse : nullptr;
-  a.kv_lengths = d.has_kv_lengths ? kv_lengths : nullptr;
-  a.batch = d.batch;
-  a.hq = d.hq;
-  a.hkv = d.hkv;
-  a.sq = d.sq;
-  a.skv = d.skv;
-  a.row_blocks = (d.sq + rows - 1) / rows;
-  a.causal = d.causal;
-  a.layout = d.layout;
-  a.out_dtype = d.out_dtype;
-  a.scale = d.scale;
-  return a;
-}
 
 bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   return attention_wgmma_eligible(caps, d) || mma_sync_eligible(caps, d);

@@ -105,7 +105,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(ra + 8, a.sq - 1));
 
   // One operand tile (K or V) of the 64 keys from j0 into a buffer.
-  auto load_tile = [&](uint32_t dst, const uint16_t* src, const uint16_t* any, int64_t j0) {
+  auto load_tile = [&](uint32_t dst, const uint16_t* src, const void* any, int64_t j0) {
 #pragma unroll
     for (int r = 0; r < kKeys * CH / kThreads; ++r) {
       const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
@@ -293,8 +293,7 @@ void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
 
 template <int D>
 void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16) {
-  if (bf16) p16 ? launch_one<D, true, true>(stream, a, blocks) : launch_one<D, true, false>(stream, a, blocks);
-  else p16 ? launch_one<D, false, true>(stream, a, blocks) : launch_one<D, false, false>(stream, a, blocks);
+  with_bf16_p16(bf16, p16, [&](auto b, auto p) { launch_one<D, decltype(b)::value, decltype(p)::value>(stream, a, blocks); });
 }
 
 }  // namespace
