@@ -134,6 +134,7 @@ if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
   # The clustered GEMM on every descriptor validate has (opt-in until these runs say it is right and faster)
   KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
+  KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster2x2.md"
 fi
 step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf rules, determinism, timing)"
 # sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
@@ -152,6 +153,10 @@ step "wgmma GEMM in 2-block clusters (KERNELPORT_GPU_GEMM=wgmma-cluster) beside 
 KERNELPORT_GPU_GEMM=wgmma-cluster run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only gemm_bf16_4096,gemm_f16_4096,gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-wgmma-cluster.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma-cluster.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma-cluster.txt"
+step "wgmma GEMM in 2 x 2 clusters (KERNELPORT_GPU_GEMM=wgmma-cluster2x2) beside torch"
+KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only gemm_bf16_4096,gemm_f16_4096,gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-wgmma-cluster2x2.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma-cluster2x2.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma-cluster2x2.txt"
 step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside SDPA"
 KERNELPORT_GPU_ATTENTION=wgmma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-wgmma.json"

@@ -20,7 +20,7 @@ echo "== kp_stress_test (asan+ubsan)"
 
 emu=$(find "$build" -name libkernelport_gpu_emu.so -type f | head -1)
 if [ -f build/Release/kernelport.node ] && [ -f dist/cli/main.js ]; then
-  for forced in auto mma wgmma wgmma-cluster; do
+  for forced in auto mma wgmma wgmma-cluster wgmma-cluster2x2; do
     echo "== gpu kernels on the CPU emulator, $forced paths (asan+ubsan)"
     # The sanitizer runtime first in the process (node itself is not instrumented); node's own
     # allocations at exit are not this test's business (detect_leaks=0).

@@ -83,11 +83,16 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     const paired = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma-cluster' }, ['--ops', 'matmul']);
     expectPass(paired);
     expect(paired.ops.wgmma ?? 0).toBeGreaterThan(alone.ops.wgmma ?? 0);
+    // 2 x 2 clusters: A halves multicast along the row too, stages released to the row's and the column's
+    // producers; N tiles paired as well
+    const quad = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma-cluster2x2' }, ['--ops', 'matmul']);
+    expectPass(quad);
+    expect(quad.ops.wgmma ?? 0).toBeGreaterThan(paired.ops.wgmma ?? 0);
   }, 300_000);
 
   it('validate --quick passes with the threads taking their turns in reverse order (KERNELPORT_EMU_ORDER=reverse)', async () => {
     // A kernel leaning on the order threads run between barriers fails in one of the two orders.
-    for (const [gemm, attention] of [['wgmma-cluster', 'mma'], ['mma', 'wgmma']]) {
+    for (const [gemm, attention] of [['wgmma-cluster2x2', 'mma'], ['mma', 'wgmma']]) {
       const r = await validate('--quick', { KERNELPORT_EMU_ORDER: 'reverse', KERNELPORT_GPU_GEMM: gemm!, KERNELPORT_GPU_ATTENTION: attention! });
       expectPass(r);
       expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);

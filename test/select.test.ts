@@ -145,6 +145,9 @@ describe('supports / explain on recorded devices', () => {
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16');
       process.env.KERNELPORT_GPU_GEMM = 'wgmma-cluster';
       expect(explain(h20a, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16');
+      process.env.KERNELPORT_GPU_GEMM = 'wgmma-cluster2x2';
+      expect(explain(h20a, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2x2-bf16');
+      expect(explain(h20a, 'matmul', { m: 64, n: 64, k: 64, dtype: 'f16' }).variant).toBe('gemm-wgmma-cluster2x2-f16'); // forced: however small
       expect(explain(l20, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-mma-bf16'); // sm_89
     } finally {
       delete process.env.KERNELPORT_GPU_GEMM;

@@ -99,7 +99,11 @@ const char* path_name(const DeviceCaps& caps, GemmPath p, const kp_matmul_desc& 
   switch (p) {
     case GemmPath::Gemv: return "gemv-m4";
     case GemmPath::Wgmma:
-      if (wgmma_cluster(caps)) return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2-bf16" : "gemm-wgmma-cluster2-f16";
+      switch (wgmma_cluster(caps)) {
+        case WgmmaCluster::PairM: return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2-bf16" : "gemm-wgmma-cluster2-f16";
+        case WgmmaCluster::Quad: return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2x2-bf16" : "gemm-wgmma-cluster2x2-f16";
+        case WgmmaCluster::None: break;
+      }
       return d.dtype == KP_BF16 ? "gemm-wgmma-bf16" : "gemm-wgmma-f16";
     case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
     case GemmPath::Tf32: return "gemm-mma-m16n8k8-tf32";

@@ -31,8 +31,10 @@ bool mma_large_tile(int64_t m, int64_t n, int64_t batch);
 // Hopper path (gemm_wgmma.cu: wgmma + TMA, sm_90a). The launch returns false when the TMA descriptors
 // cannot be made (driver without cuTensorMapEncodeTiled): nothing was enqueued, mma.sync runs instead.
 bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
-// Whether it runs in clusters of 2 blocks sharing B tiles by TMA multicast (KERNELPORT_GPU_GEMM=wgmma-cluster).
-bool wgmma_cluster(const DeviceCaps& caps);
+// Whether it runs in thread-block clusters sharing tiles by TMA multicast: 2 blocks along M sharing
+// B tiles (KERNELPORT_GPU_GEMM=wgmma-cluster), or 2 × 2 sharing B along M and A along N (=wgmma-cluster2x2).
+enum class WgmmaCluster { None, PairM, Quad };
+WgmmaCluster wgmma_cluster(const DeviceCaps& caps);
 int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d);  // the block tile's width: 128 or 256
 bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g);
 

@@ -88,8 +88,11 @@ __device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro
 }
 #endif  // KP_WGMMA_OPS
 
-// CL: blocks per cluster along M (1, or 2 sharing each B tile through TMA multicast).
-template <int BN, bool BF16, bool B_KMAJOR, int CL>
+// Thread-block clusters of CM blocks along M by CN along N (rank = x + CN·y). Blocks of one cluster
+// column (same N tile) share B tiles, blocks of one row (same M tile) share A tiles: each block loads
+// 1/CM of the B tile and 1/CN of the A tile, multicast by TMA into the stages of every block that
+// uses it, so L2 serves each operand once per cluster row or column instead of once per block.
+template <int BN, bool BF16, bool B_KMAJOR, int CM, int CN>
 __global__ void __launch_bounds__(WTHREADS, 1)
     gemm_wgmma(const __grid_constant__ kp_tensor_map tma_a, const __grid_constant__ kp_tensor_map tma_b, const WgmmaArgs w) {
 #if defined(KP_WGMMA_OPS)
@@ -105,25 +108,32 @@ __global__ void __launch_bounds__(WTHREADS, 1)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int ktiles = static_cast<int>((g.k + WBK - 1) / WBK);
   const int m0 = static_cast<int>(blockIdx.y) * WBM, n0 = static_cast<int>(blockIdx.x) * BN;
-  const uint32_t rank = CL > 1 ? cluster_ctarank() : 0;
+  constexpr bool CLUSTER = CM * CN > 1;
+  // A stage of this block is written by the producers of its cluster row and column, itself included.
+  constexpr int WRITERS = CM + CN - 1;
+  const uint32_t rank = CLUSTER ? cluster_ctarank() : 0, cx = rank % CN, cy = rank / CN;
 
   if (tid == 0) {
     for (int s = 0; s < WSTAGES; ++s) {
       mbar_init(full0 + 8 * s, 1);                      // the producer's arrive.expect_tx (+ the bytes)
-      mbar_init(empty0 + 8 * s, CONSUMER_WARPS * CL);   // one arrival per consumer warp of the cluster
+      mbar_init(empty0 + 8 * s, CONSUMER_WARPS * WRITERS);  // one per consumer warp of each block it writes
     }
     fence_mbarrier_init();
   }
   // Clusters: no block multicasts into the other's stages, nor arrives on its barriers, before they exist.
-  if constexpr (CL > 1) cluster_sync();
+  if constexpr (CLUSTER) cluster_sync();
   else __syncthreads();
 
-  // A stage goes back to the producers that fill it: this block's, and with clusters the other's too
-  // (its multicast writes this block's stage).
+  // A stage goes back to every producer that fills it: this block's, and with clusters those of the
+  // partner in the cluster column (B's other part) and in the row (A's).
   auto release = [&](uint32_t empty) {
     mbar_arrive(empty);
-    if constexpr (CL > 1) mbar_arrive_cluster(mapa_shared(empty, rank ^ 1u));
+    if constexpr (CM > 1) mbar_arrive_cluster(mapa_shared(empty, rank ^ static_cast<uint32_t>(CN)));
+    if constexpr (CN > 1) mbar_arrive_cluster(mapa_shared(empty, rank ^ 1u));
   };
+  // The ranks that share this block's A tile (its cluster row) and its B tile (its column).
+  const uint16_t row_mask = static_cast<uint16_t>(((1u << CN) - 1) << (CN * cy));
+  const uint16_t col_mask = static_cast<uint16_t>((CM > 1 ? 1u | (1u << CN) : 1u) << cx);
   uint32_t it0 = 0;  // K tiles this block went through before the current batch entry: the barrier phases
   for (int64_t t = blockIdx.z; t < g.batch; t += gridDim.z) {
     if (warp == CONSUMER_WARPS) {
@@ -135,8 +145,12 @@ __global__ void __launch_bounds__(WTHREADS, 1)
           if (it >= WSTAGES) mbar_wait(empty0 + 8 * s, ((it / WSTAGES) + 1) & 1);
           const uint32_t a_dst = sbase + s * T::STAGE_BYTES, b_dst = a_dst + A_BYTES, bar = full0 + 8 * s;
           mbar_expect_tx(bar, T::STAGE_BYTES);
-          tma_load(a_dst, &tma_a, bar, kt * WBK, m0, za);  // box {64 k, 128 m}
-          if constexpr (CL == 1) {
+          if constexpr (CN == 1) {
+            tma_load(a_dst, &tma_a, bar, kt * WBK, m0, za);  // box {64 k, 128 m}
+          } else {  // box {64 k, 64 m}: this block's half of the row's A tile, for both blocks of the row
+            tma_load_multicast(a_dst + cx * (WBM / 2) * 128, &tma_a, bar, kt * WBK, m0 + static_cast<int>(cx) * (WBM / 2), za, row_mask);
+          }
+          if constexpr (CM == 1) {
             if (B_KMAJOR) {
               tma_load(b_dst, &tma_b, bar, kt * WBK, n0, zb);  // box {64 k, BN n}
             } else {
@@ -145,13 +159,13 @@ __global__ void __launch_bounds__(WTHREADS, 1)
                 tma_load(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb);
             }
           } else {
-            // The B tile is the cluster's: each block loads its half into both blocks' stage.
+            // The B tile is the cluster column's: each block loads its half into both blocks' stage.
             if (B_KMAJOR) {
-              tma_load_multicast(b_dst + rank * (BN / 2) * 128, &tma_b, bar, kt * WBK, n0 + rank * (BN / 2), zb, 0x3);  // box {64 k, BN/2 n}
+              tma_load_multicast(b_dst + cy * (BN / 2) * 128, &tma_b, bar, kt * WBK, n0 + static_cast<int>(cy) * (BN / 2), zb, col_mask);  // box {64 k, BN/2 n}
             } else {
 #pragma unroll
               for (int c = 0; c < BN / 64; ++c)
-                if (c % 2 == static_cast<int>(rank)) tma_load_multicast(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb, 0x3);
+                if (c % 2 == static_cast<int>(cy)) tma_load_multicast(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb, col_mask);
             }
           }
         }
@@ -213,30 +227,34 @@ __global__ void __launch_bounds__(WTHREADS, 1)
     }
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.
     fence_proxy_async();
-    // Clusters: the other block's producer may multicast the next batch entry into this block's stages
+    // Clusters: the other blocks' producers may multicast the next batch entry into this block's stages
     // only once its epilogue has read them.
-    if constexpr (CL > 1) cluster_sync();
+    if constexpr (CLUSTER) cluster_sync();
     else __syncthreads();
     it0 += ktiles;
   }
 #endif
 }
 
-template <int BN, bool BF16, bool B_KMAJOR, int CL>
+template <int BN, bool BF16, bool B_KMAJOR, int CM, int CN>
 void launch_tile(kp_gpu_stream_t stream, const kp_tensor_map& ta, const kp_tensor_map& tb, const WgmmaArgs& w) {
   using T = Tile<BN>;
-  (void)kp_gpu_set_max_dynamic_smem(gemm_wgmma<BN, BF16, B_KMAJOR, CL>, static_cast<int>(T::SMEM));
-  // Clusters pair M tiles: an odd count gets one more, whose rows are past M (zeros in, nothing stored).
-  const unsigned mtiles = static_cast<unsigned>((w.g.m + WBM - 1) / WBM);
-  const dim3 grid(static_cast<unsigned>((w.g.n + BN - 1) / BN), (mtiles + CL - 1) / CL * CL,
-                  static_cast<unsigned>(w.g.batch < 65535 ? w.g.batch : 65535));
-  if constexpr (CL == 1) KP_GPU_LAUNCH((gemm_wgmma<BN, BF16, B_KMAJOR, 1>), grid, dim3(WTHREADS), T::SMEM, stream)(ta, tb, w);
-  else KP_GPU_LAUNCH_CLUSTER((gemm_wgmma<BN, BF16, B_KMAJOR, CL>), grid, dim3(WTHREADS), T::SMEM, stream, CL)(ta, tb, w);
+  (void)kp_gpu_set_max_dynamic_smem(gemm_wgmma<BN, BF16, B_KMAJOR, CM, CN>, static_cast<int>(T::SMEM));
+  // Clusters group whole tiles: a tile count that is not a multiple gets more, past M or N (zeros in,
+  // nothing stored).
+  const unsigned mtiles = static_cast<unsigned>((w.g.m + WBM - 1) / WBM), ntiles = static_cast<unsigned>((w.g.n + BN - 1) / BN);
+  const dim3 grid((ntiles + CN - 1) / CN * CN, (mtiles + CM - 1) / CM * CM, static_cast<unsigned>(w.g.batch < 65535 ? w.g.batch : 65535));
+  if constexpr (CM * CN == 1) KP_GPU_LAUNCH((gemm_wgmma<BN, BF16, B_KMAJOR, 1, 1>), grid, dim3(WTHREADS), T::SMEM, stream)(ta, tb, w);
+  else KP_GPU_LAUNCH_CLUSTER((gemm_wgmma<BN, BF16, B_KMAJOR, CM, CN>), grid, dim3(WTHREADS), T::SMEM, stream, dim3(CN, CM, 1))(ta, tb, w);
 }
 
 template <int BN, bool BF16, bool B_KMAJOR>
-void launch_cl(kp_gpu_stream_t stream, const kp_tensor_map& ta, const kp_tensor_map& tb, const WgmmaArgs& w, bool cluster) {
-  cluster ? launch_tile<BN, BF16, B_KMAJOR, 2>(stream, ta, tb, w) : launch_tile<BN, BF16, B_KMAJOR, 1>(stream, ta, tb, w);
+void launch_cl(kp_gpu_stream_t stream, const kp_tensor_map& ta, const kp_tensor_map& tb, const WgmmaArgs& w, WgmmaCluster cl) {
+  switch (cl) {
+    case WgmmaCluster::None: return launch_tile<BN, BF16, B_KMAJOR, 1, 1>(stream, ta, tb, w);
+    case WgmmaCluster::PairM: return launch_tile<BN, BF16, B_KMAJOR, 2, 1>(stream, ta, tb, w);
+    case WgmmaCluster::Quad: return launch_tile<BN, BF16, B_KMAJOR, 2, 2>(stream, ta, tb, w);
+  }
 }
 
 // The single element stride s with offset(t) = t * s for every batch entry t (0: broadcast), or false.
@@ -268,7 +286,9 @@ int tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
 }  // namespace
 #endif  // KP_WGMMA_HOST
 
-bool wgmma_cluster(const DeviceCaps& caps) { return caps.gemm_mode == 4; }
+WgmmaCluster wgmma_cluster(const DeviceCaps& caps) {
+  return caps.gemm_mode == 4 ? WgmmaCluster::PairM : caps.gemm_mode == 5 ? WgmmaCluster::Quad : WgmmaCluster::None;
+}
 
 bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
 #if defined(KP_WGMMA_HOST) && defined(KP_WGMMA_KERNELS)
@@ -320,10 +340,12 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   const uint64_t dims_b[3] = {kmajor ? K : N, kmajor ? N : K, w.b_batched ? static_cast<uint64_t>(g.batch) : 1};
   const uint64_t str_b[2] = {(kmajor ? K : N) * 2, w.b_batched ? static_cast<uint64_t>(sb) * 2 : N * K * 2};
   kp_tensor_map ta, tb;
-  if (!kp_encode_tensor_map_16bit(&ta, bf16, g.a, dims_a, str_a, WBK, WBM)) return false;
-  // Clusters: each block loads half of a K-major B tile (the MN-major one is in 64-column boxes already).
-  const bool cl = wgmma_cluster(caps);
-  if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? (cl ? bn / 2 : bn) : 64)) return false;
+  // Clusters: each block loads half of the A tile its row shares (2 × 2), half of the K-major B tile its
+  // column shares (the MN-major one is in 64-column boxes already).
+  const WgmmaCluster cl = wgmma_cluster(caps);
+  const bool split_b = cl != WgmmaCluster::None, split_a = cl == WgmmaCluster::Quad;
+  if (!kp_encode_tensor_map_16bit(&ta, bf16, g.a, dims_a, str_a, WBK, split_a ? WBM / 2 : WBM)) return false;
+  if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? (split_b ? bn / 2 : bn) : 64)) return false;
   if (bn == 256) {
     if (bf16) kmajor ? launch_cl<256, true, true>(stream, ta, tb, w, cl) : launch_cl<256, true, false>(stream, ta, tb, w, cl);
     else kmajor ? launch_cl<256, false, true>(stream, ta, tb, w, cl) : launch_cl<256, false, false>(stream, ta, tb, w, cl);

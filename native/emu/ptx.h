@@ -37,7 +37,7 @@ struct EmuCopyThread {
   std::deque<std::vector<EmuCopy>> groups;
 };
 inline EmuCopyThread& emu_copy_thread() {
-  static EmuCopyThread threads[2048];  // 1024 threads of each of a cluster's blocks
+  static EmuCopyThread threads[1024 * ::kp_emu::kMaxCluster];  // 1024 threads of each of a cluster's blocks
   EmuCopyThread& s = threads[emu_linear_tid() + 1024 * ::kp_emu::cluster_rank()];
   if (s.block != ::kp_emu::block_serial()) s = EmuCopyThread{::kp_emu::block_serial(), {}, {}};  // an earlier block's thread
   return s;

@@ -119,7 +119,6 @@ Context g_scheduler;
 Fiber* g_cur = nullptr;
 // The blocks of the cluster running now (one unless the launch asked for clusters), each with its
 // shared memory; the cluster barrier.
-constexpr unsigned kMaxCluster = 2;
 Block g_blocks[kMaxCluster];
 unsigned g_cluster = 1;
 Barrier g_cluster_bar;
@@ -479,14 +478,15 @@ int take_last_error() {
 
 int set_max_dynamic_smem(int bytes) { return bytes >= 0 && bytes <= device_attribute(4) ? kSuccess : kInvalidValue; }
 
-void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body) { launch_cluster(grid, block, smem, 1, body); }
+void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body) { launch_cluster(grid, block, smem, Dim3{1, 1, 1}, body); }
 
-void launch_cluster(Dim3 grid, Dim3 block, size_t smem, unsigned cluster_y, const std::function<void()>& body) {
+void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std::function<void()>& body) {
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   if (g_sticky) return;
   const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
   if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
-      smem > static_cast<size_t>(device_attribute(4)) || cluster_y == 0 || cluster_y > kMaxCluster || grid.y % cluster_y != 0) {
+      smem > static_cast<size_t>(device_attribute(4)) || cluster.x == 0 || cluster.y == 0 || cluster.z != 1 ||
+      cluster.x * cluster.y > kMaxCluster || grid.x % cluster.x != 0 || grid.y % cluster.y != 0) {
     g_last = kInvalidConfiguration;
     return;
   }
@@ -494,16 +494,16 @@ void launch_cluster(Dim3 grid, Dim3 block, size_t smem, unsigned cluster_y, cons
   g_grid = grid;
   g_block_dim = block;
   g_body = &body;
-  g_cluster = cluster_y;
+  g_cluster = cluster.x * cluster.y;
   g_launch_status = kSuccess;
   g_launch_error.clear();
   g_stats.launches++;
-  if (g_fibers.size() < threads * cluster_y) g_fibers.resize(threads * cluster_y);
+  if (g_fibers.size() < threads * g_cluster) g_fibers.resize(threads * g_cluster);
   for (unsigned z = 0; z < grid.z && g_launch_status == kSuccess; ++z)
-    for (unsigned y = 0; y < grid.y && g_launch_status == kSuccess; y += cluster_y)
-      for (unsigned x = 0; x < grid.x && g_launch_status == kSuccess; ++x) {
-        for (unsigned c = 0; c < cluster_y; ++c) {
-          g_blocks[c].idx = Dim3{x, y + c, z};
+    for (unsigned y = 0; y < grid.y && g_launch_status == kSuccess; y += cluster.y)
+      for (unsigned x = 0; x < grid.x && g_launch_status == kSuccess; x += cluster.x) {
+        for (unsigned c = 0; c < g_cluster; ++c) {
+          g_blocks[c].idx = Dim3{x + c % cluster.x, y + c / cluster.x, z};
           g_stats.blocks++;
           std::memset(g_arena[c], 0xcd, smem);  // shared memory starts as garbage, as on a GPU
         }

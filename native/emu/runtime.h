@@ -51,9 +51,11 @@ int take_last_error();              // the last launch error, cleared
 int set_max_dynamic_smem(int bytes);
 // Runs the kernel body on every thread of every block, now; errors go to take_last_error().
 void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body);
-// The same with thread-block clusters of cluster_y blocks along y (at most 2; grid.y a multiple): a
-// cluster's blocks run together, each with its own shared memory, and may reach each other's.
-void launch_cluster(Dim3 grid, Dim3 block, size_t smem, unsigned cluster_y, const std::function<void()>& body);
+// The same in thread-block clusters of cluster.x × cluster.y blocks (at most kMaxCluster; the grid a
+// multiple; rank = x + cluster.x · y within the cluster, as %cluster_ctarank): a cluster's blocks run
+// together, each with its own shared memory, and may reach each other's.
+constexpr unsigned kMaxCluster = 4;
+void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std::function<void()>& body);
 
 // ---- device side (valid inside a kernel) -----------------------------------------------------------
 const Dim3& thread_idx();

@@ -41,7 +41,7 @@ struct EmuWgmmaThread {
   bool idle() const { return open.empty() && groups.empty(); }
 };
 inline EmuWgmmaThread& emu_wgmma_thread(unsigned t) {
-  static EmuWgmmaThread threads[2048];  // 1024 threads of each of a cluster's blocks
+  static EmuWgmmaThread threads[1024 * ::kp_emu::kMaxCluster];  // 1024 threads of each of a cluster's blocks
   EmuWgmmaThread& s = threads[t + 1024 * ::kp_emu::cluster_rank()];
   if (s.block != ::kp_emu::block_serial()) {
     // A thread of an earlier block left results nobody waited for: on a GPU its registers would be

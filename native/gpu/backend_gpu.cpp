@@ -147,7 +147,9 @@ int env_gemm_mode() {
   if (!std::strcmp(s, "mma")) return 2;
   if (!std::strcmp(s, "wgmma")) return 3;
   if (!std::strcmp(s, "wgmma-cluster")) return 4;
-  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM must be auto, simt, mma, wgmma or wgmma-cluster, got '") + s + "'"};
+  if (!std::strcmp(s, "wgmma-cluster2x2")) return 5;
+  throw Fail{KP_ERR_INVALID_ARGUMENT,
+             std::string("KERNELPORT_GPU_GEMM must be auto, simt, mma, wgmma, wgmma-cluster or wgmma-cluster2x2, got '") + s + "'"};
 }
 
 int env_attention_mode() {

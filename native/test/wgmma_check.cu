@@ -235,8 +235,8 @@ int main() {
       {"bf16 4096^3 B[N,K]", KP_BF16, KP_BF16, 4096, 4096, 4096, 1, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
       {"bf16 512x4096x4096 bias+gelu", KP_BF16, KP_BF16, 512, 4096, 4096, 0, 1, false, false, true, false, KP_ACT_GELU, "gemm-wgmma-bf16"},
   };
-  for (int mode : {3, 4})  // wgmma alone, then in clusters (timed in the second pass only)
-    for (const Case& c : cases) run_case(c, mode == 4 && c.m * c.n >= 512 * 4096, mode);
+  for (int mode : {3, 4, 5})  // wgmma alone, in 2-block then 2 x 2 clusters (the clusters timed)
+    for (const Case& c : cases) run_case(c, mode >= 4 && c.m * c.n >= 512 * 4096, mode);
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }

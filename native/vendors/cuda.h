@@ -21,15 +21,15 @@ typedef cudaEvent_t kp_gpu_event_t;
 #define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 #define KP_GPU_LAUNCH_BOUNDS(threads) __launch_bounds__(threads)
 #define KP_GPU_EXTERN_SMEM(type, name, align) extern __shared__ __align__(align) type name[]
-// A launch in thread-block clusters of `cy` blocks along y (sm_90): KP_GPU_LAUNCH_CLUSTER(k, grid, block,
-// smem, stream, cy)(args...). Errors go where a <<<>>> launch's do (cudaGetLastError).
+// A launch in thread-block clusters of cluster.x × cluster.y blocks (sm_90): KP_GPU_LAUNCH_CLUSTER(k, grid,
+// block, smem, stream, cluster)(args...). Errors go where a <<<>>> launch's do (cudaGetLastError).
 template <class... P>
 struct kp_gpu_cluster_launcher {
   void (*kernel)(P...);
   dim3 grid, block;
   size_t smem;
   cudaStream_t stream;
-  unsigned cy;
+  dim3 cluster;
   template <class... A>
   void operator()(A&&... args) const {
     cudaLaunchConfig_t cfg = {};
@@ -39,9 +39,9 @@ struct kp_gpu_cluster_launcher {
     cfg.stream = stream;
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 1;
-    attr[0].val.clusterDim.y = cy;
-    attr[0].val.clusterDim.z = 1;
+    attr[0].val.clusterDim.x = cluster.x;
+    attr[0].val.clusterDim.y = cluster.y;
+    attr[0].val.clusterDim.z = cluster.z;
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     (void)cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...);
@@ -49,10 +49,11 @@ struct kp_gpu_cluster_launcher {
 };
 template <class... P>
 kp_gpu_cluster_launcher<P...> kp_gpu_cluster_launch(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
-                                                      unsigned cy) {
-  return kp_gpu_cluster_launcher<P...>{kernel, grid, block, smem, s, cy};
+                                                      dim3 cluster) {
+  return kp_gpu_cluster_launcher<P...>{kernel, grid, block, smem, s, cluster};
 }
-#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cy) kp_gpu_cluster_launch(kernel, grid, block, smem, stream, cy)
+#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cluster) \
+  kp_gpu_cluster_launch(kernel, grid, block, smem, stream, cluster)
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define KP_GPU_HAS_MMA 1

@@ -32,7 +32,7 @@ typedef struct kp_emu_event* kp_gpu_event_t;
 #define KP_GPU_INLINE inline
 #define KP_GPU_NOINLINE __attribute__((noinline))
 #define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) ::kp_emu_launcher((grid), (block), (smem)).run(kernel)
-#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cy) ::kp_emu_launcher((grid), (block), (smem), (cy)).run(kernel)
+#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cluster) ::kp_emu_launcher((grid), (block), (smem), (cluster)).run(kernel)
 #define KP_GPU_LAUNCH_BOUNDS(threads)
 #define KP_GPU_EXTERN_SMEM(type, name, align) type* const name = reinterpret_cast<type*>(::kp_emu::shared_arena())
 
@@ -110,8 +110,8 @@ inline T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 0) {
 struct kp_emu_launcher {
   dim3 grid, block;
   size_t smem;
-  unsigned cluster_y;
-  kp_emu_launcher(dim3 g, dim3 b, size_t s, unsigned cy = 1) : grid(g), block(b), smem(s), cluster_y(cy) {}
+  dim3 cluster;
+  kp_emu_launcher(dim3 g, dim3 b, size_t s, dim3 c = dim3(1, 1, 1)) : grid(g), block(b), smem(s), cluster(c) {}
   template <class... P>
   struct Bound {
     kp_emu_launcher* l;
@@ -121,7 +121,7 @@ struct kp_emu_launcher {
       // The arguments are copied once, as a launch copies them to the device; every thread reads that copy.
       auto body = [k = kernel, tup = std::make_tuple(static_cast<P>(args)...)] { std::apply(k, tup); };
       ::kp_emu::launch_cluster(::kp_emu::Dim3{l->grid.x, l->grid.y, l->grid.z}, ::kp_emu::Dim3{l->block.x, l->block.y, l->block.z},
-                               l->smem, l->cluster_y, body);
+                               l->smem, ::kp_emu::Dim3{l->cluster.x, l->cluster.y, l->cluster.z}, body);
     }
   };
   template <class... P>

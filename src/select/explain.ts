@@ -263,11 +263,14 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     const outputs = desc.m * desc.n * (desc.batch ?? 1);
     const hopperGemm =
       mma && !tf32 && info.gpu?.computeCapability === '9.0' && forcedGemm !== 'simt' && forcedGemm !== 'mma' &&
-      (forcedGemm === 'wgmma' || forcedGemm === 'wgmma-cluster' || outputs >= (info.computeUnits * 128 * 128) / 4);
-    if (hopperGemm)
-      return forcedGemm === 'wgmma-cluster'
-        ? { variant: `gemm-wgmma-cluster2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)' }
-        : { variant: `gemm-wgmma-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA through a 4-stage mbarrier pipeline, sm_90)' };
+      (forcedGemm?.startsWith('wgmma') || outputs >= (info.computeUnits * 128 * 128) / 4);
+    if (hopperGemm) {
+      if (forcedGemm === 'wgmma-cluster')
+        return { variant: `gemm-wgmma-cluster2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)' };
+      if (forcedGemm === 'wgmma-cluster2x2')
+        return { variant: `gemm-wgmma-cluster2x2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2 × 2-block clusters sharing A and B tiles by multicast, sm_90)' };
+      return { variant: `gemm-wgmma-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA through a 4-stage mbarrier pipeline, sm_90)' };
+    }
     // Under that size the plugin keeps the finer SIMT tiles for f16/bf16 too (gemm_mma.cu's mma_eligible).
     if (mma && !tf32 && forcedGemm !== 'mma' && desc.m * desc.n < (info.computeUnits * 128 * 128) / 4)
       return { variant: 'gemm-simt', ...onWarp, why: `SIMT GEMM: ${desc.m}x${desc.n} outputs are under a quarter of a 128x128 tile per multiprocessor, where the finer SIMT tiles fill the device${note}` };
