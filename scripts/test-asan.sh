@@ -26,7 +26,7 @@ if [ -f build/Release/kernelport.node ] && [ -f dist/cli/main.js ]; then
     # allocations at exit are not this test's business (detect_leaks=0).
     LD_PRELOAD="$(${CXX:-g++} -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
       KERNELPORT_CUDA_DRIVER="$PWD/build/Release/libkp_fake_cuda_driver.so" KERNELPORT_CUDA_LIBRARY="$PWD/$emu" \
-      KERNELPORT_GPU_EXACT_ALLOC=1 KERNELPORT_GPU_GEMM=$forced KERNELPORT_GPU_ATTENTION=${forced%-cluster} \
+      KERNELPORT_GPU_EXACT_ALLOC=1 KERNELPORT_GPU_GEMM=$forced KERNELPORT_GPU_ATTENTION=${forced%%-cluster*} \
       node dist/cli/main.js validate --quick --backends cuda | tail -1
   done
 else

@@ -10,7 +10,7 @@ import { byteSize, checkShape, describe, fmt, numel } from './ops/shape.js';
 import { Tensor } from './tensor.js';
 import type { AttentionOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
 import { explain as explainOp, shapeClass, supports as supportsOp, toDesc, type Explanation, type SupportResult } from './select/explain.js';
-import type { OpDesc, OpName } from './select/rank.js';
+import type { OpDesc, OpName, SizesOf } from './select/rank.js';
 import type { Tuner, TuneResult, TuneStatus } from './tune/tuner.js';
 
 /** What open() knows that makes explain() sharper: measured peaks, the cpu beside a software adapter. */
@@ -50,7 +50,7 @@ export class Device {
    * Whether this device can run `op` on sizes `desc` (matmul: { m, n, k, batch?, dtype? }; attention:
    * { batch?, hq, hkv?, sq, skv, d, dv?, causal?, dtype? }), and why not: dtype, shape limits, features.
    */
-  supports(op: OpName, desc: Record<string, unknown>): SupportResult {
+  supports<O extends OpName>(op: O, desc: SizesOf<O>): SupportResult {
     return supportsOp(this.info, op, desc);
   }
 
@@ -59,7 +59,7 @@ export class Device {
    * `desc`; with autotuning on, the tuned configuration of its shape class when there is one
    * (`tuned`: the winner, where it came from, when it was measured).
    */
-  explain(op: OpName, desc: Record<string, unknown>): Explanation {
+  explain<O extends OpName>(op: O, desc: SizesOf<O>): Explanation {
     const x = explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer);
     // GPU backends plan in native code: their own choice is the variant (the estimate is the model's).
     const native = this.#nativeVariant(toDesc(op, desc));
@@ -115,7 +115,7 @@ export class Device {
    * when autotuning is on, and saves it in the tune cache. Undefined when the backend has nothing to
    * tune (reference, cuda). Needs open({ autotune: true | 'cache' }).
    */
-  async tune(op: OpName, desc: Record<string, unknown>, options: { quick?: boolean } = {}): Promise<TuneResult | undefined> {
+  async tune<O extends OpName>(op: O, desc: SizesOf<O>, options: { quick?: boolean } = {}): Promise<TuneResult | undefined> {
     this.live('tune');
     if (!this.#tuner) throw new TypeError(`tune: autotuning is off on this device; open it with { autotune: true } (or 'cache')`);
     return this.#tuner.tune(toDesc(op, desc), options);
@@ -147,7 +147,7 @@ export class Device {
 
   private logDecision(desc: OpDesc): void {
     try {
-      const x = this.explain(desc.op, desc as unknown as Record<string, unknown>);
+      const x = this.explain(desc.op, desc);
       const key = shapeClass(x, desc);
       if (logged.has(key)) return;
       logged.add(key);
@@ -212,7 +212,9 @@ export class Device {
    * (lse: [B, Hq, Sq] f32 natural-log log-sum-exp of the scaled, masked scores).
    */
   attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions & { returnLse: true }): { out: Tensor; lse: Tensor };
-  attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor;
+  attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions & { returnLse?: false }): Tensor;
+  /** returnLse only known at run time: narrow the result ('lse' in r) before use. */
+  attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions): Tensor | { out: Tensor; lse: Tensor };
   attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor | { out: Tensor; lse: Tensor } {
     const be = this.live('attention');
     const plan: AttentionPlan = planAttention(q, k, v, options);

@@ -150,7 +150,7 @@ async function constructBare(info: DeviceInfo, opts: OpenOptions): Promise<Devic
   }
 }
 
-export async function open(selector: BackendName | 'auto' | string | OpenOptions = {}): Promise<Device> {
+export async function open(selector: BackendName | 'auto' | `${BackendName}:${number}` | OpenOptions = {}): Promise<Device> {
   const opts: OpenOptions = typeof selector === 'string' ? { backend: selector as OpenOptions['backend'] } : (selector ?? {});
   if (typeof opts !== 'object') throw new TypeError(`open: expected a backend name or options, got ${describe(selector)}`);
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > 1024))

@@ -51,6 +51,16 @@ describe('cli', () => {
     for (const d of devices.filter((x) => !x.available)) expect(d.reason).toBeTruthy();
   });
 
+  it('probe --json carries the measured cpu roofs the table shows', async () => {
+    const table = (await capture(['probe'])).out;
+    const devices = JSON.parse((await capture(['probe', '--json'])).out) as { backend: string; measured?: { flops: number; bandwidth: number } }[];
+    const measured = devices.find((d) => d.backend === 'cpu')!.measured;
+    const row = table.split('\n').find((l) => l.startsWith('cpu:0'))!;
+    // Whether this machine has a calibration cached or not, table and JSON say the same.
+    expect(row.includes('(measured)')).toBe(measured !== undefined);
+    if (measured) expect(row).toContain(`${(measured.flops / 1e9).toFixed(0)} (measured)`);
+  });
+
   it('the tour runs a fused matmul and a causal GQA attention and checks them', async () => {
     const { code, out } = await capture([]);
     expect(code).toBe(0);

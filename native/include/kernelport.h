@@ -107,10 +107,16 @@ typedef struct kp_cpu_info {
 typedef struct kp_device kp_device;
 typedef struct kp_buffer kp_buffer;
 
-/* Called on the queue thread when an asynchronous op completes; status is that op's result. */
+/* Called on the queue thread when an asynchronous op completes; status is that op's result. message is
+ * valid only during the call. A callback may enqueue ops, but the blocking calls (kp_device_sync,
+ * kp_buffer_read, kp_device_close, kp_buffer_write into a buffer queued ops use) would wait for the
+ * thread the callback runs on: there they fail with KP_ERR_INVALID_ARGUMENT instead. */
 typedef void (*kp_callback)(void* user, kp_status status, const char* message);
 
 /* out = act(alpha * op(A) op(B) + bias) + beta * residual, all batch dims broadcast already resolved:
+ * Fields are taken literally, with no defaults: a zeroed descriptor has alpha = beta = 0 (set alpha = 1,
+ * and beta = 1 for a plain residual add; the TypeScript API fills those defaults in). alpha and beta
+ * must be finite; flags (trans_*, has_*) 0 or 1. out must be a buffer that none of a, b, bias, residual is.
  * batch_shape is the output's batch shape and the *_batch_stride arrays give each operand's element
  * stride per batch dim (0 where that operand is broadcast). A is [M,K] row-major ([K,M] with trans_a),
  * B is [K,N] ([N,K] with trans_b). The output is contiguous [batch..., M, N]. */
@@ -144,6 +150,9 @@ typedef struct kp_matmul_desc {
 
 /* Scaled dot-product attention. Shapes (bhsd): q [B,Hq,Sq,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv],
  * out [B,Hq,Sq,Dv]; bshd swaps the S and H axes of all four. lse is [B,Hq,Sq] f32.
+ * GQA: query head h reads kv head h / (Hq / Hkv) (consecutive query heads share one kv head).
+ * scale is applied as given (finite; the TypeScript API defaults it to 1/sqrt(D)). out and lse must be
+ * buffers that no input (nor each other) is.
  * kv_lengths: i32 [B]; keys at or beyond kv_lengths[b] are masked, and bottom-right causal aligns to it.
  * mask: additive f32, element (b,h,i,j) at mask_stride . (b,h,i,j) (0 strides broadcast).
  * A row with every key masked yields 0 (and lse = -inf). */
@@ -176,7 +185,8 @@ KP_API const char* kp_last_error(void);
 
 KP_API kp_status kp_cpu_probe(kp_cpu_info* out);
 
-/* backend: "cpu", or "cuda" / "cuda:N" (device N; loads the cuda backend library on first use).
+/* backend: "cpu" (or NULL), "cuda" / "cuda:N" (device N; loads the cuda backend library on first use),
+ * "musa" / "musa:N". A device may be used from several threads: ops are queued in call order.
  * threads (cpu only) <= 0: the process's usable cores (or KERNELPORT_NUM_THREADS). */
 KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device** out);
 /* Waits for the queue to drain, then frees the device. Buffers still referenced stay valid until released. */
@@ -195,7 +205,9 @@ KP_API kp_status kp_buffer_create(kp_device* dev, size_t bytes, kp_buffer** out)
 KP_API size_t kp_buffer_size(const kp_buffer* buf);
 /* Drops the caller's reference; queued ops that use the buffer keep it alive until they finish. */
 KP_API void kp_buffer_release(kp_buffer* buf);
-/* Synchronous upload into a buffer no queued op writes (a fresh one). */
+/* Synchronous upload. Ordered after the queued ops that use the buffer: when there are any, the call
+ * first waits for the queue to drain (so updating a KV cache or kv_lengths between ops is safe); into a
+ * buffer no queued op uses (a fresh one) it copies at once. Ops enqueued after it see the new data. */
 KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src, size_t bytes);
 /* Enqueues a copy out to dst after every earlier op; done(user, status, message) runs on the queue thread.
  * dst must stay valid until done is called. A buffer marked with an error reports it here. */

@@ -1,10 +1,13 @@
 // The C ABI: argument and bounds checks, then commands on the device queue. Nothing here throws
 // across the ABI: every entry point turns failures into a status plus kp_last_error().
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -44,6 +47,25 @@ void check_buffer(kp_device* dev, kp_buffer* buf, const char* name, int64_t need
     throw Error(KP_ERR_BAD_BUFFER, std::string(name) + " holds " + std::to_string(buf->size) + " bytes, the descriptor needs " +
                                        std::to_string(need_bytes));
 }
+
+// An op's output must not be one of its inputs: kernels read inputs while other blocks or threads
+// already write the output, so an aliased result depends on timing (and, on GPUs, is wrong).
+void check_distinct(const char* op, kp_buffer* out, const char* out_name,
+                    std::initializer_list<std::pair<kp_buffer*, const char*>> inputs) {
+  for (const auto& in : inputs)
+    if (in.first && in.first == out)
+      throw Error(KP_ERR_INVALID_ARGUMENT, std::string(op) + ": " + out_name + " is also " + in.second +
+                                               "; outputs must be buffers that no input of the op uses");
+}
+
+// Blocking calls from a callback would wait for the queue thread they run on.
+void refuse_on_queue_thread(const kp_device* dev, const char* call, const char* instead) {
+  if (dev->on_queue_thread())
+    throw Error(KP_ERR_INVALID_ARGUMENT, std::string(call) + " was called from a callback on the device's queue thread, "
+                                         "where it would wait for itself; use " + instead);
+}
+
+bool is_flag(int32_t v) { return v == 0 || v == 1; }
 
 // Highest element offset + 1 reachable through batch strides plus an inner extent.
 int64_t extent(int rank, const int64_t* shape, const int64_t* strides, int64_t inner, const char* what) {
@@ -128,7 +150,11 @@ Desc upgrade(const Desc* in, size_t v1_size, const char* name) {
 void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
                   kp_buffer* residual, kp_buffer* out) {
   kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
-  kp::require(d.allow_tf32 == 0 || d.allow_tf32 == 1, "matmul: allow_tf32 must be 0 or 1");
+  kp::require(is_flag(d.allow_tf32), "matmul: allow_tf32 must be 0 or 1");
+  kp::require(is_flag(d.trans_a) && is_flag(d.trans_b), "matmul: trans_a and trans_b must be 0 or 1");
+  kp::require(is_flag(d.has_bias) && is_flag(d.has_residual), "matmul: has_bias and has_residual must be 0 or 1");
+  kp::require(std::isfinite(d.alpha), "matmul: alpha must be finite, got " + std::to_string(d.alpha));
+  kp::require(!d.has_residual || std::isfinite(d.beta), "matmul: beta must be finite, got " + std::to_string(d.beta));
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "matmul: invalid dtype");
   kp::require(d.m >= 0 && d.n >= 0 && d.k >= 0, "matmul: negative dimension");
   kp::require(d.batch_rank >= 0 && d.batch_rank <= KP_MAX_BATCH_DIMS, "matmul: batch_rank out of range");
@@ -159,12 +185,16 @@ void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buff
     check_buffer(dev, residual, "residual",
                  empty ? 0 : kp::mul(extent(d.batch_rank, d.batch_shape, d.r_batch_stride, inner, "residual"), kp::dtype_size(d.residual_dtype), "residual"));
   }
+  check_distinct("matmul", out, "out", {{a, "a"}, {b, "b"}, {d.has_bias ? bias : nullptr, "bias"}, {d.has_residual ? residual : nullptr, "residual"}});
 }
 
 void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, kp_buffer* k, kp_buffer* v,
                      kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   kp::require(d.max_threads >= 0, "attention: max_threads must be >= 0 (0 = the device's threads)");
-  kp::require(d.allow_p16 == 0 || d.allow_p16 == 1, "attention: allow_p16 must be 0 or 1");
+  kp::require(is_flag(d.allow_p16), "attention: allow_p16 must be 0 or 1");
+  kp::require(is_flag(d.has_kv_lengths) && is_flag(d.has_mask) && is_flag(d.return_lse),
+              "attention: has_kv_lengths, has_mask and return_lse must be 0 or 1");
+  kp::require(std::isfinite(d.scale), "attention: scale must be finite, got " + std::to_string(d.scale));
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "attention: invalid dtype");
   kp::require(kp::in_range(kp::raw(d.layout), KP_LAYOUT_BHSD, KP_LAYOUT_BSHD), "attention: invalid layout");
   kp::require(kp::in_range(kp::raw(d.causal), KP_CAUSAL_NONE, KP_CAUSAL_TOP_LEFT), "attention: invalid causal mode");
@@ -189,6 +219,13 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
     check_buffer(dev, mask, "mask", none ? 0 : kp::mul(extent(4, shape, d.mask_stride, 1, "mask"), 4, "mask"));
   }
   if (d.return_lse) check_buffer(dev, lse, "lse", kp::mul(bq, 4, "lse"));
+  const std::initializer_list<std::pair<kp_buffer*, const char*>> inputs = {
+      {q, "q"}, {k, "k"}, {v, "v"}, {d.has_kv_lengths ? kv_lengths : nullptr, "kv_lengths"}, {d.has_mask ? mask : nullptr, "mask"}};
+  check_distinct("attention", out, "out", inputs);
+  if (d.return_lse) {
+    check_distinct("attention", lse, "lse", inputs);
+    check_distinct("attention", lse, "lse", {{out, "out"}});
+  }
 }
 
 // Asynchronous devices (GPUs): wait until the device itself is done; a fault it reports is recorded
@@ -226,7 +263,7 @@ KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device*
     const std::string name = backend ? backend : "cpu";
     int32_t index = 0;
     const kp::Backend* be = name == "cpu" ? kp::cpu_backend() : kp::gpu_backend(name, &index);
-    if (!be) throw Error(KP_ERR_UNAVAILABLE, "unknown backend '" + name + "' (this library knows cpu, cuda, cuda:N)");
+    if (!be) throw Error(KP_ERR_UNAVAILABLE, "unknown backend '" + name + "' (this library knows cpu, cuda, cuda:N, musa, musa:N)");
     kp_status st = KP_OK;
     void* state = be->create(threads, index, &st);
     if (!state) return st == KP_OK ? kp::fail(KP_ERR_INTERNAL, "backend failed to initialise") : st;
@@ -241,6 +278,9 @@ KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device*
 
 KP_API kp_status kp_device_close(kp_device* dev) {
   if (!dev) return KP_OK;
+  if (dev->on_queue_thread())
+    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_close was called from a callback on the device's queue thread, "
+                                             "which it would have to wait for; close the device from another thread");
   dev->stop();  // runs what is queued, then ends the queue thread
   dev->release();
   return KP_OK;
@@ -248,6 +288,9 @@ KP_API kp_status kp_device_close(kp_device* dev) {
 
 KP_API kp_status kp_device_sync(kp_device* dev) {
   if (!dev) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync: dev is NULL");
+  if (dev->on_queue_thread())
+    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync was called from a callback on the device's queue thread, "
+                                             "where it would wait for itself; use kp_device_sync_async");
   dev->drain();
   finish_device(dev);
   std::string msg;
@@ -307,6 +350,12 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
                                            " do not fit in a buffer of " + std::to_string(buf->size));
   return guarded([&] {
     if (!bytes) return KP_OK;
+    // Queued ops hold references: let those that use the buffer finish first, so the write is ordered
+    // after them (a KV cache or kv_lengths updated between ops) instead of racing them.
+    if (buf->refs.load(std::memory_order_acquire) > 1) {
+      refuse_on_queue_thread(buf->device, "kp_buffer_write into a buffer that queued ops use", "a write outside the callback");
+      buf->device->drain();
+    }
     char* dst = static_cast<char*>(buf->data) + offset;
     const kp::Backend* be = buf->backend;
     if (!be->write) {
@@ -327,10 +376,12 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
   });
 }
 
-KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done, void* user) {
-  if (!buf || (!dst && bytes) || !done) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_read_async: buf, dst and done are required");
+namespace {
+kp_status read_async(const char* call, kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done, void* user) {
+  if (!buf || (!dst && bytes) || !done) return kp::fail(KP_ERR_INVALID_ARGUMENT, std::string(call) + ": buf and dst are required");
   if (offset > buf->size || bytes > buf->size - offset)
-    return kp::fail(KP_ERR_BAD_BUFFER, "kp_buffer_read_async: range does not fit in the buffer");
+    return kp::fail(KP_ERR_BAD_BUFFER, std::string(call) + ": " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
+                                           " do not fit in a buffer of " + std::to_string(buf->size));
   return guarded([&] {
     BufferRef ref(buf);
     buf->device->enqueue([ref, offset, dst, bytes, done, user] {
@@ -355,6 +406,12 @@ KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, 
     return KP_OK;
   });
 }
+}  // namespace
+
+KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done, void* user) {
+  if (!done) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_read_async: done is required");
+  return read_async("kp_buffer_read_async", buf, offset, dst, bytes, done, user);
+}
 
 namespace {
 struct BlockingRead {
@@ -367,8 +424,11 @@ struct BlockingRead {
 }  // namespace
 
 KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t bytes) {
+  if (buf && buf->device->on_queue_thread())
+    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_read was called from a callback on the device's queue thread, "
+                                             "where it would wait for itself; use kp_buffer_read_async");
   BlockingRead r;
-  kp_status s = kp_buffer_read_async(buf, offset, dst, bytes, [](void* user, kp_status st, const char* msg) {
+  kp_status s = read_async("kp_buffer_read", buf, offset, dst, bytes, [](void* user, kp_status st, const char* msg) {
     auto* r = static_cast<BlockingRead*>(user);
     std::lock_guard<std::mutex> lock(r->m);
     r->status = st;

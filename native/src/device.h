@@ -22,6 +22,8 @@ struct kp_device {
   void start();
   void stop();
   int64_t pending() const { return pending_.load(); }
+  // Whether the caller is the queue thread (a callback): it must not wait for the queue.
+  bool on_queue_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
   // First failure since the last sync, recorded by commands on the queue thread.
   void record_error(kp_status status, const std::string& message);

@@ -205,12 +205,80 @@ static void test_thread_cap(void) {
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
         "allow_p16 = 1 on cpu: P in f32, bitwise the same result");
   ad.allow_p16 = 0;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bq, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "out is also q") != NULL,
+        "attention into its own q is refused");
+  ad.scale = NAN;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "scale") != NULL, "a NaN scale is refused");
+  ad.scale = 0.2f;
   d.struct_size = 16;
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "struct_size") != NULL, "a struct_size smaller than any version is refused");
   ad.struct_size = 0;
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT, "a struct_size smaller than any version is refused (attention)");
   kp_buffer_release(ba), kp_buffer_release(bb), kp_buffer_release(bo);
   kp_buffer_release(bq), kp_buffer_release(bk), kp_buffer_release(bv), kp_buffer_release(bao);
+  kp_device_close(dev);
+}
+
+/* What a C framework gets wrong first: an output that is also an input, a write into a buffer that a
+ * queued op still reads (a KV cache updated between ops), a blocking call from a callback, NaN scalars. */
+struct callback_probe {
+  kp_device* dev;
+  kp_buffer* buf;
+  kp_status sync, read, close;
+  char message[256];
+};
+static void blocking_calls_from_callback(void* user, kp_status status, const char* message) {
+  struct callback_probe* p = (struct callback_probe*)user;
+  float x;
+  (void)status, (void)message;
+  p->sync = kp_device_sync(p->dev);
+  snprintf(p->message, sizeof p->message, "%s", kp_last_error());
+  p->read = kp_buffer_read(p->buf, 0, &x, sizeof x);
+  p->close = kp_device_close(p->dev);
+}
+
+static void test_misuse(void) {
+  enum { N = 192 };
+  static float a[N * N], b[N * N], out[N * N];
+  kp_device* dev = NULL;
+  check(kp_device_open("cpu", 2, &dev) == KP_OK, "open cpu (misuse)");
+  for (int i = 0; i < N * N; i++) a[i] = 1.0f, b[i] = 1.0f;
+  kp_buffer *ba = upload(dev, a, sizeof a), *bb = upload(dev, b, sizeof b), *bo = NULL;
+  kp_buffer_create(dev, sizeof out, &bo);
+  kp_matmul_desc d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.dtype = d.out_dtype = KP_F32;
+  d.m = d.n = d.k = N;
+  d.alpha = 1.0f;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bb) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "out is also b") != NULL,
+        "an output that is also an input is refused, naming both");
+  d.has_residual = 1, d.residual_dtype = KP_F32, d.r_row_stride = N, d.r_col_stride = 1, d.beta = 1.0f;
+  check(kp_matmul(dev, &d, ba, bb, NULL, bo, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "residual") != NULL,
+        "out as its own residual is refused");
+  d.has_residual = 0;
+  d.alpha = NAN;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "alpha") != NULL, "a NaN alpha is refused");
+  d.alpha = 1.0f, d.trans_a = 5;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "trans_a") != NULL, "trans_a = 5 is refused");
+  d.trans_a = 0;
+
+  /* Write ordering: overwrite a still queued op's input; the op must see the old values (K ones: N). */
+  for (int r = 0; r < 4; r++) check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK, "matmul queued before the write");
+  for (int i = 0; i < N * N; i++) b[i] = 2.0f;
+  check(kp_buffer_write(bb, 0, b, sizeof b) == KP_OK, "write into a buffer queued ops read");
+  check(kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && out[0] == (float)N && out[N * N - 1] == (float)N,
+        "ops queued before a write see the data they were queued with");
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && out[0] == 2.0f * N,
+        "ops queued after a write see the new data");
+
+  /* Blocking calls from a callback fail instead of waiting for themselves. */
+  struct callback_probe p = {dev, bo, KP_OK, KP_OK, KP_OK, ""};
+  check(kp_device_sync_async(dev, blocking_calls_from_callback, &p) == KP_OK && kp_device_sync(dev) == KP_OK, "sync callback runs");
+  check(p.sync == KP_ERR_INVALID_ARGUMENT && strstr(p.message, "callback") != NULL, "kp_device_sync from a callback is refused, saying why");
+  check(p.read == KP_ERR_INVALID_ARGUMENT, "kp_buffer_read from a callback is refused");
+  check(p.close == KP_ERR_INVALID_ARGUMENT, "kp_device_close from a callback is refused");
+  kp_buffer_release(ba), kp_buffer_release(bb), kp_buffer_release(bo);
   kp_device_close(dev);
 }
 
@@ -226,6 +294,7 @@ int main(void) {
   test_attention(dev);
   kp_device_close(dev);
   test_thread_cap();
+  test_misuse();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -11,10 +11,19 @@ export const probeCommand: Command = {
   flags: { json: { type: 'bool', help: 'machine-readable output' } },
   async run(args, log) {
     const devices = await probe();
-    log(args.flags.has('json') ? JSON.stringify(devices, null, 2) : probeTable(devices));
+    log(args.flags.has('json') ? JSON.stringify(withMeasured(devices), null, 2) : probeTable(devices));
     return 0;
   },
 };
+
+/** The JSON beside the table's figures: a device's `peak` (parts table or estimate) plus the cpu roofs
+ * `bench --calibrate` measured, which the table shows in their place, as `measured`. */
+export function withMeasured(devices: DeviceInfo[]): Array<DeviceInfo & { measured?: { flops: number; bandwidth: number } }> {
+  return devices.map((d) => {
+    const m = d.available ? measuredPeaks(d) : undefined;
+    return m ? { ...d, measured: { flops: m.flops, bandwidth: m.bandwidth } } : d;
+  });
+}
 
 export function probeTable(devices: DeviceInfo[]): string {
   // cpu roofs measured by `kernelport bench --calibrate` (cached per cpu, thread count and version) beat the estimate

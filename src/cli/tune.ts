@@ -117,8 +117,8 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
       const seen = new Map<string, string>();
       for (const c of cases) {
         const desc = descOf(c);
-        if (!dev.supports(desc.op, desc as unknown as Record<string, unknown>).ok) {
-          notice(`${entry.device} ${c.id}: skipped: ${dev.supports(desc.op, desc as unknown as Record<string, unknown>).reason}`);
+        if (!dev.supports(desc.op, desc).ok) {
+          notice(`${entry.device} ${c.id}: skipped: ${dev.supports(desc.op, desc).reason}`);
           continue;
         }
         if (!tuneCandidates(dev.info, dev.threads, desc)) {
@@ -134,7 +134,7 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
           continue;
         }
         if (!json) console.error(`tuning ${entry.device} ${c.id} (${shapeLabel(c)})...`);
-        const r = await dev.tune(desc.op, desc as unknown as Record<string, unknown>, { quick });
+        const r = await dev.tune(desc.op, desc, { quick });
         if (!r) continue;
         seen.set(cls, c.id);
         entry.results.push({ ...r, case: c.id, label: shapeLabel(c) });

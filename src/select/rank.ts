@@ -36,6 +36,10 @@ export interface AttentionDesc {
 }
 
 export type OpDesc = ({ op: 'matmul' } & MatmulDesc) | ({ op: 'attention' } & AttentionDesc);
+/** explain()/supports() sizes of a matmul: MatmulDesc plus the layouts (the cuda planner reads them). */
+export type MatmulShape = MatmulDesc & { transA?: boolean; transB?: boolean };
+/** The sizes explain()/supports()/tune() take for `op`. */
+export type SizesOf<O extends OpName> = O extends 'matmul' ? MatmulShape : AttentionDesc;
 
 /** The typical ops 'auto' ranks by: a 2048³ f32 matmul and a causal GQA prefill. */
 export const TYPICAL_OPS: OpDesc[] = [
