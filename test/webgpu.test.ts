@@ -271,6 +271,8 @@ describe.skipIf(!available)('webgpu backend', () => {
       { name: 'split-KV decode with a mask, bshd, bf16, lse', b: 2, hq: 4, hkv: 2, sq: 2, skv: 2 * SPLIT_SIZE + 1, d: 16, dv: 24, dtype: 'bf16', layout: 'bshd', mask: [2, 1, 2, 2 * SPLIT_SIZE + 1], maskNegInf: 0.5 },
       { name: 'split-KV decode: every key of the first split masked', b: 1, hq: 2, sq: 1, skv: 2 * SPLIT_SIZE, d: 8, dv: 8, mask: [2 * SPLIT_SIZE], maskNegInf: 0 },
       { name: 'split-KV decode, f16 out, huge scores', b: 1, hq: 2, sq: 3, skv: 3 * SPLIT_SIZE, d: 8, dv: 8, dtype: 'f16', qScale: 300 },
+      // more workgroups than one grid dimension holds: the x·y grid's extra workgroups must write nothing
+      { name: 'B·Hq = 65537 (a 2-D grid with spare workgroups), lse', b: 1, hq: 65537, hkv: 65537, sq: 1, skv: 2, d: 1, dv: 1, options: { returnLse: true } },
     ];
     it.each(cases.map((c, i) => [c.name, c, i] as const))('%s', async (name, c, i) => {
       const x = inputs(c, 200 + i);

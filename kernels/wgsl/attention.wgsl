@@ -45,6 +45,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let nqb = prm(9u);
   let qb = rest % nqb;
   let bhl = rest / nqb; // (batch, head) within the chunk
+  // The x·y grid rounds the workgroup count up: the extra ones have no (batch, head) to compute (their
+  // writes would land, clamped, on the last elements).
+  if (bhl >= PAIRS()) { return; }
   let bh = BH0() + bhl;
   let h = bh % hq;
   let b = bh / hq;

@@ -35,6 +35,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let nqb = prm(9u);
   let qb = wid % nqb;
   let bhl = wid / nqb; // (batch, head) within the chunk
+  if (bhl >= PAIRS()) { return; } // past the chunk: the x·y grid rounds the workgroup count up
   let bh = BH0() + bhl;
   let h = bh % hq;
   let b = bh / hq;

@@ -156,7 +156,7 @@ export function encodeAttention(
     const wl = lse ? windowOf(lse.buffer, s.lse!, L) : undefined;
     const wm = mask ? windowOf(mask.buffer, s.mask!, L) : undefined;
     const [gx, gy] = ctx.grid2(pairs * nqb * nSplits);
-    p.set(10, gx).set(20, c.bh0).set(21, wq.baseWord).set(22, wk.baseWord).set(23, wv.baseWord);
+    p.set(10, gx).set(17, pairs).set(20, c.bh0).set(21, wq.baseWord).set(22, wk.baseWord).set(23, wv.baseWord);
     p.set(24, wo.baseWord).set(25, wl?.baseWord ?? 0).set(26, wm?.baseWord ?? 0).set(27, pairs * sq);
     const bindings: [number, GPUBuffer | Window][] = [
       [1, wq],
