@@ -447,6 +447,21 @@ describe.each(BACKENDS)('matmul on %s', (backend) => {
     expect((await checkCase(dev, y, { outDtype: 'f16' }, [1, 1], 'f16')).got[0]).toBe(2052);
   });
 
+  it('silu and gelu_tanh of huge negative pre-activations are about 0, not x·e^-88', async () => {
+    // The matmul bound scales with |x|, so validate cannot see this: compare with float64 directly.
+    const xs = [-3.4e38, -1e37, -1e30, -1e6, -120, -90, -88.5, -60, -20, -1];
+    const a = dev.tensor(Float32Array.from(xs), [xs.length, 1]);
+    const b = dev.tensor(Float32Array.from([1]), [1, 1]);
+    for (const activation of ['silu', 'gelu_tanh'] as const) {
+      const got = (await dev.matmul(a, b, { activation }).read()) as Float32Array;
+      xs.forEach((x, i) => {
+        const t = activation === 'silu' ? x : 2 * Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3);
+        const want = x / (1 + Math.exp(-t));
+        expect(Math.abs(got[i]! - want), `${activation}(${x}) = ${got[i]}, float64 ${want}`).toBeLessThanOrEqual(1e-5 * Math.abs(want) + 1e-36);
+      });
+    }
+  });
+
   it('expected values come from the reference, not from the device (sanity)', () => {
     const rng = new Rng(31);
     const x: MatmulInputs = { a: randomTensor(rng, [2, 3]), b: randomTensor(rng, [3, 2]) };

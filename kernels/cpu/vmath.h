@@ -68,17 +68,21 @@ static inline float gelu(float x) {
   return x == -__builtin_inff() ? 0.0f : y;
 }
 
+// x * sigmoid(t) for t = x or 2u below. Where e^-t passes exp's clamp at 88, x / (1 + e^88) would be
+// x * 6e-39, not small at all for x near -FLT_MAX; the true value there is under |x| e^-88, as good as
+// -0 for the bound (and -0 is what it rounds to from x < -104 on).
+static inline float times_sigmoid(float x, float t) {
+  const float y = x / (1.0f + exp(-t));
+  return t < -88.0f ? -0.0f : y;  // NaN: the comparison is false, y is NaN
+}
+
 // 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
 static inline float gelu_tanh(float x) {
   const float u = 0.79788456080286535588f * madd(0.044715f * x, x * x, x);
-  const float y = x / (1.0f + exp(-2.0f * u));
-  return x == -__builtin_inff() ? 0.0f : y;
+  return x == -__builtin_inff() ? 0.0f : times_sigmoid(x, 2.0f * u);
 }
 
-static inline float silu(float x) {
-  const float y = x / (1.0f + exp(-x));
-  return x == -__builtin_inff() ? 0.0f : y;
-}
+static inline float silu(float x) { return x == -__builtin_inff() ? 0.0f : times_sigmoid(x, x); }
 
 }  // namespace vm
 }  // namespace kp::cpu
