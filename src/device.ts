@@ -86,7 +86,9 @@ export class Device {
     try {
       if (d.op === 'matmul') {
         const { transA, transB } = d as { transA?: unknown; transB?: unknown };
-        plan = planMatmul(t(transA === true ? [d.k, d.m] : [d.m, d.k]), t(transB === true ? [d.n, d.k] : [d.k, d.n]), {
+        // A batch of the given size on both operands (the planner counts m·n·batch outputs).
+        const bt = d.batch !== undefined && d.batch !== 1 ? [d.batch] : [];
+        plan = planMatmul(t([...bt, ...(transA === true ? [d.k, d.m] : [d.m, d.k])]), t([...bt, ...(transB === true ? [d.n, d.k] : [d.k, d.n])]), {
           transA: transA === true,
           transB: transB === true,
           allowTf32: d.allowTf32 === true,

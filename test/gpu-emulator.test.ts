@@ -190,6 +190,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
           gemv: v('matmul', { m: 3, n: 512, k: 512 }).variant,
           bf16: v('matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant,
           bf16small: v('matmul', { m: 512, n: 512, k: 512, dtype: 'bf16' }).variant,
+          bf16batched: v('matmul', { m: 256, n: 256, k: 64, batch: 8, dtype: 'f16' }).variant,
           decode: v('attention', { batch: 4, hq: 32, sq: 1, skv: 4096, d: 128, dtype: 'bf16' }).variant,
           prefill: v('attention', { hq: 32, sq: 2048, skv: 2048, d: 128, causal: true, dtype: 'bf16', allowP16: true }).variant,
         };
@@ -207,6 +208,8 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(x.bf16).toBe('gemm-wgmma-bf16'); // the emulated part is sm_90
     // under a quarter of a 128x128 tile per multiprocessor the library keeps the finer SIMT tiles
     expect(x.bf16small).toBe('gemm-simt-64x64');
+    // ... counting every batch entry's outputs, as the library does (8 x 256 x 256 is above it)
+    expect(x.bf16batched).toBe('gemm-wgmma-f16');
     expect(x.decode).toBe('flash-decoding-split-kv-vec');
     expect(x.prefill).toBe('flash-attention-mma-m16n8k16-p16');
     // the forced paths as the library reads them

@@ -35,6 +35,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kTileKeys = 32;  // the largest key tile (bit mask `live` below has 32 bits)
 constexpr int64_t kSplitKeys = 256;
+constexpr int64_t kMaxSplits = 65535;  // grid.y
 // Split only when the grid would be smaller than this many blocks (a constant: the split, and so the
 // result, must not depend on the device).
 constexpr int64_t kSplitBelowBlocks = 512;
@@ -273,8 +274,10 @@ AttentionPlan plan_attention(const DeviceCaps& caps, const kp_attention_desc& d,
   const int64_t blocks = (d.hq / d.hkv * d.sq + rows_per_block - 1) / rows_per_block * d.hkv * d.batch;
   // Few blocks and long keys: split the keys (a fixed chunk size, so the result depends on the shape only).
   if (blocks < kSplitBelowBlocks && max_len >= 2 * kSplitKeys) {
-    p.split_keys = kSplitKeys;
-    p.splits = static_cast<int>((max_len + kSplitKeys - 1) / kSplitKeys);
+    // Over 16.7M keys: longer splits (still a function of the shape), as grid.y holds 65535.
+    const int64_t min_keys = (max_len + kMaxSplits - 1) / kMaxSplits;
+    p.split_keys = (min_keys + kSplitKeys - 1) / kSplitKeys * kSplitKeys;
+    p.splits = static_cast<int>((max_len + p.split_keys - 1) / p.split_keys);
     p.workspace = static_cast<size_t>(d.batch * d.hq * d.sq) * p.splits * static_cast<size_t>(2 + d.dv) * sizeof(float);
     p.variant = "flash-decoding-split-kv";
   } else {

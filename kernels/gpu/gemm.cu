@@ -88,8 +88,10 @@ GemmArgs gemm_args(const kp_matmul_desc& d, const void* a, const void* b, const 
 enum class GemmPath { Gemv, Wgmma, Mma, Tf32, Simt };
 
 GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
-  if (d.m <= kGemvMaxM && caps.gemm_mode < 2) return GemmPath::Gemv;
-  if (wgmma_eligible(caps, d, a, b)) return GemmPath::Wgmma;
+  // Forced wgmma takes even M <= 4 where it can run; where it cannot, the choice is auto's (GEMV).
+  const bool wgmma = wgmma_eligible(caps, d, a, b);
+  if (d.m <= kGemvMaxM && (caps.gemm_mode < 2 || (caps.gemm_mode >= 3 && !wgmma))) return GemmPath::Gemv;
+  if (wgmma) return GemmPath::Wgmma;
   if (mma_eligible(caps, d, a, b)) return GemmPath::Mma;
   if (tf32_eligible(caps, d, a, b)) return GemmPath::Tf32;
   return GemmPath::Simt;

@@ -383,7 +383,13 @@ kp_status p_attention(void* state, const kp_attention_desc* d, const void* q, co
     enter(s);
     const kp::gpu::AttentionPlan plan = kp::gpu::plan_attention(s->caps, *d, d->has_kv_lengths ? kv_lengths_host : nullptr);
     if (plan.unsupported) throw Fail{KP_ERR_UNSUPPORTED, std::string("attention: ") + plan.unsupported};
-    void* ws = plan.workspace ? alloc_block(s, plan.workspace) : nullptr;
+    void* ws = nullptr;
+    try {
+      ws = plan.workspace ? alloc_block(s, plan.workspace) : nullptr;
+    } catch (const Fail& f) {
+      throw Fail{f.status, std::string("attention (") + plan.variant + "): its workspace of " + std::to_string(plan.workspace) +
+                               " bytes: " + f.message};
+    }
     try {
       const char* name = kp::gpu::launch_attention(s->caps, s->stream, plan, *d, q, k, v, kv_lengths, mask, out, lse, ws);
       check_launch(s, name);
@@ -425,8 +431,12 @@ const kp_gpu_plugin kPlugin = {
     KP_ABI_VERSION,
     KP_GPU_BACKEND_NAME,
 #if KP_GPU_VENDOR_HAS_MMA_SYNC
-    "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,gemm-wgmma-f16,gemm-wgmma-bf16,"
-    "flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,flash-attention-wgmma-m64n64k16,flash-decoding-split-kv-vec",
+    // Every name launch_matmul / launch_attention can return (the wgmma ones run on sm_90a builds only).
+    "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,gemm-mma-m16n8k8-tf32,"
+    "gemm-wgmma-f16,gemm-wgmma-bf16,gemm-wgmma-cluster2-f16,gemm-wgmma-cluster2-bf16,gemm-wgmma-cluster2x2-f16,"
+    "gemm-wgmma-cluster2x2-bf16,flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,"
+    "flash-attention-mma-m16n8k16-p16,flash-attention-wgmma-m64n64k16,flash-attention-wgmma-m64n64k16-p16,"
+    "flash-decoding-split-kv-vec",
 #else
     "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv,flash-decoding-split-kv-vec",
 #endif

@@ -189,6 +189,8 @@ int main() {
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 1, 32, 64)) == hopper_forced);           // forced: not even GEMV
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8 with B [K,N]
   EXPECT(v(caps(8, 0, 32, 3), mm(KP_BF16, 4096, 4096, 4096)) == sm90);             // forced on sm_80: as auto
+  EXPECT(v(caps(8, 0, 32, 3), mm(KP_F32, 3, 512, 512)) == std::string("gemv-m4"));  // ... GEMV included
+  EXPECT(v(caps(9, 0, 32, 5), mm(KP_F32, 3, 512, 512)) == std::string("gemv-m4"));  // f32: no wgmma, so GEMV
   DeviceCaps small_hopper = caps(9, 0);
   small_hopper.smem_optin = 160 * 1024;
   EXPECT(v(small_hopper, mm(KP_BF16, 4096, 4096, 4096)) == sm90);
@@ -334,6 +336,10 @@ int main() {
   const int32_t short_lens[4] = {100, 300, 200, 3};
   EXPECT(portable(att(4, 32, 1, 4096, 128, 128), short_lens).splits == 1);
   EXPECT(std::string(portable(att(1, 1, 1, 1, 64, 64)).variant) == "flash-attention-simt");
+  // Over 65535 chunks of 256 keys: longer chunks (multiples of 256), grid.y stays within its limit.
+  const int64_t huge_skv = int64_t(65536) * 256 + 1;
+  kp::gpu::AttentionPlan hp = portable(att(1, 17, 1, huge_skv, 1, 1));
+  EXPECT(hp.splits <= 65535 && hp.split_keys % 256 == 0 && hp.splits * hp.split_keys >= huge_skv && (hp.splits - 1) * hp.split_keys < huge_skv);
   EXPECT(plan(att(1, 1, 13, 29, 64, 40)).dmax == 64);
   EXPECT(plan(att(1, 1, 13, 29, 64, 200)).dmax == 256);
   EXPECT(plan(att(1, 1, 13, 29, 100, 100), 128).unsupported == nullptr);  // 128-lane warps: row groups of 8 fit
