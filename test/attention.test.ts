@@ -12,6 +12,7 @@ import type { ErrorReport } from '../src/numerics/compare.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { DType, Layout } from '../src/types.js';
 import { describeReport } from './support/report.js';
+import { planAttention, sumClampedRamp, visibleKeys } from '../src/ops/attention.js';
 import { inputs, options, shapes, type Case } from './support/attention-cases.js';
 
 // cuda joins wherever a CUDA device is present (test/cuda.test.ts says why it is skipped otherwise);
@@ -470,6 +471,38 @@ describe.each(['cpu', 'reference'] as const)('zero-width heads on %s', (backend)
     const z = dev.attention(dev.empty([1, 1, 2, 0]), dev.empty([1, 1, 5, 0]), dev.tensor(new Float32Array(10).fill(3), [1, 1, 5, 2]), { returnLse: true, causal: true });
     expect(Array.from(await z.lse.read())).toEqual([Math.fround(Math.log(4)), Math.fround(Math.log(5))]);
     expect(Array.from(await z.out.read())).toEqual([3, 3, 3, 3]);
+    dev.dispose();
+  });
+});
+
+describe('attention plan: causal key counts in closed form, and 32-bit dimensions', () => {
+  it('sumClampedRamp equals the per-row loop (visibleKeys) on every small case', () => {
+    for (let n = 0; n <= 9; n++)
+      for (let len = 0; len <= 9; len++)
+        for (let c = -12; c <= 12; c++) {
+          let loop = 0;
+          for (let i = 0; i < n; i++) loop += Math.min(len, Math.max(0, i + c));
+          expect(sumClampedRamp(n, c, len), `n=${n} c=${c} len=${len}`).toBe(loop);
+        }
+  });
+
+  it('the FLOP count of causal attention with kvLengths matches the row-by-row count', () => {
+    const t = (shape: number[]) => ({ shape, dtype: 'f32' as const });
+    const kvLengths = [0, 5, 29, 17];
+    for (const causal of [true, 'top-left'] as const) {
+      const plan = planAttention(t([4, 2, 13, 8]), t([4, 1, 29, 8]), t([4, 1, 29, 8]), { causal, kvLengths });
+      let pairs = 0;
+      for (let b = 0; b < 4; b++) for (let i = 0; i < 13; i++) pairs += visibleKeys(plan, b, i);
+      expect(plan.flops).toBe(2 * pairs * (2 * 8 + 2 * 8));
+    }
+  });
+
+  it('an empty tensor with Sq = 2^40 is planned without a loop over its rows (the test timeout catches one), and refused with a RangeError naming Sq', async () => {
+    const dev = await open('cpu');
+    const q = dev.tensor(new Float32Array(0), [1, 1, 2 ** 40, 0]);
+    const k = dev.tensor(new Float32Array(0), [1, 1, 4, 0]);
+    expect(() => dev.attention(q, k, k, { causal: true })).toThrow(/attention: Sq = 1099511627776 exceeds the largest supported dimension, 2\^31 - 1/);
+    expect(() => dev.attention(q, k, k, { causal: true })).toThrow(RangeError);
     dev.dispose();
   });
 });

@@ -38,6 +38,7 @@ export interface AttentionPlan {
 }
 
 const W = 'attention';
+const MAX_DIM = 2 ** 31 - 1;
 
 export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, options: AttentionOptions = {}): AttentionPlan {
   const q = requireTensor(W, 'q', qArg);
@@ -69,6 +70,10 @@ export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, optio
   const { b: batch, h: hq, s: sq, d } = Q;
   const { h: hkv, s: skv } = K;
   const dv = V.d;
+  // Kernels index rows, heads and lengths with 32-bit integers (the C ABI refuses more), even for
+  // tensors with no elements: every backend says so here, in the same words.
+  for (const [name, x] of [['B', batch], ['Hq', hq], ['Hkv', hkv], ['Sq', sq], ['Skv', skv], ['D', d], ['Dv', dv]] as const)
+    if (x > MAX_DIM) throw new RangeError(`${W}: ${name} = ${x} exceeds the largest supported dimension, 2^31 - 1`);
   const outDtype = options.outDtype === undefined ? q.dtype : requireDType(W, 'outDtype', options.outDtype);
   const scale = options.scale === undefined ? 1 / Math.sqrt(d || 1) : requireFinite(W, 'scale', options.scale);
 
@@ -156,15 +161,22 @@ export function visibleKeys(plan: Pick<AttentionPlan, 'sq' | 'skv' | 'causal' | 
   return Math.max(0, Math.min(len, last + 1));
 }
 
-/** Sum over batch rows and query rows of the visible key count (per head). */
+/** Sum over batch rows and query rows of the visible key count (per head), in closed form per row. */
 function visiblePairs(batch: number, sq: number, skv: number, causal: CausalMode, kvLengths?: Int32Array): number {
+  const rows = (len: number) => (causal === 'none' ? sq * len : sumClampedRamp(sq, causal === 'top-left' ? 1 : len - sq + 1, len));
+  if (!kvLengths) return batch * rows(skv);
   let total = 0;
-  for (let b = 0; b < batch; b++) {
-    if (causal === 'none') {
-      total += sq * (kvLengths ? kvLengths[b]! : skv);
-      continue;
-    }
-    for (let i = 0; i < sq; i++) total += visibleKeys({ sq, skv, causal, kvLengths }, b, i);
-  }
+  for (let b = 0; b < batch; b++) total += rows(kvLengths[b]!);
   return total;
+}
+
+/**
+ * Σ_{i<n} min(len, max(0, i + c)) without a loop over i (Sq may be 2^40 for an empty tensor): the causal
+ * visible-key count of query rows 0..n-1, row i seeing min(len, i + c) keys (visibleKeys).
+ */
+export function sumClampedRamp(n: number, c: number, len: number): number {
+  if (n <= 0 || len <= 0) return 0;
+  const lo = Math.min(n, Math.max(0, 1 - c)); // first i with i + c >= 1
+  const hi = Math.min(n, Math.max(lo, len - c)); // first i with i + c >= len
+  return ((hi - lo) * (lo + hi - 1 + 2 * c)) / 2 + (n - hi) * len;
 }

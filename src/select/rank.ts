@@ -5,6 +5,7 @@
  * ranked unless named in `prefer`.
  */
 import type { BackendName, DeviceInfo, DType } from '../types.js';
+import { sumClampedRamp } from '../ops/attention.js';
 
 export type Policy = 'auto' | 'prefer-gpu' | 'prefer-cpu';
 export type OpName = 'matmul' | 'attention';
@@ -129,11 +130,7 @@ export function opCost(desc: OpDesc): { flops: number; bytes: number; dtype: DTy
   const hkv = desc.hkv ?? desc.hq;
   const dv = desc.dv ?? desc.d;
   // visible (query, key) pairs per head: bottom-right causal keeps j <= i + skv - sq
-  let visible = desc.sq * desc.skv;
-  if (desc.causal) {
-    visible = 0;
-    for (let i = 0; i < desc.sq; i++) visible += Math.max(0, Math.min(desc.skv, i + desc.skv - desc.sq + 1));
-  }
+  const visible = desc.causal ? sumClampedRamp(desc.sq, desc.skv - desc.sq + 1, desc.skv) : desc.sq * desc.skv;
   const flops = b * desc.hq * visible * (2 * desc.d + 2 * dv);
   const bytes = b * (desc.hq * desc.sq * desc.d + hkv * desc.skv * (desc.d + dv) + desc.hq * desc.sq * dv) * e;
   return { flops, bytes, dtype };
