@@ -19,8 +19,23 @@ export function unitRoundoff(dtype: DType): number {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-export function f32ToBf16(x: number): number {
+/**
+ * Puts x into f32[0] rounded to odd: x itself when it is an f32, else the f32 next to x toward zero
+ * with its last bit set. Rounding that to nearest even in a format with fewer than 23 fraction bits
+ * (bf16, f16) gives x's own nearest-even value, where going through the nearest f32 could round twice
+ * (1 + 2^-11 + 2^-40 would become the f16 tie 1 + 2^-11 and round down to 1).
+ */
+function setF32RoundedToOdd(x: number): void {
   f32[0] = x;
+  const r = f32[0]!;
+  if (r === x || Number.isNaN(x)) return;
+  if (Math.abs(r) > Math.abs(x)) u32[0] = u32[0]! - 1; // rounded away from zero (or to ±inf): one step back
+  u32[0] = u32[0]! | 1;
+}
+
+/** Round to nearest even bf16 bits (of x itself, not of x rounded to f32 first). */
+export function f32ToBf16(x: number): number {
+  setF32RoundedToOdd(x);
   const bits = u32[0]!;
   if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff; // quiet NaN
   const rounded = bits + 0x7fff + ((bits >>> 16) & 1);
@@ -32,8 +47,9 @@ export function bf16ToF32(h: number): number {
   return f32[0]!;
 }
 
+/** Round to nearest even f16 bits (of x itself, not of x rounded to f32 first). */
 export function f32ToF16(x: number): number {
-  f32[0] = x;
+  setF32RoundedToOdd(x);
   const bits = u32[0]!;
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
@@ -86,5 +102,5 @@ export function decode(data: HostData, dtype: DType): Float64Array {
 
 /** Rounds float64 values to `dtype` (via f32 first, as the kernels' f32 results are). */
 export function roundTo(values: Float64Array, dtype: DType): HostData {
-  return encode(values, dtype);
+  return encode(dtype === 'f32' ? values : Float32Array.from(values), dtype);
 }

@@ -8,6 +8,8 @@ import { erf, erfc } from '../src/reference/erf.js';
 import { gelu, geluTanh, relu, silu } from '../src/reference/activation.js';
 import { matmulBound, attentionBound, attentionLseBound } from '../src/numerics/bounds.js';
 import { compareToReference } from '../src/numerics/compare.js';
+import { decode, f32ToBf16, f32ToF16 } from '../src/dtype.js';
+import { Rng } from '../src/numerics/random.js';
 import { ulpOf } from '../src/numerics/formats.js';
 
 const t = (...shape: number[]) => ({ shape, dtype: 'f32' as const });
@@ -478,5 +480,31 @@ describe('allowTf32', () => {
     expect(strict.failures, 'TF32 rounding must not pass as f32').toBeGreaterThan(0);
     expect(tf.failures).toBe(0);
     expect(tf.worstRatio).toBeGreaterThan(0.01); // and the bound is not vacuous
+  });
+});
+
+describe('16-bit encoding of host numbers', () => {
+  it('rounds each number once to nearest even (not through f32 first)', () => {
+    // Just above a tie of the 16-bit format by less than an f32 ulp: through f32 it became the tie
+    // itself and rounded to even (down); rounded once it goes up.
+    expect(f32ToF16(1 + 2 ** -11 + 2 ** -40)).toBe(0x3c01);
+    expect(f32ToBf16(1 + 2 ** -8 + 2 ** -40)).toBe(0x3f81);
+    expect(f32ToBf16(-(1 + 2 ** -8 + 2 ** -40))).toBe(0xbf81);
+    expect(f32ToF16(1 + 2 ** -11)).toBe(0x3c00); // the tie itself: to even
+    // Random doubles against a float64 round-to-nearest-even of the decoded neighbours.
+    const rng = new Rng(7);
+    for (let n = 0; n < 2000; n++) {
+      const x = rng.uniform() * 2 ** Math.round(rng.next() * 40 - 20);
+      for (const [dt, enc] of [['f16', f32ToF16], ['bf16', f32ToBf16]] as const) {
+        const h = enc(x);
+        if ((h & 0x7fff) === 0) continue; // zero's neighbours are not both on one side
+        const [lo, hi] = [decode(Uint16Array.of(h - 1), dt)[0]!, decode(Uint16Array.of(h + 1), dt)[0]!];
+        const v = decode(Uint16Array.of(h), dt)[0]!;
+        if (!Number.isFinite(v)) continue; // past the format's range
+        // no neighbour is closer, and a tie went to the even code
+        expect(Math.abs(v - x) <= Math.abs(lo - x) && Math.abs(v - x) <= Math.abs(hi - x), `${dt} ${x}`).toBe(true);
+        if (Math.abs(v - x) === Math.abs(lo - x) || Math.abs(v - x) === Math.abs(hi - x)) expect(h & 1).toBe(0);
+      }
+    }
   });
 });
