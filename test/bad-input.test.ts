@@ -4,7 +4,7 @@
  * device keeps working afterwards (DESIGN.md, "Public API").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, Tensor, type Device } from '../src/index.js';
+import { bench, open, Tensor, validate, type Device } from '../src/index.js';
 import { judgeMatmul, type MatmulInputs } from '../src/numerics/check.js';
 import { randomTensor, Rng } from '../src/numerics/random.js';
 import type { DType } from '../src/types.js';
@@ -337,5 +337,24 @@ describe.each(BACKENDS)('bad input on %s', (backend) => {
     expect((await out.read()).every(Number.isFinite)).toBe(true);
     for (const t of [q, out]) t.dispose();
     await expect(dev.sync()).resolves.toBeUndefined();
+  });
+});
+
+describe('bad input outside the kernels: the message names the value as given', () => {
+  it('shapes, kvLengths, BigInt scalars, open/validate/bench options', async () => {
+    const dev = await open('cpu');
+    expect(() => dev.tensor(new Float32Array(4), ['2', 2] as unknown as number[])).toThrow(/dimension 0 must be a non-negative integer, got '2' in shape \['2', 2\]/);
+    expect(() => dev.tensor(new Float32Array(4), ['2', 2] as unknown as number[])).toThrow(TypeError);
+    const q = dev.tensor(new Float32Array(2 * 3 * 4), [2, 1, 3, 4]);
+    expect(() => dev.attention(q, q, q, { kvLengths: ['1', '2'] as unknown as number[] })).toThrow(/kvLengths\[0\] must be a number, got '1'/);
+    const a = dev.tensor(new Float32Array(4), [2, 2]);
+    expect(() => dev.matmul(a, a, { alpha: 2n as unknown as number })).toThrow(/alpha must be a finite number, got 2n \(a BigInt\)/);
+    await expect(open({ prefer: 'cpu' as unknown as string[] })).rejects.toThrow(/prefer must be an array of device names/);
+    await expect(validate({ filter: 5 as unknown as string })).rejects.toThrow(/filter must be a string or a RegExp, got number/);
+    await expect(bench({ cases: [{} as never], peers: [] })).rejects.toThrow(/cases\[0\]\.op must be 'matmul' or 'attention', got undefined/);
+    await expect(bench({ cases: [{ op: 'matmul', id: 'x', m: -1, k: 2, n: 2, bias: false, activation: 'none', dtype: 'f32' }], peers: [] })).rejects.toThrow(
+      /cases\[0\]\.m must be a non-negative integer, got -1/,
+    );
+    dev.dispose();
   });
 });

@@ -7,6 +7,7 @@ import type { Device } from '../device.js';
 import type { Rng } from '../numerics/random.js';
 import type { Tensor } from '../tensor.js';
 import type { DType } from '../types.js';
+import { isDType } from '../dtype.js';
 import { BenchInputError } from './errors.js';
 import { roofline } from './metrics.js';
 import type { CaseInputs } from './peers/peer.js';
@@ -142,9 +143,23 @@ export const fmtG = (x: number): string => `${(x / 1e9).toFixed(2)} G`;
 /** The cases a bench call asks for, and the suites they include: explicit cases, shapes, then suites (the default suites when none of them is given). */
 export function benchCases(options: { cases?: BenchCase[]; shapes?: ShapeSpec; suites?: string[] }, dtypes: DType[]): { cases: BenchCase[]; suites: string[] } {
   const suites = options.cases || options.shapes ? (options.suites ?? []) : (options.suites ?? DEFAULT_SUITES);
+  (options.cases ?? []).forEach(checkCase);
   const cases = [...(options.cases ?? []), ...(options.shapes ? shapeCases(options.shapes, dtypes) : []), ...suiteCases(suites, dtypes)];
   if (cases.length === 0) throw new BenchInputError('nothing to run: give suites, shapes or cases');
   return { cases, suites };
+}
+
+// Explicit cases come from the caller: a malformed one is named here, not by a kernel's argument check.
+function checkCase(c: unknown, i: number): void {
+  const at = `cases[${i}]`;
+  if (c === null || typeof c !== 'object') throw new BenchInputError(`${at} must be an object, got ${c === null ? 'null' : typeof c}`);
+  const x = c as Record<string, unknown>;
+  const sizes = x.op === 'matmul' ? ['m', 'k', 'n'] : x.op === 'attention' ? ['batch', 'hq', 'hkv', 'sq', 'skv', 'd'] : undefined;
+  if (!sizes) throw new BenchInputError(`${at}.op must be 'matmul' or 'attention', got ${JSON.stringify(x.op)}`);
+  for (const k of sizes)
+    if (!Number.isSafeInteger(x[k]) || (x[k] as number) < 0) throw new BenchInputError(`${at}.${k} must be a non-negative integer, got ${JSON.stringify(x[k])}`);
+  if (!isDType(x.dtype)) throw new BenchInputError(`${at}.dtype must be f32, f16 or bf16, got ${JSON.stringify(x.dtype)}`);
+  if (typeof x.id !== 'string') throw new BenchInputError(`${at}.id must be a string (the row's name), got ${JSON.stringify(x.id)}`);
 }
 
 /** DEFAULT_TIMING with a bench call's overrides, checked. */

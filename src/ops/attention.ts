@@ -93,6 +93,7 @@ export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, optio
     kvLengths = new Int32Array(batch);
     for (let i = 0; i < batch; i++) {
       const x = raw[i]!;
+      if (typeof x !== 'number') throw new TypeError(`${W}: kvLengths[${i}] must be a number, got ${describe(x)}`);
       if (!Number.isInteger(x) || x < 0 || x > skv)
         throw new RangeError(`${W}: kvLengths[${i}] must be an integer in [0, Skv=${skv}], got ${String(x)}`);
       kvLengths[i] = x;

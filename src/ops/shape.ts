@@ -12,14 +12,16 @@ export function checkShape(where: string, shape: unknown): number[] {
   let n = 1;
   shape.forEach((d, i) => {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
-      throw new RangeError(`${where}: dimension ${i} must be a non-negative integer, got ${String(d)} in shape ${fmtAny(shape)}`);
+      throw new (typeof d === 'number' ? RangeError : TypeError)(
+        `${where}: dimension ${i} must be a non-negative integer, got ${describe(d)} in shape ${fmtAny(shape)}`,
+      );
     n *= d;
   });
   if (n > MAX_ELEMENTS) throw new RangeError(`${where}: shape ${fmtAny(shape)} has ${n} elements, more than the supported 2^48`);
   return [...shape] as number[];
 }
 
-const fmtAny = (s: unknown[]): string => `[${s.map(String).join(', ')}]`;
+const fmtAny = (s: unknown[]): string => `[${s.map((d) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`;
 
 export function numel(shape: Shape): number {
   let n = 1;
@@ -96,5 +98,6 @@ export function describe(x: unknown): string {
   if (Array.isArray(x)) return `an array of length ${x.length}`;
   if (typeof x === 'object') return (x as object).constructor?.name ?? 'an object';
   if (typeof x === 'string') return `'${x}'`;
+  if (typeof x === 'bigint') return `${x}n (a BigInt)`;
   return String(x);
 }

@@ -232,6 +232,7 @@ export function rankDevices(devices: DeviceInfo[], options: RankOptions = {}): R
   if (!['auto', 'prefer-gpu', 'prefer-cpu'].includes(policy))
     throw new TypeError(`selection: policy must be 'auto', 'prefer-gpu' or 'prefer-cpu', got '${String(policy)}'`);
   const prefer = options.prefer ?? [];
+  if (!Array.isArray(prefer)) throw new TypeError(`selection: prefer must be an array of device names like ['cuda', 'cpu'], got ${typeof prefer === 'string' ? `'${prefer}'` : typeof prefer}`);
   for (const p of prefer) if (!parseSelector(p)) throw new TypeError(`selection: prefer entries must look like 'cuda' or 'cuda:1', got '${p}'`);
   const ops = options.ops ?? TYPICAL_OPS;
   const dtypes = options.require?.dtype === undefined ? [] : Array.isArray(options.require.dtype) ? options.require.dtype : [options.require.dtype];

@@ -56,6 +56,8 @@ function normalize(o: ValidateOptions): Normalized {
   if (size !== 'quick' && size !== 'full') throw new TypeError(`validate: size must be 'quick' or 'full', got '${String(size)}'`);
   const seed = o.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`validate: seed must be a non-negative integer, got ${String(seed)}`);
+  if (o.filter !== undefined && typeof o.filter !== 'string' && !(o.filter instanceof RegExp))
+    throw new TypeError(`validate: filter must be a string or a RegExp, got ${typeof o.filter}`);
   const cpuThreads = o.cpuThreads ? [...o.cpuThreads] : [1, 2, 3];
   for (const t of cpuThreads) if (!Number.isInteger(t) || t < 1) throw new RangeError(`validate: cpuThreads must be positive integers, got ${String(t)}`);
   return {
