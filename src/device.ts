@@ -255,7 +255,10 @@ export class Device {
     return this.live('pending').pending();
   }
 
-  /** Releases the device. Tensors already created keep their memory until disposed. */
+  /**
+   * Releases the device. Its tensors can no longer be read or used by ops (a TypeError says so, on
+   * every backend); their memory goes when they are disposed (or garbage collected).
+   */
   dispose(): void {
     const be = this.#backend;
     this.#backend = undefined;

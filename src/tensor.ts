@@ -50,6 +50,10 @@ export class Tensor {
   /** Waits for the ops that produce this tensor, then copies it out (f32 → Float32Array, f16/bf16 → Uint16Array bits). */
   async read(): Promise<HostData> {
     const s = this.storage('read', 'the tensor');
+    // The same answer on every backend, whatever the timing: a disposed device's tensors are not read.
+    const owner = this.owner as { disposed?: boolean; info?: { backend: string } };
+    if (owner.disposed)
+      throw new TypeError(`read: the tensor's ${owner.info?.backend ?? ''} device has been disposed; read results before disposing their device`);
     const out = this.dtype === 'f32' ? new Float32Array(this.size) : new Uint16Array(this.size);
     await this.#backend.read(s, out);
     return out;

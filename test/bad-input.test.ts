@@ -358,3 +358,17 @@ describe('bad input outside the kernels: the message names the value as given', 
     dev.dispose();
   });
 });
+
+describe.each(BACKENDS)('a disposed device on %s', (backend) => {
+  it("its tensors, inputs and finished outputs alike, are refused the same way; disposing them stays safe", async () => {
+    const dev = await open(backend);
+    const t = dev.tensor(new Float32Array(4).fill(3), [2, 2]);
+    const y = dev.matmul(t, t);
+    await dev.sync();
+    dev.dispose();
+    for (const x of [t, y]) await expect(x.read()).rejects.toThrow(new TypeError(`read: the tensor's ${backend} device has been disposed; read results before disposing their device`));
+    expect(() => dev.matmul(t, t)).toThrow(/has been disposed/);
+    t.dispose();
+    y.dispose();
+  });
+});
