@@ -551,6 +551,30 @@ describe('matmul: larger problems on cpu (several tiles and threads)', () => {
 });
 
 describe('matmul: cpu agrees with itself', () => {
+  it('16-bit skinny products (decode GEMV, N <= 4) give the bits of the same product on their f32 values', async () => {
+    // The skinny kernels convert 16-bit lines in registers as they stream them: the conversion is exact
+    // and the order of the sums is the f32 kernel's, so the results must be the same bits.
+    const dev = await open('cpu');
+    try {
+      const rng = new Rng(43);
+      for (const dtype of ['bf16', 'f16'] as const)
+        for (const [aShape, bShape, transB] of [
+          [[1, 4099], [1031, 4099], true], // M = 1 (1 x 4 blocks), B [N, K]
+          [[3, 517], [77, 517], true], // M = 3 (4 x 4 blocks)
+          [[263, 1000], [1000, 3], false], // N = 3: A streamed
+        ] as [number[], number[], boolean][]) {
+          const a = randomTensor(rng, aShape, dtype), b = randomTensor(rng, bShape, dtype);
+          const as16 = [dev.tensor(a.data, aShape, dtype), dev.tensor(b.data, bShape, dtype)] as const;
+          const as32 = [dev.tensor(Float32Array.from(decode(a.data, dtype)), aShape), dev.tensor(Float32Array.from(decode(b.data, dtype)), bShape)] as const;
+          const y16 = await dev.matmul(as16[0], as16[1], { transB, outDtype: 'f32' }).read();
+          const y32 = await dev.matmul(as32[0], as32[1], { transB }).read();
+          expect(Buffer.from(y16.buffer).equals(Buffer.from(y32.buffer)), `${dtype} ${aShape} x ${bShape}`).toBe(true);
+        }
+    } finally {
+      dev.dispose();
+    }
+  });
+
   it('the same product twice is bitwise identical', async () => {
     const dev = await open('cpu');
     try {

@@ -119,24 +119,44 @@ inline V16 load16(const float* p) {
   return v;
 }
 
-// part[i][j][l] += a_i[k] * b_j[k] over k in [0, len) with k = l mod DL, for a 4 x 4 block.
-// a * b + acc is contracted to one FMA where the unit has FMA, as vm::madd does for the tail.
-void dot4x4(const float* const* a, const float* const* b, int64_t len, float* part) {
-  V16 acc[16];
-  for (int q = 0; q < 16; ++q) acc[q] = load16(part + q * DL);
+// Values k..k+15 of a line in its own dtype, as f32: 16-bit lines are converted in registers (cvt_row
+// on 16 values: F16C / shifts), so the decode GEMV reads a 16-bit weight once, in place, as it does an
+// f32 one, instead of converting whole lines through a buffer that falls out of L1 (half the bytes
+// then ran no faster than f32). The conversion is exact: results are the same bits as converting first.
+template <kp_dtype DT>
+inline V16 load16_as_f32(const void* line, int64_t k) {
+  if constexpr (DT == KP_F32) {
+    return load16(static_cast<const float*>(line) + k);
+  } else {
+    float t[DL];
+    cvt_row(static_cast<const uint16_t*>(line) + k, DT, DL, t);
+    return load16(t);
+  }
+}
+
+// part[i][j][l] += a_i[k] * b_j[k] over k in [0, len) with k = l mod DL, for an MA x 4 block (MA = 1 for
+// the single-row decode GEMV: a quarter of the FMAs of 4 x 4); the b lines in dtype BDT. a * b + acc is
+// contracted to one FMA where the unit has FMA, as vm::madd does for the tail.
+template <kp_dtype BDT, int MA>
+void dot4x4(const float* const* a, const void* const* b, int64_t len, float* part) {
+  V16 acc[MA * 4];
+  for (int q = 0; q < MA * 4; ++q) acc[q] = load16(part + q * DL);
   int64_t k = 0;
   for (; k + DL <= len; k += DL) {
-    const V16 a0 = load16(a[0] + k), a1 = load16(a[1] + k), a2 = load16(a[2] + k), a3 = load16(a[3] + k);
-    const V16 b0 = load16(b[0] + k), b1 = load16(b[1] + k), b2 = load16(b[2] + k), b3 = load16(b[3] + k);
-    acc[0] = a0 * b0 + acc[0], acc[1] = a0 * b1 + acc[1], acc[2] = a0 * b2 + acc[2], acc[3] = a0 * b3 + acc[3];
-    acc[4] = a1 * b0 + acc[4], acc[5] = a1 * b1 + acc[5], acc[6] = a1 * b2 + acc[6], acc[7] = a1 * b3 + acc[7];
-    acc[8] = a2 * b0 + acc[8], acc[9] = a2 * b1 + acc[9], acc[10] = a2 * b2 + acc[10], acc[11] = a2 * b3 + acc[11];
-    acc[12] = a3 * b0 + acc[12], acc[13] = a3 * b1 + acc[13], acc[14] = a3 * b2 + acc[14], acc[15] = a3 * b3 + acc[15];
+    const V16 b0 = load16_as_f32<BDT>(b[0], k), b1 = load16_as_f32<BDT>(b[1], k), b2 = load16_as_f32<BDT>(b[2], k),
+              b3 = load16_as_f32<BDT>(b[3], k);
+#pragma GCC unroll 4
+    for (int i = 0; i < MA; ++i) {
+      const V16 ai = load16(a[i] + k);
+      acc[4 * i] = ai * b0 + acc[4 * i], acc[4 * i + 1] = ai * b1 + acc[4 * i + 1];
+      acc[4 * i + 2] = ai * b2 + acc[4 * i + 2], acc[4 * i + 3] = ai * b3 + acc[4 * i + 3];
+    }
   }
-  for (int q = 0; q < 16; ++q) __builtin_memcpy(part + q * DL, &acc[q], sizeof(V16));
-  for (int i = 0; i < 4; ++i)
+  for (int q = 0; q < MA * 4; ++q) __builtin_memcpy(part + q * DL, &acc[q], sizeof(V16));
+  for (int i = 0; i < MA; ++i)
     for (int j = 0; j < 4; ++j)
-      for (int64_t l = 0; k + l < len; ++l) part[(i * 4 + j) * DL + l] = vm::madd(a[i][k + l], b[j][k + l], part[(i * 4 + j) * DL + l]);
+      for (int64_t l = 0; k + l < len; ++l)
+        part[(i * 4 + j) * DL + l] = vm::madd(a[i][k + l], load_f32(b[j], BDT, k + l), part[(i * 4 + j) * DL + l]);
 }
 
 inline float reduce_lanes(float* s) {
@@ -145,19 +165,28 @@ inline float reduce_lanes(float* s) {
   return s[0];
 }
 
-// out(i, j) = dot(arows[i], brows[j]) for i < ma, j < nb (<= 4 each), lines contiguous along k.
-// Missing lines repeat line 0 (computed and dropped), so the kernel is always 4 x 4.
-void dot_block(const float* const* arows, int ma, const float* const* brows, int nb, int64_t k, float out[4][4],
-               float* part) {
+// out(i, j) = dot(arows[i], blines[j]) for i < ma, j < nb (<= 4 each), lines contiguous along k; the
+// f32 a rows are the few reused ones, the b lines (dtype bdt) the streamed ones. Missing lines repeat
+// line 0 (computed and dropped), so the kernel is 1 x 4 or 4 x 4.
+void dot_block(const float* const* arows, int ma, const void* const* blines, kp_dtype bdt, int nb, int64_t k,
+               float out[4][4], float* part) {
   const float* a[4];
-  const float* b[4];
+  const void* b[4];
   for (int i = 0; i < 4; ++i) {
     a[i] = arows[i < ma ? i : 0];
-    b[i] = brows[i < nb ? i : 0];
+    b[i] = blines[i < nb ? i : 0];
   }
   for (int q = 0; q < 16 * DL; ++q) part[q] = 0.0f;
-  dot4x4(a, b, k, part);
-  for (int i = 0; i < 4; ++i)
+  if (ma == 1) {
+    if (bdt == KP_F16) dot4x4<KP_F16, 1>(a, b, k, part);
+    else if (bdt == KP_BF16) dot4x4<KP_BF16, 1>(a, b, k, part);
+    else dot4x4<KP_F32, 1>(a, b, k, part);
+  } else {
+    if (bdt == KP_F16) dot4x4<KP_F16, 4>(a, b, k, part);
+    else if (bdt == KP_BF16) dot4x4<KP_BF16, 4>(a, b, k, part);
+    else dot4x4<KP_F32, 4>(a, b, k, part);
+  }
+  for (int i = 0; i < (ma == 1 ? 1 : 4); ++i)
     for (int j = 0; j < 4; ++j) out[i][j] = reduce_lanes(part + (i * 4 + j) * DL);
 }
 
@@ -179,12 +208,11 @@ void dot_m_task(const void* ctx_v, int64_t t) {
   const int64_t n0 = t % x.chunks * DN, nb = min64(DN, d.n - n0);
   const int m = static_cast<int>(d.m);
   const int64_t K = d.k;
-  float* acc = task_ws(4 * DN + 16 * DL + DN + 2 * DN + 8 * K);
+  float* acc = task_ws(4 * DN + 16 * DL + DN + 2 * DN + 4 * K);
   float* part = acc + 4 * DN;
   float* bias = part + 16 * DL;
   float* work = bias + DN;
   float* abuf = work + 2 * DN;
-  float* bbuf = abuf + 4 * K;
   const char* A = static_cast<const char*>(g.args->a);
   const char* B = static_cast<const char*>(g.args->b);
   const float* arows[4];
@@ -192,11 +220,10 @@ void dot_m_task(const void* ctx_v, int64_t t) {
     arows[i] = line_f32(A + (e.a_off + i * g.a_rs) * g.esz, d.dtype, g.a_cs, K, abuf + i * K);
   for (int64_t j0 = 0; j0 < nb; j0 += 4) {
     const int nj = static_cast<int>(min64(4, nb - j0));
-    const float* brows[4];
-    for (int j = 0; j < nj; ++j)
-      brows[j] = line_f32(B + (e.b_off + (n0 + j0 + j) * g.b_cs) * g.esz, d.dtype, g.b_rs, K, bbuf + j * K);
+    const void* blines[4];  // B transposed: each line contiguous along k (b_rs == 1), read in place
+    for (int j = 0; j < nj; ++j) blines[j] = B + (e.b_off + (n0 + j0 + j) * g.b_cs) * g.esz;
     float out[4][4];
-    dot_block(arows, m, brows, nj, K, out, part);
+    dot_block(arows, m, blines, d.dtype, nj, K, out, part);
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < nj; ++j) acc[i * DN + j0 + j] = out[i][j];
   }
@@ -214,11 +241,10 @@ void dot_n_task(const void* ctx_v, int64_t t) {
   const int64_t m0 = t % x.chunks * GM, mb = min64(GM, d.m - m0);
   const int n = static_cast<int>(d.n);
   const int64_t K = d.k;
-  float* part = task_ws(16 * DL + 4 + 8 + 8 * K);
+  float* part = task_ws(16 * DL + 4 + 8 + 4 * K);
   float* bias = part + 16 * DL;
   float* work = bias + 4;
   float* bbuf = work + 8;
-  float* abuf = bbuf + 4 * K;
   const char* A = static_cast<const char*>(g.args->a);
   const char* B = static_cast<const char*>(g.args->b);
   const float* brows[4];
@@ -227,13 +253,17 @@ void dot_n_task(const void* ctx_v, int64_t t) {
   if (d.has_bias) load_row_f32(g.args->bias, d.bias_dtype, n, bias);
   for (int64_t i0 = 0; i0 < mb; i0 += 4) {
     const int ni = static_cast<int>(min64(4, mb - i0));
-    const float* arows[4];
-    for (int i = 0; i < ni; ++i)
-      arows[i] = line_f32(A + (e.a_off + (m0 + i0 + i) * g.a_rs) * g.esz, d.dtype, g.a_cs, K, abuf + i * K);
-    float out[4][4];
-    dot_block(arows, ni, brows, n, K, out, part);
-    for (int i = 0; i < ni; ++i)
-      epilogue_row(d, *g.args, e.bt, e.r_off, m0 + i0 + i, 0, n, out[i], d.has_bias ? bias : nullptr, work);
+    const void* alines[4];  // A rows, contiguous along k (a_cs == 1): the streamed side, read in place
+    for (int i = 0; i < ni; ++i) alines[i] = A + (e.a_off + (m0 + i0 + i) * g.a_rs) * g.esz;
+    // dot(a_i, b_j) = dot(b_j, a_i) to the bit (products and FMAs commute): B's converted rows take
+    // the reused side of the block.
+    float out_t[4][4];
+    dot_block(brows, n, alines, d.dtype, ni, K, out_t, part);
+    for (int i = 0; i < ni; ++i) {
+      float row[4];
+      for (int j = 0; j < n; ++j) row[j] = out_t[j][i];
+      epilogue_row(d, *g.args, e.bt, e.r_off, m0 + i0 + i, 0, n, row, d.has_bias ? bias : nullptr, work);
+    }
   }
 }
 
