@@ -1,6 +1,6 @@
 // The command line: argument parsing, probe output, and the tour end to end on the cpu backend.
 import { describe, expect, it } from 'vitest';
-import { parseArgs as parse } from '../src/cli/args.js';
+import { parseArgs as parse, shortUsage } from '../src/cli/args.js';
 import { COMMANDS, DEFAULT_COMMAND } from '../src/cli/commands.js';
 import { main } from '../src/cli/main.js';
 
@@ -38,6 +38,14 @@ describe('cli', () => {
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/usage: kernelport/);
     expect(help.out).toMatch(/probe/);
+  });
+
+  it("a usage error shows the options of the command it concerns, not every command's", () => {
+    expect(shortUsage(COMMANDS, ['probe', '--bogus'], DEFAULT_COMMAND)).toBe(
+      'usage: kernelport probe [options]\n  probe       every backend and device, available or not, with the reason\n      --json              machine-readable output\n\nkernelport --help lists every command.',
+    );
+    expect(shortUsage(COMMANDS, ['--bogus'], DEFAULT_COMMAND)).toMatch(/^usage: kernelport tour \[options\]/);
+    expect(shortUsage(COMMANDS, ['frobnicate'], DEFAULT_COMMAND)).toBe('kernelport --help lists every command and its options.');
   });
 
   it('probe --json lists every backend with availability and reasons', async () => {

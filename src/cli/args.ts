@@ -74,12 +74,21 @@ export function parseArgs(argv: string[], commands: Command[], fallback: string)
 
 export function usage(commands: Command[]): string {
   const lines = ['usage: kernelport [command] [options]', '', 'commands:'];
-  for (const c of commands) {
-    lines.push(`  ${c.name.padEnd(12)}${c.summary}`);
-    for (const [f, s] of Object.entries(c.flags)) lines.push(`      --${(f + (s.type === 'string' ? ' V' : '')).padEnd(18)}${s.help}`);
-  }
+  for (const c of commands) lines.push(...commandLines(c));
   lines.push('', 'options for every command:', '  -h, --help          this text', '  -v, --version       the package version');
   return lines.join('\n');
+}
+
+function commandLines(c: Command): string[] {
+  return [`  ${c.name.padEnd(12)}${c.summary}`, ...Object.entries(c.flags).map(([f, s]) => `      --${(f + (s.type === 'string' ? ' V' : '')).padEnd(18)}${s.help}`)];
+}
+
+/** What a usage error prints under its message: the options of the command it concerns, not all of them. */
+export function shortUsage(commands: Command[], argv: readonly string[], fallback: string): string {
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith('-') && !commands.some((x) => x.name === first)) return 'kernelport --help lists every command and its options.';
+  const c = commands.find((x) => x.name === first) ?? commands.find((x) => x.name === fallback);
+  return c ? [`usage: kernelport ${c.name} [options]`, ...commandLines(c), '', 'kernelport --help lists every command.'].join('\n') : usage(commands);
 }
 
 /** A comma-separated list of positive integers (`--m 1,512`). */

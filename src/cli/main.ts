@@ -4,7 +4,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../native.js';
-import { parseArgs, usage, UsageError, type Parsed } from './args.js';
+import { parseArgs, shortUsage, usage, UsageError, type Parsed } from './args.js';
 import { COMMANDS, DEFAULT_COMMAND } from './commands.js';
 
 export async function main(argv: string[], log: (s: string) => void = (s) => console.log(s)): Promise<number> {
@@ -13,7 +13,7 @@ export async function main(argv: string[], log: (s: string) => void = (s) => con
     parsed = parseArgs(argv, COMMANDS, DEFAULT_COMMAND);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`kernelport: ${e.message}\n\n${usage(COMMANDS)}`);
+      console.error(`kernelport: ${e.message}\n\n${shortUsage(COMMANDS, argv, DEFAULT_COMMAND)}`);
       return 2;
     }
     throw e;
