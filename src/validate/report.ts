@@ -100,6 +100,7 @@ export function formatTerminal(r: ValidationReport, maxFailures = 20): string {
     '',
     'err/bound: the worst element error against the float64 reference as a multiple of its bound (<= 1 passes; DESIGN.md "Numerics");',
     '(f32 out): the same over f32 outputs only (16-bit outputs are dominated by their final rounding, near 1 even when exact).',
+    'max ulp: |got - expected| in ulps of the output dtype at the expected value: huge where an output cancels to about 0 (its ulp is tiny), which err/bound judges.',
     `${verdict(r.pass).toUpperCase()} in ${(r.ms / 1000).toFixed(1)} s`,
   );
   return out.join('\n');
