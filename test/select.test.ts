@@ -112,6 +112,12 @@ describe('supports / explain on recorded devices', () => {
     expect(() => supports(cpu, 'matmul', { m: 1, n: 1 })).toThrow(/desc.k/);
   });
 
+  it('explain and supports refuse sizes no op could have', () => {
+    expect(() => explain(cpu, 'attention', { batch: -1, hq: 32, sq: 1, skv: 1024, d: 128 })).toThrow(/desc.batch must be a non-negative integer, got -1/);
+    expect(() => supports(cpu, 'attention', { hq: 32, hkv: 0, sq: 1, skv: 1024, d: 128 })).toThrow(/desc.hkv must be at least 1/);
+    expect(() => explain(cpu, 'matmul', { m: 1, n: 2, k: 3, batch: 1.5 })).toThrow(/desc.batch/);
+  });
+
   it('explain names variant, tiles, estimate and bound', () => {
     const gemv = explain(llvmpipe, 'matmul', { m: 1, n: 4096, k: 4096 });
     expect(gemv.variant).toBe('wgsl-gemv');

@@ -65,6 +65,13 @@ export function toDesc(op: OpName, desc: unknown): OpDesc {
     const v = d[f];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: desc.${f} must be a non-negative integer, got ${String(v)}`);
   }
+  // Optional sizes, when given, obey the same rules (a negative batch made negative FLOP counts).
+  for (const f of op === 'matmul' ? ['batch'] : ['batch', 'hkv', 'dv']) {
+    const v = d[f];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0))
+      throw new RangeError(`${op}: desc.${f} must be a non-negative integer, got ${String(v)}`);
+  }
+  if (op === 'attention' && d.hkv === 0) throw new RangeError('attention: desc.hkv must be at least 1 (Hq is a multiple of it), got 0');
   const dtype = (d.dtype ?? 'f32') as DType;
   if (!['f32', 'f16', 'bf16'].includes(dtype)) throw new TypeError(`${op}: desc.dtype must be 'f32', 'f16' or 'bf16', got ${String(d.dtype)}`);
   return { ...(desc as MatmulDesc & AttentionDesc), op, dtype } as OpDesc;
