@@ -24,9 +24,11 @@
 // semantics: a hidden key never touches V) through each warp's own scratch.
 //
 // Asynchrony (wgmma.cuh): a group's accumulators are read only after the wait that retires it (with
-// the overlap: wait_group 1 for S_{t+1}, committed before P_t V_t, and an empty group in place of
-// P_t V_t on the key-by-key path, so that the count is the same on both paths and ptxas need not
-// serialise); A fragments and accumulators are pinned in registers from wgmma.fence to that wait;
+// the overlap: wait_group 1 for S_{t+1}, committed before P_t V_t). ptxas serialises all of a
+// kernel's wgmma (C7520) when it finds one in a path it cannot prove uniform while another group is in
+// flight, so the overlap loop has no such path: the last tile is peeled off (a next tile is a
+// compile-time fact) and P_t V_t is issued on every tile, a non-finite V_t read as the zeros of the
+// key-by-key path's scratch (which adds V_t itself); A fragments and accumulators are pinned in registers from wgmma.fence to that wait;
 // each thread makes its cp.async copies visible to the async proxy (fence.proxy.async) before the
 // barrier after which the tensor cores read them.
 //
@@ -54,6 +56,10 @@ const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
 KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
 constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
+constexpr int kScratchFloats = static_cast<int>(kScratchBytes / 4);
+// With the overlap the scratch doubles as a V tile of zeros (MN-major, 1024-byte aligned after Q and
+// the four 1024-aligned tiles): it must hold one.
+static_assert(kScratchBytes >= tile_bytes(128), "the scratch must hold a V tile");
 KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
   return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + 1024;
 }
@@ -161,6 +167,10 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
   };
 
+  // The overlap path reads a non-finite V tile as these zeros (see the tile loop): zero from the start.
+  if constexpr (OVERLAP)
+    for (int i = tid; i < kScratchFloats; i += kThreads) reinterpret_cast<float*>(smem + (scratch_s - base))[i] = 0.0f;
+
   // Prologue: Q, K_0, V_0 and K_1 land; S_0 and its softmax.
 #pragma unroll
   for (int r = 0; r < kRows * CH / kThreads; ++r) {
@@ -186,9 +196,11 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   }
 
   // Tile t: P_t is in s_cur; K_{t+1} and V_t were loaded during tile t - 1 (the prologue for t = 0).
-#pragma unroll 1
-  for (int t = 0; t < ntiles; ++t) {
-    const bool next = t + 1 < ntiles;
+  // With the overlap, whether a next tile exists is a compile-time constant (the last tile is peeled
+  // off the loop) and P_t V_t is issued on every tile: ptxas serialises every wgmma of a kernel where
+  // one sits in a branch it cannot prove uniform while another group is in flight (C7520).
+  auto tile = [&](int t, auto next_c) {
+    const bool next = OVERLAP ? decltype(next_c)::value : t + 1 < ntiles;
     cp_async_wait<0>();
     fence_proxy_async();  // this thread's copies, to the tensor cores' view of shared memory
     // Every copy of K_{t+1} and V_t is visible; both warpgroups are done with K_t (S_t) and V_{t-1}
@@ -210,7 +222,11 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
         if constexpr (!P16 && BF16) fence_operands(pl[kk]);
       }
     };
-    if (!v_bad) {
+    // A V tile with Inf or NaN goes key by key below. Without the overlap P_t V_t is skipped for it;
+    // with it, the MMAs read the scratch's zeros instead of V_t (O += P 0 leaves O as it is).
+    const bool pv_mma = OVERLAP || !v_bad;
+    const uint32_t v_src = OVERLAP && v_bad ? scratch_s : v_buf(t);
+    if (pv_mma) {
       pack_p<kKeys / 8, BF16, P16>(s_cur, ph, pm, pl);
 #pragma unroll
       for (int c = 0; c < D / CW; ++c) {
@@ -224,7 +240,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #pragma unroll
         for (int kk = 0; kk < kKeys / 16; ++kk) {
           // 16 keys = 16 rows of 128 bytes; 64-column chunks LBO = kKeys * 128 bytes apart.
-          const uint64_t dv = smem_desc(v_buf(t) + (c * CW / 64) * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+          const uint64_t dv = smem_desc(v_src + (c * CW / 64) * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
           if constexpr (CW == 128) {
             wgmma_rs_m64n128k16<BF16, 1>(*reinterpret_cast<float(*)[64]>(&oc[0]), ph[kk], dv);
           } else {
@@ -249,14 +265,12 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
       }
     }
     if (OVERLAP && next) {
-      // S_{t+1}'s group is the older of the two in flight (the other empty when V_t is not finite).
-      if (v_bad) wgmma_commit();
-      wgmma_wait<1>();
+      wgmma_wait<1>();  // S_{t+1}'s group is the older of the two in flight
       s_done(s_next);
       softmax(t + 1, s_next);
     }
     wgmma_wait<0>();
-    if (!v_bad) p_done();
+    if (pv_mma) p_done();
 #pragma unroll
     for (int n = 0; n < NT; ++n) fence_operands(o[n]);
     if (v_bad) {
@@ -265,6 +279,10 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
       pv_keywise<kKeys, kKeys, NT, BF16>(o, s_cur, ps, g, t4, [&](int j, int n) {
         return *reinterpret_cast<const uint32_t*>(smem + (v_buf(t) - base) + operand_offset(kKeys, j, n) + 4 * t4);
       });
+      if constexpr (OVERLAP) {  // zeros again before the next tile's barrier (and its proxy fence)
+        __syncwarp();
+        for (int i = lane; i < 16 * kKeys; i += 32) ps[i] = 0.0f;
+      }
     }
     if (next) {
       if (!OVERLAP) {
@@ -279,6 +297,14 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) s_cur[n][e] = s_next[n][e];
     }
+  };
+  if constexpr (OVERLAP) {
+#pragma unroll 1
+    for (int t = 0; t + 1 < ntiles; ++t) tile(t, std::true_type{});
+    if (ntiles > 0) tile(ntiles - 1, std::false_type{});
+  } else {
+#pragma unroll 1
+    for (int t = 0; t < ntiles; ++t) tile(t, std::false_type{});
   }
   cp_async_wait<0>();  // no copy outlives the block (Q's, when no key is visible)
   store_rows<NT, BF16, P16>(a, b, h, ra, t4, o, st);
