@@ -28,9 +28,9 @@
 // kernel's wgmma (C7520) when it finds one in a path it cannot prove uniform while another group is in
 // flight, so the overlap loop has no such path: the last tile is peeled off (a next tile is a
 // compile-time fact) and P_t V_t is issued on every tile, a non-finite V_t read as the zeros of the
-// key-by-key path's scratch (which adds V_t itself); A fragments and accumulators are pinned in registers from wgmma.fence to that wait;
-// each thread makes its cp.async copies visible to the async proxy (fence.proxy.async) before the
-// barrier after which the tensor cores read them.
+// key-by-key path's scratch (which adds V_t itself). A fragments and accumulators are pinned in
+// registers from wgmma.fence to that wait; each thread makes its cp.async copies visible to the async
+// proxy (fence.proxy.async) before the barrier after which the tensor cores read them.
 //
 // Compiled with a body in the sm_90a device pass and in the CPU emulator (KP_WGMMA_OPS), chosen only
 // where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device. Not yet
