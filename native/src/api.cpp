@@ -58,11 +58,9 @@ void check_distinct(const char* op, kp_buffer* out, const char* out_name,
                                                "; outputs must be buffers that no input of the op uses");
 }
 
-// Blocking calls from a callback would wait for the queue thread they run on.
-void refuse_on_queue_thread(const kp_device* dev, const char* call, const char* instead) {
-  if (dev->on_queue_thread())
-    throw Error(KP_ERR_INVALID_ARGUMENT, std::string(call) + " was called from a callback on the device's queue thread, "
-                                         "where it would wait for itself; use " + instead);
+// Blocking calls from a callback would wait for the queue thread they run on: refused with this.
+std::string waits_for_itself(const char* call, const char* instead) {
+  return std::string(call) + " was called from a callback on the device's queue thread, where it would wait for itself; " + instead;
 }
 
 bool is_flag(int32_t v) { return v == 0 || v == 1; }
@@ -278,9 +276,7 @@ KP_API kp_status kp_device_open(const char* backend, int32_t threads, kp_device*
 
 KP_API kp_status kp_device_close(kp_device* dev) {
   if (!dev) return KP_OK;
-  if (dev->on_queue_thread())
-    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_close was called from a callback on the device's queue thread, "
-                                             "which it would have to wait for; close the device from another thread");
+  if (dev->on_queue_thread()) return kp::fail(KP_ERR_INVALID_ARGUMENT, waits_for_itself("kp_device_close", "close it from another thread"));
   dev->stop();  // runs what is queued, then ends the queue thread
   dev->release();
   return KP_OK;
@@ -288,9 +284,7 @@ KP_API kp_status kp_device_close(kp_device* dev) {
 
 KP_API kp_status kp_device_sync(kp_device* dev) {
   if (!dev) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync: dev is NULL");
-  if (dev->on_queue_thread())
-    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_device_sync was called from a callback on the device's queue thread, "
-                                             "where it would wait for itself; use kp_device_sync_async");
+  if (dev->on_queue_thread()) return kp::fail(KP_ERR_INVALID_ARGUMENT, waits_for_itself("kp_device_sync", "use kp_device_sync_async"));
   dev->drain();
   finish_device(dev);
   std::string msg;
@@ -353,7 +347,8 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
     // Queued ops hold references: let those that use the buffer finish first, so the write is ordered
     // after them (a KV cache or kv_lengths updated between ops) instead of racing them.
     if (buf->refs.load(std::memory_order_acquire) > 1) {
-      refuse_on_queue_thread(buf->device, "kp_buffer_write into a buffer that queued ops use", "a write outside the callback");
+      if (buf->device->on_queue_thread())
+        throw Error(KP_ERR_INVALID_ARGUMENT, waits_for_itself("kp_buffer_write into a buffer that queued ops use", "write it outside the callback"));
       buf->device->drain();
     }
     char* dst = static_cast<char*>(buf->data) + offset;
@@ -425,8 +420,7 @@ struct BlockingRead {
 
 KP_API kp_status kp_buffer_read(kp_buffer* buf, size_t offset, void* dst, size_t bytes) {
   if (buf && buf->device->on_queue_thread())
-    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_read was called from a callback on the device's queue thread, "
-                                             "where it would wait for itself; use kp_buffer_read_async");
+    return kp::fail(KP_ERR_INVALID_ARGUMENT, waits_for_itself("kp_buffer_read", "use kp_buffer_read_async"));
   BlockingRead r;
   kp_status s = read_async("kp_buffer_read", buf, offset, dst, bytes, [](void* user, kp_status st, const char* msg) {
     auto* r = static_cast<BlockingRead*>(user);
