@@ -1,17 +1,30 @@
 /** A tensor: a shape, a dtype and storage on one device. Reading waits for the ops that write it. */
 import type { BackendDevice, Storage } from './backends/backend.js';
-import { fmt, numel } from './ops/shape.js';
+import { checkShape, describe, fmt, numel } from './ops/shape.js';
 import type { DType, HostData, Shape } from './types.js';
 
-// Safety net only: a tensor that is garbage collected without dispose() gives its memory back.
-const registry = new FinalizationRegistry<{ backend: BackendDevice; storage: Storage; live: { v: boolean } }>((held) => {
-  if (held.live.v) {
-    held.live.v = false;
+/** One storage and the tensors that use it (a tensor and its reshape views): freed with the last. */
+class SharedStorage {
+  refs = 1;
+  constructor(
+    readonly backend: BackendDevice,
+    readonly storage: Storage,
+  ) {}
+  drop(): void {
+    if (--this.refs > 0) return;
     try {
-      held.backend.release(held.storage);
+      this.backend.release(this.storage);
     } catch {
       // the device may already be gone; its memory went with it
     }
+  }
+}
+
+// Safety net only: a tensor that is garbage collected without dispose() gives its reference back.
+const registry = new FinalizationRegistry<{ shared: SharedStorage; live: { v: boolean } }>((held) => {
+  if (held.live.v) {
+    held.live.v = false;
+    held.shared.drop();
   }
 });
 
@@ -21,16 +34,18 @@ export class Tensor {
   /** @internal */ readonly owner: object;
   #backend: BackendDevice;
   #storage: Storage | undefined;
+  #shared: SharedStorage;
   #live = { v: true };
 
-  /** @internal Created by Device.tensor / Device.empty and by ops. */
-  constructor(owner: object, backend: BackendDevice, storage: Storage, shape: Shape, dtype: DType) {
+  /** @internal Created by Device.tensor / Device.empty and by ops (and reshape, sharing `shared`). */
+  constructor(owner: object, backend: BackendDevice, storage: Storage, shape: Shape, dtype: DType, shared?: SharedStorage) {
     this.owner = owner;
     this.#backend = backend;
     this.#storage = storage;
+    this.#shared = shared ?? new SharedStorage(backend, storage);
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
-    registry.register(this, { backend, storage, live: this.#live }, this);
+    registry.register(this, { shared: this.#shared, live: this.#live }, this);
   }
 
   get size(): number {
@@ -59,14 +74,35 @@ export class Tensor {
     return out;
   }
 
-  /** Frees the memory now. Ops already enqueued that use this tensor still complete. Idempotent. */
+  /**
+   * The same memory under another shape of as many elements, row-major (one dimension may be -1: the
+   * rest of the elements). No copy and no op: an attention output in layout 'bshd', [B, S, H, D], is
+   * a [B·S, H·D] matmul operand as it is. The tensor and its views are disposed independently; the
+   * memory goes with the last of them.
+   */
+  reshape(shape: readonly number[]): Tensor {
+    const s = this.storage('reshape', 'the tensor');
+    if (!Array.isArray(shape)) throw new TypeError(`reshape: shape must be an array of dimensions, got ${describe(shape)}`);
+    const free = shape.filter((d) => d === -1).length;
+    if (free > 1) throw new RangeError(`reshape: at most one dimension may be -1, got ${fmt(shape)}`);
+    const known = shape.reduce((p: number, d) => (d === -1 ? p : p * d), 1);
+    const inferred = known > 0 && this.size % known === 0 ? this.size / known : -1;
+    if (free && inferred < 0) throw new RangeError(`reshape: the ${this.size} elements of ${fmt(this.shape)} do not fill ${fmt(shape)} for any -1`);
+    const resolved = checkShape('reshape', shape.map((d) => (d === -1 ? inferred : d)));
+    if (numel(resolved) !== this.size)
+      throw new RangeError(`reshape: shape ${fmt(shape)} does not hold the ${this.size} elements of ${fmt(this.shape)}`);
+    this.#shared.refs++;
+    return new Tensor(this.owner, this.#backend, s, resolved, this.dtype, this.#shared);
+  }
+
+  /** Gives this tensor's reference to its memory back now (the memory goes when no view holds it either).
+   *  Ops already enqueued that use it still complete. Idempotent. */
   dispose(): void {
     if (!this.#storage) return;
     registry.unregister(this);
     this.#live.v = false;
-    const s = this.#storage;
     this.#storage = undefined;
-    this.#backend.release(s);
+    this.#shared.drop();
   }
 
   [Symbol.dispose](): void {
