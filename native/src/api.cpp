@@ -350,6 +350,7 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
       if (buf->device->on_queue_thread())
         throw Error(KP_ERR_INVALID_ARGUMENT, waits_for_itself("kp_buffer_write into a buffer that queued ops use", "write it outside the callback"));
       buf->device->drain();
+      finish_device(buf->device);  // GPUs: the kernels those ops launched, too (uploads use their own stream)
     }
     char* dst = static_cast<char*>(buf->data) + offset;
     const kp::Backend* be = buf->backend;
