@@ -18,7 +18,8 @@ export interface NativeBuffer {
 
 export interface NativeDevice {
   createBuffer(bytes: number): NativeBuffer;
-  write(buf: NativeBuffer, src: ArrayBufferView): void;
+  /** Ordered after the queued ops that use `buf` (the call waits for them). */
+  write(buf: NativeBuffer, src: ArrayBufferView, byteOffset?: number): void;
   read<T extends ArrayBufferView>(buf: NativeBuffer, dst: T): Promise<T>;
   sync(): Promise<void>;
   matmul(desc: object, a: NativeBuffer, b: NativeBuffer, bias: NativeBuffer | null, residual: NativeBuffer | null, out: NativeBuffer): void;

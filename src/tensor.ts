@@ -1,5 +1,6 @@
 /** A tensor: a shape, a dtype and storage on one device. Reading waits for the ops that write it. */
 import type { BackendDevice, Storage } from './backends/backend.js';
+import { bytesPerElement } from './dtype.js';
 import { checkShape, describe, fmt, numel } from './ops/shape.js';
 import type { DType, HostData, Shape } from './types.js';
 
@@ -72,6 +73,23 @@ export class Tensor {
     const out = this.dtype === 'f32' ? new Float32Array(this.size) : new Uint16Array(this.size);
     await this.#backend.read(s, out);
     return out;
+  }
+
+  /**
+   * Copies host values into this tensor from element `offset` (row-major; f32: a Float32Array, f16/bf16:
+   * a Uint16Array of bits), after every op already enqueued that uses it and before every later one. A
+   * fixed-capacity KV cache takes each decode step's rows this way, with kvLengths saying how many
+   * are valid. webgpu writes whole 4-byte words: there a 16-bit write needs an even offset and count.
+   */
+  write(data: HostData, offset = 0): void {
+    const s = this.storage('write', 'the tensor');
+    const owner = this.owner as { disposed?: boolean; info?: { backend: string } };
+    if (owner.disposed) throw new TypeError(`write: the tensor's ${owner.info?.backend ?? ''} device has been disposed`);
+    const want = this.dtype === 'f32' ? Float32Array : Uint16Array;
+    if (!(data instanceof want)) throw new TypeError(`write: a ${this.dtype} tensor takes a ${want.name}, got ${describe(data)}`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > this.size)
+      throw new RangeError(`write: ${data.length} elements at offset ${String(offset)} do not fit the ${this.size} of ${fmt(this.shape)}`);
+    this.#backend.write(s, offset * bytesPerElement(this.dtype), data);
   }
 
   /**

@@ -131,13 +131,14 @@ Napi::Value DeviceWrap::CreateBuffer(const Napi::CallbackInfo& info) {
   return ctor->New({Napi::External<kp_buffer>::New(env, buf)});
 }
 
-// write(buffer, typedArray)
+// write(buffer, typedArray, byteOffset = 0): ordered after the queued ops that use the buffer
 Napi::Value DeviceWrap::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   kp_buffer* buf = optional_buffer(info[0], "buffer");
   Napi::TypedArray src = info[1].As<Napi::TypedArray>();
   const auto* data = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
-  kp_status s = kp_buffer_write(buf, 0, data, src.ByteLength());
+  const double offset = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0.0;
+  kp_status s = kp_buffer_write(buf, static_cast<size_t>(offset), data, src.ByteLength());
   if (s != KP_OK) throw_status(env, s, "upload");
   return env.Undefined();
 }

@@ -24,6 +24,8 @@ export interface BackendDevice {
   upload(data: HostData, dtype: DType): Storage;
   allocate(bytes: number): Storage;
   release(s: Storage): void;
+  /** Copies `data` into `s` from `byteOffset`, after every op already enqueued that uses `s`. */
+  write(s: Storage, byteOffset: number, data: HostData): void;
   /** Copies into dst after every op enqueued before; rejects with the error of the op that wrote s. */
   read(s: Storage, dst: HostData): Promise<void>;
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias: Storage | undefined, residual: Storage | undefined, config?: KernelConfig): Storage;

@@ -58,6 +58,10 @@ export class CpuDevice implements BackendDevice {
     (s as CpuStorage).buffer.release();
   }
 
+  write(s: Storage, byteOffset: number, data: HostData): void {
+    this.native.write((s as CpuStorage).buffer, data, byteOffset);
+  }
+
   async read(s: Storage, dst: HostData): Promise<void> {
     await this.native.read((s as CpuStorage).buffer, dst);
   }

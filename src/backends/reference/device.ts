@@ -46,6 +46,14 @@ export class ReferenceDevice implements BackendDevice {
     (s as HostStorage).data = undefined;
   }
 
+  // Ops run when they are enqueued here: a write is ordered after them as it is.
+  write(s: Storage, byteOffset: number, data: HostData): void {
+    const h = s as HostStorage;
+    const Ctor = data.constructor as new (n: number) => HostData;
+    h.data ??= new Ctor(h.bytes / data.BYTES_PER_ELEMENT);
+    h.data.set(data, byteOffset / data.BYTES_PER_ELEMENT);
+  }
+
   async read(s: Storage, dst: HostData): Promise<void> {
     const src = (s as HostStorage).data;
     if (src) dst.set(src as never);

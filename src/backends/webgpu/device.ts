@@ -189,6 +189,16 @@ export class WebGpuDevice implements BackendDevice {
     return this.ctx.storage('the tensor', bytes);
   }
 
+  // queue.writeBuffer is ordered after the work already submitted and before what follows.
+  write(s: Storage, byteOffset: number, data: HostData): void {
+    this.live();
+    if (byteOffset % 4 !== 0 || data.byteLength % 4 !== 0)
+      throw new RangeError(
+        `write: webgpu writes whole 4-byte words: a 16-bit write needs an even element offset and count, got offset ${byteOffset / 2} and ${data.length} elements`,
+      );
+    if (data.byteLength > 0) this.device.queue.writeBuffer((s as GpuStorage).buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
   release(s: Storage): void {
     const g = s as GpuStorage;
     if (g.released) return;
