@@ -33,16 +33,13 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   /** @internal */ readonly owner: object;
-  #backend: BackendDevice;
-  #storage: Storage | undefined;
   #shared: SharedStorage;
+  /** Whether this tensor still holds its reference to the storage (not disposed, not collected). */
   #live = { v: true };
 
   /** @internal Created by Device.tensor / Device.empty and by ops (and reshape, sharing `shared`). */
   constructor(owner: object, backend: BackendDevice, storage: Storage, shape: Shape, dtype: DType, shared?: SharedStorage) {
     this.owner = owner;
-    this.#backend = backend;
-    this.#storage = storage;
     this.#shared = shared ?? new SharedStorage(backend, storage);
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
@@ -54,24 +51,21 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this.#storage === undefined;
+    return !this.#live.v;
   }
 
   /** @internal */
   storage(where: string, name: string): Storage {
-    if (!this.#storage) throw new TypeError(`${where}: ${name} (shape ${fmt(this.shape)}, ${this.dtype}) has been disposed`);
-    return this.#storage;
+    if (!this.#live.v) throw new TypeError(`${where}: ${name} (shape ${fmt(this.shape)}, ${this.dtype}) has been disposed`);
+    return this.#shared.storage;
   }
 
   /** Waits for the ops that produce this tensor, then copies it out (f32 → Float32Array, f16/bf16 → Uint16Array bits). */
   async read(): Promise<HostData> {
     const s = this.storage('read', 'the tensor');
-    // The same answer on every backend, whatever the timing: a disposed device's tensors are not read.
-    const owner = this.owner as { disposed?: boolean; info?: { backend: string } };
-    if (owner.disposed)
-      throw new TypeError(`read: the tensor's ${owner.info?.backend ?? ''} device has been disposed; read results before disposing their device`);
+    this.#deviceLive('read', '; read results before disposing their device');
     const out = this.dtype === 'f32' ? new Float32Array(this.size) : new Uint16Array(this.size);
-    await this.#backend.read(s, out);
+    await this.#shared.backend.read(s, out);
     return out;
   }
 
@@ -83,13 +77,18 @@ export class Tensor {
    */
   write(data: HostData, offset = 0): void {
     const s = this.storage('write', 'the tensor');
-    const owner = this.owner as { disposed?: boolean; info?: { backend: string } };
-    if (owner.disposed) throw new TypeError(`write: the tensor's ${owner.info?.backend ?? ''} device has been disposed`);
+    this.#deviceLive('write');
     const want = this.dtype === 'f32' ? Float32Array : Uint16Array;
     if (!(data instanceof want)) throw new TypeError(`write: a ${this.dtype} tensor takes a ${want.name}, got ${describe(data)}`);
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > this.size)
       throw new RangeError(`write: ${data.length} elements at offset ${String(offset)} do not fit the ${this.size} of ${fmt(this.shape)}`);
-    this.#backend.write(s, offset * bytesPerElement(this.dtype), data);
+    this.#shared.backend.write(s, offset * bytesPerElement(this.dtype), data);
+  }
+
+  // The same answer on every backend, whatever the timing: a disposed device's tensors are not used.
+  #deviceLive(where: string, hint = ''): void {
+    const owner = this.owner as { disposed?: boolean; info?: { backend: string } };
+    if (owner.disposed) throw new TypeError(`${where}: the tensor's ${owner.info?.backend ?? ''} device has been disposed${hint}`);
   }
 
   /**
@@ -110,16 +109,15 @@ export class Tensor {
     if (numel(resolved) !== this.size)
       throw new RangeError(`reshape: shape ${fmt(shape)} does not hold the ${this.size} elements of ${fmt(this.shape)}`);
     this.#shared.refs++;
-    return new Tensor(this.owner, this.#backend, s, resolved, this.dtype, this.#shared);
+    return new Tensor(this.owner, this.#shared.backend, s, resolved, this.dtype, this.#shared);
   }
 
   /** Gives this tensor's reference to its memory back now (the memory goes when no view holds it either).
    *  Ops already enqueued that use it still complete. Idempotent. */
   dispose(): void {
-    if (!this.#storage) return;
+    if (!this.#live.v) return;
     registry.unregister(this);
     this.#live.v = false;
-    this.#storage = undefined;
     this.#shared.drop();
   }
 

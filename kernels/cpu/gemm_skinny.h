@@ -159,6 +159,14 @@ void dot4x4(const float* const* a, const void* const* b, int64_t len, float* par
         part[(i * 4 + j) * DL + l] = vm::madd(a[i][k + l], load_f32(b[j], BDT, k + l), part[(i * 4 + j) * DL + l]);
 }
 
+// dot4x4 for the b lines' dtype, known at run time.
+template <int MA>
+void dot4x4_of(kp_dtype bdt, const float* const* a, const void* const* b, int64_t len, float* part) {
+  if (bdt == KP_F16) dot4x4<KP_F16, MA>(a, b, len, part);
+  else if (bdt == KP_BF16) dot4x4<KP_BF16, MA>(a, b, len, part);
+  else dot4x4<KP_F32, MA>(a, b, len, part);
+}
+
 inline float reduce_lanes(float* s) {
   for (int w = DL / 2; w > 0; w /= 2)
     for (int l = 0; l < w; ++l) s[l] = s[l] + s[l + w];
@@ -177,15 +185,7 @@ void dot_block(const float* const* arows, int ma, const void* const* blines, kp_
     b[i] = blines[i < nb ? i : 0];
   }
   for (int q = 0; q < 16 * DL; ++q) part[q] = 0.0f;
-  if (ma == 1) {
-    if (bdt == KP_F16) dot4x4<KP_F16, 1>(a, b, k, part);
-    else if (bdt == KP_BF16) dot4x4<KP_BF16, 1>(a, b, k, part);
-    else dot4x4<KP_F32, 1>(a, b, k, part);
-  } else {
-    if (bdt == KP_F16) dot4x4<KP_F16, 4>(a, b, k, part);
-    else if (bdt == KP_BF16) dot4x4<KP_BF16, 4>(a, b, k, part);
-    else dot4x4<KP_F32, 4>(a, b, k, part);
-  }
+  ma == 1 ? dot4x4_of<1>(bdt, a, b, k, part) : dot4x4_of<4>(bdt, a, b, k, part);
   for (int i = 0; i < (ma == 1 ? 1 : 4); ++i)
     for (int j = 0; j < 4; ++j) out[i][j] = reduce_lanes(part + (i * 4 + j) * DL);
 }

@@ -60,16 +60,13 @@ export function toDesc(op: OpName, desc: unknown): OpDesc {
   if (op !== 'matmul' && op !== 'attention') throw new TypeError(`explain: op must be 'matmul' or 'attention', got '${String(op)}'`);
   if (desc === null || typeof desc !== 'object') throw new TypeError(`${op}: desc must be an object of sizes, got ${String(desc)}`);
   const d = desc as Record<string, unknown>;
+  // Required sizes, then optional ones that obey the same rule when given (a negative batch made
+  // negative FLOP counts).
   const need = op === 'matmul' ? ['m', 'n', 'k'] : ['hq', 'sq', 'skv', 'd'];
-  for (const f of need) {
+  const optional = op === 'matmul' ? ['batch'] : ['batch', 'hkv', 'dv'];
+  for (const f of [...need, ...optional.filter((x) => d[x] !== undefined)]) {
     const v = d[f];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${op}: desc.${f} must be a non-negative integer, got ${String(v)}`);
-  }
-  // Optional sizes, when given, obey the same rules (a negative batch made negative FLOP counts).
-  for (const f of op === 'matmul' ? ['batch'] : ['batch', 'hkv', 'dv']) {
-    const v = d[f];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0))
-      throw new RangeError(`${op}: desc.${f} must be a non-negative integer, got ${String(v)}`);
   }
   if (op === 'attention' && d.hkv === 0) throw new RangeError('attention: desc.hkv must be at least 1 (Hq is a multiple of it), got 0');
   const dtype = (d.dtype ?? 'f32') as DType;
