@@ -562,6 +562,8 @@ describe('matmul: cpu agrees with itself', () => {
           [[1, 4099], [1031, 4099], true], // M = 1 (1 x 4 blocks), B [N, K]
           [[3, 517], [77, 517], true], // M = 3 (4 x 4 blocks)
           [[263, 1000], [1000, 3], false], // N = 3: A streamed
+          [[1, 4099], [4099, 2085], false], // M = 1, B [K, N]: axpy over rows converted in registers; N, K off 16 and 4
+          [[4, 1031], [1031, 333], false], // M = 4, B [K, N]
         ] as [number[], number[], boolean][]) {
           const a = randomTensor(rng, aShape, dtype), b = randomTensor(rng, bShape, dtype);
           const as16 = [dev.tensor(a.data, aShape, dtype), dev.tensor(b.data, bShape, dtype)] as const;

@@ -15,97 +15,11 @@
 namespace kp::cpu::KP_ISA {
 namespace {
 
-constexpr int64_t GN = 1536;  // most output columns per axpy task (see axpy_width)
+constexpr int64_t GN = 3072;  // most output columns per axpy task (see axpy_width)
 constexpr int64_t GK = 256;   // k values per block of converted A values (axpy)
 constexpr int64_t GM = 64;    // output rows per tall-skinny task
 constexpr int64_t DN = 64;    // output columns per dot task (M <= 4, B transposed)
 constexpr int DL = 16;        // partial sums per dot product
-
-// acc[i][0, nb) += sum over the k block of a[i][p] * b_p[0, nb), in k order, for i < m.
-void axpy_block(int m, int64_t kb, const float* av, const float* const* brow, int64_t nb, float* acc) {
-  int64_t p = 0;
-  for (; p + 4 <= kb; p += 4) {
-    const float* __restrict b0 = brow[p];
-    const float* __restrict b1 = brow[p + 1];
-    const float* __restrict b2 = brow[p + 2];
-    const float* __restrict b3 = brow[p + 3];
-    for (int i = 0; i < m; ++i) {
-      const float a0 = av[i * GK + p], a1 = av[i * GK + p + 1], a2 = av[i * GK + p + 2], a3 = av[i * GK + p + 3];
-      float* __restrict c = acc + i * GN;
-      for (int64_t j = 0; j < nb; ++j) c[j] = vm::madd(a3, b3[j], vm::madd(a2, b2[j], vm::madd(a1, b1[j], vm::madd(a0, b0[j], c[j]))));
-    }
-  }
-  for (; p < kb; ++p) {
-    const float* __restrict b0 = brow[p];
-    for (int i = 0; i < m; ++i) {
-      const float a0 = av[i * GK + p];
-      float* __restrict c = acc + i * GN;
-      for (int64_t j = 0; j < nb; ++j) c[j] = vm::madd(a0, b0[j], c[j]);
-    }
-  }
-}
-
-struct SkinnyCtx {
-  const Op* op;
-  int64_t chunks;  // per batch entry
-  int64_t width;   // columns (axpy) per task
-};
-
-// Columns per axpy task: about 1024, in equal chunks. Long runs of each B row matter: a task reads
-// one run per row of B and rows are N floats apart, so narrow runs mean a new DRAM page (and TLB
-// entry) every few cache lines; measured on Zen 4, 2 threads, 1x4096x4096: runs of 256 floats
-// 20 GB/s, 512: 27 GB/s, 1024 and 2048: 34-36 GB/s. A function of N only.
-inline int64_t axpy_width(int64_t n) {
-  const int64_t chunks = (n + 512) / 1024 > 0 ? (n + 512) / 1024 : 1;
-  return round_up((n + chunks - 1) / chunks, 64);
-}
-
-// M <= 4, B [K,N]: columns [n0, n0 + nb) of one batch entry.
-void axpy_task(const void* ctx_v, int64_t t) {
-  const SkinnyCtx& x = *static_cast<const SkinnyCtx*>(ctx_v);
-  const Op& g = *x.op;
-  const kp_matmul_desc& d = *g.d;
-  const Entry e = entry_of(g, t / x.chunks);
-  const int64_t n0 = t % x.chunks * x.width, nb = min64(x.width, d.n - n0);
-  const int m = static_cast<int>(d.m);
-  // 16-bit B rows are converted a few at a time into bconv (L1/L2), f32 rows are read in place.
-  const int64_t kstep = d.dtype == KP_F32 ? GK : 16;
-  float* acc = task_ws(4 * GN + 4 * GK + 16 * GN + GN + 2 * GN + GK);
-  float* av = acc + 4 * GN;
-  float* bconv = av + 4 * GK;
-  float* bias = bconv + 16 * GN;
-  float* work = bias + GN;
-  float* tmp = work + 2 * GN;
-  const float* brow[GK];
-  for (int64_t j = 0; j < 4 * GN; ++j) acc[j] = 0.0f;
-  const char* A = static_cast<const char*>(g.args->a);
-  const char* B = static_cast<const char*>(g.args->b);
-  for (int64_t k0 = 0; k0 < d.k; k0 += kstep) {
-    const int64_t kb = min64(kstep, d.k - k0);
-    for (int i = 0; i < m; ++i) {
-      const int64_t base = e.a_off + i * g.a_rs + k0 * g.a_cs;
-      if (g.a_cs == 1) {
-        cvt_row(A + base * g.esz, d.dtype, kb, av + i * GK);
-      } else {
-        for (int64_t p = 0; p < kb; ++p) tmp[p] = load_f32(A, d.dtype, base + p * g.a_cs);
-        for (int64_t p = 0; p < kb; ++p) av[i * GK + p] = tmp[p];
-      }
-    }
-    for (int64_t p = 0; p < kb; ++p) {
-      const char* row = B + (e.b_off + (k0 + p) * g.b_rs + n0) * g.esz;
-      if (d.dtype == KP_F32) {
-        brow[p] = reinterpret_cast<const float*>(row);
-      } else {
-        cvt_row(row, d.dtype, nb, bconv + p * GN);
-        brow[p] = bconv + p * GN;
-      }
-    }
-    axpy_block(m, kb, av, brow, nb, acc);
-  }
-  if (d.has_bias) load_row_f32(static_cast<const char*>(g.args->bias) + n0 * dtype_size(d.bias_dtype), d.bias_dtype, nb, bias);
-  for (int i = 0; i < m; ++i)
-    epilogue_row(d, *g.args, e.bt, e.r_off, i, n0, nb, acc + i * GN, d.has_bias ? bias : nullptr, work);
-}
 
 // Returning a 64-byte vector by value is an ABI note on units without AVX-512; these functions
 // are internal and inlined, so the note is noise.
@@ -132,6 +46,94 @@ inline V16 load16_as_f32(const void* line, int64_t k) {
     cvt_row(static_cast<const uint16_t*>(line) + k, DT, DL, t);
     return load16(t);
   }
+}
+
+// acc[i][0, nb) += sum over the k block of a[i][p] * b_p[0, nb), in k order, for i < m; the b rows in
+// dtype BDT, read in place and (16-bit) converted in registers, each converted once for all m rows.
+// Per element the same FMA chain as a scalar loop: the bits do not depend on the vector width.
+template <kp_dtype BDT>
+void axpy_block(int m, int64_t kb, const float* av, const void* const* brow, int64_t nb, float* acc) {
+  int64_t p = 0;
+  for (; p + 4 <= kb; p += 4) {
+    int64_t j = 0;
+    for (; j + DL <= nb; j += DL) {
+      const V16 b0 = load16_as_f32<BDT>(brow[p], j), b1 = load16_as_f32<BDT>(brow[p + 1], j),
+                b2 = load16_as_f32<BDT>(brow[p + 2], j), b3 = load16_as_f32<BDT>(brow[p + 3], j);
+      for (int i = 0; i < m; ++i) {
+        const float* a = av + i * GK + p;
+        V16 c = load16(acc + i * GN + j);
+        c = a[0] * b0 + c, c = a[1] * b1 + c, c = a[2] * b2 + c, c = a[3] * b3 + c;
+        __builtin_memcpy(acc + i * GN + j, &c, sizeof c);
+      }
+    }
+    for (; j < nb; ++j)
+      for (int i = 0; i < m; ++i) {
+        const float* a = av + i * GK + p;
+        float& c = acc[i * GN + j];
+        for (int q = 0; q < 4; ++q) c = vm::madd(a[q], load_f32(brow[p + q], BDT, j), c);
+      }
+  }
+  for (; p < kb; ++p)
+    for (int i = 0; i < m; ++i) {
+      const float a = av[i * GK + p];
+      float* c = acc + i * GN;
+      for (int64_t j = 0; j < nb; ++j) c[j] = vm::madd(a, load_f32(brow[p], BDT, j), c[j]);
+    }
+}
+
+struct SkinnyCtx {
+  const Op* op;
+  int64_t chunks;  // per batch entry
+  int64_t width;   // columns (axpy) per task
+};
+
+// Columns per axpy task: runs of about 4 KiB of each B row (1024 f32 or 2048 16-bit columns), in
+// equal chunks. Long runs of each B row matter: a task reads one run per row of B and rows are N
+// elements apart, so short runs mean a new DRAM page (and TLB entry) every few cache lines; measured
+// on Zen 4, 2 threads, 1x4096x4096 f32: runs of 1 KiB 20 GB/s, 2 KiB 27 GB/s, 4 and 8 KiB 34-36 GB/s.
+// Columns are independent sums, so the chunking never changes a bit.
+inline int64_t axpy_width(int64_t n, int64_t esz) {
+  const int64_t target = 4096 / esz;
+  const int64_t chunks = (n + target / 2) / target > 0 ? (n + target / 2) / target : 1;
+  return round_up((n + chunks - 1) / chunks, 64);
+}
+
+// M <= 4, B [K,N]: columns [n0, n0 + nb) of one batch entry.
+void axpy_task(const void* ctx_v, int64_t t) {
+  const SkinnyCtx& x = *static_cast<const SkinnyCtx*>(ctx_v);
+  const Op& g = *x.op;
+  const kp_matmul_desc& d = *g.d;
+  const Entry e = entry_of(g, t / x.chunks);
+  const int64_t n0 = t % x.chunks * x.width, nb = min64(x.width, d.n - n0);
+  const int m = static_cast<int>(d.m);
+  float* acc = task_ws(4 * GN + 4 * GK + GN + 2 * GN + GK);
+  float* av = acc + 4 * GN;
+  float* bias = av + 4 * GK;
+  float* work = bias + GN;
+  float* tmp = work + 2 * GN;
+  const void* brow[GK];
+  for (int64_t j = 0; j < 4 * GN; ++j) acc[j] = 0.0f;
+  const char* A = static_cast<const char*>(g.args->a);
+  const char* B = static_cast<const char*>(g.args->b);
+  for (int64_t k0 = 0; k0 < d.k; k0 += GK) {
+    const int64_t kb = min64(GK, d.k - k0);
+    for (int i = 0; i < m; ++i) {
+      const int64_t base = e.a_off + i * g.a_rs + k0 * g.a_cs;
+      if (g.a_cs == 1) {
+        cvt_row(A + base * g.esz, d.dtype, kb, av + i * GK);
+      } else {
+        for (int64_t p = 0; p < kb; ++p) tmp[p] = load_f32(A, d.dtype, base + p * g.a_cs);
+        for (int64_t p = 0; p < kb; ++p) av[i * GK + p] = tmp[p];
+      }
+    }
+    for (int64_t p = 0; p < kb; ++p) brow[p] = B + (e.b_off + (k0 + p) * g.b_rs + n0) * g.esz;
+    if (d.dtype == KP_F16) axpy_block<KP_F16>(m, kb, av, brow, nb, acc);
+    else if (d.dtype == KP_BF16) axpy_block<KP_BF16>(m, kb, av, brow, nb, acc);
+    else axpy_block<KP_F32>(m, kb, av, brow, nb, acc);
+  }
+  if (d.has_bias) load_row_f32(static_cast<const char*>(g.args->bias) + n0 * dtype_size(d.bias_dtype), d.bias_dtype, nb, bias);
+  for (int i = 0; i < m; ++i)
+    epilogue_row(d, *g.args, e.bt, e.r_off, i, n0, nb, acc + i * GN, d.has_bias ? bias : nullptr, work);
 }
 
 // part[i][j][l] += a_i[k] * b_j[k] over k in [0, len) with k = l mod DL, for an MA x 4 block (MA = 1 for
@@ -273,7 +275,7 @@ bool run_skinny(const Op& g, const Parallel& par) {
   SkinnyCtx x{&g, 0, 0};
   void (*task)(const void*, int64_t) = nullptr;
   if (d.m <= 4 && g.b_cs == 1) {
-    x.width = axpy_width(d.n);
+    x.width = axpy_width(d.n, g.esz);
     x.chunks = (d.n + x.width - 1) / x.width;
     task = &axpy_task;
   } else if (d.m <= 4 && g.b_rs == 1) {
