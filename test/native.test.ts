@@ -1,5 +1,7 @@
 // The C ABI as a C framework uses it: a C program links libkernelport.so, runs ops and checks them.
 import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +26,39 @@ describe('native core', () => {
     expect(out).toMatch(/gpu kernels on the CPU emulator, auto paths \(asan\+ubsan\)\nPASS in /);
     expect(out).toMatch(/gpu kernels on the CPU emulator, mma paths \(asan\+ubsan\)\nPASS in /);
   }, 900_000);
+
+  it('installs as a C library that pkg-config and find_package(kernelport) builds link and run', () => {
+    const root = packageRoot();
+    const dir = mkdtempSync(join(tmpdir(), 'kp-install-'));
+    const sh = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+      execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const prefix = join(dir, 'prefix');
+      sh('cmake', ['--install', join(root, 'build'), '--prefix', prefix]);
+      const lib = join(prefix, 'lib');
+      // The soname carries the C ABI version: a framework built against ABI 1 never loads an ABI 2 library.
+      expect(readlinkSync(join(lib, 'libkernelport.so'))).toBe(`libkernelport.so.${ABI_VERSION}`);
+      expect(sh('readelf', ['-d', join(lib, 'libkernelport.so')])).toContain(`Library soname: [libkernelport.so.${ABI_VERSION}]`);
+      // GPU backend libraries sit beside it, where the core looks for them.
+      for (const plugin of ['libkernelport_cuda.so', 'libkernelport_musa.so'])
+        expect(existsSync(join(lib, plugin)), plugin).toBe(existsSync(join(root, 'build', 'Release', plugin)));
+      const abiTest = join(root, 'native', 'test', 'abi_test.c');
+      const run = (exe: string) => sh(exe, [], { LD_LIBRARY_PATH: lib });
+
+      const flags = sh('pkg-config', ['--cflags', '--libs', 'kernelport'], { PKG_CONFIG_PATH: join(lib, 'pkgconfig') }).trim().split(/\s+/);
+      expect(flags).toContain(`-I${prefix}/lib/pkgconfig/../../include`);
+      const viaPc = join(dir, 'abi-pkgconfig');
+      sh('cc', [abiTest, ...flags, '-lm', '-o', viaPc]);
+      expect(run(viaPc)).toMatch(/^\d+ passed, 0 failed$/m);
+
+      const build = join(dir, 'consumer');
+      sh('cmake', ['-S', join(root, 'test', 'fixtures', 'cmake-consumer'), '-B', build, `-DCMAKE_PREFIX_PATH=${prefix}`, `-DABI_TEST_SOURCE=${abiTest}`]);
+      sh('cmake', ['--build', build]);
+      expect(run(join(build, 'consumer'))).toMatch(/^\d+ passed, 0 failed$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('the addon reports the ABI and package version it was built from', () => {
     const addon = requireNative();
