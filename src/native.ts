@@ -22,9 +22,9 @@ export interface NativeDevice {
   write(buf: NativeBuffer, src: ArrayBufferView, byteOffset?: number): void;
   read<T extends ArrayBufferView>(buf: NativeBuffer, dst: T): Promise<T>;
   sync(): Promise<void>;
-  matmul(desc: object, a: NativeBuffer, b: NativeBuffer, bias: NativeBuffer | null, residual: NativeBuffer | null, out: NativeBuffer): void;
+  matmul(desc: Float64Array, a: NativeBuffer, b: NativeBuffer, bias: NativeBuffer | null, residual: NativeBuffer | null, out: NativeBuffer): void;
   attention(
-    desc: object,
+    desc: Float64Array,
     q: NativeBuffer,
     k: NativeBuffer,
     v: NativeBuffer,
@@ -35,7 +35,7 @@ export interface NativeDevice {
   ): void;
   pending(): number;
   /** The backend's own kernel choice for a descriptor ('' when it has no native planner: cpu). */
-  explain(op: 'matmul' | 'attention', desc: object): string;
+  explain(op: 'matmul' | 'attention', desc: Float64Array): string;
   threads(): number;
   close(): void;
 }
@@ -89,6 +89,8 @@ export interface NativeAddon {
   abiVersion: number;
   version: string;
   addonVersion: string;
+  /** The op descriptors' packed field order (native/addon/descriptors.cpp); "name[cap]": a count, then cap values. */
+  descriptorFields: { matmul: string[]; attention: string[] };
   Device: new (backend: string, threads: number) => NativeDevice;
   cpuProbe(): NativeCpuInfo;
   /** GPU backend probe: the driver (dlopen + driver API), then the backend library. Never throws for a missing driver. */

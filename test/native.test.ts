@@ -6,6 +6,9 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot, requireNative, ABI_VERSION } from '../src/native.js';
+import { attentionDesc, descriptorPacker, matmulDesc } from '../src/backends/cpu/descriptors.js';
+import { planAttention } from '../src/ops/attention.js';
+import { planMatmul } from '../src/ops/matmul.js';
 
 describe('native core', () => {
   it('the C ABI test program passes', () => {
@@ -59,6 +62,31 @@ describe('native core', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('op descriptors: the JS builders fill exactly the fields the addon reads, and bad packed values are refused', () => {
+    const addon = requireNative();
+    const names = (layout: string[]) => layout.map((f) => f.replace(/\[\d+\]$/, '')).sort();
+    const t = (shape: number[]) => ({ shape, dtype: 'bf16' as const });
+    const mm = matmulDesc(planMatmul(t([3, 5, 7]), t([7, 2]), { bias: t([2]), residual: t([3, 5, 2]) }), { threads: 1 });
+    const at = attentionDesc(planAttention(t([1, 4, 5, 8]), t([1, 2, 6, 8]), t([1, 2, 6, 8]), { mask: { shape: [5, 6], dtype: 'f32' as const }, returnLse: true }));
+    expect(Object.keys(mm).sort()).toEqual(names(addon.descriptorFields.matmul));
+    expect(Object.keys(at).sort()).toEqual(names(addon.descriptorFields.attention));
+
+    // The packed array round-trips through the addon: the cpu's explain parses it ('' = no native planner).
+    const dev = new addon.Device('cpu', 1);
+    try {
+      const pack = descriptorPacker(addon);
+      expect(dev.explain('matmul', pack.matmul(mm))).toBe('');
+      expect(dev.explain('attention', pack.attention(at))).toBe('');
+      expect(() => dev.explain('matmul', pack.matmul({ ...mm, m: 2.5 }))).toThrow(/descriptor field 'm' must be an integer in range, got 2.5/);
+      expect(() => dev.explain('matmul', pack.matmul({ ...mm, dtype: Number.NaN }))).toThrow(/descriptor field 'dtype' must be an integer/);
+      expect(() => dev.explain('matmul', pack.matmul({ ...mm, batchShape: new Array(9).fill(1) }))).toThrow(/'batchShape' has 9 values, at most 8/);
+      expect(() => dev.explain('matmul', new Float64Array(3))).toThrow(/an op descriptor must have \d+ values, got 3/);
+      expect(() => dev.explain('attention', {} as Float64Array)).toThrow(/an op descriptor must be a Float64Array/);
+    } finally {
+      dev.close();
+    }
+  });
 
   it('the addon reports the ABI and package version it was built from', () => {
     const addon = requireNative();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CpuDevice } from '../src/backends/cpu/index.js';
+import { descriptorSlots } from '../src/backends/cpu/descriptors.js';
 import { main } from '../src/cli/main.js';
 import { Device } from '../src/device.js';
 import { open, probe, type Tensor } from '../src/index.js';
@@ -54,11 +55,19 @@ function warnings() {
 /** A cpu Device over a CpuDevice whose native calls are recorded (the descriptors the C ABI gets). */
 function spiedCpu(threads: number, tune: { autotune: true | 'cache'; tuneCache: string }) {
   const be = new CpuDevice(requireNative(), cpuInfo, threads);
-  const native = (be as unknown as { native: { matmul: (...a: unknown[]) => void; attention: (...a: unknown[]) => void } }).native;
-  const mm = vi.spyOn(native, 'matmul');
-  const att = vi.spyOn(native, 'attention');
+  const native = (be as unknown as { native: Record<'matmul' | 'attention', (...a: unknown[]) => unknown> }).native;
+  // The packed descriptor is one reused array, so each call's maxThreads is read as the call is made.
+  const seen: number[] = [];
+  for (const [op, layout] of [['matmul', requireNative().descriptorFields.matmul], ['attention', requireNative().descriptorFields.attention]] as const) {
+    const slot = descriptorSlots(layout).find((s) => s.name === 'maxThreads')!.offset;
+    const real = native[op].bind(native);
+    vi.spyOn(native, op).mockImplementation((...args: unknown[]) => {
+      seen.push((args[0] as Float64Array)[slot]!);
+      return real(...args);
+    });
+  }
   const dev = attachTuner(new Device(be), tune);
-  return { dev, maxThreads: () => [...mm.mock.calls, ...att.mock.calls].map((c) => (c[0] as { maxThreads: number }).maxThreads) };
+  return { dev, maxThreads: () => [...seen] };
 }
 
 function entry(config: Record<string, number>, shape: OpDesc): TuneEntry {

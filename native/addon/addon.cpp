@@ -166,6 +166,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(buffer_ctor);  // freed with the environment (each worker thread has its own)
   exports.Set("Buffer", buffer_ctor->Value());
   exports.Set("Device", DeviceWrap::Init(env, buffer_ctor));
+  exports.Set("descriptorFields", kpnode::descriptor_fields(env));
   exports.Set("abiVersion", Napi::Number::New(env, kp_abi_version()));
   exports.Set("version", Napi::String::New(env, kp_version()));
   exports.Set("addonVersion", Napi::String::New(env, KP_VERSION_STRING));

@@ -46,8 +46,10 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   void* channel_ = nullptr;  // completions back to the JS thread (device_wrap.cpp)
 };
 
-kp_matmul_desc matmul_desc_from(const Napi::Object& o);
-kp_attention_desc attention_desc_from(const Napi::Object& o);
+// Op descriptors packed by JS into a Float64Array (descriptors.cpp), and the field order it packs.
+kp_matmul_desc matmul_desc_from(const Napi::Value& v);
+kp_attention_desc attention_desc_from(const Napi::Value& v);
+Napi::Object descriptor_fields(Napi::Env env);
 kp_buffer* optional_buffer(const Napi::Value& v, const char* name);
 
 }  // namespace kpnode

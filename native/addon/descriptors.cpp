@@ -1,92 +1,156 @@
-// Plain JS objects (built by src/backends/cpu from an op plan) to C ABI descriptors.
+// Op descriptors from JS: a Float64Array packed by src/backends/cpu (descriptors.ts) in the order of
+// the field tables below, which the addon exports (descriptorFields) so the two sides cannot drift.
+// One typed array instead of a JS object: a property read per field through Node-API cost more than
+// the rest of an op's enqueue.
+#include <cmath>
+#include <cstddef>
 #include <cstring>
+#include <string>
 #include "addon.h"
 
 namespace kpnode {
 namespace {
 
-int64_t i64(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("descriptor field '") + key + "' must be a number");
-  return v.As<Napi::Number>().Int64Value();
+enum class Kind { I32, I64, F32, I64_ARRAY };  // I32 also holds the C ABI's enums
+struct Field {
+  const char* name;
+  Kind kind;
+  size_t offset;
+  int cap = 0;                // I64_ARRAY: most values; packed as a count slot, then cap slots
+  ptrdiff_t count_at = -1;    // I64_ARRAY: the int32 field receiving the count, if any
+};
+static_assert(sizeof(kp_dtype) == sizeof(int32_t) && sizeof(kp_activation) == sizeof(int32_t) &&
+                  sizeof(kp_layout) == sizeof(int32_t) && sizeof(kp_causal) == sizeof(int32_t),
+              "the C ABI's enums are stored as int32 slots");
+
+#define KP_FIELD(T, js, kind, member) Field{js, Kind::kind, offsetof(T, member)}
+#define KP_ARRAY(T, js, member, cap, count) Field{js, Kind::I64_ARRAY, offsetof(T, member), cap, count}
+
+const Field kMatmulFields[] = {
+    KP_FIELD(kp_matmul_desc, "dtype", I32, dtype),
+    KP_FIELD(kp_matmul_desc, "outDtype", I32, out_dtype),
+    KP_FIELD(kp_matmul_desc, "transA", I32, trans_a),
+    KP_FIELD(kp_matmul_desc, "transB", I32, trans_b),
+    KP_FIELD(kp_matmul_desc, "m", I64, m),
+    KP_FIELD(kp_matmul_desc, "n", I64, n),
+    KP_FIELD(kp_matmul_desc, "k", I64, k),
+    KP_ARRAY(kp_matmul_desc, "batchShape", batch_shape, KP_MAX_BATCH_DIMS, offsetof(kp_matmul_desc, batch_rank)),
+    KP_ARRAY(kp_matmul_desc, "aBatchStrides", a_batch_stride, KP_MAX_BATCH_DIMS, -1),
+    KP_ARRAY(kp_matmul_desc, "bBatchStrides", b_batch_stride, KP_MAX_BATCH_DIMS, -1),
+    KP_FIELD(kp_matmul_desc, "alpha", F32, alpha),
+    KP_FIELD(kp_matmul_desc, "beta", F32, beta),
+    KP_FIELD(kp_matmul_desc, "activation", I32, activation),
+    KP_FIELD(kp_matmul_desc, "hasBias", I32, has_bias),
+    KP_FIELD(kp_matmul_desc, "biasDtype", I32, bias_dtype),
+    KP_FIELD(kp_matmul_desc, "hasResidual", I32, has_residual),
+    KP_FIELD(kp_matmul_desc, "residualDtype", I32, residual_dtype),
+    KP_ARRAY(kp_matmul_desc, "rBatchStrides", r_batch_stride, KP_MAX_BATCH_DIMS, -1),
+    KP_FIELD(kp_matmul_desc, "rRowStride", I64, r_row_stride),
+    KP_FIELD(kp_matmul_desc, "rColStride", I64, r_col_stride),
+    KP_FIELD(kp_matmul_desc, "maxThreads", I32, max_threads),
+    KP_FIELD(kp_matmul_desc, "allowTf32", I32, allow_tf32),
+};
+
+const Field kAttentionFields[] = {
+    KP_FIELD(kp_attention_desc, "dtype", I32, dtype),
+    KP_FIELD(kp_attention_desc, "outDtype", I32, out_dtype),
+    KP_FIELD(kp_attention_desc, "layout", I32, layout),
+    KP_FIELD(kp_attention_desc, "batch", I64, batch),
+    KP_FIELD(kp_attention_desc, "hq", I64, hq),
+    KP_FIELD(kp_attention_desc, "hkv", I64, hkv),
+    KP_FIELD(kp_attention_desc, "sq", I64, sq),
+    KP_FIELD(kp_attention_desc, "skv", I64, skv),
+    KP_FIELD(kp_attention_desc, "d", I64, d),
+    KP_FIELD(kp_attention_desc, "dv", I64, dv),
+    KP_FIELD(kp_attention_desc, "scale", F32, scale),
+    KP_FIELD(kp_attention_desc, "causal", I32, causal),
+    KP_FIELD(kp_attention_desc, "hasKvLengths", I32, has_kv_lengths),
+    KP_FIELD(kp_attention_desc, "hasMask", I32, has_mask),
+    KP_ARRAY(kp_attention_desc, "maskStrides", mask_stride, 4, -1),
+    KP_FIELD(kp_attention_desc, "returnLse", I32, return_lse),
+    KP_FIELD(kp_attention_desc, "maxThreads", I32, max_threads),
+    KP_FIELD(kp_attention_desc, "allowP16", I32, allow_p16),
+};
+
+template <size_t N>
+size_t packed_size(const Field (&fields)[N]) {
+  size_t n = 0;
+  for (const Field& f : fields) n += f.kind == Kind::I64_ARRAY ? 1 + f.cap : 1;
+  return n;
 }
 
-double f64(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("descriptor field '") + key + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
+// An integer slot: finite, whole and within the field's type (else a TypeError naming the field).
+int64_t integer(Napi::Env env, const char* name, double v, bool i32) {
+  const double lim = i32 ? 2147483648.0 : 9223372036854775808.0;
+  if (!(std::floor(v) == v) || v < -lim || v >= lim)
+    throw Napi::TypeError::New(env, std::string("descriptor field '") + name + "' must be an integer in range, got " + std::to_string(v));
+  return static_cast<int64_t>(v);
 }
 
-void i64_array(const Napi::Object& o, const char* key, int64_t* out, uint32_t cap, int32_t* count) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string("descriptor field '") + key + "' must be an array");
-  Napi::Array a = v.As<Napi::Array>();
-  if (a.Length() > cap) throw Napi::RangeError::New(o.Env(), std::string("descriptor field '") + key + "' is too long");
-  for (uint32_t i = 0; i < a.Length(); i++) out[i] = a.Get(i).As<Napi::Number>().Int64Value();
-  if (count) *count = static_cast<int32_t>(a.Length());
+template <typename Desc, size_t N>
+Desc unpack(const Napi::Value& value, const Field (&fields)[N]) {
+  Napi::Env env = value.Env();
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, "an op descriptor must be a Float64Array");
+  Napi::Float64Array a = value.As<Napi::Float64Array>();
+  if (a.ElementLength() != packed_size(fields))
+    throw Napi::TypeError::New(env, "an op descriptor must have " + std::to_string(packed_size(fields)) + " values, got " +
+                                        std::to_string(a.ElementLength()));
+  Desc d;
+  std::memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  char* base = reinterpret_cast<char*>(&d);
+  const double* v = a.Data();
+  for (const Field& f : fields) {
+    char* at = base + f.offset;
+    if (f.kind == Kind::I32) {
+      const int32_t x = static_cast<int32_t>(integer(env, f.name, *v++, true));
+      std::memcpy(at, &x, sizeof x);
+    } else if (f.kind == Kind::I64) {
+      const int64_t x = integer(env, f.name, *v++, false);
+      std::memcpy(at, &x, sizeof x);
+    } else if (f.kind == Kind::F32) {
+      const float x = static_cast<float>(*v++);
+      std::memcpy(at, &x, sizeof x);
+    } else {
+      const int64_t count = integer(env, f.name, *v++, true);
+      if (count < 0 || count > f.cap)
+        throw Napi::RangeError::New(env, std::string("descriptor field '") + f.name + "' has " + std::to_string(count) +
+                                             " values, at most " + std::to_string(f.cap));
+      for (int i = 0; i < count; ++i) {
+        const int64_t x = integer(env, f.name, v[i], false);
+        std::memcpy(at + i * sizeof x, &x, sizeof x);
+      }
+      v += f.cap;
+      if (f.count_at >= 0) {
+        const int32_t c = static_cast<int32_t>(count);
+        std::memcpy(base + f.count_at, &c, sizeof c);
+      }
+    }
+  }
+  return d;
 }
 
-// An optional integer field (absent or undefined: 0).
-int64_t opt_i64(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return v.IsUndefined() ? 0 : i64(o, key);
+template <size_t N>
+Napi::Array names(Napi::Env env, const Field (&fields)[N]) {
+  Napi::Array out = Napi::Array::New(env, N);
+  for (size_t i = 0; i < N; ++i)
+    out.Set(static_cast<uint32_t>(i), fields[i].kind == Kind::I64_ARRAY
+                                          ? std::string(fields[i].name) + "[" + std::to_string(fields[i].cap) + "]"
+                                          : std::string(fields[i].name));
+  return out;
 }
 
 }  // namespace
 
-kp_matmul_desc matmul_desc_from(const Napi::Object& o) {
-  kp_matmul_desc d;
-  std::memset(&d, 0, sizeof d);
-  d.struct_size = sizeof d;
-  d.dtype = static_cast<kp_dtype>(i64(o, "dtype"));
-  d.out_dtype = static_cast<kp_dtype>(i64(o, "outDtype"));
-  d.trans_a = static_cast<int32_t>(i64(o, "transA"));
-  d.trans_b = static_cast<int32_t>(i64(o, "transB"));
-  d.m = i64(o, "m");
-  d.n = i64(o, "n");
-  d.k = i64(o, "k");
-  i64_array(o, "batchShape", d.batch_shape, KP_MAX_BATCH_DIMS, &d.batch_rank);
-  int32_t n = 0;
-  i64_array(o, "aBatchStrides", d.a_batch_stride, KP_MAX_BATCH_DIMS, &n);
-  i64_array(o, "bBatchStrides", d.b_batch_stride, KP_MAX_BATCH_DIMS, &n);
-  d.alpha = static_cast<float>(f64(o, "alpha"));
-  d.beta = static_cast<float>(f64(o, "beta"));
-  d.activation = static_cast<kp_activation>(i64(o, "activation"));
-  d.has_bias = static_cast<int32_t>(i64(o, "hasBias"));
-  d.bias_dtype = static_cast<kp_dtype>(i64(o, "biasDtype"));
-  d.has_residual = static_cast<int32_t>(i64(o, "hasResidual"));
-  d.residual_dtype = static_cast<kp_dtype>(i64(o, "residualDtype"));
-  i64_array(o, "rBatchStrides", d.r_batch_stride, KP_MAX_BATCH_DIMS, &n);
-  d.r_row_stride = i64(o, "rRowStride");
-  d.r_col_stride = i64(o, "rColStride");
-  d.max_threads = static_cast<int32_t>(opt_i64(o, "maxThreads"));
-  d.allow_tf32 = static_cast<int32_t>(opt_i64(o, "allowTf32"));
-  return d;
-}
+kp_matmul_desc matmul_desc_from(const Napi::Value& v) { return unpack<kp_matmul_desc>(v, kMatmulFields); }
+kp_attention_desc attention_desc_from(const Napi::Value& v) { return unpack<kp_attention_desc>(v, kAttentionFields); }
 
-kp_attention_desc attention_desc_from(const Napi::Object& o) {
-  kp_attention_desc d;
-  std::memset(&d, 0, sizeof d);
-  d.struct_size = sizeof d;
-  d.dtype = static_cast<kp_dtype>(i64(o, "dtype"));
-  d.out_dtype = static_cast<kp_dtype>(i64(o, "outDtype"));
-  d.layout = static_cast<kp_layout>(i64(o, "layout"));
-  d.batch = i64(o, "batch");
-  d.hq = i64(o, "hq");
-  d.hkv = i64(o, "hkv");
-  d.sq = i64(o, "sq");
-  d.skv = i64(o, "skv");
-  d.d = i64(o, "d");
-  d.dv = i64(o, "dv");
-  d.scale = static_cast<float>(f64(o, "scale"));
-  d.causal = static_cast<kp_causal>(i64(o, "causal"));
-  d.has_kv_lengths = static_cast<int32_t>(i64(o, "hasKvLengths"));
-  d.has_mask = static_cast<int32_t>(i64(o, "hasMask"));
-  i64_array(o, "maskStrides", d.mask_stride, 4, nullptr);
-  d.return_lse = static_cast<int32_t>(i64(o, "returnLse"));
-  d.max_threads = static_cast<int32_t>(opt_i64(o, "maxThreads"));
-  d.allow_p16 = static_cast<int32_t>(opt_i64(o, "allowP16"));
-  return d;
+Napi::Object descriptor_fields(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("matmul", names(env, kMatmulFields));
+  o.Set("attention", names(env, kAttentionFields));
+  return o;
 }
 
 }  // namespace kpnode

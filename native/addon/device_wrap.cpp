@@ -176,7 +176,7 @@ Napi::Value DeviceWrap::Sync(const Napi::CallbackInfo& info) {
 // matmul(desc, a, b, bias|null, residual|null, out)
 Napi::Value DeviceWrap::Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const kp_matmul_desc d = matmul_desc_from(info[0].As<Napi::Object>());
+  const kp_matmul_desc d = matmul_desc_from(info[0]);
   kp_status s = kp_matmul(device(env), &d, optional_buffer(info[1], "a"), optional_buffer(info[2], "b"),
                           optional_buffer(info[3], "bias"), optional_buffer(info[4], "residual"), optional_buffer(info[5], "out"));
   if (s != KP_OK) throw_status(env, s, "matmul");
@@ -186,7 +186,7 @@ Napi::Value DeviceWrap::Matmul(const Napi::CallbackInfo& info) {
 // attention(desc, q, k, v, kvLengths|null, mask|null, out, lse|null)
 Napi::Value DeviceWrap::Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const kp_attention_desc d = attention_desc_from(info[0].As<Napi::Object>());
+  const kp_attention_desc d = attention_desc_from(info[0]);
   kp_status s = kp_attention(device(env), &d, optional_buffer(info[1], "q"), optional_buffer(info[2], "k"),
                              optional_buffer(info[3], "v"), optional_buffer(info[4], "kvLengths"),
                              optional_buffer(info[5], "mask"), optional_buffer(info[6], "out"), optional_buffer(info[7], "lse"));
@@ -201,10 +201,10 @@ Napi::Value DeviceWrap::Explain(const Napi::CallbackInfo& info) {
   char out[256] = {0};
   kp_status s;
   if (op == "matmul") {
-    const kp_matmul_desc d = matmul_desc_from(info[1].As<Napi::Object>());
+    const kp_matmul_desc d = matmul_desc_from(info[1]);
     s = kp_explain(device(env), 0, &d, out, sizeof out);
   } else {
-    const kp_attention_desc d = attention_desc_from(info[1].As<Napi::Object>());
+    const kp_attention_desc d = attention_desc_from(info[1]);
     s = kp_explain(device(env), 1, &d, out, sizeof out);
   }
   if (s != KP_OK) throw_status(env, s, "explain");

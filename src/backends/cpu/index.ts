@@ -4,7 +4,8 @@ import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import type { NativeAddon, NativeBuffer, NativeDevice } from '../../native.js';
 import type { DeviceInfo, HostData } from '../../types.js';
-import { ACTIVATION_CODE, CAUSAL_CODE, DTYPE_CODE, LAYOUT_CODE, type BackendDevice, type KernelConfig, type Storage } from '../backend.js';
+import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
+import { attentionDesc, descriptorPacker, matmulDesc, type DescriptorPacker } from './descriptors.js';
 
 class CpuStorage implements Storage {
   constructor(
@@ -17,6 +18,7 @@ const buf = (s: Storage | undefined): NativeBuffer | null => (s ? (s as CpuStora
 
 export class CpuDevice implements BackendDevice {
   private readonly native: NativeDevice;
+  private readonly pack: DescriptorPacker;
   readonly threads: number;
 
   /**
@@ -30,6 +32,7 @@ export class CpuDevice implements BackendDevice {
     nativeBackend = 'cpu',
   ) {
     this.native = new addon.Device(nativeBackend, threads);
+    this.pack = descriptorPacker(addon);
     this.threads = this.native.threads();
   }
 
@@ -68,13 +71,13 @@ export class CpuDevice implements BackendDevice {
 
   nativeVariant(plan: MatmulPlan | AttentionPlan): string {
     return plan.op === 'matmul'
-      ? this.native.explain('matmul', matmulDesc(plan))
-      : this.native.explain('attention', attentionDesc(plan));
+      ? this.native.explain('matmul', this.pack.matmul(matmulDesc(plan)))
+      : this.native.explain('attention', this.pack.attention(attentionDesc(plan)));
   }
 
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
-    const desc = matmulDesc(plan, config);
+    const desc = this.pack.matmul(matmulDesc(plan, config));
     return this.enqueue([out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
   }
 
@@ -82,7 +85,7 @@ export class CpuDevice implements BackendDevice {
     const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
     const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
     const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
-    const desc = attentionDesc(plan, config);
+    const desc = this.pack.attention(attentionDesc(plan, config));
     const outputs = lse ? [out, lse] : [out];
     try {
       this.enqueue(outputs, () =>
@@ -122,56 +125,4 @@ export class CpuDevice implements BackendDevice {
     }
     return outputs[0]!;
   }
-}
-
-/** The C ABI's kp_matmul_desc of a plan. */
-function matmulDesc(plan: MatmulPlan, config?: KernelConfig) {
-  return {
-    dtype: DTYPE_CODE[plan.dtype],
-    outDtype: DTYPE_CODE[plan.outDtype],
-    transA: plan.transA ? 1 : 0,
-    transB: plan.transB ? 1 : 0,
-    m: plan.m,
-    n: plan.n,
-    k: plan.k,
-    batchShape: plan.batchShape,
-    aBatchStrides: plan.aBatchStrides,
-    bBatchStrides: plan.bBatchStrides,
-    alpha: plan.alpha,
-    beta: plan.beta,
-    activation: ACTIVATION_CODE[plan.activation],
-    hasBias: plan.bias ? 1 : 0,
-    biasDtype: DTYPE_CODE[plan.bias?.dtype ?? 'f32'],
-    hasResidual: plan.residual ? 1 : 0,
-    residualDtype: DTYPE_CODE[plan.residual?.dtype ?? 'f32'],
-    rBatchStrides: plan.residual?.batchStrides ?? [],
-    rRowStride: plan.residual?.rowStride ?? 0,
-    rColStride: plan.residual?.colStride ?? 0,
-    maxThreads: config?.threads ?? 0,
-    allowTf32: plan.allowTf32 ? 1 : 0,
-  };
-}
-
-/** The C ABI's kp_attention_desc of a plan (its optional operands: kvLengths, mask, lse). */
-function attentionDesc(plan: AttentionPlan, config?: KernelConfig) {
-  return {
-    dtype: DTYPE_CODE[plan.dtype],
-    outDtype: DTYPE_CODE[plan.outDtype],
-    layout: LAYOUT_CODE[plan.layout],
-    batch: plan.batch,
-    hq: plan.hq,
-    hkv: plan.hkv,
-    sq: plan.sq,
-    skv: plan.skv,
-    d: plan.d,
-    dv: plan.dv,
-    scale: plan.scale,
-    causal: CAUSAL_CODE[plan.causal],
-    hasKvLengths: plan.kvLengths ? 1 : 0,
-    hasMask: plan.mask ? 1 : 0,
-    maskStrides: plan.mask?.strides ?? [0, 0, 0, 0],
-    returnLse: plan.returnLse ? 1 : 0,
-    maxThreads: config?.threads ?? 0,
-    allowP16: plan.allowP16 ? 1 : 0,
-  };
 }
