@@ -27,7 +27,7 @@ gemm-cluster2x2|KERNELPORT_GPU_GEMM=wgmma-cluster2x2|gemm_wgmma|gemm_bf16_4096
 EOF
 }
 
-want() { [ $# -eq 0 ] && return 0; local n=$1; shift; for w in "$@"; do [ "$w" = "$n" ] && return 0; done; return 1; }
+want() { local n=$1; shift; [ $# -eq 0 ] && return 0; for w in "$@"; do [ "$w" = "$n" ] && return 0; done; return 1; }
 status=0
 while IFS='|' read -r name envset kernel case; do
   want "$name" "$@" || continue
