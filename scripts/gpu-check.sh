@@ -129,7 +129,7 @@ if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   # native/test/wgmma_check.cu, built by hand for sm_90a (see its header): wgmma GEMM vs SIMT, exact inputs
   step "wgmma GEMM check, alone and in clusters (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
   run bash -c "build/wgmma_check | tee '$OUT/wgmma-check.txt'"
-  # The clustered GEMM on every descriptor validate has (opt-in until these runs say it is right and faster)
+  # The clustered GEMMs forced on every descriptor validate has (auto pairs blocks only where tiles are 256 wide)
   KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
   KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster2x2.md"
 fi
@@ -141,7 +141,7 @@ stale build/attention_mma_check native/test/attention_mma_check.cu && run "$NVCC
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128}, no mask)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
-# The wgmma attention likewise (sm_90; opt-in until these runs say it is right and faster; elsewhere this repeats auto)
+# The wgmma attention likewise (sm_90; opt-in while slower than mma.sync; elsewhere this repeats auto)
 KERNELPORT_GPU_ATTENTION=wgmma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-wgmma.md"
 }
 # The issue's shapes beside torch, then the opt-in sm_90 paths beside the same torch timings.

@@ -216,7 +216,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(x.smallTf32.why).toMatch(/gemm-simt-64x64: the cuda library's choice \(the estimate models gemm-mma-tf32\)/);
     expect(x.bigTf32).toMatch(/tf32/);
     expect(x.gemv).toMatch(/^gemv/);
-    expect(x.bf16).toBe('gemm-wgmma-bf16'); // the emulated part is sm_90
+    expect(x.bf16).toBe('gemm-wgmma-cluster2-bf16'); // the emulated part is an sm_90 H20: 128 tiles of 128x256 fill its 78 SMs
     // under a quarter of a 128x128 tile per multiprocessor the library keeps the finer SIMT tiles
     expect(x.bf16small).toBe('gemm-simt-64x64');
     // ... counting every batch entry's outputs, as the library does (8 x 256 x 256 is above it)

@@ -140,8 +140,12 @@ describe('supports / explain on recorded devices', () => {
     expect(fa.estimateMs).toBeGreaterThan(0);
     expect(explain(cpu, 'matmul', { m: 2048, n: 2048, k: 2048 }).bound).toBe('compute');
     expect(explain(d4090, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
-    // sm_90 (H20): the wgmma + TMA GEMM from a quarter of a 128x128 tile per SM; below, the SIMT tiles
-    expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
+    // sm_90 (H20, 78 SMs): the wgmma + TMA GEMM from a quarter of a 128x128 tile per SM, in 2-block
+    // clusters where 128x256 tiles fill the SMs (2048^2: 128 of them), alone on 128-wide tiles (1024^2:
+    // 32 would not); below, the SIMT tiles
+    expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16');
+    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
+    expect(explain(h20a, 'matmul', { m: 256, n: 1024, k: 64, batch: 24, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16'); // 2 x 4 x 24 tiles
     expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt');
     try {
       process.env.KERNELPORT_GPU_GEMM = 'mma';
@@ -149,6 +153,7 @@ describe('supports / explain on recorded devices', () => {
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
       process.env.KERNELPORT_GPU_GEMM = 'wgmma';
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16');
+      expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16'); // forced: no clusters
       process.env.KERNELPORT_GPU_GEMM = 'wgmma-cluster';
       expect(explain(h20a, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16');
       process.env.KERNELPORT_GPU_GEMM = 'wgmma-cluster2x2';

@@ -33,8 +33,10 @@
 // proxy (fence.proxy.async) before the barrier after which the tensor cores read them.
 //
 // Compiled with a body in the sm_90a device pass and in the CPU emulator (KP_WGMMA_OPS), chosen only
-// where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device. Not yet
-// measured on a GPU: auto keeps the mma.sync kernel; KERNELPORT_GPU_ATTENTION=wgmma selects this one.
+// where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device. Measured on
+// an H100 (bench/results/h100-2026-11-26b): right, but 10-15 % slower than the mma.sync kernel (half
+// its stall samples in once-per-block code, 43 % on instruction fetch, which a persistent grid did not
+// recover); so auto keeps mma.sync and KERNELPORT_GPU_ATTENTION=wgmma selects this one.
 #include "attention_wgmma.cuh"
 #include "attention_flash.cuh"
 #include "wgmma.cuh"
@@ -326,7 +328,7 @@ void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool
 
 bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
 #if defined(KP_WGMMA_KERNELS)
-  // Opt-in until measured on a GPU (KERNELPORT_GPU_ATTENTION=wgmma); wgmma is a 128-thread warpgroup
+  // Opt-in, slower than mma.sync on the H100 (KERNELPORT_GPU_ATTENTION=wgmma); wgmma is a 128-thread warpgroup
   // instruction of 32-lane warps, on compute capability 9.0 exactly (sm_90a code runs nowhere else).
   if (caps.attention_mode != 3 || caps.cc_major != 9 || caps.cc_minor != 0 || caps.warp_size != 32) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;

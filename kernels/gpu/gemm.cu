@@ -101,7 +101,7 @@ const char* path_name(const DeviceCaps& caps, GemmPath p, const kp_matmul_desc& 
   switch (p) {
     case GemmPath::Gemv: return "gemv-m4";
     case GemmPath::Wgmma:
-      switch (wgmma_cluster(caps)) {
+      switch (wgmma_cluster(caps, d)) {
         case WgmmaCluster::PairM: return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2-bf16" : "gemm-wgmma-cluster2-f16";
         case WgmmaCluster::Quad: return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2x2-bf16" : "gemm-wgmma-cluster2x2-f16";
         case WgmmaCluster::None: break;

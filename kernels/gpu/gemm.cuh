@@ -32,9 +32,11 @@ bool mma_large_tile(int64_t m, int64_t n, int64_t batch);
 // cannot be made (driver without cuTensorMapEncodeTiled): nothing was enqueued, mma.sync runs instead.
 bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 // Whether it runs in thread-block clusters sharing tiles by TMA multicast: 2 blocks along M sharing
-// B tiles (KERNELPORT_GPU_GEMM=wgmma-cluster), or 2 × 2 sharing B along M and A along N (=wgmma-cluster2x2).
+// B tiles, or 2 × 2 sharing B along M and A along N. Auto: pairs where the tiles are 256 wide (the grid
+// fills the device), none on 128-wide ones (measured on the H100); KERNELPORT_GPU_GEMM=wgmma: none,
+// =wgmma-cluster: pairs, =wgmma-cluster2x2: 2 × 2, whatever the shape.
 enum class WgmmaCluster { None, PairM, Quad };
-WgmmaCluster wgmma_cluster(const DeviceCaps& caps);
+WgmmaCluster wgmma_cluster(const DeviceCaps& caps, const kp_matmul_desc& d);
 int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d);  // the block tile's width: 128 or 256
 bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g);
 

@@ -286,8 +286,19 @@ int tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
 }  // namespace
 #endif  // KP_WGMMA_HOST
 
-WgmmaCluster wgmma_cluster(const DeviceCaps& caps) {
-  return caps.gemm_mode == 4 ? WgmmaCluster::PairM : caps.gemm_mode == 5 ? WgmmaCluster::Quad : WgmmaCluster::None;
+WgmmaCluster wgmma_cluster(const DeviceCaps& caps, const kp_matmul_desc& d) {
+  if (caps.gemm_mode == 4) return WgmmaCluster::PairM;
+  if (caps.gemm_mode == 5) return WgmmaCluster::Quad;
+  if (caps.gemm_mode == 3) return WgmmaCluster::None;
+#if defined(KP_WGMMA_HOST)
+  // H100, 2026-11-26 (bench/results/h100-2026-11-26b): pairs sharing B made 256-wide tiles 2-8 % faster
+  // (4096^3 bf16 556 -> 598 TFLOP/s, 2000x3000x1000 216 -> 232) and 128-wide ones 3-6 % slower (the
+  // grid is under one wave there, so L2 traffic is not what limits it); 2 x 2 lost at 4096^3.
+  return tile_n(caps, d) == 256 ? WgmmaCluster::PairM : WgmmaCluster::None;
+#else
+  (void)d;
+  return WgmmaCluster::None;
+#endif
 }
 
 bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
@@ -342,7 +353,7 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   kp_tensor_map ta, tb;
   // Clusters: each block loads half of the A tile its row shares (2 × 2), half of the K-major B tile its
   // column shares (the MN-major one is in 64-column boxes already).
-  const WgmmaCluster cl = wgmma_cluster(caps);
+  const WgmmaCluster cl = wgmma_cluster(caps, d);
   const bool split_b = cl != WgmmaCluster::None, split_a = cl == WgmmaCluster::Quad;
   if (!kp_encode_tensor_map_16bit(&ta, bf16, g.a, dims_a, str_a, WBK, split_a ? WBM / 2 : WBM)) return false;
   if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? (split_b ? bn / 2 : bn) : 64)) return false;

@@ -18,13 +18,14 @@ struct DeviceCaps {
   int smem_optin = 0;        // bytes of shared memory a block may opt in to
   // Forced GEMM path (KERNELPORT_GPU_GEMM): 0 auto, 1 portable SIMT tiles only, 2 mma.sync tensor cores
   // whenever the shape allows (never wgmma), 3 the sm_90a wgmma kernel whenever it can run, else as auto,
-  // 4 the same in 2-block clusters sharing B tiles by TMA multicast (=wgmma-cluster; not measured yet),
-  // 5 in 2 × 2 clusters sharing B along M and A along N (=wgmma-cluster2x2; not measured yet).
+  // 4 the same in 2-block clusters sharing B tiles by TMA multicast on every shape (=wgmma-cluster; auto
+  // takes them where the tiles are 256 wide), 5 in 2 × 2 clusters sharing B along M and A along N
+  // (=wgmma-cluster2x2). 3 runs the wgmma kernel without clusters.
   int gemm_mode = 0;
   // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt),
   // 2 mma.sync tensor cores whenever the descriptor allows, however few the query rows (=mma; never
   // wgmma), 3 the sm_90a wgmma kernel whenever it can run, however few the query rows, else as auto
-  // (=wgmma; until it is measured on a GPU, auto does not take it).
+  // (=wgmma; slower than mma.sync on the H100, so auto does not take it).
   int attention_mode = 0;
 };
 

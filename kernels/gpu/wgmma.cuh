@@ -149,8 +149,13 @@ __device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(addr), "r"(rank));
   return r;
 }
+// An arrive on another block's mbarrier, at the default .release.cta: what it orders (this block's
+// wgmma reads of a stage, retired by wait_group) is over before it, and the partner's next TMA write
+// into the stage waits on the barrier itself. .release.cluster made ptxas put a full memory barrier
+// (ERRBAR) before every arrive: on the H100 that stall was over half of the clustered GEMM's samples
+// and made it 1.4x (2 blocks) and 2.5x (2 x 2) slower than no clusters (ncu, 2026-11-26).
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t cluster_bar) {
-  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_bar) : "memory");
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_bar) : "memory");
 }
 // One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA "cp.async.bulk.tensor",
 // .tile mode; the mbarrier's transaction count drops by the box's bytes, zero-filled parts included).

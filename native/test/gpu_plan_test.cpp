@@ -84,16 +84,21 @@ int main() {
   const std::string tf32 = "gemm-mma-m16n8k8-tf32";
   const std::string sm90_small = sm90, tf32_small = tf32;  // shapes that would get 64x64 SIMT tiles
 #if defined(KP_CUDA_SM90A)
-  const std::string hopper = "gemm-wgmma-bf16", hopper16 = "gemm-wgmma-f16", hopper_forced = hopper;
+  // Auto pairs blocks in clusters where the tiles are 256 wide (the 4096^3 shapes below); forced wgmma
+  // and 128-wide tiles (1024 x 2048 x 512: 64 tiles on 132 SMs) run unclustered.
+  const std::string hopper = "gemm-wgmma-cluster2-bf16", hopper16 = "gemm-wgmma-f16", hopper_forced = "gemm-wgmma-bf16";
+  const bool wgmma_built = true;
 #else
   // Built without the sm_90a target: the wgmma kernel has no body, so Hopper runs mma.sync.
   const std::string hopper = sm90, hopper16 = sm80f16, hopper_forced = simt64;
+  const bool wgmma_built = false;
 #endif
 #else
   // MUSA: no mma.sync, whatever the device reports (the emulated build runs on NVIDIA sm_80+ parts).
   const std::string sm90 = simt, sm80f16 = simt, tf32 = simt;
   const std::string sm90_small = simt64, tf32_small = simt64;
   const std::string hopper = sm90, hopper16 = sm90, hopper_forced = simt64;
+  const bool wgmma_built = false;
 #endif
   auto v = [&](const DeviceCaps& c, const kp_matmul_desc& d, const void* a = nullptr) {
     return std::string(kp::gpu::matmul_variant(c, d, a ? a : p, p));
@@ -176,6 +181,7 @@ int main() {
   // Hopper wgmma path (sm_90a): cc 9.0 exactly, 32-lane warps, f16/bf16, TMA's 16-byte rules, batch
   // entries one stride apart (or broadcast), room for 4 stages of 48 KiB.
   EXPECT(v(caps(9, 0), mm(KP_F16, 1024, 2048, 512)) == hopper16);
+  EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 4096, 4096, 4096)) == (wgmma_built ? hopper_forced : sm90));  // forced: no clusters
   EXPECT(v(caps(9, 0, 64), mm(KP_BF16, 4096, 4096, 4096)) == simt);
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4092)) == simt);      // K % 8: neither TMA nor cp.async
   EXPECT(v(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), odd) == simt);
@@ -183,11 +189,11 @@ int main() {
   EXPECT(v(caps(9, 0), mm(KP_BF16, 300, 520, 136)) == "gemm-simt-64x64");         // 3 x 3 tiles: finer SIMT tiles
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 300, 520, 136)) == hopper_forced);       // KERNELPORT_GPU_GEMM=wgmma
   // KERNELPORT_GPU_GEMM=wgmma-cluster: the same kernel in 2-block clusters, its own name
-  EXPECT(v(caps(9, 0, 32, 4), mm(KP_BF16, 300, 520, 136)) == (hopper_forced == hopper ? std::string("gemm-wgmma-cluster2-bf16") : hopper_forced));
+  EXPECT(v(caps(9, 0, 32, 4), mm(KP_BF16, 300, 520, 136)) == (wgmma_built ? std::string("gemm-wgmma-cluster2-bf16") : hopper_forced));
   // =wgmma-cluster2x2: 2 x 2 clusters sharing A and B
-  EXPECT(v(caps(9, 0, 32, 5), mm(KP_F16, 300, 520, 136)) == (hopper_forced == hopper ? std::string("gemm-wgmma-cluster2x2-f16") : std::string("gemm-simt-64x64")));
+  EXPECT(v(caps(9, 0, 32, 5), mm(KP_F16, 300, 520, 136)) == (wgmma_built ? std::string("gemm-wgmma-cluster2x2-f16") : std::string("gemm-simt-64x64")));
   // forced: not even GEMV where wgmma can run; elsewhere auto's choice, GEMV
-  EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 1, 32, 64)) == (hopper_forced == hopper ? hopper : std::string("gemv-m4")));
+  EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 1, 32, 64)) == (wgmma_built ? hopper_forced : std::string("gemv-m4")));
   EXPECT(v(caps(9, 0, 32, 3), mm(KP_BF16, 37, 29, 64)) == "gemm-simt-64x64");      // forced, but N % 8 with B [K,N]
   EXPECT(v(caps(8, 0, 32, 3), mm(KP_BF16, 4096, 4096, 4096)) == sm90);             // forced on sm_80: as auto
   EXPECT(v(caps(8, 0, 32, 3), mm(KP_F32, 3, 512, 512)) == std::string("gemv-m4"));  // ... GEMV included

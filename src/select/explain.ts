@@ -273,6 +273,11 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
         return { variant: `gemm-wgmma-cluster2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)' };
       if (forcedGemm === 'wgmma-cluster2x2')
         return { variant: `gemm-wgmma-cluster2x2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2 × 2-block clusters sharing A and B tiles by multicast, sm_90)' };
+      // Auto pairs blocks along M where the tiles are 256 wide, i.e. where 128 x 256 tiles fill every
+      // multiprocessor (gemm_wgmma.cu's wgmma_cluster and tile_n); forced wgmma never clusters.
+      const wideTiles = Math.ceil(desc.m / 128) * Math.ceil(desc.n / 256) * (desc.batch ?? 1) >= info.computeUnits;
+      if (forcedGemm !== 'wgmma' && wideTiles)
+        return { variant: `gemm-wgmma-cluster2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)' };
       return { variant: `gemm-wgmma-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA through a 4-stage mbarrier pipeline, sm_90)' };
     }
     // Under that size the plugin keeps the finer SIMT tiles for f16/bf16 too (gemm_mma.cu's mma_eligible).
