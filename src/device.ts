@@ -198,15 +198,15 @@ export class Device {
       config = this.#tuner.configFor(desc);
     }
     if (verbose()) this.logDecision(toDesc('matmul', { m: plan.m, n: plan.n, k: plan.k, batch: numel(plan.batchShape), dtype: plan.dtype }));
-    const out = be.matmul(
-      plan,
-      this.own('matmul', 'a', a),
-      this.own('matmul', 'b', b),
-      options.bias ? this.own('matmul', 'bias', options.bias) : undefined,
-      options.residual ? this.own('matmul', 'residual', options.residual) : undefined,
-      config,
-    );
-    return new Tensor(this, be, out, plan.outShape, plan.outDtype);
+    const ins: [string, Storage | undefined][] = [
+      ['a', this.own('matmul', 'a', a)],
+      ['b', this.own('matmul', 'b', b)],
+      ['bias', options.bias ? this.own('matmul', 'bias', options.bias) : undefined],
+      ['residual', options.residual ? this.own('matmul', 'residual', options.residual) : undefined],
+    ];
+    const into = this.into('matmul', options.out, plan.outShape, plan.outDtype, ins);
+    const out = be.matmul(plan, ins[0]![1]!, ins[1]![1]!, ins[2]![1], ins[3]![1], config, into?.storage);
+    return into?.tensor ?? new Tensor(this, be, out, plan.outShape, plan.outDtype);
   }
 
   /**
@@ -227,15 +227,15 @@ export class Device {
       this.logDecision(
         toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype }),
       );
-    const r = be.attention(
-      plan,
-      this.own('attention', 'q', q),
-      this.own('attention', 'k', k),
-      this.own('attention', 'v', v),
-      options.mask ? this.own('attention', 'mask', options.mask) : undefined,
-      config,
-    );
-    const out = new Tensor(this, be, r.out, plan.outShape, plan.outDtype);
+    const ins: [string, Storage | undefined][] = [
+      ['q', this.own('attention', 'q', q)],
+      ['k', this.own('attention', 'k', k)],
+      ['v', this.own('attention', 'v', v)],
+      ['mask', options.mask ? this.own('attention', 'mask', options.mask) : undefined],
+    ];
+    const into = this.into('attention', options.out, plan.outShape, plan.outDtype, ins);
+    const r = be.attention(plan, ins[0]![1]!, ins[1]![1]!, ins[2]![1]!, ins[3]![1], config, into?.storage);
+    const out = into?.tensor ?? new Tensor(this, be, r.out, plan.outShape, plan.outDtype);
     if (!r.lse) return out;
     return { out, lse: new Tensor(this, be, r.lse, plan.lseShape, 'f32') };
   }
@@ -276,6 +276,20 @@ export class Device {
   private live(where: string): BackendDevice {
     if (!this.#backend) throw new TypeError(`${where}: the ${this.info.backend} device has been disposed`);
     return this.#backend;
+  }
+
+  /** options.out checked: this device's live tensor of the output's shape and dtype, no input's memory. */
+  private into(where: string, t: unknown, shape: readonly number[], dtype: DType, inputs: [string, Storage | undefined][]): { tensor: Tensor; storage: Storage } | undefined {
+    if (t === undefined || t === null) return undefined;
+    const storage = this.own(where, 'out', t);
+    const tensor = t as Tensor;
+    if (tensor.dtype !== dtype) throw new TypeError(`${where}: out must be ${dtype} (the output's dtype), got ${tensor.dtype}`);
+    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i]))
+      throw new RangeError(`${where}: out must have the output's shape ${fmt(shape)}, got ${fmt(tensor.shape)}; reshape() it to match`);
+    for (const [name, s] of inputs)
+      if (s === storage)
+        throw new TypeError(`${where}: out shares its memory with ${name} (the same tensor or a reshape of it); the op reads its inputs while it writes out, so give out its own tensor`);
+    return { tensor, storage };
   }
 
   private own(where: string, name: string, t: unknown): Storage {

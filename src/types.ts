@@ -28,6 +28,12 @@ export interface MatmulOptions {
    * full f32 either way. Validation then judges the result by the TF32 bound.
    */
   allowTf32?: boolean;
+  /**
+   * Write the result into this tensor (of exactly the output's shape and dtype, on the same device,
+   * sharing no memory with an input) and return it, instead of a new tensor: a framework's own
+   * buffers, reused step after step. Ordered with the device's other ops like any output.
+   */
+  out?: TensorLike;
 }
 
 export interface AttentionOptions {
@@ -49,6 +55,8 @@ export interface AttentionOptions {
    * normaliser is the sum of the unrounded P. Validation then judges by the bound with that rounding.
    */
   allowP16?: boolean;
+  /** The output (not the lse) into this tensor, as MatmulOptions.out. */
+  out?: TensorLike;
 }
 
 /** What an op spec needs to know about a tensor argument. */

@@ -106,6 +106,59 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     t.dispose();
     expect(() => t.write(new Float32Array(1))).toThrow(/write: the tensor \(shape \[4\], f32\) has been disposed/);
   });
+
+  const bytes = async (t: { read(): Promise<Float32Array | Uint16Array> }) => Buffer.from((await t.read()).buffer);
+
+  it('out: a matmul and an attention write into the given tensor (a view too) and return it, with the bits of a new output', async () => {
+    const rng = new Rng(11);
+    const up = (shape: number[], dtype: 'f32' | 'bf16' = 'f32') => {
+      const t = randomTensor(rng, shape, dtype);
+      return dev.tensor(t.data, t.shape, t.dtype);
+    };
+    const [a, b, bias] = [up([3, 37, 29]), up([29, 45]), up([45])];
+    const options = { bias, activation: 'gelu' as const, outDtype: 'bf16' as const };
+    const arena = dev.empty([3 * 37 * 45], 'bf16');
+    const out = arena.reshape([3, 37, 45]);
+    expect(dev.matmul(a, b, { ...options, out })).toBe(out);
+    expect((await bytes(arena)).equals(await bytes(dev.matmul(a, b, options)))).toBe(true);
+    // The same buffer again, for another product: ordered like any output
+    const a2 = up([3, 37, 29]);
+    dev.matmul(a2, b, { ...options, out });
+    expect((await bytes(out)).equals(await bytes(dev.matmul(a2, b, options)))).toBe(true);
+
+    const [q, k, v] = [up([1, 4, 19, 16], 'bf16'), up([1, 2, 23, 16], 'bf16'), up([1, 2, 23, 16], 'bf16')];
+    const o = dev.empty([1, 4, 19, 16], 'bf16');
+    const r = dev.attention(q, k, v, { causal: true, returnLse: true, out: o });
+    expect(r.out).toBe(o);
+    const fresh = dev.attention(q, k, v, { causal: true, returnLse: true });
+    expect((await bytes(o)).equals(await bytes(fresh.out))).toBe(true);
+    expect((await bytes(r.lse)).equals(await bytes(fresh.lse))).toBe(true);
+  });
+
+  it("out: refuses another shape or dtype, an input's memory, a disposed tensor and another device's, saying why", async () => {
+    const a = dev.tensor(new Float32Array(12).fill(1), [3, 4]);
+    const b = dev.tensor(new Float32Array(20).fill(2), [4, 5]);
+    expect(() => dev.matmul(a, b, { out: dev.empty([5, 3]) })).toThrow(new RangeError("matmul: out must have the output's shape [3, 5], got [5, 3]; reshape() it to match"));
+    expect(() => dev.matmul(a, b, { out: dev.empty([3, 5], 'bf16') })).toThrow(new TypeError("matmul: out must be f32 (the output's dtype), got bf16"));
+    const sq = dev.tensor(new Float32Array(16), [4, 4]);
+    expect(() => dev.matmul(sq, sq.reshape([4, 4]), { out: sq })).toThrow(/matmul: out shares its memory with a \(the same tensor or a reshape of it\)/);
+    const r = dev.tensor(new Float32Array(15), [15]);
+    expect(() => dev.matmul(a, b, { residual: r.reshape([3, 5]), out: r.reshape([3, 5]) })).toThrow(/out shares its memory with residual/);
+    const q = dev.tensor(new Float32Array(2 * 3 * 8), [1, 2, 3, 8]);
+    expect(() => dev.attention(q, q, q, { out: q })).toThrow(/attention: out shares its memory with q/);
+    expect(() => dev.matmul(a, b, { out: {} as never })).toThrow(/matmul: out must be a kernelport Tensor, got/);
+    const gone = dev.empty([3, 5]);
+    gone.dispose();
+    expect(() => dev.matmul(a, b, { out: gone })).toThrow(/matmul: out \(shape \[3, 5\], f32\) has been disposed/);
+    const other = await open(backend);
+    try {
+      expect(() => dev.matmul(a, b, { out: other.empty([3, 5]) })).toThrow(/matmul: out belongs to another device/);
+    } finally {
+      other.dispose();
+    }
+    // Nothing was lost: the refused calls left a and b as they were, and an out given null is no out
+    expect(Array.from((await dev.matmul(a, b, { out: null as never }).read()) as Float32Array)).toEqual(new Array(15).fill(8));
+  });
 });
 
 describe('reshape on cpu: native memory', () => {

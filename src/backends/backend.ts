@@ -28,8 +28,9 @@ export interface BackendDevice {
   write(s: Storage, byteOffset: number, data: HostData): void;
   /** Copies into dst after every op enqueued before; rejects with the error of the op that wrote s. */
   read(s: Storage, dst: HostData): Promise<void>;
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias: Storage | undefined, residual: Storage | undefined, config?: KernelConfig): Storage;
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask: Storage | undefined, config?: KernelConfig): { out: Storage; lse?: Storage };
+  /** Into `out` when given (of the plan's output size, no input's storage), else into new storage. */
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias: Storage | undefined, residual: Storage | undefined, config?: KernelConfig, out?: Storage): Storage;
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask: Storage | undefined, config?: KernelConfig, out?: Storage): { out: Storage; lse?: Storage };
   /** Resolves when every op enqueued so far is done; rejects with the first error since the last sync. */
   sync(): Promise<void>;
   /** Ops enqueued and not finished (0 for synchronous backends). */

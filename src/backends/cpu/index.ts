@@ -75,20 +75,21 @@ export class CpuDevice implements BackendDevice {
       : this.native.explain('attention', this.pack.attention(attentionDesc(plan)));
   }
 
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
-    const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig, given?: Storage): Storage {
+    const out = (given as CpuStorage | undefined) ?? this.allocate(byteSize(plan.outShape, plan.outDtype));
     const desc = this.pack.matmul(matmulDesc(plan, config));
-    return this.enqueue([out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
+    this.enqueue(given ? [] : [out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
+    return out;
   }
 
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig): { out: Storage; lse?: Storage } {
-    const out = this.allocate(byteSize(plan.outShape, plan.outDtype));
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig, given?: Storage): { out: Storage; lse?: Storage } {
+    const out = (given as CpuStorage | undefined) ?? this.allocate(byteSize(plan.outShape, plan.outDtype));
     const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
     const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
     const desc = this.pack.attention(attentionDesc(plan, config));
-    const outputs = lse ? [out, lse] : [out];
+    const fresh = [...(given ? [] : [out]), ...(lse ? [lse] : [])];
     try {
-      this.enqueue(outputs, () =>
+      this.enqueue(fresh, () =>
         this.native.attention(desc, buf(q)!, buf(k)!, buf(v)!, buf(lengths), buf(mask), buf(out)!, buf(lse)),
       );
     } finally {
@@ -116,13 +117,13 @@ export class CpuDevice implements BackendDevice {
   }
 
   /** Runs `submit`; if it throws, the outputs allocated for it are released before rethrowing. */
-  private enqueue(outputs: CpuStorage[], submit: () => void): CpuStorage {
+  /** Runs submit; if it throws, the outputs this op allocated (`fresh`, not a caller's out) go back. */
+  private enqueue(fresh: CpuStorage[], submit: () => void): void {
     try {
       submit();
     } catch (e) {
-      for (const o of outputs) o.buffer.release();
+      for (const o of fresh) o.buffer.release();
       throw e;
     }
-    return outputs[0]!;
   }
 }

@@ -10,7 +10,7 @@ import { byteSize } from '../../ops/shape.js';
 import { referenceAttention } from '../../reference/attention.js';
 import { referenceMatmul } from '../../reference/matmul.js';
 import type { DeviceInfo, DType, HostData } from '../../types.js';
-import type { BackendDevice, Storage } from '../backend.js';
+import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
 
 /** The largest typed array engines allow (V8: 2^32 bytes on 64-bit hosts). */
 export const MAX_TYPED_ARRAY_BYTES = 2 ** 32;
@@ -59,8 +59,8 @@ export class ReferenceDevice implements BackendDevice {
     if (src) dst.set(src as never);
   }
 
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage): Storage {
-    this.allocate(byteSize(plan.outShape, plan.outDtype)); // refuse an impossible output before computing
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, _config?: KernelConfig, given?: Storage): Storage {
+    if (!given) this.allocate(byteSize(plan.outShape, plan.outDtype)); // refuse an impossible output before computing
     const r = referenceMatmul(
       plan,
       values(a, plan.dtype),
@@ -68,13 +68,13 @@ export class ReferenceDevice implements BackendDevice {
       bias ? values(bias, plan.bias!.dtype) : undefined,
       residual ? values(residual, plan.residual!.dtype) : undefined,
     );
-    return result(r.out, plan.outDtype);
+    return into(result(r.out, plan.outDtype), given);
   }
 
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage): { out: Storage; lse?: Storage } {
-    this.allocate(byteSize(plan.outShape, plan.outDtype));
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, _config?: KernelConfig, given?: Storage): { out: Storage; lse?: Storage } {
+    if (!given) this.allocate(byteSize(plan.outShape, plan.outDtype));
     const r = referenceAttention(plan, values(q, plan.dtype), values(k, plan.dtype), values(v, plan.dtype), mask ? values(mask, 'f32') : undefined);
-    return { out: result(r.out, plan.outDtype), lse: plan.returnLse && r.lse ? result(r.lse, "f32") : undefined };
+    return { out: into(result(r.out, plan.outDtype), given), lse: plan.returnLse && r.lse ? result(r.lse, "f32") : undefined };
   }
 
   async sync(): Promise<void> {}
@@ -90,6 +90,13 @@ function values(s: Storage, dtype: DType): Float64Array {
   const data = (s as HostStorage).data;
   if (!data) return new Float64Array(s.bytes / (dtype === 'f32' ? 4 : 2)); // an empty() tensor reads as zeros
   return decode(data, dtype);
+}
+
+/** The result in the caller's storage (its data replaced: every view of it sees the new values), or as is. */
+function into(r: Storage, given: Storage | undefined): Storage {
+  if (!given) return r;
+  (given as HostStorage).data = (r as HostStorage).data;
+  return given;
 }
 
 function result(v: Float64Array, dtype: DType): Storage {

@@ -71,8 +71,9 @@ export function encodeAttention(
   v: GpuStorage,
   mask: GpuStorage | undefined,
   config?: KernelConfig,
+  given?: GpuStorage,
 ): { out: GpuStorage; lse?: GpuStorage } {
-  const out = ctx.storage('the attention output', byteSize(plan.outShape, plan.outDtype));
+  const out = given ?? ctx.storage('the attention output', byteSize(plan.outShape, plan.outDtype));
   const lse = plan.returnLse ? ctx.storage('the attention lse', byteSize(plan.lseShape, 'f32')) : undefined;
   const { batch, hq, hkv, sq, skv, d, dv } = plan;
   const rows = batch * hq * sq;

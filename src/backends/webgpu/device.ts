@@ -230,18 +230,24 @@ export class WebGpuDevice implements BackendDevice {
     }
   }
 
-  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig): Storage {
+  matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig, given?: Storage): Storage {
     const ins = [a, b, bias, residual] as (GpuStorage | undefined)[];
-    return this.run(ins, (enc) => [encodeMatmul(this.ctx, enc, plan, a as GpuStorage, b as GpuStorage, bias as GpuStorage, residual as GpuStorage, config)])[0]!;
+    const g = given as GpuStorage | undefined;
+    return this.run(ins, (enc) => [encodeMatmul(this.ctx, enc, plan, a as GpuStorage, b as GpuStorage, bias as GpuStorage, residual as GpuStorage, config, g)], g)[0]!;
   }
 
-  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig): { out: Storage; lse?: Storage } {
+  attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig, given?: Storage): { out: Storage; lse?: Storage } {
     let lse: GpuStorage | undefined;
-    const [out] = this.run([q, k, v, mask] as (GpuStorage | undefined)[], (enc) => {
-      const r = encodeAttention(this.ctx, enc, plan, q as GpuStorage, k as GpuStorage, v as GpuStorage, mask as GpuStorage | undefined, config);
-      lse = r.lse;
-      return r.lse ? [r.out, r.lse] : [r.out];
-    });
+    const g = given as GpuStorage | undefined;
+    const [out] = this.run(
+      [q, k, v, mask] as (GpuStorage | undefined)[],
+      (enc) => {
+        const r = encodeAttention(this.ctx, enc, plan, q as GpuStorage, k as GpuStorage, v as GpuStorage, mask as GpuStorage | undefined, config, g);
+        lse = r.lse;
+        return r.lse ? [r.out, r.lse] : [r.out];
+      },
+      g,
+    );
     return { out: out!, lse };
   }
 
@@ -279,11 +285,12 @@ export class WebGpuDevice implements BackendDevice {
   }
 
   /**
-   * Encodes one op (its outputs are allocated by `encode`), submits it, and attaches to every output
-   * the first error of the op or of its inputs' producers. Temporaries go back to the pool at once
-   * (later ops are ordered after this one on the queue).
+   * Encodes one op (its outputs are allocated by `encode`, or are the caller's `callersOut`, which a
+   * failure leaves alone), submits it, and attaches to every output the first error of the op or of
+   * its inputs' producers. Temporaries go back to the pool at once (later ops are ordered after this
+   * one on the queue).
    */
-  private run(inputs: (GpuStorage | undefined)[], encode: (enc: GPUCommandEncoder) => GpuStorage[]): GpuStorage[] {
+  private run(inputs: (GpuStorage | undefined)[], encode: (enc: GPUCommandEncoder) => GpuStorage[], callersOut?: GpuStorage): GpuStorage[] {
     this.live();
     if (this.lost) throw this.lost;
     const d = this.device;
@@ -296,7 +303,7 @@ export class WebGpuDevice implements BackendDevice {
       outs = encode(enc);
       d.queue.submit([enc.finish()]);
     } catch (e) {
-      for (const o of outs) this.release(o);
+      for (const o of outs) if (o !== callersOut) this.release(o);
       for (const t of this.ctx.takeTemps()) this.ctx.pool.release(t);
       void d.popErrorScope();
       void d.popErrorScope();

@@ -49,8 +49,9 @@ export function encodeMatmul(
   bias: GpuStorage | undefined,
   residual: GpuStorage | undefined,
   config?: KernelConfig,
+  given?: GpuStorage,
 ): GpuStorage {
-  const out = ctx.storage('the matmul output', byteSize(plan.outShape, plan.outDtype));
+  const out = given ?? ctx.storage('the matmul output', byteSize(plan.outShape, plan.outDtype));
   const { m, n, k } = plan;
   const batch = numel(plan.batchShape);
   if (batch * m * n === 0) return out;
