@@ -110,7 +110,7 @@ export function cpuInfo(): DeviceInfo {
     memoryBytes: c.memoryBytes,
     features: { dtypes: ALL_DTYPES, tensorCores: false, subgroups: false, shaderF16: false },
     peak: { flops: cpuPeak(c), bandwidth: 0, source: 'estimate' },
-    variants: [`gemm-blocked-${c.isa}`, `flash-attention-${c.isa}`],
+    variants: [`gemm-blocked-${c.isa}`, `gemv-${c.isa}`, `gemm-tall-skinny-${c.isa}`, `flash-attention-${c.isa}`, `flash-decoding-split-kv-${c.isa}`],
     available,
     reason: available ? undefined : `no usable kernel path (KERNELPORT_CPU_ISA=${process.env.KERNELPORT_CPU_ISA ?? ''} is not supported here)`,
     cpu: {

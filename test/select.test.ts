@@ -171,6 +171,9 @@ describe('supports / explain on recorded devices', () => {
     expect(tf32.why).toMatch(/TF32 tensor-core rate/);
     expect(tf32.estimateMs).toBeLessThan(f32.estimateMs);
     expect(explain(cpu, 'matmul', { m: 512, n: 512, k: 512, allowTf32: true }).variant).toBe(`gemm-blocked-${cpu.cpu!.isa}`);
+    // N <= 4 with A as stored: the tall-skinny dot path; transposed A packs (kernels/cpu/gemm_skinny.h)
+    expect(explain(cpu, 'matmul', { m: 4096, n: 3, k: 512 }).variant).toBe(`gemm-tall-skinny-${cpu.cpu!.isa}`);
+    expect(explain(cpu, 'matmul', { m: 4096, n: 3, k: 512, transA: true }).variant).toBe(`gemm-blocked-${cpu.cpu!.isa}`);
     expect(explain(s4000, 'matmul', { m: 4096, n: 4096, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt'); // no mma.sync on MUSA
     // Attention on tensor cores where the plugin takes it (f16/bf16, D == Dv in {64, 80, 96, 128}, Sq >= 16);
     // elsewhere the portable kernels, at the f32 rate

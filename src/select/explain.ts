@@ -49,6 +49,7 @@ const CPU_TILES: Record<string, { MR: number; NR: number }> = {
   generic: { MR: 4, NR: 8 },
 };
 const CPU_GEMV_MAX_M = 4;
+const CPU_SKINNY_MAX_N = 4; // kernels/cpu/gemm_skinny.h: N <= 4 with A not transposed
 const CPU_DECODE_MAX_SQ = 8;
 const CPU_SPLIT = 256;
 const GPU_GEMV_MAX_M = 4; // src/backends/webgpu/matmul.ts GEMV_MAX_M
@@ -179,6 +180,8 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     const i = isa(info);
     if (desc.op === 'matmul') {
       if (desc.m <= CPU_GEMV_MAX_M) return { variant: `gemv-${i}`, tileConfig: { MR: desc.m }, why: `M=${desc.m} <= ${CPU_GEMV_MAX_M}: the bandwidth path streams B once` };
+      if (desc.n <= CPU_SKINNY_MAX_N && !(desc as { transA?: boolean }).transA)
+        return { variant: `gemm-tall-skinny-${i}`, tileConfig: { NR: desc.n }, why: `N=${desc.n} <= ${CPU_SKINNY_MAX_N}: dot products of A's rows with B's columns, 64 rows per task, no packing` };
       const t = CPU_TILES[i] ?? CPU_TILES.generic!;
       return { variant: `gemm-blocked-${i}`, tileConfig: { ...t }, why: `BLIS-style packed GEMM, ${t.MR}x${t.NR} ${i} microkernel, fused epilogue` };
     }
