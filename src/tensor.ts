@@ -80,8 +80,10 @@ export class Tensor {
     this.#deviceLive('write');
     const want = this.dtype === 'f32' ? Float32Array : Uint16Array;
     if (!(data instanceof want)) throw new TypeError(`write: a ${this.dtype} tensor takes a ${want.name}, got ${describe(data)}`);
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + data.length > this.size)
-      throw new RangeError(`write: ${data.length} elements at offset ${String(offset)} do not fit the ${this.size} of ${fmt(this.shape)}`);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new RangeError(`write: offset must be a non-negative integer (elements), got ${describe(offset)}`);
+    if (offset + data.length > this.size)
+      throw new RangeError(`write: ${data.length} elements at offset ${offset} do not fit the ${this.size} of ${fmt(this.shape)}`);
     this.#shared.backend.write(s, offset * bytesPerElement(this.dtype), data);
   }
 

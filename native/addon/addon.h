@@ -21,6 +21,7 @@ class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Size(const Napi::CallbackInfo& info);
   kp_buffer* buf_ = nullptr;
+  int64_t external_ = 0;  // bytes reported to V8 as external memory, until released
   friend class DeviceWrap;
 };
 

@@ -12,9 +12,16 @@ BufferWrap::BufferWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Buffer
   if (info.Length() != 1 || !info[0].IsExternal())
     throw Napi::TypeError::New(info.Env(), "NativeBuffer is created by Device.createBuffer");
   buf_ = info[0].As<Napi::External<kp_buffer>>().Data();
+  // V8 learns of the native memory, so that tensors dropped without dispose() are collected (and their
+  // memory freed) under memory pressure rather than when the JS heap alone would ask for it.
+  external_ = static_cast<int64_t>(kp_buffer_size(buf_));
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_);
 }
 
-BufferWrap::~BufferWrap() { kp_buffer_release(buf_); }
+BufferWrap::~BufferWrap() {
+  if (external_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_);
+  kp_buffer_release(buf_);
+}
 
 kp_buffer* BufferWrap::get(Napi::Env env, const char* name) const {
   if (!buf_) throw Napi::Error::New(env, std::string(name) + " has been disposed");
@@ -24,6 +31,8 @@ kp_buffer* BufferWrap::get(Napi::Env env, const char* name) const {
 Napi::Value BufferWrap::Release(const Napi::CallbackInfo& info) {
   kp_buffer_release(buf_);  // queued ops that use it keep their own reference
   buf_ = nullptr;
+  if (external_) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -external_);
+  external_ = 0;
   return info.Env().Undefined();
 }
 

@@ -88,6 +88,8 @@ export class WebGpuDevice implements BackendDevice {
   private lost: Error | undefined;
   private disposed = false;
   private readonly outstanding = new Set<Promise<unknown>>();
+  /** Reads in progress: dispose() lets them finish before the memory goes (as the cpu's queue drains). */
+  private readonly reads = new Set<Promise<void>>();
   private timer: GpuTimer | undefined;
 
   private constructor(
@@ -206,9 +208,16 @@ export class WebGpuDevice implements BackendDevice {
     if (!this.disposed) this.ctx.pool.release(g.buffer);
   }
 
-  async read(s: Storage, dst: HostData): Promise<void> {
+  read(s: Storage, dst: HostData): Promise<void> {
     this.live();
-    const g = s as GpuStorage;
+    const p = this.readNow(s as GpuStorage, dst);
+    this.reads.add(p);
+    const done = () => this.reads.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  private async readNow(g: GpuStorage, dst: HostData): Promise<void> {
     const err = await g.error;
     if (err) throw err;
     if (this.lost) throw this.lost;
@@ -267,10 +276,15 @@ export class WebGpuDevice implements BackendDevice {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.ctx.pool.destroyAll();
-    this.ctx.clearPipelines();
-    this.timer?.destroy();
-    this.device.destroy();
+    const teardown = () => {
+      this.ctx.pool.destroyAll();
+      this.ctx.clearPipelines();
+      this.timer?.destroy();
+      this.device.destroy();
+    };
+    // A read started before dispose() still gives its values; the device goes once it has.
+    if (this.reads.size === 0) teardown();
+    else void Promise.allSettled([...this.reads]).then(teardown);
   }
 
   private live(): void {
