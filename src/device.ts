@@ -295,9 +295,16 @@ export class Device {
   private own(where: string, name: string, t: unknown): Storage {
     if (!(t instanceof Tensor)) throw new TypeError(`${where}: ${name} must be a kernelport Tensor, got ${describe(t)}`);
     if (t.owner !== this)
-      throw new TypeError(`${where}: ${name} belongs to another device (${(t.owner as Device).info?.backend ?? 'unknown'}); copy it with dev.tensor(await t.read(), t.shape, t.dtype)`);
+      throw new TypeError(
+        `${where}: ${name} belongs to another device (${selectorOfOwner(t.owner)}${(t.owner as Device).disposed ? ', disposed' : ''}), not this ${this.info.backend}:${this.info.index}; copy it with dev.tensor(await t.read(), t.shape, t.dtype)`,
+      );
     return t.storage(where, name);
   }
+}
+
+function selectorOfOwner(owner: object): string {
+  const info = (owner as Device).info;
+  return info ? `${info.backend}:${info.index}` : 'unknown';
 }
 
 function toHost(data: unknown, dtype: DType | undefined): { data: HostData; dtype: DType } {

@@ -81,7 +81,7 @@ export class Tensor {
     const want = this.dtype === 'f32' ? Float32Array : Uint16Array;
     if (!(data instanceof want)) throw new TypeError(`write: a ${this.dtype} tensor takes a ${want.name}, got ${describe(data)}`);
     if (!Number.isSafeInteger(offset) || offset < 0)
-      throw new RangeError(`write: offset must be a non-negative integer (elements), got ${describe(offset)}`);
+      throw new (typeof offset === 'number' ? RangeError : TypeError)(`write: offset must be a non-negative integer (elements), got ${describe(offset)}`);
     if (offset + data.length > this.size)
       throw new RangeError(`write: ${data.length} elements at offset ${offset} do not fit the ${this.size} of ${fmt(this.shape)}`);
     this.#shared.backend.write(s, offset * bytesPerElement(this.dtype), data);
@@ -104,6 +104,8 @@ export class Tensor {
     if (!Array.isArray(shape)) throw new TypeError(`reshape: shape must be an array of dimensions, got ${describe(shape)}`);
     const free = shape.filter((d) => d === -1).length;
     if (free > 1) throw new RangeError(`reshape: at most one dimension may be -1, got ${fmt(shape)}`);
+    const bad = shape.findIndex((d) => typeof d === 'number' && d < 0 && d !== -1);
+    if (bad >= 0) throw new RangeError(`reshape: dimension ${bad} must be a non-negative integer or -1 (inferred), got ${shape[bad]} in ${fmt(shape)}`);
     const known = shape.reduce((p: number, d) => (d === -1 ? p : p * d), 1);
     const inferred = known > 0 && this.size % known === 0 ? this.size / known : -1;
     if (free && inferred < 0) throw new RangeError(`reshape: the ${this.size} elements of ${fmt(this.shape)} do not fill ${fmt(shape)} for any -1`);

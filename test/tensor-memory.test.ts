@@ -106,8 +106,31 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     expect(() => t.write(new Float32Array(3), 2)).toThrow(new RangeError('write: 3 elements at offset 2 do not fit the 4 of [4]'));
     expect(() => t.write(new Float32Array(1), -1)).toThrow(new RangeError('write: offset must be a non-negative integer (elements), got -1'));
     expect(() => t.write(new Float32Array(1), 2.5)).toThrow(/write: offset must be a non-negative integer \(elements\), got 2\.5/);
+    expect(() => t.write(new Float32Array(1), '1' as never)).toThrow(TypeError);
+    expect(() => t.reshape([-2, -2])).toThrow(/reshape: dimension 0 must be a non-negative integer or -1 \(inferred\), got -2/);
+    expect(() => dev.empty([0, 2 ** 41])).toThrow(new RangeError('empty: shape: dimension 1 is 2199023255552, more than the supported 2^40, in shape [0, 2199023255552]'));
     t.dispose();
     expect(() => t.write(new Float32Array(1))).toThrow(/write: the tensor \(shape \[4\], f32\) has been disposed/);
+  });
+
+  it('a read gives the values when it is asked for, not what is queued after it (an op into the same out, a write, a reuse of the memory)', async () => {
+    const a = dev.tensor([1, 2, 3, 4], [2, 2]);
+    const eye = dev.tensor([1, 0, 0, 1], [2, 2]);
+    const o = dev.empty([2, 2]);
+    dev.matmul(a, eye, { out: o });
+    const first = o.read();
+    dev.matmul(eye, eye, { out: o });
+    const t = dev.tensor([5, 6, 7, 8], [2, 2]);
+    const before = t.read();
+    t.write(new Float32Array(4));
+    const x = dev.matmul(a, a);
+    const product = x.read();
+    x.dispose();
+    dev.tensor([9, 9, 9, 9], [2, 2]);
+    expect(Array.from((await first) as Float32Array)).toEqual([1, 2, 3, 4]);
+    expect(Array.from((await before) as Float32Array)).toEqual([5, 6, 7, 8]);
+    expect(Array.from((await product) as Float32Array)).toEqual([7, 10, 15, 22]);
+    expect(Array.from((await o.read()) as Float32Array)).toEqual([1, 0, 0, 1]);
   });
 
   it('a read started before its device is disposed still gives the values', async () => {
@@ -166,7 +189,7 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     expect(() => dev.matmul(a, b, { out: gone })).toThrow(/matmul: out \(shape \[3, 5\], f32\) has been disposed/);
     const other = await open(backend);
     try {
-      expect(() => dev.matmul(a, b, { out: other.empty([3, 5]) })).toThrow(/matmul: out belongs to another device/);
+      expect(() => dev.matmul(a, b, { out: other.empty([3, 5]) })).toThrow(new RegExp(`matmul: out belongs to another device \\(${backend}:0\\), not this ${backend}:0`));
     } finally {
       other.dispose();
     }

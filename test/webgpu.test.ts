@@ -521,6 +521,23 @@ describe.skipIf(!available)('webgpu backend', () => {
       }
     });
 
+    it('an op refused while it is encoded gives back the outputs it had allocated', async () => {
+      const be = await WebGpuDevice.create(info);
+      const d = new Device(be);
+      try {
+        // B [K, N] past one binding cannot be windowed by rows: refused after the output was allocated
+        const a = d.empty([8, 8192]);
+        const b = d.empty([8192, 4097]);
+        expect(() => d.matmul(a, b)).toThrow(RangeError);
+        const before = be.stats();
+        for (let i = 0; i < 5; i++) expect(() => d.matmul(a, b)).toThrow(RangeError);
+        expect(be.stats().buffers).toBe(before.buffers);
+        expect(be.stats().bytes).toBe(before.bytes);
+      } finally {
+        d.dispose();
+      }
+    });
+
     it('a lost device becomes an error on reads and syncs, never a hang', async () => {
       const be = await WebGpuDevice.create(info);
       const d = new Device(be);

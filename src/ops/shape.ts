@@ -4,6 +4,8 @@ import type { DType, Shape, TensorLike } from '../types.js';
 
 /** Largest element count we accept: byte offsets must stay exact in a double and in int64. */
 export const MAX_ELEMENTS = 2 ** 48;
+/** The largest dimension the C ABI takes (kernelport.h), also of a tensor with no element. */
+export const MAX_DIMENSION = 2 ** 40;
 
 export const fmt = (s: Shape): string => `[${s.join(', ')}]`;
 
@@ -15,6 +17,8 @@ export function checkShape(where: string, shape: unknown): number[] {
       throw new (typeof d === 'number' ? RangeError : TypeError)(
         `${where}: dimension ${i} must be a non-negative integer, got ${describe(d)} in shape ${fmtAny(shape)}`,
       );
+    // Also for tensors with no element: the same answer on every backend (the C ABI takes up to 2^40)
+    if (d > MAX_DIMENSION) throw new RangeError(`${where}: dimension ${i} is ${d}, more than the supported 2^40, in shape ${fmtAny(shape)}`);
     n *= d;
   });
   if (n > MAX_ELEMENTS) throw new RangeError(`${where}: shape ${fmtAny(shape)} has ${n} elements, more than the supported 2^48`);

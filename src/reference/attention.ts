@@ -59,6 +59,8 @@ export function referenceAttention(
   const qkAbs = new Float64Array(skv);
   const accOut = new Float64Array(dv);
   const accMag = new Float64Array(dv);
+  // No query row: done (empty heads are not walked one by one).
+  if (lse.length === 0) return { out, lse, magnitude, scoreMagnitude };
 
   for (let b = 0; b < batch; b++) {
     const len = kvLengths ? kvLengths[b]! : skv;

@@ -48,6 +48,8 @@ export function referenceMatmul(
   const acc = new Float64Array(n);
   const accAbs = new Float64Array(n);
   const idx = new Array<number>(batchShape.length).fill(0);
+  // No output element: done (a batch of 2^40 empty matrices would otherwise be walked one by one).
+  if (out.length === 0) return residualMagnitude ? { out, magnitude, residualMagnitude } : { out, magnitude };
 
   for (let t = 0; t < batch; t++) {
     let aOff = 0;

@@ -40,6 +40,8 @@ export class GpuContext {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Temporaries of the op being encoded; back to the pool once it is submitted. */
   private temps: GPUBuffer[] = [];
+  /** Outputs allocated by the op being encoded (set by the device while it encodes one): freed if it fails. */
+  opOutputs: GpuStorage[] | undefined;
   pipelineCompiles = 0;
   /** Dispatches encoded so far (tests: did an op run in chunks?). */
   dispatches = 0;
@@ -76,7 +78,9 @@ export class GpuContext {
 
   storage(what: string, bytes: number): GpuStorage {
     this.checkSize(what, bytes);
-    return new GpuStorage(this.pool.acquire(bytes), bytes);
+    const s = new GpuStorage(this.pool.acquire(bytes), bytes);
+    this.opOutputs?.push(s);
+    return s;
   }
 
   temp(what: string, bytes: number): GPUBuffer {

@@ -210,32 +210,47 @@ export class WebGpuDevice implements BackendDevice {
 
   read(s: Storage, dst: HostData): Promise<void> {
     this.live();
-    const p = this.readNow(s as GpuStorage, dst);
+    if (this.lost) return Promise.reject(this.lost);
+    const g = s as GpuStorage;
+    const n = dst.byteLength;
+    // The copy is enqueued now: the read sees what the ops before it wrote and nothing queued after it
+    // (a later op into the same out, a write, a new tensor in the memory once this one is disposed).
+    let staging: GPUBuffer | undefined;
+    const size = Math.ceil(n / 4) * 4;
+    if (n > 0) {
+      staging = this.ctx.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST);
+      try {
+        const enc = this.device.createCommandEncoder();
+        enc.copyBufferToBuffer(g.buffer, 0, staging, 0, size);
+        this.device.queue.submit([enc.finish()]);
+      } catch (e) {
+        this.ctx.pool.release(staging);
+        return Promise.reject(this.lost ?? new Error(`${this.ctx.where}: reading a tensor failed: ${(e as Error).message}`));
+      }
+    }
+    const p = this.finishRead(g, dst, staging, size);
     this.reads.add(p);
     const done = () => this.reads.delete(p);
     p.then(done, done);
     return p;
   }
 
-  private async readNow(g: GpuStorage, dst: HostData): Promise<void> {
-    const err = await g.error;
-    if (err) throw err;
-    if (this.lost) throw this.lost;
-    const n = dst.byteLength;
-    if (n === 0) return;
-    const size = Math.ceil(n / 4) * 4;
-    const staging = this.ctx.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST);
+  /** The op's error if it failed, else the staged copy mapped and copied out. */
+  private async finishRead(g: GpuStorage, dst: HostData, staging: GPUBuffer | undefined, size: number): Promise<void> {
     try {
-      const enc = this.device.createCommandEncoder();
-      enc.copyBufferToBuffer(g.buffer, 0, staging, 0, size);
-      this.device.queue.submit([enc.finish()]);
-      await this.track(staging.mapAsync(1 /* GPUMapMode.READ */, 0, size));
-      new Uint8Array(dst.buffer, dst.byteOffset, n).set(new Uint8Array(staging.getMappedRange(0, size), 0, n));
-      staging.unmap();
-    } catch (e) {
-      throw this.lost ?? new Error(`${this.ctx.where}: reading a tensor failed: ${(e as Error).message}`);
+      const err = await g.error;
+      if (err) throw err;
+      if (this.lost) throw this.lost;
+      if (!staging) return;
+      try {
+        await this.track(staging.mapAsync(1 /* GPUMapMode.READ */, 0, size));
+        new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(new Uint8Array(staging.getMappedRange(0, size), 0, dst.byteLength));
+        staging.unmap();
+      } catch (e) {
+        throw this.lost ?? new Error(`${this.ctx.where}: reading a tensor failed: ${(e as Error).message}`);
+      }
     } finally {
-      if (staging.mapState === 'unmapped') this.ctx.pool.release(staging);
+      if (staging && staging.mapState === 'unmapped') this.ctx.pool.release(staging);
     }
   }
 
@@ -312,18 +327,21 @@ export class WebGpuDevice implements BackendDevice {
     d.pushErrorScope('out-of-memory');
     d.pushErrorScope('validation');
     let outs: GpuStorage[] = [];
+    const created: GpuStorage[] = (this.ctx.opOutputs = []);
     try {
       const enc = d.createCommandEncoder();
       outs = encode(enc);
       d.queue.submit([enc.finish()]);
     } catch (e) {
-      for (const o of outs) if (o !== callersOut) this.release(o);
+      // Every output the op allocated, also those a check refused after their allocation; never the caller's
+      for (const o of new Set([...created, ...outs])) if (o !== callersOut) this.release(o);
       for (const t of this.ctx.takeTemps()) this.ctx.pool.release(t);
       void d.popErrorScope();
       void d.popErrorScope();
       void d.popErrorScope();
       throw e;
     } finally {
+      this.ctx.opOutputs = undefined;
       for (const t of this.ctx.takeTemps()) this.ctx.pool.release(t);
     }
     const scopes = [d.popErrorScope(), d.popErrorScope(), d.popErrorScope()];
