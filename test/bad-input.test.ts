@@ -357,6 +357,17 @@ describe('bad input outside the kernels: the message names the value as given', 
     );
     dev.dispose();
   });
+
+  it('an option named like a known one but for its case is a typo, refused rather than ignored', async () => {
+    const dev = await open('cpu');
+    const a = dev.tensor(new Float32Array(6), [2, 3]);
+    const b = dev.tensor(new Float32Array(6), [2, 3]);
+    expect(() => dev.matmul(a, b, { transb: true } as never)).toThrow(new TypeError("matmul: unknown option 'transb'; did you mean 'transB'?"));
+    const q = dev.tensor(new Float32Array(8), [1, 1, 2, 4]);
+    expect(() => dev.attention(q, q, q, { returnlse: true } as never)).toThrow(/attention: unknown option 'returnlse'; did you mean 'returnLse'\?/);
+    expect(dev.matmul(a, b, { transB: true, note: 'kept by a framework' } as never).shape).toEqual([2, 2]); // other names are left alone
+    dev.dispose();
+  });
 });
 
 describe.each(BACKENDS)('a disposed device on %s', (backend) => {

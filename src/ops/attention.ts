@@ -5,7 +5,12 @@
  */
 import { bytesPerElement } from '../dtype.js';
 import type { AttentionOptions, DType, Layout, TensorLike } from '../types.js';
-import { broadcastStrides, checkShape, describe, fmt, requireDType, requireFinite, requireTensor } from './shape.js';
+import { broadcastStrides, checkOptionNames, checkShape, describe, fmt, requireDType, requireFinite, requireTensor } from './shape.js';
+
+// Every option's name (the compiler checks the list is whole), for checkOptionNames
+const ATTENTION_OPTIONS = Object.keys({
+  layout: 1, scale: 1, causal: 1, kvLengths: 1, mask: 1, returnLse: 1, outDtype: 1, allowP16: 1, out: 1,
+} satisfies Record<keyof AttentionOptions, 1>);
 
 export type CausalMode = 'none' | 'bottom-right' | 'top-left';
 
@@ -45,6 +50,7 @@ export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, optio
   const k = requireTensor(W, 'k', kArg);
   const v = requireTensor(W, 'v', vArg);
   if (options === null || typeof options !== 'object') throw new TypeError(`${W}: options must be an object, got ${describe(options)}`);
+  checkOptionNames(W, options, ATTENTION_OPTIONS);
   const layout = options.layout ?? 'bhsd';
   if (layout !== 'bhsd' && layout !== 'bshd') throw new TypeError(`${W}: layout must be 'bhsd' or 'bshd', got ${describe(layout)}`);
   const axes = layout === 'bhsd' ? '[B, H, S, D]' : '[B, S, H, D]';

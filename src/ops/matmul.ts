@@ -8,6 +8,7 @@ import type { Activation, DType, MatmulOptions, TensorLike } from '../types.js';
 import {
   broadcastShapes,
   broadcastStrides,
+  checkOptionNames,
   checkShape,
   describe,
   fmt,
@@ -19,6 +20,10 @@ import {
 } from './shape.js';
 
 const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'silu'];
+// Every option's name (the compiler checks the list is whole), for checkOptionNames
+const MATMUL_OPTIONS = Object.keys({
+  transA: 1, transB: 1, bias: 1, activation: 1, residual: 1, alpha: 1, beta: 1, outDtype: 1, allowTf32: 1, out: 1,
+} satisfies Record<keyof MatmulOptions, 1>);
 export const MAX_BATCH_DIMS = 8;
 
 export interface MatmulPlan {
@@ -54,6 +59,7 @@ export function planMatmul(aArg: unknown, bArg: unknown, options: MatmulOptions 
   const a = requireTensor(W, 'a', aArg);
   const b = requireTensor(W, 'b', bArg);
   if (options === null || typeof options !== 'object') throw new TypeError(`${W}: options must be an object, got ${describe(options)}`);
+  checkOptionNames(W, options, MATMUL_OPTIONS);
   if (a.shape.length < 2) throw new RangeError(`${W}: a must have rank >= 2 ([..., M, K]), got shape ${fmt(a.shape)}`);
   if (b.shape.length < 2) throw new RangeError(`${W}: b must have rank >= 2 ([..., K, N]), got shape ${fmt(b.shape)}`);
   if (a.dtype !== b.dtype) throw new TypeError(`${W}: a and b must share a dtype, got a ${a.dtype} and b ${b.dtype}`);

@@ -27,6 +27,18 @@ export function checkShape(where: string, shape: unknown): number[] {
 
 const fmtAny = (s: unknown[]): string => `[${s.map((d) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`;
 
+/**
+ * An option whose name differs from a known one only in case (transb, returnlse) is a typo that would
+ * otherwise be ignored silently: refused, naming the option meant. Other names are left alone.
+ */
+export function checkOptionNames(where: string, options: object, known: readonly string[]): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const meant = known.find((k) => k.toLowerCase() === name.toLowerCase());
+    if (meant) throw new TypeError(`${where}: unknown option '${name}'; did you mean '${meant}'?`);
+  }
+}
+
 export function numel(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
