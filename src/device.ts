@@ -3,7 +3,7 @@
  * (src/ops), checks tensor ownership, and hands storage to the backend. Ops return at once.
  */
 import type { BackendDevice, KernelConfig, Storage } from './backends/backend.js';
-import { encode, isDType } from './dtype.js';
+import { bytesPerElement, encode, isDType } from './dtype.js';
 import { planAttention, type AttentionPlan } from './ops/attention.js';
 import { planMatmul, type MatmulPlan } from './ops/matmul.js';
 import { byteSize, checkShape, describe, fmt, numel } from './ops/shape.js';
@@ -238,6 +238,34 @@ export class Device {
     const out = into?.tensor ?? new Tensor(this, be, r.out, plan.outShape, plan.outDtype);
     if (!r.lse) return out;
     return { out, lse: new Tensor(this, be, r.lse, plan.lseShape, 'f32') };
+  }
+
+  /**
+   * Copies `count` elements of src from `srcOffset` into dst at `dstOffset` (row-major element offsets,
+   * the same dtype), on the device and ordered like an op: a KV cache fed by a projection without a
+   * round trip through the host. count defaults to the rest of src. Returns dst.
+   */
+  copy(src: Tensor, dst: Tensor, options: { srcOffset?: number; dstOffset?: number; count?: number } = {}): Tensor {
+    const be = this.live('copy');
+    const [s, d] = [this.own('copy', 'src', src), this.own('copy', 'dst', dst)];
+    if (options === null || typeof options !== 'object') throw new TypeError(`copy: options must be an object, got ${describe(options)}`);
+    if (src.dtype !== dst.dtype) throw new TypeError(`copy: src and dst must share a dtype, got src ${src.dtype} and dst ${dst.dtype}`);
+    const int = (name: string, v: unknown, dflt: number): number => {
+      if (v === undefined) return dflt;
+      if (typeof v !== 'number') throw new TypeError(`copy: ${name} must be a non-negative integer, got ${describe(v)}`);
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`copy: ${name} must be a non-negative integer, got ${v}`);
+      return v;
+    };
+    const srcOffset = int('srcOffset', options.srcOffset, 0);
+    const dstOffset = int('dstOffset', options.dstOffset, 0);
+    const count = int('count', options.count, Math.max(0, src.size - srcOffset));
+    if (srcOffset + count > src.size) throw new RangeError(`copy: ${count} elements at srcOffset ${srcOffset} do not fit the ${src.size} of src ${fmt(src.shape)}`);
+    if (dstOffset + count > dst.size) throw new RangeError(`copy: ${count} elements at dstOffset ${dstOffset} do not fit the ${dst.size} of dst ${fmt(dst.shape)}`);
+    if (s === d && count > 0 && dstOffset < srcOffset + count && srcOffset < dstOffset + count)
+      throw new RangeError(`copy: the ranges overlap in one tensor's memory (src ${srcOffset}..${srcOffset + count - 1}, dst ${dstOffset}..${dstOffset + count - 1})`);
+    const e = bytesPerElement(src.dtype);
+    be.copy(d, dstOffset * e, s, srcOffset * e, count * e);
+    return dst;
   }
 
   /** Waits for every op enqueued so far; rejects with the first error raised since the last sync. */

@@ -189,6 +189,25 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     }
   }, 300_000);
 
+  it('copy on the device (staged through the host on GPUs): ordered after the kernel that wrote its source and before later ones', async () => {
+    const script = `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        const dev = await open('cuda');
+        const a = dev.tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 7) - 3), [64, 64]);
+        const y = dev.matmul(a, a);
+        const slot = dev.tensor(new Float32Array(3 * 64).fill(-1), [3, 64]);
+        dev.copy(y, slot, { srcOffset: 5 * 64, dstOffset: 64, count: 64 });
+        dev.matmul(a, a, { alpha: 2, out: y });
+        const got = Array.from(await slot.read());
+        const want = Array.from(await dev.matmul(a, a).read()).slice(5 * 64, 6 * 64);
+        process.stdout.write(JSON.stringify({ ok: got.slice(64, 128).every((v, i) => v === want[i]) && got.slice(0, 64).every((v) => v === -1) && got.slice(128).every((v) => v === -1) }));
+        dev.dispose();
+      });`;
+    const r = await run(['--input-type=module', '-e', script]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).ok).toBe(true);
+  }, 300_000);
+
   it("explain() names the kernel the library will run (its own planner), not only the model's family", async () => {
     const script = (env: string) => `
       import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {

@@ -133,6 +133,52 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     expect(Array.from((await o.read()) as Float32Array)).toEqual([1, 0, 0, 1]);
   });
 
+  it('copy: element ranges between tensors on the device, ordered like an op (a KV cache fed by a projection)', async () => {
+    const rng = new Rng(5);
+    const [S, H, D] = [6, 2, 8];
+    const x = dev.tensor(randomTensor(rng, [S, 16]).data, [S, 16]);
+    const wk = dev.tensor(randomTensor(rng, [16, H * D]).data, [16, H * D]);
+    const cache = dev.tensor(new Float32Array(1 * 8 * H * D).fill(Number.NaN), [1, 8, H, D]); // bshd, capacity 8
+    const q = dev.tensor(randomTensor(rng, [1, 1, 2 * H, D]).data, [1, 1, 2 * H, D]);
+    // Each step's projected row goes into its cache slot on the device, then attention reads the cache
+    const k = dev.matmul(x, wk); // [S, H·D]: row s is step s's keys
+    for (let step = 0; step < S; step++) dev.copy(k, cache, { srcOffset: step * H * D, dstOffset: step * H * D, count: H * D });
+    const viaCopy = await bytes(dev.attention(q, cache, cache, { layout: 'bshd', kvLengths: [S] }));
+    const host = (await k.read()) as Float32Array;
+    const whole = dev.tensor(host, [1, S, H, D]);
+    expect(viaCopy.equals(await bytes(dev.attention(q, whole, whole, { layout: 'bshd' })))).toBe(true);
+    // Ordered: a later op into the source does not reach a copy enqueued before it
+    const dst = dev.empty([S, H * D]);
+    dev.copy(k, dst);
+    dev.matmul(x, x.reshape([16, S]), { out: dev.empty([S, S]) }); // unrelated work in between
+    dev.matmul(x, wk, { alpha: 2, out: k });
+    expect(Array.from((await dst.read()) as Float32Array)).toEqual(Array.from(host));
+    // 16-bit, even offsets and counts (what webgpu takes)
+    const b = dev.tensor(encode([1, 2, 3, 4, 5, 6], 'bf16'), [6], 'bf16');
+    const c = dev.tensor(encode([9, 9, 9, 9, 9, 9, 9, 9], 'bf16'), [8], 'bf16');
+    dev.copy(b, c, { srcOffset: 2, dstOffset: 4, count: 4 });
+    dev.copy(dev.tensor(new Uint16Array(2), [2], 'bf16'), c, { dstOffset: 0 });
+    expect(Array.from(decode(await c.read(), 'bf16'))).toEqual([0, 0, 9, 9, 3, 4, 5, 6]);
+    expect(dev.copy(b, b, { srcOffset: 0, dstOffset: 2, count: 2 })).toBe(b); // one tensor, apart ranges
+    expect(Array.from(decode(await b.read(), 'bf16'))).toEqual([1, 2, 1, 2, 5, 6]);
+  });
+
+  it('copy: refuses another dtype, ranges past the end, overlapping ranges of one memory and another device, saying why', async () => {
+    const a = dev.tensor(new Float32Array(8), [8]);
+    expect(() => dev.copy(a, dev.empty([8], 'bf16'))).toThrow(new TypeError('copy: src and dst must share a dtype, got src f32 and dst bf16'));
+    expect(() => dev.copy(a, dev.empty([4]))).toThrow(new RangeError('copy: 8 elements at dstOffset 0 do not fit the 4 of dst [4]'));
+    expect(() => dev.copy(a, dev.empty([8]), { srcOffset: 6, count: 4 })).toThrow(/copy: 4 elements at srcOffset 6 do not fit the 8 of src \[8\]/);
+    expect(() => dev.copy(a, a.reshape([2, 4]), { srcOffset: 0, dstOffset: 2, count: 4 })).toThrow(/copy: the ranges overlap in one tensor's memory/);
+    expect(() => dev.copy(a, dev.empty([8]), { count: -1 })).toThrow(RangeError);
+    expect(() => dev.copy(a, dev.empty([8]), { count: '2' as never })).toThrow(TypeError);
+    const other = await open(backend);
+    try {
+      expect(() => dev.copy(a, other.empty([8]))).toThrow(/copy: dst belongs to another device/);
+    } finally {
+      other.dispose();
+    }
+  });
+
   it('a read started before its device is disposed still gives the values', async () => {
     const d = await open(backend);
     const x = d.tensor(new Float32Array(96 * 96).fill(1), [96, 96]);

@@ -77,6 +77,7 @@ Napi::Function DeviceWrap::Init(Napi::Env env, Napi::FunctionReference* buffer_c
                      {
                          InstanceMethod("createBuffer", &DeviceWrap::CreateBuffer),
                          InstanceMethod("write", &DeviceWrap::Write),
+                         InstanceMethod("copy", &DeviceWrap::Copy),
                          InstanceMethod("read", &DeviceWrap::Read),
                          InstanceMethod("sync", &DeviceWrap::Sync),
                          InstanceMethod("matmul", &DeviceWrap::Matmul),
@@ -129,6 +130,18 @@ Napi::Value DeviceWrap::CreateBuffer(const Napi::CallbackInfo& info) {
   if (s != KP_OK) throw_status(env, s, "allocation");
   auto* ctor = env.GetInstanceData<Napi::FunctionReference>();
   return ctor->New({Napi::External<kp_buffer>::New(env, buf)});
+}
+
+// copy(dst, dstByteOffset, src, srcByteOffset, bytes): enqueued like an op
+Napi::Value DeviceWrap::Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  device(env);
+  kp_buffer* dst = optional_buffer(info[0], "dst");
+  kp_buffer* src = optional_buffer(info[2], "src");
+  auto size = [&](int i) { return static_cast<size_t>(info[i].As<Napi::Number>().DoubleValue()); };
+  kp_status s = kp_buffer_copy(dst, size(1), src, size(3), size(4));
+  if (s != KP_OK) throw_status(env, s, "copy");
+  return env.Undefined();
 }
 
 // write(buffer, typedArray, byteOffset = 0): ordered after the queued ops that use the buffer

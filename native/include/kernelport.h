@@ -209,6 +209,11 @@ KP_API void kp_buffer_release(kp_buffer* buf);
  * first waits for the queue to drain (so updating a KV cache or kv_lengths between ops is safe); into a
  * buffer no queued op uses (a fresh one) it copies at once. Ops enqueued after it see the new data. */
 KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src, size_t bytes);
+/* Enqueues a copy of `bytes` from src (at src_offset) into dst (at dst_offset), both buffers of one
+ * device: ordered after every earlier op and before every later one, like an op (a buffer marked with an
+ * error passes it on). Overlapping ranges of one buffer are refused. For a KV cache fed by a projection
+ * on the device: no round trip through the host. */
+KP_API kp_status kp_buffer_copy(kp_buffer* dst, size_t dst_offset, kp_buffer* src, size_t src_offset, size_t bytes);
 /* Enqueues a copy out to dst after every earlier op; done(user, status, message) runs on the queue thread.
  * dst must stay valid until done is called. A buffer marked with an error reports it here. */
 KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done,

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <new>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -368,6 +369,42 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
     } else {
       buf->host_copy_valid = false;
     }
+    return KP_OK;
+  });
+}
+
+KP_API kp_status kp_buffer_copy(kp_buffer* dst, size_t dst_offset, kp_buffer* src, size_t src_offset, size_t bytes) {
+  if (!dst || !src) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: dst and src are required");
+  if (dst->device != src->device) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: dst and src are buffers of different devices");
+  for (const auto& [name, buf, offset] : {std::tuple{"dst", dst, dst_offset}, std::tuple{"src", src, src_offset}})
+    if (offset > buf->size || bytes > buf->size - offset)
+      return kp::fail(KP_ERR_BAD_BUFFER, std::string("kp_buffer_copy: ") + std::to_string(bytes) + " bytes at " + name + " offset " +
+                                             std::to_string(offset) + " do not fit in a buffer of " + std::to_string(buf->size));
+  if (dst == src && bytes && dst_offset < src_offset + bytes && src_offset < dst_offset + bytes)
+    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: the ranges overlap in one buffer");
+  return guarded([&] {
+    if (!bytes) return KP_OK;
+    kp_device* dev = dst->device;
+    dst->host_copy_valid = false;  // its contents change on the queue
+    std::vector<BufferRef> ins{BufferRef(src)};
+    std::vector<BufferRef> outs{BufferRef(dst)};
+    dev->enqueue([dev, ins = std::move(ins), outs = std::move(outs), dst_offset, src_offset, bytes] {
+      run_command(dev, ins, outs, [&] {
+        char* to = static_cast<char*>(outs[0].data()) + dst_offset;
+        const char* from = static_cast<const char*>(ins[0].data()) + src_offset;
+        const kp::Backend* be = dev->backend;
+        if (!be->write) {
+          std::memcpy(to, from, bytes);
+          return;
+        }
+        // Memory the host cannot address: through the host, after the kernels already launched (the GPU
+        // backends have no device-to-device copy entry yet).
+        std::vector<char> staging(bytes);
+        if (be->finish) be->finish(dev->state);
+        be->read(dev->state, from, staging.data(), bytes);
+        be->write(dev->state, to, staging.data(), bytes);
+      });
+    });
     return KP_OK;
   });
 }

@@ -26,6 +26,8 @@ export interface BackendDevice {
   release(s: Storage): void;
   /** Copies `data` into `s` from `byteOffset`, after every op already enqueued that uses `s`. */
   write(s: Storage, byteOffset: number, data: HostData): void;
+  /** Copies `bytes` of src into dst on the device, ordered like an op (the ranges do not overlap). */
+  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void;
   /** Copies into dst after every op enqueued before; rejects with the error of the op that wrote s. */
   read(s: Storage, dst: HostData): Promise<void>;
   /** Into `out` when given (of the plan's output size, no input's storage), else into new storage. */

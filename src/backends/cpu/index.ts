@@ -65,6 +65,10 @@ export class CpuDevice implements BackendDevice {
     this.native.write((s as CpuStorage).buffer, data, byteOffset);
   }
 
+  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void {
+    this.native.copy((dst as CpuStorage).buffer, dstByteOffset, (src as CpuStorage).buffer, srcByteOffset, bytes);
+  }
+
   async read(s: Storage, dst: HostData): Promise<void> {
     await this.native.read((s as CpuStorage).buffer, dst);
   }

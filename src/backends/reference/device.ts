@@ -54,6 +54,19 @@ export class ReferenceDevice implements BackendDevice {
     h.data.set(data, byteOffset / data.BYTES_PER_ELEMENT);
   }
 
+  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void {
+    const [d, s] = [dst as HostStorage, src as HostStorage];
+    // Storage with no data yet (an empty() tensor) reads as zeros
+    const from = s.data ? new Uint8Array(s.data.buffer, s.data.byteOffset + srcByteOffset, bytes).slice() : undefined;
+    if (!d.data) {
+      if (!from) return;
+      d.data = new (s.data!.constructor as new (n: number) => HostData)(d.bytes / s.data!.BYTES_PER_ELEMENT);
+    }
+    const to = new Uint8Array(d.data.buffer, d.data.byteOffset + dstByteOffset, bytes);
+    if (from) to.set(from);
+    else to.fill(0);
+  }
+
   async read(s: Storage, dst: HostData): Promise<void> {
     const src = (s as HostStorage).data;
     if (src) dst.set(src as never);

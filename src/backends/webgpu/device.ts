@@ -201,6 +201,26 @@ export class WebGpuDevice implements BackendDevice {
     if (data.byteLength > 0) this.device.queue.writeBuffer((s as GpuStorage).buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
+  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void {
+    this.live();
+    if (dstByteOffset % 4 !== 0 || srcByteOffset % 4 !== 0 || bytes % 4 !== 0)
+      throw new RangeError(
+        `copy: webgpu copies whole 4-byte words: a 16-bit copy needs even element offsets and count, got offsets ${srcByteOffset / 2} -> ${dstByteOffset / 2} and ${bytes / 2} elements`,
+      );
+    if (bytes === 0) return;
+    const [d, s] = [dst as GpuStorage, src as GpuStorage];
+    this.run([s], (enc) => {
+      if (s.buffer !== d.buffer) enc.copyBufferToBuffer(s.buffer, srcByteOffset, d.buffer, dstByteOffset, bytes);
+      else {
+        // WebGPU copies between two buffers only: within one, through a temporary
+        const t = this.ctx.temp('the copy staging', bytes);
+        enc.copyBufferToBuffer(s.buffer, srcByteOffset, t, 0, bytes);
+        enc.copyBufferToBuffer(t, 0, d.buffer, dstByteOffset, bytes);
+      }
+      return [d];
+    }, d);
+  }
+
   release(s: Storage): void {
     const g = s as GpuStorage;
     if (g.released) return;
