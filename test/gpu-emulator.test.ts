@@ -189,7 +189,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     }
   }, 300_000);
 
-  it('copy on the device (staged through the host on GPUs): ordered after the kernel that wrote its source and before later ones', async () => {
+  it('copy on the device (a device-to-device copy on the GPU stream): ordered after the kernel that wrote its source and before later ones', async () => {
     const script = `
       import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
         const dev = await open('cuda');
@@ -207,6 +207,31 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).ok).toBe(true);
   }, 300_000);
+
+  it('a write waits for the kernels already launched that read or write the tensor (the emulated device runs them only when waited for)', async () => {
+    // pending() == 0: the queue thread has launched the kernel and let go of its operands, which the
+    // device has not run yet; a write that does not wait for it lands first.
+    const script = `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        const dev = await open('cuda');
+        const launched = async () => { while (dev.pending() > 0) await new Promise((r) => setTimeout(r, 1)); };
+        const data = Float32Array.from({ length: 32 * 32 }, (_, i) => (i % 5) - 2);
+        const a = dev.tensor(data, [32, 32]);
+        const want = Array.from(await dev.matmul(a, a).read());
+        const y = dev.matmul(a, a);          // reads a
+        const z = dev.matmul(a, a);          // writes z
+        await launched();
+        a.write(new Float32Array(32 * 32));  // after y's kernel: y is a times a, not zeros
+        z.write(new Float32Array(32 * 32).fill(7));  // after z's kernel: z holds the 7s
+        const gotY = Array.from(await y.read());
+        const gotZ = Array.from(await z.read());
+        process.stdout.write(JSON.stringify({ y: gotY.every((v, i) => v === want[i]), z: gotZ.every((v) => v === 7) }));
+        dev.dispose();
+      });`;
+    const r = await run(['--input-type=module', '-e', script]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ y: true, z: true });
+  }, 120_000);
 
   it("explain() names the kernel the library will run (its own planner), not only the model's family", async () => {
     const script = (env: string) => `

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <cstdlib>
@@ -351,7 +352,7 @@ void run_cluster(unsigned nthreads) {
 std::mutex g_mem_mutex;
 std::unordered_map<void*, size_t> g_allocs;
 size_t g_used = 0;
-int g_sticky = kSuccess;
+std::atomic<int> g_sticky{kSuccess};  // set where a stream runs, read by every thread
 int g_last = kSuccess;
 
 size_t budget() {
@@ -478,18 +479,12 @@ int take_last_error() {
 
 int set_max_dynamic_smem(int bytes) { return bytes >= 0 && bytes <= device_attribute(4) ? kSuccess : kInvalidValue; }
 
-void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body) { launch_cluster(grid, block, smem, Dim3{1, 1, 1}, body); }
-
-void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std::function<void()>& body) {
+namespace {
+// Runs one launch (on the thread that waits for its stream).
+void run_launch(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std::function<void()>& body) {
   std::lock_guard<std::mutex> lock(g_launch_mutex);
-  if (g_sticky) return;
-  const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
-  if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
-      smem > static_cast<size_t>(device_attribute(4)) || cluster.x == 0 || cluster.y == 0 || cluster.z != 1 ||
-      cluster.x * cluster.y > kMaxCluster || grid.x % cluster.x != 0 || grid.y % cluster.y != 0) {
-    g_last = kInvalidConfiguration;
-    return;
-  }
+  if (g_sticky) return;  // a fault before it: the context is gone
+  const unsigned threads = block.x * block.y * block.z;
   g_warp = env_warp();
   g_grid = grid;
   g_block_dim = block;
@@ -507,13 +502,25 @@ void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std:
           g_stats.blocks++;
           std::memset(g_arena[c], 0xcd, smem);  // shared memory starts as garbage, as on a GPU
         }
-        run_cluster(static_cast<unsigned>(threads));
+        run_cluster(threads);
       }
   g_body = nullptr;
-  if (g_launch_status != kSuccess) {
-    if (error_is_sticky(g_launch_status)) g_sticky = g_launch_status;
-    g_last = g_launch_status;
+  // Every failure while a kernel runs ends the context on a GPU (each code the emulator raises is sticky).
+  if (g_launch_status != kSuccess) g_sticky = error_is_sticky(g_launch_status) ? g_launch_status : kLaunchFailure;
+}
+}  // namespace
+
+void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, std::function<void()> body, Stream* stream) {
+  if (g_sticky) return;
+  const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
+  if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 ||
+      smem > static_cast<size_t>(device_attribute(4)) || cluster.x == 0 || cluster.y == 0 || cluster.z != 1 ||
+      cluster.x * cluster.y > kMaxCluster || grid.x % cluster.x != 0 || grid.y % cluster.y != 0) {
+    std::lock_guard<std::mutex> lock(g_launch_mutex);
+    g_last = kInvalidConfiguration;
+    return;
   }
+  stream_enqueue(stream, [=, body = std::move(body)] { run_launch(grid, block, smem, cluster, body); });
 }
 
 const Dim3& thread_idx() { return g_cur->tid; }

@@ -49,13 +49,29 @@ int free_device(void* p);
 int check_sticky();                 // the sticky error, if one happened (then every call returns it)
 int take_last_error();              // the last launch error, cleared
 int set_max_dynamic_smem(int bytes);
-// Runs the kernel body on every thread of every block, now; errors go to take_last_error().
-void launch(Dim3 grid, Dim3 block, size_t smem, const std::function<void()>& body);
-// The same in thread-block clusters of cluster.x × cluster.y blocks (at most kMaxCluster; the grid a
-// multiple; rank = x + cluster.x · y within the cluster, as %cluster_ctarank): a cluster's blocks run
-// together, each with its own shared memory, and may reach each other's.
+// Streams and events (streams.cpp). The emulated device is infinitely slow next to the host: what is
+// queued on a stream (launches, copies) runs, in order, only when a thread waits for that stream
+// (stream_sync), never before. So a host access that does not wait for the kernels using its memory
+// lands before they run, every time, and shows as wrong results: the race that a fast host beside a
+// busy GPU loses only sometimes. A null stream runs its work at once.
+struct Stream;
+struct Event;
+Stream* stream_create();
+void stream_destroy(Stream* s);  // runs what is queued first
+void stream_enqueue(Stream* s, std::function<void()> work);
+int stream_sync(Stream* s);  // runs what is queued; returns the sticky error, if any
+Event* event_create();
+void event_destroy(Event* e);
+void event_record(Event* e, Stream* s);  // marks what `s` has queued so far
+bool event_done(const Event* e);         // whether `s` has run it (without running anything)
+
+// Queues the kernel body on `stream`, to run on every thread of every block, in thread-block clusters
+// of cluster.x × cluster.y blocks (at most kMaxCluster; the grid a multiple; rank = x + cluster.x · y
+// within the cluster, as %cluster_ctarank): a cluster's blocks run together, each with its own shared
+// memory, and may reach each other's. An invalid configuration is refused now (take_last_error); a
+// fault while it runs is sticky, seen by the next call, as on a GPU.
 constexpr unsigned kMaxCluster = 4;
-void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std::function<void()>& body);
+void launch_cluster(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, std::function<void()> body, Stream* stream);
 
 // ---- device side (valid inside a kernel) -----------------------------------------------------------
 const Dim3& thread_idx();

@@ -417,6 +417,14 @@ kp_status p_explain(void* state, int32_t op, const void* desc, char* out, size_t
   });
 }
 
+kp_status p_copy(void* state, void* dst, const void* src, size_t bytes) {
+  auto* s = static_cast<State*>(state);
+  return guarded([&] {
+    enter(s);
+    check(s, kp_gpu_memcpy_d2d_async(dst, src, bytes, s->stream), KP_GPU_VENDOR_NAME " memcpy device to device");
+  });
+}
+
 kp_status p_sync(void* state) {
   auto* s = static_cast<State*>(state);
   return guarded([&] {
@@ -451,6 +459,7 @@ const kp_gpu_plugin kPlugin = {
     p_attention,
     p_explain,
     p_sync,
+    p_copy,
 };
 
 }  // namespace

@@ -27,8 +27,8 @@ extern "C" {
 /* Bumped on any incompatible change to kp_gpu_plugin or to the descriptors it reads. 2: the
  * descriptors' second revision (kp_matmul_desc.allow_tf32 and max_threads): a plugin reads the
  * descriptor the core hands it at its own header's offsets, so a plugin and a core of different
- * revisions must refuse each other rather than read fields the other never wrote. */
-#define KP_GPU_PLUGIN_ABI 2
+ * revisions must refuse each other rather than read fields the other never wrote. 3: copy. */
+#define KP_GPU_PLUGIN_ABI 3
 
 typedef struct kp_gpu_plugin {
   uint32_t struct_size;  /* sizeof(kp_gpu_plugin) the library was built with */
@@ -57,6 +57,9 @@ typedef struct kp_gpu_plugin {
   kp_status (*explain)(void* state, int32_t op, const void* desc, char* out, size_t cap);
   /* Waits until the device has finished every op enqueued so far; reports an asynchronous kernel fault. */
   kp_status (*sync)(void* state);
+  /* Device -> device, ordered like an op (after the kernels enqueued before it, before later ones), on
+   * the queue thread; returns once enqueued. The ranges never overlap. */
+  kp_status (*copy)(void* state, void* dst, const void* src, size_t bytes);
 } kp_gpu_plugin;
 
 typedef const kp_gpu_plugin* (*kp_backend_register_fn)(uint32_t plugin_abi, uint32_t core_abi);

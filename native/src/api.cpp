@@ -89,6 +89,10 @@ void run_command(kp_device* dev, const std::vector<BufferRef>& inputs, const std
                  const std::function<void()>& kernel) {
   kp_status status = KP_OK;
   std::string message;
+  const uint64_t op = dev->launched.fetch_add(1) + 1;
+  for (const auto* list : {&inputs, &outputs})
+    for (const auto& ref : *list)
+      if (ref.buf) ref.buf->last_op.store(op);
   for (const auto& in : inputs)
     if (in.buf && in.buf->status != KP_OK) {
       status = in.buf->status;
@@ -232,7 +236,11 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
 void finish_device(kp_device* dev) {
   if (!dev->backend->finish) return;
   try {
+    const uint64_t launched = dev->launched.load();
     dev->backend->finish(dev->state);
+    uint64_t seen = dev->finished.load();
+    while (seen < launched && !dev->finished.compare_exchange_weak(seen, launched)) {
+    }
   } catch (const Error& e) {
     dev->record_error(e.status, e.what());
   } catch (const std::exception& e) {
@@ -352,6 +360,9 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
         throw Error(KP_ERR_INVALID_ARGUMENT, waits_for_itself("kp_buffer_write into a buffer that queued ops use", "write it outside the callback"));
       buf->device->drain();
       finish_device(buf->device);  // GPUs: the kernels those ops launched, too (uploads use their own stream)
+    } else if (buf->last_op.load() > buf->device->finished.load()) {
+      // Launched ops are done with it on the queue, but a GPU may still be running their kernels.
+      finish_device(buf->device);
     }
     char* dst = static_cast<char*>(buf->data) + offset;
     const kp::Backend* be = buf->backend;
@@ -393,16 +404,8 @@ KP_API kp_status kp_buffer_copy(kp_buffer* dst, size_t dst_offset, kp_buffer* sr
         char* to = static_cast<char*>(outs[0].data()) + dst_offset;
         const char* from = static_cast<const char*>(ins[0].data()) + src_offset;
         const kp::Backend* be = dev->backend;
-        if (!be->write) {
-          std::memcpy(to, from, bytes);
-          return;
-        }
-        // Memory the host cannot address: through the host, after the kernels already launched (the GPU
-        // backends have no device-to-device copy entry yet).
-        std::vector<char> staging(bytes);
-        if (be->finish) be->finish(dev->state);
-        be->read(dev->state, from, staging.data(), bytes);
-        be->write(dev->state, to, staging.data(), bytes);
+        if (be->copy) be->copy(dev->state, to, from, bytes);  // GPUs: on their stream, after the kernels launched before
+        else std::memcpy(to, from, bytes);
       });
     });
     return KP_OK;

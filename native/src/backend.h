@@ -31,6 +31,8 @@ struct Backend {
   // Copies for memory the host cannot address (throw kp::Error). nullptr: host memory, memcpy.
   void (*write)(void* state, void* dst, const void* src, size_t bytes) = nullptr;
   void (*read)(void* state, const void* src, void* dst, size_t bytes) = nullptr;
+  // Within the device's memory, ordered after the ops before it (on the queue thread); ranges never overlap.
+  void (*copy)(void* state, void* dst, const void* src, size_t bytes) = nullptr;
   // Waits for the device to finish what was enqueued (asynchronous devices); throws kp::Error. nullptr: nothing to wait for.
   void (*finish)(void* state) = nullptr;
   // The kernel variant a descriptor would run with (op 0: kp_matmul_desc, 1: kp_attention_desc), as the

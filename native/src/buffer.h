@@ -23,6 +23,9 @@ struct kp_buffer {
   std::string host_copy;
   bool host_copy_valid = false;
 
+  // The number (kp_device::launched) of the last op that read or wrote it.
+  std::atomic<uint64_t> last_op{0};
+
   void retain() { refs.fetch_add(1, std::memory_order_relaxed); }
   void release();
   static void track(size_t bytes);  // counts a new buffer in kp_memory_stats

@@ -32,6 +32,12 @@ struct kp_device {
   void retain() { refs.fetch_add(1, std::memory_order_relaxed); }
   void release();
 
+  // Asynchronous devices (GPUs) run an op's kernels after the queue thread has launched them and let
+  // go of its buffers. Ops are numbered as they are launched, and `finished` is the number the device
+  // had launched when it was last waited for: a buffer whose last op is above it may be in use still.
+  std::atomic<uint64_t> launched{0};
+  std::atomic<uint64_t> finished{0};
+
  private:
   void loop();
   std::thread thread_;

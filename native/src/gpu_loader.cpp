@@ -343,6 +343,11 @@ void gpu_read(void* st, const void* src, void* dst, size_t bytes) {
   const kp_status s = g->p->read(g->inner, src, dst, bytes);
   if (s != KP_OK) raise(g->p, s);
 }
+void gpu_copy(void* st, void* dst, const void* src, size_t bytes) {
+  auto* g = static_cast<GpuState*>(st);
+  const kp_status s = g->p->copy(g->inner, dst, src, bytes);
+  if (s != KP_OK) raise(g->p, s);
+}
 void gpu_matmul(void* st, const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual,
                 void* out) {
   auto* g = static_cast<GpuState*>(st);
@@ -409,7 +414,7 @@ Loaded load_library(const VendorSpec& v) {
   vendor_state(v).plugin = p;
   out.plugin = p;
   out.table = Backend{p->name, musa ? gpu_create<1> : gpu_create<0>, gpu_destroy, gpu_threads, gpu_alloc, gpu_free,
-                      gpu_matmul, gpu_attention, gpu_write, gpu_read, gpu_finish};
+                      gpu_matmul, gpu_attention, gpu_write, gpu_read, gpu_copy, gpu_finish};
   out.table.explain = gpu_explain;
   out.ok = true;
   return out;

@@ -17,8 +17,8 @@
 #include "../emu/runtime.h"
 
 typedef int kp_gpu_error_t;
-typedef struct kp_emu_stream* kp_gpu_stream_t;
-typedef struct kp_emu_event* kp_gpu_event_t;
+typedef ::kp_emu::Stream* kp_gpu_stream_t;
+typedef ::kp_emu::Event* kp_gpu_event_t;
 #define kp_gpu_success 0
 #define kp_gpu_not_ready 600
 #define KP_GPU_VENDOR_NAME "CUDA (CPU emulator)"
@@ -31,8 +31,9 @@ typedef struct kp_emu_event* kp_gpu_event_t;
 #define KP_GPU_HOST_DEVICE
 #define KP_GPU_INLINE inline
 #define KP_GPU_NOINLINE __attribute__((noinline))
-#define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) ::kp_emu_launcher((grid), (block), (smem)).run(kernel)
-#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cluster) ::kp_emu_launcher((grid), (block), (smem), (cluster)).run(kernel)
+#define KP_GPU_LAUNCH(kernel, grid, block, smem, stream) ::kp_emu_launcher((grid), (block), (smem), (stream)).run(kernel)
+#define KP_GPU_LAUNCH_CLUSTER(kernel, grid, block, smem, stream, cluster) \
+  ::kp_emu_launcher((grid), (block), (smem), (stream), (cluster)).run(kernel)
 #define KP_GPU_LAUNCH_BOUNDS(threads)
 #define KP_GPU_EXTERN_SMEM(type, name, align) type* const name = reinterpret_cast<type*>(::kp_emu::shared_arena())
 
@@ -110,8 +111,10 @@ inline T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 0) {
 struct kp_emu_launcher {
   dim3 grid, block;
   size_t smem;
+  ::kp_emu::Stream* stream;
   dim3 cluster;
-  kp_emu_launcher(dim3 g, dim3 b, size_t s, dim3 c = dim3(1, 1, 1)) : grid(g), block(b), smem(s), cluster(c) {}
+  kp_emu_launcher(dim3 g, dim3 b, size_t s, ::kp_emu::Stream* st, dim3 c = dim3(1, 1, 1))
+      : grid(g), block(b), smem(s), stream(st), cluster(c) {}
   template <class... P>
   struct Bound {
     kp_emu_launcher* l;
@@ -121,7 +124,7 @@ struct kp_emu_launcher {
       // The arguments are copied once, as a launch copies them to the device; every thread reads that copy.
       auto body = [k = kernel, tup = std::make_tuple(static_cast<P>(args)...)] { std::apply(k, tup); };
       ::kp_emu::launch_cluster(::kp_emu::Dim3{l->grid.x, l->grid.y, l->grid.z}, ::kp_emu::Dim3{l->block.x, l->block.y, l->block.z},
-                               l->smem, ::kp_emu::Dim3{l->cluster.x, l->cluster.y, l->cluster.z}, body);
+                               l->smem, ::kp_emu::Dim3{l->cluster.x, l->cluster.y, l->cluster.z}, body, l->stream);
     }
   };
   template <class... P>
@@ -150,33 +153,52 @@ inline kp_gpu_error_t kp_gpu_free_host(void* p) {
   std::free(p);
   return 0;
 }
-// Streams run everything at once, in order: copies and launches complete before the call returns.
-inline kp_gpu_error_t kp_gpu_copy_(void* dst, const void* src, size_t n) {
+// Streams queue their work until a thread waits for them (runtime.h): the host always runs ahead.
+inline kp_gpu_error_t kp_gpu_copy_(void* dst, const void* src, size_t n, kp_gpu_stream_t s) {
   if (int e = ::kp_emu::check_sticky()) return e;
-  std::memmove(dst, src, n);
+  ::kp_emu::stream_enqueue(s, [=] {
+    if (!::kp_emu::check_sticky()) std::memmove(dst, src, n);
+  });
   return 0;
 }
-inline kp_gpu_error_t kp_gpu_memcpy_h2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t) { return kp_gpu_copy_(d, s, n); }
-inline kp_gpu_error_t kp_gpu_memcpy_d2h_async(void* d, const void* s, size_t n, kp_gpu_stream_t) { return kp_gpu_copy_(d, s, n); }
-inline kp_gpu_error_t kp_gpu_memcpy_d2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t) { return kp_gpu_copy_(d, s, n); }
-inline kp_gpu_error_t kp_gpu_memset_async(void* dst, int v, size_t n, kp_gpu_stream_t) {
+inline kp_gpu_error_t kp_gpu_memcpy_h2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t st) { return kp_gpu_copy_(d, s, n, st); }
+inline kp_gpu_error_t kp_gpu_memcpy_d2h_async(void* d, const void* s, size_t n, kp_gpu_stream_t st) { return kp_gpu_copy_(d, s, n, st); }
+inline kp_gpu_error_t kp_gpu_memcpy_d2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t st) { return kp_gpu_copy_(d, s, n, st); }
+inline kp_gpu_error_t kp_gpu_memset_async(void* dst, int v, size_t n, kp_gpu_stream_t st) {
   if (int e = ::kp_emu::check_sticky()) return e;
-  std::memset(dst, v, n);
+  ::kp_emu::stream_enqueue(st, [=] {
+    if (!::kp_emu::check_sticky()) std::memset(dst, v, n);
+  });
   return 0;
 }
 inline kp_gpu_error_t kp_gpu_stream_create(kp_gpu_stream_t* s) {
-  *s = reinterpret_cast<kp_gpu_stream_t>(uintptr_t{16});
-  return ::kp_emu::check_sticky();
+  if (int e = ::kp_emu::check_sticky()) return e;
+  *s = ::kp_emu::stream_create();
+  return 0;
 }
-inline kp_gpu_error_t kp_gpu_stream_destroy(kp_gpu_stream_t) { return 0; }
-inline kp_gpu_error_t kp_gpu_stream_sync(kp_gpu_stream_t) { return ::kp_emu::check_sticky(); }
+inline kp_gpu_error_t kp_gpu_stream_destroy(kp_gpu_stream_t s) {
+  ::kp_emu::stream_destroy(s);
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_stream_sync(kp_gpu_stream_t s) { return ::kp_emu::stream_sync(s); }
 inline kp_gpu_error_t kp_gpu_event_create(kp_gpu_event_t* e) {
-  *e = reinterpret_cast<kp_gpu_event_t>(uintptr_t{32});
-  return ::kp_emu::check_sticky();
+  if (int err = ::kp_emu::check_sticky()) return err;
+  *e = ::kp_emu::event_create();
+  return 0;
 }
-inline kp_gpu_error_t kp_gpu_event_destroy(kp_gpu_event_t) { return 0; }
-inline kp_gpu_error_t kp_gpu_event_record(kp_gpu_event_t, kp_gpu_stream_t) { return ::kp_emu::check_sticky(); }
-inline kp_gpu_error_t kp_gpu_event_query(kp_gpu_event_t) { return ::kp_emu::check_sticky(); }
+inline kp_gpu_error_t kp_gpu_event_destroy(kp_gpu_event_t e) {
+  ::kp_emu::event_destroy(e);
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_event_record(kp_gpu_event_t e, kp_gpu_stream_t s) {
+  if (int err = ::kp_emu::check_sticky()) return err;
+  ::kp_emu::event_record(e, s);
+  return 0;
+}
+inline kp_gpu_error_t kp_gpu_event_query(kp_gpu_event_t e) {
+  if (int err = ::kp_emu::check_sticky()) return err;
+  return ::kp_emu::event_done(e) ? 0 : kp_gpu_not_ready;
+}
 inline kp_gpu_error_t kp_gpu_last_error() { return ::kp_emu::take_last_error(); }
 inline const char* kp_gpu_error_name(kp_gpu_error_t e) { return ::kp_emu::error_name(e); }
 inline const char* kp_gpu_error_string(kp_gpu_error_t e) { return ::kp_emu::error_string(e); }
