@@ -30,6 +30,8 @@ interface Run {
   stderr: string;
   /** Warp-collective operations by kind, from KERNELPORT_EMU_STATS. */
   ops: Record<string, number>;
+  /** Thread blocks run, from KERNELPORT_EMU_STATS. */
+  blocks: number;
 }
 
 /** Runs node with `args` in the emulator's environment (asynchronously: vitest's worker keeps talking meanwhile). */
@@ -45,7 +47,7 @@ function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
       const line = stderr.split('\n').find((l) => l.startsWith('kernelport-emu:')) ?? '';
       const ops: Record<string, number> = {};
       for (const m of line.matchAll(/, (\w+) (\d+)/g)) ops[m[1]!] = Number(m[2]);
-      resolve({ status, stdout, stderr, ops });
+      resolve({ status, stdout, stderr, ops, blocks: Number(/(\d+) blocks/.exec(line)?.[1] ?? 0) });
     });
   });
 }
@@ -74,18 +76,26 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.ops.mma ?? 0).toBeGreaterThan(2 * (base.ops.mma ?? 0));
   }, 300_000);
 
-  it('validate --quick matmul passes on the sm_90 wgmma GEMM (TMA loads, mbarrier pipeline, warpgroup MMA), alone and in 2-block and 2 × 2 clusters', async () => {
+  it('validate --quick matmul passes on the sm_90 wgmma GEMM (TMA loads, mbarrier pipeline, warpgroup MMA), alone and in 2-block and 2 × 2 clusters, and with K split', async () => {
     // Alone; in 2-block clusters (B tiles multicast to both blocks, stages released to both producers,
     // M tiles paired: one more block where their count is odd); in 2 x 2 clusters (A halves multicast
     // along the row too, stages released to the row's and the column's producers, N tiles paired as
     // well). Each pads more tiles than the one before: more warpgroup MMAs.
     let fewer = 0;
+    let pairedBlocks = 0;
     for (const gemm of ['wgmma', 'wgmma-cluster', 'wgmma-cluster2x2']) {
       const r = await validate('--quick', { KERNELPORT_GPU_GEMM: gemm }, ['--ops', 'matmul']);
       expectPass(r);
       expect(r.ops.wgmma ?? 0, gemm).toBeGreaterThan(fewer);
       fewer = r.ops.wgmma ?? 0;
+      if (gemm === 'wgmma-cluster') pairedBlocks = r.blocks;
     }
+    // K split 3 ways wherever the batch is 1 (KERNELPORT_GPU_GEMM_SPLITK; auto splits only where 256-wide
+    // tiles leave SMs idle, shapes too big for the emulator): each split's blocks add the earlier ones'
+    // partial sums in order and hand them on by a flag, in 2-block clusters here. More blocks run.
+    const split = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma-cluster', KERNELPORT_GPU_GEMM_SPLITK: '3' }, ['--ops', 'matmul']);
+    expectPass(split);
+    expect(split.blocks).toBeGreaterThan(pairedBlocks);
   }, 300_000);
 
   it('validate --quick passes with the threads taking their turns in reverse order (KERNELPORT_EMU_ORDER=reverse)', async () => {

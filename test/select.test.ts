@@ -141,18 +141,32 @@ describe('supports / explain on recorded devices', () => {
     expect(explain(cpu, 'matmul', { m: 2048, n: 2048, k: 2048 }).bound).toBe('compute');
     expect(explain(d4090, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
     // sm_90 (H20, 78 SMs): the wgmma + TMA GEMM from a quarter of a 128x128 tile per SM, in 2-block
-    // clusters where 128x256 tiles fill the SMs (2048^2: 128 of them), alone on 128-wide tiles (1024^2:
-    // 32 would not); below, the SIMT tiles
+    // clusters where 128x256 tiles fill the SMs (2048^2: 128 of them) or K is split (1024^2 x 2048: 32
+    // tiles, K deep enough for 2 splits), alone on 128-wide tiles where it is not; below, the SIMT tiles
     expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16');
-    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
+    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-splitk-bf16'); // 32 tiles 256 wide, K in 2
+    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 512, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16'); // 8 K tiles: 128-wide tiles instead
     expect(explain(h20a, 'matmul', { m: 256, n: 1024, k: 64, batch: 24, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16'); // 2 x 4 x 24 tiles
     expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt');
+    // Split-K where 128x256 tiles leave SMs idle: 512x4096x4096 (the fused MLP case) makes 64 of them,
+    // so an H100's 132 SMs take 2 splits of K (256 wide, so paired); an H20's 78 take one: 128-wide tiles.
+    const h100 = { ...h20a, computeUnits: 132 } as DeviceInfo;
+    const fused = explain(h100, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' });
+    expect(fused.variant).toBe('gemm-wgmma-cluster2-splitk-bf16');
+    expect(fused.why).toMatch(/K split 2 ways \(64 tiles of 128 x 256 for 132 multiprocessors/);
+    expect(explain(h20a, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
+    expect(explain(h100, 'matmul', { m: 1024, n: 2048, k: 512, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16'); // 8 K tiles: too shallow
+    expect(explain(h100, 'matmul', { m: 256, n: 4096, k: 4096, batch: 2, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16'); // batched: never
     try {
       process.env.KERNELPORT_GPU_GEMM = 'mma';
       expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-mma-bf16');
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
       process.env.KERNELPORT_GPU_GEMM = 'wgmma';
+      // forced onto 8 tiles of 128x256 on 78 SMs, K deep enough for 4 splits
+      expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-splitk-f16');
+      process.env.KERNELPORT_GPU_GEMM_SPLITK = '1';
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16');
+      delete process.env.KERNELPORT_GPU_GEMM_SPLITK;
       expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16'); // forced: no clusters
       process.env.KERNELPORT_GPU_GEMM = 'wgmma-cluster';
       expect(explain(h20a, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16');
@@ -162,6 +176,7 @@ describe('supports / explain on recorded devices', () => {
       expect(explain(l20, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-mma-bf16'); // sm_89
     } finally {
       delete process.env.KERNELPORT_GPU_GEMM;
+      delete process.env.KERNELPORT_GPU_GEMM_SPLITK;
     }
     // f32 stays on the SIMT GEMM unless TF32 is allowed; then the TF32 tensor-core rate is the roof
     const f32 = explain(h20a, 'matmul', { m: 4096, n: 4096, k: 4096 });

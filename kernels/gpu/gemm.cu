@@ -100,13 +100,17 @@ GemmPath choose(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, 
 const char* path_name(const DeviceCaps& caps, GemmPath p, const kp_matmul_desc& d) {
   switch (p) {
     case GemmPath::Gemv: return "gemv-m4";
-    case GemmPath::Wgmma:
-      switch (wgmma_cluster(caps, d)) {
-        case WgmmaCluster::PairM: return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2-bf16" : "gemm-wgmma-cluster2-f16";
-        case WgmmaCluster::Quad: return d.dtype == KP_BF16 ? "gemm-wgmma-cluster2x2-bf16" : "gemm-wgmma-cluster2x2-f16";
-        case WgmmaCluster::None: break;
-      }
-      return d.dtype == KP_BF16 ? "gemm-wgmma-bf16" : "gemm-wgmma-f16";
+    case GemmPath::Wgmma: {
+      // [cluster][split-K][bf16]
+      static const char* const names[3][2][2] = {
+          {{"gemm-wgmma-f16", "gemm-wgmma-bf16"}, {"gemm-wgmma-splitk-f16", "gemm-wgmma-splitk-bf16"}},
+          {{"gemm-wgmma-cluster2-f16", "gemm-wgmma-cluster2-bf16"}, {"gemm-wgmma-cluster2-splitk-f16", "gemm-wgmma-cluster2-splitk-bf16"}},
+          {{"gemm-wgmma-cluster2x2-f16", "gemm-wgmma-cluster2x2-bf16"},
+           {"gemm-wgmma-cluster2x2-splitk-f16", "gemm-wgmma-cluster2x2-splitk-bf16"}}};
+      const WgmmaCluster cl = wgmma_cluster(caps, d);
+      const int c = cl == WgmmaCluster::PairM ? 1 : cl == WgmmaCluster::Quad ? 2 : 0;
+      return names[c][wgmma_splits(caps, d) > 1][d.dtype == KP_BF16];
+    }
     case GemmPath::Mma: return d.dtype == KP_BF16 ? "gemm-mma-m16n8k16-bf16" : "gemm-mma-m16n8k16-f16";
     case GemmPath::Tf32: return "gemm-mma-m16n8k8-tf32";
     default: return simt_large_tile(d) ? "gemm-simt-128x128" : "gemm-simt-64x64";
@@ -131,8 +135,12 @@ const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, cons
   return path_name(caps, choose(caps, d, a, b), d);
 }
 
+size_t matmul_workspace(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b) {
+  return choose(caps, d, a, b) == GemmPath::Wgmma ? wgmma_workspace(caps, d) : 0;
+}
+
 const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
-                          const void* b, const void* bias, const void* residual, void* out) {
+                          const void* b, const void* bias, const void* residual, void* out, void* workspace) {
   const GemmArgs g = gemm_args(d, a, b, bias, residual, out);
   GemmPath path = choose(caps, d, a, b);
   switch (path) {
@@ -143,7 +151,7 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
       break;
     }
     case GemmPath::Wgmma:
-      if (launch_gemm_wgmma(caps, stream, d, g)) break;
+      if (launch_gemm_wgmma(caps, stream, d, g, workspace)) break;
       path = GemmPath::Mma;  // no TMA descriptors on this driver: wgmma_eligible() implies mma.sync's conditions
       launch_gemm_mma(stream, g);
       break;

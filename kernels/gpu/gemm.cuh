@@ -38,7 +38,11 @@ bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void*
 enum class WgmmaCluster { None, PairM, Quad };
 WgmmaCluster wgmma_cluster(const DeviceCaps& caps, const kp_matmul_desc& d);
 int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d);  // the block tile's width: 128 or 256
-bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g);
+// Split-K where 256-wide tiles would leave SMs idle (gemm_wgmma.cu's top): the split count (1: none) and
+// the workspace it needs (flags and f32 partial tiles; 0 without a split).
+int wgmma_splits(const DeviceCaps& caps, const kp_matmul_desc& d);
+size_t wgmma_workspace(const DeviceCaps& caps, const kp_matmul_desc& d);
+bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g, void* workspace);
 
 // TF32 tensor-core path for f32 inputs when the descriptor allows it (gemm_tf32.cu).
 bool tf32_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);

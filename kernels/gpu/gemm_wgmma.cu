@@ -10,6 +10,13 @@
 // epilogue (common.cuh epilogue_value) on 8 consecutive columns each, with 16-byte stores where the
 // output allows. K is summed in one fixed order: results are deterministic.
 //
+// Split-K (batch 1, wgmma_splits): when the 256-wide tiles are fewer than the SMs, S blocks share each
+// output tile along K (blockIdx.z: the split) instead of 128-wide tiles taking twice the blocks. Each
+// sums its K tiles; then, in split order, split s waits for s - 1's flag, adds the f32 partial sums
+// s - 1 left in the workspace, and stores the total there for s + 1, or, the last, runs the epilogue.
+// The order is fixed: deterministic too. The wait is safe because split s - 1's blocks are launched
+// (lower z) before split s's, and never wait themselves on a later block.
+//
 // NVIDIA sm_90a only: the body is compiled in the device pass for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL) and
 // in the CPU emulator (which emulates wgmma, TMA and mbarriers), and is empty in every other pass
 // (sm_80/86/89/120, PTX, the MUSA builds); wgmma_eligible() requires compute capability 9.0 exactly,
@@ -20,6 +27,8 @@
 // K-major when stored [N][K] (trans_b) and MN-major when stored [K][N]; commit_group after a K tile's 4
 // instructions, wait_group 1 before the stage the previous tile read goes back to the producer,
 // wait_group 0 before the accumulators are read.
+#include <algorithm>
+
 #include "gemm.cuh"
 #include "mma_common.cuh"
 #include "wgmma.cuh"
@@ -48,6 +57,10 @@ struct WgmmaArgs {
   GemmArgs g;
   int32_t a_batched, b_batched;  // 0: the operand is the same matrix for every batch entry
   int32_t vec_out;               // 16-byte output stores allowed (N % 8 == 0, output 16-byte aligned)
+  // Split-K (see the top): splits > 1 with batch 1; split z sums K tiles [z * kper, (z + 1) * kper).
+  int32_t splits, kper;
+  int* flags;      // per output tile (x + gridDim.x * y): the splits done so far; zeroed before the launch
+  float* partial;  // per output tile: WBM x BN f32 running sums, row-major
 };
 
 #if defined(KP_WGMMA_OPS)
@@ -106,7 +119,10 @@ __global__ void __launch_bounds__(WTHREADS, 1)
   const uint32_t full0 = sbase + WSTAGES * T::STAGE_BYTES, empty0 = full0 + WSTAGES * 8;
   const GemmArgs& g = w.g;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int ktiles = static_cast<int>((g.k + WBK - 1) / WBK);
+  const int split = w.splits > 1 ? static_cast<int>(blockIdx.z) : 0;
+  const int kt_first = split * w.kper;  // this block's first K tile
+  const int all_ktiles = static_cast<int>((g.k + WBK - 1) / WBK);
+  const int ktiles = w.splits > 1 ? max(0, min(all_ktiles, kt_first + w.kper) - kt_first) : all_ktiles;
   const int m0 = static_cast<int>(blockIdx.y) * WBM, n0 = static_cast<int>(blockIdx.x) * BN;
   constexpr bool CLUSTER = CM * CN > 1;
   // A stage of this block is written by the producers of its cluster row and column, itself included.
@@ -135,7 +151,8 @@ __global__ void __launch_bounds__(WTHREADS, 1)
   const uint16_t row_mask = static_cast<uint16_t>(((1u << CN) - 1) << (CN * cy));
   const uint16_t col_mask = static_cast<uint16_t>((CM > 1 ? 1u | (1u << CN) : 1u) << cx);
   uint32_t it0 = 0;  // K tiles this block went through before the current batch entry: the barrier phases
-  for (int64_t t = blockIdx.z; t < g.batch; t += gridDim.z) {
+  // Split-K: one batch entry, blockIdx.z is the split.
+  for (int64_t t = w.splits > 1 ? 0 : blockIdx.z; t < g.batch; t += w.splits > 1 ? g.batch : gridDim.z) {
     if (warp == CONSUMER_WARPS) {
       if (lane == 0) {
         const int za = w.a_batched ? static_cast<int>(t) : 0, zb = w.b_batched ? static_cast<int>(t) : 0;
@@ -143,29 +160,30 @@ __global__ void __launch_bounds__(WTHREADS, 1)
           const uint32_t it = it0 + kt, s = it % WSTAGES;
           // Round r of stage s needs the consumers' release of round r - 1 (phase (r - 1) & 1).
           if (it >= WSTAGES) mbar_wait(empty0 + 8 * s, ((it / WSTAGES) + 1) & 1);
+          const int k0 = (kt_first + kt) * WBK;
           const uint32_t a_dst = sbase + s * T::STAGE_BYTES, b_dst = a_dst + A_BYTES, bar = full0 + 8 * s;
           mbar_expect_tx(bar, T::STAGE_BYTES);
           if constexpr (CN == 1) {
-            tma_load(a_dst, &tma_a, bar, kt * WBK, m0, za);  // box {64 k, 128 m}
+            tma_load(a_dst, &tma_a, bar, k0, m0, za);  // box {64 k, 128 m}
           } else {  // box {64 k, 64 m}: this block's half of the row's A tile, for both blocks of the row
-            tma_load_multicast(a_dst + cx * (WBM / 2) * 128, &tma_a, bar, kt * WBK, m0 + static_cast<int>(cx) * (WBM / 2), za, row_mask);
+            tma_load_multicast(a_dst + cx * (WBM / 2) * 128, &tma_a, bar, k0, m0 + static_cast<int>(cx) * (WBM / 2), za, row_mask);
           }
           if constexpr (CM == 1) {
             if (B_KMAJOR) {
-              tma_load(b_dst, &tma_b, bar, kt * WBK, n0, zb);  // box {64 k, BN n}
+              tma_load(b_dst, &tma_b, bar, k0, n0, zb);  // box {64 k, BN n}
             } else {
 #pragma unroll
               for (int c = 0; c < BN / 64; ++c)  // boxes {64 n, 64 k}, 8 KiB each: the MN-major chunks LBO apart
-                tma_load(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb);
+                tma_load(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, k0, zb);
             }
           } else {
             // The B tile is the cluster column's: each block loads its half into both blocks' stage.
             if (B_KMAJOR) {
-              tma_load_multicast(b_dst + cy * (BN / 2) * 128, &tma_b, bar, kt * WBK, n0 + static_cast<int>(cy) * (BN / 2), zb, col_mask);  // box {64 k, BN/2 n}
+              tma_load_multicast(b_dst + cy * (BN / 2) * 128, &tma_b, bar, k0, n0 + static_cast<int>(cy) * (BN / 2), zb, col_mask);  // box {64 k, BN/2 n}
             } else {
 #pragma unroll
               for (int c = 0; c < BN / 64; ++c)
-                if (c % 2 == static_cast<int>(cy)) tma_load_multicast(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, kt * WBK, zb, col_mask);
+                if (c % 2 == static_cast<int>(cy)) tma_load_multicast(b_dst + c * 8192, &tma_b, bar, n0 + 64 * c, k0, zb, col_mask);
             }
           }
         }
@@ -220,10 +238,46 @@ __global__ void __launch_bounds__(WTHREADS, 1)
     int64_t ao, bo, ro;
     batch_offsets(g.map, t, &ao, &bo, &ro);
     const float* cs = reinterpret_cast<const float*>(smem);
-    for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
-      const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
-      const int64_t i = m0 + r, j = n0 + c;
-      if (i < g.m && j < g.n) store8(w, t, ro, i, j, cs + r * T::C_LD + c);
+    if (w.splits > 1) {
+      const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
+      float* part = w.partial + tile * (WBM * BN);
+      const bool last = split == w.splits - 1;
+      if (split > 0) {
+        if (tid == 0) flag_wait(w.flags + tile, split);
+        __syncthreads();
+      }
+      for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
+        const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
+        alignas(16) float v[8];
+        *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c);
+        *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c + 4);
+        float4* pp = reinterpret_cast<float4*>(part + r * BN + c);
+        if (split > 0) {
+          const float4 p0 = pp[0], p1 = pp[1];
+          const float p[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+#pragma unroll
+          for (int q = 0; q < 8; ++q) v[q] = p[q] + v[q];  // the earlier splits' sum first: one order
+        }
+        if (!last) {
+          pp[0] = *reinterpret_cast<const float4*>(v);
+          pp[1] = *reinterpret_cast<const float4*>(v + 4);
+        } else if (m0 + r < g.m && n0 + c < g.n) {
+          store8(w, t, ro, m0 + r, n0 + c, v);
+        }
+      }
+      if (!last) {
+        __syncthreads();  // the tile's sums are all stored
+        if (tid == 0) {
+          __threadfence();
+          flag_release(w.flags + tile, split + 1);
+        }
+      }
+    } else {
+      for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
+        const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
+        const int64_t i = m0 + r, j = n0 + c;
+        if (i < g.m && j < g.n) store8(w, t, ro, i, j, cs + r * T::C_LD + c);
+      }
     }
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.
     fence_proxy_async();
@@ -243,7 +297,8 @@ void launch_tile(kp_gpu_stream_t stream, const kp_tensor_map& ta, const kp_tenso
   // Clusters group whole tiles: a tile count that is not a multiple gets more, past M or N (zeros in,
   // nothing stored).
   const unsigned mtiles = static_cast<unsigned>((w.g.m + WBM - 1) / WBM), ntiles = static_cast<unsigned>((w.g.n + BN - 1) / BN);
-  const dim3 grid((ntiles + CN - 1) / CN * CN, (mtiles + CM - 1) / CM * CM, static_cast<unsigned>(w.g.batch < 65535 ? w.g.batch : 65535));
+  const dim3 grid((ntiles + CN - 1) / CN * CN, (mtiles + CM - 1) / CM * CM,
+                  w.splits > 1 ? static_cast<unsigned>(w.splits) : static_cast<unsigned>(w.g.batch < 65535 ? w.g.batch : 65535));
   if constexpr (CM * CN == 1) KP_GPU_LAUNCH((gemm_wgmma<BN, BF16, B_KMAJOR, 1, 1>), grid, dim3(WTHREADS), T::SMEM, stream)(ta, tb, w);
   else KP_GPU_LAUNCH_CLUSTER((gemm_wgmma<BN, BF16, B_KMAJOR, CM, CN>), grid, dim3(WTHREADS), T::SMEM, stream, dim3(CN, CM, 1))(ta, tb, w);
 }
@@ -277,11 +332,36 @@ int64_t batch_count(const kp_matmul_desc& d) {
   return n;
 }
 
-// 256-wide tiles unless they would fill fewer than all the SMs once; then 128 (twice the blocks).
-int tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
-  const int64_t tiles = (d.m + WBM - 1) / WBM * ((d.n + 255) / 256) * batch_count(d);
-  return tiles < caps.multiprocessors ? 128 : 256;
+int64_t tiles256(const kp_matmul_desc& d) { return (d.m + WBM - 1) / WBM * ((d.n + 255) / 256) * batch_count(d); }
+
+// Split-K (see the top): where the 256-wide tiles are fewer than the SMs, as many splits as still fit
+// one wave, at most 4, each at least 8 K tiles deep; one matrix only (batch 1). 1: no split.
+// KERNELPORT_GPU_GEMM_SPLITK=n: n splits (at most one per K tile) wherever the batch is 1; =1: never.
+int splits(const DeviceCaps& caps, const kp_matmul_desc& d) {
+  const int64_t ktiles = (d.k + WBK - 1) / WBK;
+  if (caps.gemm_splitk == 1 || batch_count(d) != 1 || ktiles < 2) return 1;
+  if (caps.gemm_splitk > 1) return static_cast<int>(std::min<int64_t>(caps.gemm_splitk, ktiles));
+  const int64_t tiles = tiles256(d);
+  if (tiles >= caps.multiprocessors) return 1;
+  const int64_t s = std::min<int64_t>({4, caps.multiprocessors / tiles, ktiles / 8});
+  return s >= 2 ? static_cast<int>(s) : 1;
 }
+
+// 256-wide tiles unless they would fill fewer than all the SMs once and K is not split; then 128
+// (twice the blocks).
+int tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
+  return tiles256(d) < caps.multiprocessors && splits(caps, d) == 1 ? 128 : 256;
+}
+
+// The launch's grid of output tiles (clusters round the counts up to their shape).
+int64_t grid_tiles(const DeviceCaps& caps, const kp_matmul_desc& d) {
+  const int bn = tile_n(caps, d);
+  const WgmmaCluster cl = wgmma_cluster(caps, d);
+  const int64_t cm = cl == WgmmaCluster::None ? 1 : 2, cn = cl == WgmmaCluster::Quad ? 2 : 1;
+  return ((d.m + WBM - 1) / WBM + cm - 1) / cm * cm * (((d.n + bn - 1) / bn + cn - 1) / cn * cn);
+}
+constexpr size_t kFlagBytesAlign = 256;
+size_t flag_bytes(int64_t tiles) { return (static_cast<size_t>(tiles) * 4 + kFlagBytesAlign - 1) / kFlagBytesAlign * kFlagBytesAlign; }
 
 }  // namespace
 #endif  // KP_WGMMA_HOST
@@ -324,6 +404,26 @@ bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void*
 #endif
 }
 
+int wgmma_splits(const DeviceCaps& caps, const kp_matmul_desc& d) {
+#if defined(KP_WGMMA_HOST)
+  return splits(caps, d);
+#else
+  (void)caps, (void)d;
+  return 1;
+#endif
+}
+
+size_t wgmma_workspace(const DeviceCaps& caps, const kp_matmul_desc& d) {
+#if defined(KP_WGMMA_HOST)
+  if (splits(caps, d) == 1) return 0;
+  const int64_t tiles = grid_tiles(caps, d);
+  return flag_bytes(tiles) + static_cast<size_t>(tiles) * WBM * 256 * sizeof(float);
+#else
+  (void)caps, (void)d;
+  return 0;
+#endif
+}
+
 int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
 #if defined(KP_WGMMA_HOST)
   return tile_n(caps, d);
@@ -333,7 +433,7 @@ int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
 #endif
 }
 
-bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g) {
+bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g, void* workspace) {
 #if defined(KP_WGMMA_HOST)
   int64_t sa = 0, sb = 0;
   if (!linear_batch_stride(d, d.a_batch_stride, &sa) || !linear_batch_stride(d, d.b_batch_stride, &sb)) return false;
@@ -345,6 +445,16 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   w.a_batched = sa != 0;
   w.b_batched = sb != 0;
   w.vec_out = g.n % 8 == 0 && aligned16(g.ep.out);
+  w.splits = splits(caps, d);
+  w.kper = static_cast<int32_t>(((g.k + WBK - 1) / WBK + w.splits - 1) / w.splits);
+  w.flags = nullptr;
+  w.partial = nullptr;
+  if (w.splits > 1) {
+    if (!workspace) return false;
+    const size_t fb = flag_bytes(grid_tiles(caps, d));
+    w.flags = static_cast<int*>(workspace);
+    w.partial = reinterpret_cast<float*>(static_cast<char*>(workspace) + fb);
+  }
   // Not batched: one matrix, the third stride only has to be valid.
   const uint64_t dims_a[3] = {K, M, w.a_batched ? static_cast<uint64_t>(g.batch) : 1};
   const uint64_t str_a[2] = {K * 2, w.a_batched ? static_cast<uint64_t>(sa) * 2 : M * K * 2};
@@ -357,6 +467,7 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   const bool split_b = cl != WgmmaCluster::None, split_a = cl == WgmmaCluster::Quad;
   if (!kp_encode_tensor_map_16bit(&ta, bf16, g.a, dims_a, str_a, WBK, split_a ? WBM / 2 : WBM)) return false;
   if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? (split_b ? bn / 2 : bn) : 64)) return false;
+  if (w.splits > 1 && kp_gpu_memset_async(w.flags, 0, flag_bytes(grid_tiles(caps, d)), stream) != kp_gpu_success) return false;
   if (bn == 256) {
     if (bf16) kmajor ? launch_cl<256, true, true>(stream, ta, tb, w, cl) : launch_cl<256, true, false>(stream, ta, tb, w, cl);
     else kmajor ? launch_cl<256, false, true>(stream, ta, tb, w, cl) : launch_cl<256, false, false>(stream, ta, tb, w, cl);
@@ -366,7 +477,7 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   }
   return true;
 #else
-  (void)caps, (void)stream, (void)d, (void)g;
+  (void)caps, (void)stream, (void)d, (void)g, (void)workspace;
   return false;
 #endif
 }

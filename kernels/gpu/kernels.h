@@ -22,6 +22,9 @@ struct DeviceCaps {
   // takes them where the tiles are 256 wide), 5 in 2 × 2 clusters sharing B along M and A along N
   // (=wgmma-cluster2x2). 3 runs the wgmma kernel without clusters.
   int gemm_mode = 0;
+  // Split-K of the wgmma GEMM (KERNELPORT_GPU_GEMM_SPLITK): 0 auto (where 256-wide tiles are fewer than
+  // the SMs), 1 never, n > 1 n splits wherever the batch is 1 (tests; gemm_wgmma.cu).
+  int gemm_splitk = 0;
   // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt),
   // 2 mma.sync tensor cores whenever the descriptor allows, however few the query rows (=mma; never
   // wgmma), 3 the sm_90a wgmma kernel whenever it can run, however few the query rows, else as auto
@@ -36,8 +39,10 @@ struct GemmTile {
   int m, n;
 };
 GemmTile matmul_tile(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
+// The workspace launch_matmul needs for d (split-K's partial sums; 0: none), and the launch.
+size_t matmul_workspace(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const void* a,
-                          const void* b, const void* bias, const void* residual, void* out);
+                          const void* b, const void* bias, const void* residual, void* out, void* workspace);
 
 // Attention: split-KV decoding writes partial results to a workspace of attention_workspace() bytes
 // (0: no split for this descriptor). kv_lengths_host gives the lengths (or nullptr: all skv).

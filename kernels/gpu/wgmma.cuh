@@ -157,6 +157,20 @@ __device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t cluster_bar) {
   asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_bar) : "memory");
 }
+// Split-K's hand-off between blocks of one output tile (gemm_wgmma.cu): the flag is written with release
+// once the block's partial sums are stored, and read with acquire (gpu scope) before the next block
+// reads them. The waiting block backs off between reads: it only waits for a block launched before it.
+__device__ __forceinline__ void flag_release(int* flag, int value) {
+  asm volatile("st.release.gpu.global.b32 [%0], %1;\n" ::"l"(flag), "r"(value) : "memory");
+}
+__device__ __forceinline__ void flag_wait(const int* flag, int value) {
+  for (;;) {
+    int v;
+    asm volatile("ld.acquire.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(flag) : "memory");
+    if (v == value) return;
+    __nanosleep(64);
+  }
+}
 // One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA "cp.async.bulk.tensor",
 // .tile mode; the mbarrier's transaction count drops by the box's bytes, zero-filled parts included).
 __device__ __forceinline__ void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {

@@ -152,6 +152,16 @@ int env_gemm_mode() {
              std::string("KERNELPORT_GPU_GEMM must be auto, simt, mma, wgmma, wgmma-cluster or wgmma-cluster2x2, got '") + s + "'"};
 }
 
+int env_gemm_splitk() {
+  const char* s = std::getenv("KERNELPORT_GPU_GEMM_SPLITK");
+  if (!s || !*s || !std::strcmp(s, "auto")) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(s, &end, 10);
+  if (*end || n < 1 || n > 64)
+    throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM_SPLITK must be auto or a split count from 1 (never split) to 64, got '") + s + "'"};
+  return static_cast<int>(n);
+}
+
 int env_attention_mode() {
   const char* s = std::getenv("KERNELPORT_GPU_ATTENTION");
   if (!s || !*s || !std::strcmp(s, "auto")) return 0;
@@ -273,6 +283,7 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.smem_optin = attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)");
     s->caps.gemm_mode = env_gemm_mode();
+    s->caps.gemm_splitk = env_gemm_splitk();
     s->caps.attention_mode = env_attention_mode();
     if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
     if (const char* x = std::getenv("KERNELPORT_GPU_EXACT_ALLOC")) s->exact_alloc = *x && *x != '0';
@@ -370,8 +381,20 @@ kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const vo
     enter(s);
     if ((d->m + 63) / 64 > 65535 && d->m > 4)
       throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the " KP_GPU_BACKEND_NAME " kernels' grid (4194240 rows)"};
-    const char* v = kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out);
-    check_launch(s, v);
+    const size_t ws_bytes = kp::gpu::matmul_workspace(s->caps, *d, a, b);
+    void* ws = nullptr;
+    try {
+      ws = ws_bytes ? alloc_block(s, ws_bytes) : nullptr;
+    } catch (const Fail& f) {
+      throw Fail{f.status, "matmul: its split-K workspace of " + std::to_string(ws_bytes) + " bytes: " + f.message};
+    }
+    try {
+      check_launch(s, kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out, ws));
+    } catch (...) {
+      free_block(s, ws);
+      throw;
+    }
+    free_block(s, ws);  // reused only after the stream passes the GEMM
     if (s->fault_after_matmuls > 0 && --s->fault_after_matmuls == 0) check_launch(s, kp::gpu::launch_fault(s->stream));
   });
 }
@@ -442,7 +465,8 @@ const kp_gpu_plugin kPlugin = {
     // Every name launch_matmul / launch_attention can return (the wgmma ones run on sm_90a builds only).
     "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,gemm-mma-m16n8k16-f16,gemm-mma-m16n8k16-bf16,gemm-mma-m16n8k8-tf32,"
     "gemm-wgmma-f16,gemm-wgmma-bf16,gemm-wgmma-cluster2-f16,gemm-wgmma-cluster2-bf16,gemm-wgmma-cluster2x2-f16,"
-    "gemm-wgmma-cluster2x2-bf16,flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,"
+    "gemm-wgmma-cluster2x2-bf16,gemm-wgmma-splitk-f16,gemm-wgmma-splitk-bf16,gemm-wgmma-cluster2-splitk-f16,"
+    "gemm-wgmma-cluster2-splitk-bf16,gemm-wgmma-cluster2x2-splitk-f16,gemm-wgmma-cluster2x2-splitk-bf16,flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,"
     "flash-attention-mma-m16n8k16-p16,flash-attention-wgmma-m64n64k16,flash-attention-wgmma-m64n64k16-p16,"
     "flash-decoding-split-kv-vec",
 #else

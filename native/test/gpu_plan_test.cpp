@@ -241,6 +241,30 @@ int main() {
 #if defined(KP_CUDA_SM90A)
   // wgmma: 128x256 unless that gives fewer tiles than multiprocessors, then 128x128.
   EXPECT(tile(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");
+  EXPECT(kp::gpu::matmul_workspace(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), p, p) == 0);
+  // Split-K: 512 x 4096 x 4096 makes 64 tiles 256 wide for 132 SMs: 2 splits of 32 K tiles, 256 wide
+  // (so paired), instead of 128 tiles 128 wide; the workspace holds a flag and an f32 tile per tile.
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-cluster2-splitk-bf16");
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "128x256");
+  EXPECT(kp::gpu::matmul_workspace(caps(9, 0), mm(KP_BF16, 512, 4096, 4096), p, p) == 256 + size_t(64) * 128 * 256 * 4);
+  EXPECT(v(caps(9, 0, 32, 3), mm(KP_F16, 512, 4096, 4096)) == "gemm-wgmma-splitk-f16");  // forced wgmma: no clusters
+  DeviceCaps h20 = caps(9, 0);
+  h20.multiprocessors = 78;  // an H20: one split per tile fits, so 128-wide tiles as before
+  EXPECT(v(h20, mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-bf16");
+  EXPECT(tile(h20, mm(KP_BF16, 512, 4096, 4096)) == "128x128");
+  EXPECT(v(caps(9, 0), mm(KP_F16, 1024, 2048, 512)) == "gemm-wgmma-f16");  // 8 K tiles: too shallow to split
+  kp_matmul_desc split_b = mm(KP_BF16, 256, 4096, 4096);
+  split_b.batch_rank = 1;
+  split_b.batch_shape[0] = 2;  // 2 x 2 x 16 = 64 tiles, as above, but batched: never split
+  split_b.a_batch_stride[0] = 256 * 4096;
+  EXPECT(tile(caps(9, 0), split_b) == "128x128");
+  EXPECT(kp::gpu::matmul_workspace(caps(9, 0), split_b, p, p) == 0);
+  DeviceCaps forced_split = caps(9, 0, 32, 3);
+  forced_split.gemm_splitk = 3;  // KERNELPORT_GPU_GEMM_SPLITK=3: wherever the batch is 1
+  EXPECT(v(forced_split, mm(KP_BF16, 300, 520, 136)) == "gemm-wgmma-splitk-bf16");  // 3 K tiles, one each
+  EXPECT(v(forced_split, mm(KP_BF16, 300, 520, 64)) == "gemm-wgmma-bf16");          // one K tile: nothing to split
+  forced_split.gemm_splitk = 1;  // =1: never
+  EXPECT(v(forced_split, mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-bf16");
 #endif
   // mma.sync (sm_80; on sm_90 with KERNELPORT_GPU_GEMM=mma): 128x256 with at least 128 of them (a full wave of one block per multiprocessor), else 64x128.
   EXPECT(tile(caps(8, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");  // 512 tiles

@@ -6,6 +6,7 @@
 // Inputs are multiples of 1/8 in [-1, 1]: every product and partial sum is exact in f32, so the tensor-core
 // and SIMT sums agree exactly and any layout error shows as a large difference. Exit status 0 = all passed.
 #include <cuda_runtime.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -74,7 +75,7 @@ struct Case {
   const char* expect;  // variant expected in auto mode (nullptr: not checked)
 };
 
-static DeviceCaps device_caps(int mode) {
+static DeviceCaps device_caps(int mode, int splitk = 0) {
   DeviceCaps c;
   int dev = 0;
   CK(cudaGetDevice(&dev));
@@ -84,10 +85,11 @@ static DeviceCaps device_caps(int mode) {
   CK(cudaDeviceGetAttribute(&c.multiprocessors, cudaDevAttrMultiProcessorCount, dev));
   CK(cudaDeviceGetAttribute(&c.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   c.gemm_mode = mode;
+  c.gemm_splitk = splitk;
   return c;
 }
 
-static void run_case(const Case& cs, bool time_it, int wg_mode) {
+static void run_case(const Case& cs, bool time_it, int wg_mode, int splitk) {
   const bool bf16 = cs.dt == KP_BF16;
   kp_matmul_desc d;
   std::memset(&d, 0, sizeof d);
@@ -144,13 +146,19 @@ static void run_case(const Case& cs, bool time_it, int wg_mode) {
   CK(cudaMemset(o1, 0xff, osz));
   CK(cudaMemset(o2, 0xff, osz));
   CK(cudaMemset(o3, 0xff, osz));
-  const DeviceCaps simt = device_caps(1), wg = device_caps(wg_mode), autoc = device_caps(0), mma = device_caps(2);
+  const DeviceCaps simt = device_caps(1), wg = device_caps(wg_mode, splitk), autoc = device_caps(0), mma = device_caps(2),
+                   nosplit = device_caps(wg_mode, 1);
+  // Split-K's workspace, as the backend allocates it per launch (the largest any mode here needs).
+  size_t ws_bytes = 0;
+  for (const DeviceCaps* c : {&simt, &wg, &autoc, &mma, &nosplit}) ws_bytes = std::max(ws_bytes, kp::gpu::matmul_workspace(*c, d, da, db));
+  void* ws = nullptr;
+  if (ws_bytes) CK(cudaMalloc(&ws, ws_bytes));
   const char* v_auto = kp::gpu::matmul_variant(autoc, d, da, db);
-  const char* v1 = kp::gpu::launch_matmul(simt, 0, d, da, db, dbias, dres, o1);
+  const char* v1 = kp::gpu::launch_matmul(simt, 0, d, da, db, dbias, dres, o1, ws);
   CK(cudaGetLastError());
-  const char* v2 = kp::gpu::launch_matmul(wg, 0, d, da, db, dbias, dres, o2);
+  const char* v2 = kp::gpu::launch_matmul(wg, 0, d, da, db, dbias, dres, o2, ws);
   CK(cudaGetLastError());
-  const char* v3 = kp::gpu::launch_matmul(wg, 0, d, da, db, dbias, dres, o3);
+  const char* v3 = kp::gpu::launch_matmul(wg, 0, d, da, db, dbias, dres, o3, ws);
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   std::vector<uint8_t> r1(osz), r2(osz), r3(osz);
@@ -189,20 +197,20 @@ static void run_case(const Case& cs, bool time_it, int wg_mode) {
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
     const double flops = 2.0 * cs.m * cs.n * cs.k * cs.batch;
-    const DeviceCaps* modes[3] = {&autoc, &mma, &wg};
+    const DeviceCaps* modes[4] = {&autoc, &mma, &wg, &nosplit};
     for (const DeviceCaps* c : modes) {
-      for (int i = 0; i < 5; ++i) kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2);
+      for (int i = 0; i < 5; ++i) kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2, ws);
       const int iters = 30;
       CK(cudaEventRecord(e0));
       const char* v = nullptr;
-      for (int i = 0; i < iters; ++i) v = kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2);
+      for (int i = 0; i < iters; ++i) v = kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2, ws);
       CK(cudaEventRecord(e1));
       CK(cudaEventSynchronize(e1));
       CK(cudaGetLastError());
       float ms = 0;
       CK(cudaEventElapsedTime(&ms, e0, e1));
       ms /= iters;
-      std::printf("   time %-26s %.4f ms = %.1f TFLOP/s\n", v, ms, flops / ms / 1e9);
+      std::printf("   time %-32s %.4f ms = %.1f TFLOP/s%s\n", v, ms, flops / ms / 1e9, c == &nosplit ? " (split-K off)" : "");
     }
   }
   cudaFree(da);
@@ -212,6 +220,7 @@ static void run_case(const Case& cs, bool time_it, int wg_mode) {
   cudaFree(o1);
   cudaFree(o2);
   cudaFree(o3);
+  cudaFree(ws);
 }
 
 int main() {
@@ -229,14 +238,18 @@ int main() {
       {"bf16 batch3 200x384x128 B[K,N]", KP_BF16, KP_F32, 200, 384, 128, 0, 3, false, false, false, true, KP_ACT_NONE, nullptr},
       {"bf16 batch2 bcastB 130x136x64 B[N,K]", KP_BF16, KP_F16, 130, 136, 64, 1, 2, false, true, true, false, KP_ACT_SILU, nullptr},
       {"bf16 batch2 bcastA 128x256x192", KP_BF16, KP_F32, 128, 256, 192, 0, 2, true, false, false, false, KP_ACT_NONE, nullptr},
-      {"bf16 2000x3000x1000 B[K,N] 256-wide", KP_BF16, KP_F32, 2000, 3000, 1000, 0, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
-      {"f16 2000x2999x1000 B[N,K] 256-wide", KP_F16, KP_F32, 2000, 2999, 1000, 1, 1, false, false, true, true, KP_ACT_GELU_TANH, "gemm-wgmma-f16"},
-      {"bf16 4096^3 B[K,N]", KP_BF16, KP_BF16, 4096, 4096, 4096, 0, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
-      {"bf16 4096^3 B[N,K]", KP_BF16, KP_BF16, 4096, 4096, 4096, 1, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-bf16"},
-      {"bf16 512x4096x4096 bias+gelu", KP_BF16, KP_BF16, 512, 4096, 4096, 0, 1, false, false, true, false, KP_ACT_GELU, "gemm-wgmma-bf16"},
+      // auto on an H100 (132 SMs; an H20's 78 would not split the last one)
+      {"bf16 2000x3000x1000 B[K,N] 256-wide", KP_BF16, KP_F32, 2000, 3000, 1000, 0, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-cluster2-bf16"},
+      {"f16 2000x2999x1000 B[N,K] 256-wide", KP_F16, KP_F32, 2000, 2999, 1000, 1, 1, false, false, true, true, KP_ACT_GELU_TANH, "gemm-wgmma-cluster2-f16"},
+      {"bf16 4096^3 B[K,N]", KP_BF16, KP_BF16, 4096, 4096, 4096, 0, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-cluster2-bf16"},
+      {"bf16 4096^3 B[N,K]", KP_BF16, KP_BF16, 4096, 4096, 4096, 1, 1, false, false, false, false, KP_ACT_NONE, "gemm-wgmma-cluster2-bf16"},
+      {"bf16 512x4096x4096 bias+gelu", KP_BF16, KP_BF16, 512, 4096, 4096, 0, 1, false, false, true, false, KP_ACT_GELU, "gemm-wgmma-cluster2-splitk-bf16"},
   };
-  for (int mode : {3, 4, 5})  // wgmma alone, in 2-block then 2 x 2 clusters (the clusters timed)
-    for (const Case& c : cases) run_case(c, mode >= 4 && c.m * c.n >= 512 * 4096, mode);
+  // wgmma alone, in 2-block then 2 x 2 clusters (the clusters timed, split-K on and off), then with K
+  // forced into 3 splits wherever the batch is 1.
+  const int modes[4][2] = {{3, 0}, {4, 0}, {5, 0}, {3, 3}};
+  for (const auto& m : modes)
+    for (const Case& c : cases) run_case(c, m[0] >= 4 && c.m * c.n >= 512 * 4096, m[0], m[1]);
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }

@@ -74,6 +74,7 @@ using std::min;
 inline void __syncthreads() { ::kp_emu::sync_block(); }
 inline int __syncthreads_or(int p) { return ::kp_emu::sync_block_or(p); }
 inline void __syncwarp(unsigned = 0xffffffffu) { ::kp_emu::sync_warp(); }
+inline void __threadfence() {}  // one block runs at a time: every write is already visible to the next
 
 namespace kp_emu {
 struct ShflXor {

@@ -272,16 +272,29 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
       mma && !tf32 && info.gpu?.computeCapability === '9.0' && forcedGemm !== 'simt' && forcedGemm !== 'mma' &&
       (forcedGemm?.startsWith('wgmma') || outputs >= (info.computeUnits * 128 * 128) / 4);
     if (hopperGemm) {
+      // Split-K where 128 x 256 tiles would leave multiprocessors idle (gemm_wgmma.cu's splits): the
+      // tiles stay 256 wide and several blocks share each along K.
+      const sms = info.computeUnits;
+      const tiles256 = Math.ceil(desc.m / 128) * Math.ceil(desc.n / 256) * (desc.batch ?? 1);
+      const ktiles = Math.ceil(desc.k / 64);
+      const forcedSplit = typeof process !== 'undefined' ? Number(process.env?.KERNELPORT_GPU_GEMM_SPLITK || 0) : 0;
+      const splits =
+        forcedSplit === 1 || (desc.batch ?? 1) !== 1 || ktiles < 2 ? 1
+        : forcedSplit > 1 ? Math.min(forcedSplit, ktiles)
+        : tiles256 >= sms ? 1
+        : Math.max(1, Math.min(4, Math.floor(sms / tiles256), Math.floor(ktiles / 8)));
+      const split = splits > 1 ? 'splitk-' : '';
+      const splitWhy = splits > 1 ? `, K split ${splits} ways (${tiles256} tiles of 128 x 256 for ${sms} multiprocessors; the partial sums added in split order)` : '';
       if (forcedGemm === 'wgmma-cluster')
-        return { variant: `gemm-wgmma-cluster2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)' };
+        return { variant: `gemm-wgmma-cluster2-${split}${desc.dtype}`, ...onWarp, why: `tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)${splitWhy}` };
       if (forcedGemm === 'wgmma-cluster2x2')
-        return { variant: `gemm-wgmma-cluster2x2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma fed by TMA, 2 × 2-block clusters sharing A and B tiles by multicast, sm_90)' };
+        return { variant: `gemm-wgmma-cluster2x2-${split}${desc.dtype}`, ...onWarp, why: `tensor cores (wgmma fed by TMA, 2 × 2-block clusters sharing A and B tiles by multicast, sm_90)${splitWhy}` };
       // Auto pairs blocks along M where the tiles are 256 wide, i.e. where 128 x 256 tiles fill every
-      // multiprocessor (gemm_wgmma.cu's wgmma_cluster and tile_n); forced wgmma never clusters.
-      const wideTiles = Math.ceil(desc.m / 128) * Math.ceil(desc.n / 256) * (desc.batch ?? 1) >= info.computeUnits;
+      // multiprocessor or K is split (gemm_wgmma.cu's wgmma_cluster and tile_n); forced wgmma never clusters.
+      const wideTiles = tiles256 >= sms || splits > 1;
       if (forcedGemm !== 'wgmma' && wideTiles)
-        return { variant: `gemm-wgmma-cluster2-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)' };
-      return { variant: `gemm-wgmma-${desc.dtype}`, ...onWarp, why: 'tensor cores (wgmma m64n256k16 fed by TMA through a 4-stage mbarrier pipeline, sm_90)' };
+        return { variant: `gemm-wgmma-cluster2-${split}${desc.dtype}`, ...onWarp, why: `tensor cores (wgmma m64n256k16 fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)${splitWhy}` };
+      return { variant: `gemm-wgmma-${split}${desc.dtype}`, ...onWarp, why: `tensor cores (wgmma m64n${wideTiles ? 256 : 128}k16 fed by TMA through a 4-stage mbarrier pipeline, sm_90)${splitWhy}` };
     }
     // Under that size the plugin keeps the finer SIMT tiles for f16/bf16 too (gemm_mma.cu's mma_eligible).
     if (mma && !tf32 && forcedGemm !== 'mma' && desc.m * desc.n < (info.computeUnits * 128 * 128) / 4)
