@@ -132,6 +132,8 @@ if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   # The clustered GEMMs forced on every descriptor validate has (auto pairs blocks only where tiles are 256 wide)
   KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
   KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster2x2.md"
+  # Split-K forced 3 ways wherever the batch is 1 (auto splits only where 256-wide tiles leave SMs idle)
+  KERNELPORT_GPU_GEMM=wgmma-cluster KERNELPORT_GPU_GEMM_SPLITK=3 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-splitk3.md"
 fi
 step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf rules, determinism, timing)"
 # sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
@@ -155,6 +157,10 @@ step "wgmma GEMM in 2 x 2 clusters (KERNELPORT_GPU_GEMM=wgmma-cluster2x2) beside
 KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only gemm_bf16_4096,gemm_f16_4096,gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-wgmma-cluster2x2.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-wgmma-cluster2x2.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-wgmma-cluster2x2.txt"
+step "wgmma GEMM without split-K (KERNELPORT_GPU_GEMM_SPLITK=1: 128-wide tiles where auto splits) beside torch"
+KERNELPORT_GPU_GEMM_SPLITK=1 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-no-splitk.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-no-splitk.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-no-splitk.txt"
 step "wgmma attention (KERNELPORT_GPU_ATTENTION=wgmma) beside SDPA"
 KERNELPORT_GPU_ATTENTION=wgmma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-wgmma.json"
