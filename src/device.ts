@@ -6,12 +6,15 @@ import type { BackendDevice, KernelConfig, Storage } from './backends/backend.js
 import { bytesPerElement, encode, isDType } from './dtype.js';
 import { planAttention, type AttentionPlan } from './ops/attention.js';
 import { planMatmul, type MatmulPlan } from './ops/matmul.js';
-import { byteSize, checkShape, describe, fmt, numel } from './ops/shape.js';
+import { byteSize, checkOptionNames, checkShape, describe, fmt, numel } from './ops/shape.js';
 import { Tensor } from './tensor.js';
-import type { AttentionOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
+import type { AttentionOptions, CopyOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
 import { explain as explainOp, shapeClass, supports as supportsOp, toDesc, type Explanation, type SupportResult } from './select/explain.js';
 import type { OpDesc, OpName, SizesOf } from './select/rank.js';
 import type { Tuner, TuneResult, TuneStatus } from './tune/tuner.js';
+
+// Every copy option's name (the compiler checks the list is whole), for checkOptionNames
+const COPY_OPTIONS = Object.keys({ srcOffset: 1, dstOffset: 1, count: 1, rows: 1, srcStride: 1, dstStride: 1 } satisfies Record<keyof CopyOptions, 1>);
 
 /** What open() knows that makes explain() sharper: measured peaks, the cpu beside a software adapter. */
 export interface SelectionContext {
@@ -244,11 +247,16 @@ export class Device {
    * Copies `count` elements of src from `srcOffset` into dst at `dstOffset` (row-major element offsets,
    * the same dtype), on the device and ordered like an op: a KV cache fed by a projection without a
    * round trip through the host. count defaults to the rest of src. Returns dst.
+   *
+   * With `rows`, that many such runs, `srcStride` and `dstStride` elements apart (both default to
+   * count): one token's K [B, H, 1, D] into a [B, H, Smax, D] cache at position t is
+   * `{ rows: B * H, count: D, dstOffset: t * D, dstStride: Smax * D }`.
    */
-  copy(src: Tensor, dst: Tensor, options: { srcOffset?: number; dstOffset?: number; count?: number } = {}): Tensor {
+  copy(src: Tensor, dst: Tensor, options: CopyOptions = {}): Tensor {
     const be = this.live('copy');
     const [s, d] = [this.own('copy', 'src', src), this.own('copy', 'dst', dst)];
     if (options === null || typeof options !== 'object') throw new TypeError(`copy: options must be an object, got ${describe(options)}`);
+    checkOptionNames('copy', options, COPY_OPTIONS);
     if (src.dtype !== dst.dtype) throw new TypeError(`copy: src and dst must share a dtype, got src ${src.dtype} and dst ${dst.dtype}`);
     const int = (name: string, v: unknown, dflt: number): number => {
       if (v === undefined) return dflt;
@@ -256,15 +264,27 @@ export class Device {
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`copy: ${name} must be a non-negative integer, got ${v}`);
       return v;
     };
+    const rows = int('rows', options.rows, 1);
+    if (rows !== 1 && options.count === undefined) throw new TypeError('copy: count (elements per row) is required with rows');
     const srcOffset = int('srcOffset', options.srcOffset, 0);
     const dstOffset = int('dstOffset', options.dstOffset, 0);
     const count = int('count', options.count, Math.max(0, src.size - srcOffset));
-    if (srcOffset + count > src.size) throw new RangeError(`copy: ${count} elements at srcOffset ${srcOffset} do not fit the ${src.size} of src ${fmt(src.shape)}`);
-    if (dstOffset + count > dst.size) throw new RangeError(`copy: ${count} elements at dstOffset ${dstOffset} do not fit the ${dst.size} of dst ${fmt(dst.shape)}`);
-    if (s === d && count > 0 && dstOffset < srcOffset + count && srcOffset < dstOffset + count)
-      throw new RangeError(`copy: the ranges overlap in one tensor's memory (src ${srcOffset}..${srcOffset + count - 1}, dst ${dstOffset}..${dstOffset + count - 1})`);
+    const srcStride = int('srcStride', options.srcStride, count);
+    const dstStride = int('dstStride', options.dstStride, count);
+    if (rows === 0 || count === 0) return dst;
+    if (rows > 1 && dstStride < count)
+      throw new RangeError(`copy: dstStride ${dstStride} is under count ${count}: the rows written would overlap each other`);
+    const srcEnd = srcOffset + (rows - 1) * srcStride + count;
+    const dstEnd = dstOffset + (rows - 1) * dstStride + count;
+    const what = rows > 1 ? `${rows} rows of ${count} elements` : `${count} elements`;
+    if (srcEnd > src.size) throw new RangeError(`copy: ${what} at srcOffset ${srcOffset}${rows > 1 ? ` (srcStride ${srcStride})` : ''} do not fit the ${src.size} of src ${fmt(src.shape)}`);
+    if (dstEnd > dst.size) throw new RangeError(`copy: ${what} at dstOffset ${dstOffset}${rows > 1 ? ` (dstStride ${dstStride})` : ''} do not fit the ${dst.size} of dst ${fmt(dst.shape)}`);
+    // One memory: refused wherever the spans overlap, even where the rows themselves would not touch.
+    if (s === d && dstOffset < srcEnd && srcOffset < dstEnd)
+      throw new RangeError(`copy: the ranges overlap in one tensor's memory (src ${srcOffset}..${srcEnd - 1}, dst ${dstOffset}..${dstEnd - 1})`);
     const e = bytesPerElement(src.dtype);
-    be.copy(d, dstOffset * e, s, srcOffset * e, count * e);
+    // Each row is one device copy, queued back to back (ordered as one op would be).
+    for (let r = 0; r < rows; r++) be.copy(d, (dstOffset + r * dstStride) * e, s, (srcOffset + r * srcStride) * e, count * e);
     return dst;
   }
 

@@ -36,6 +36,20 @@ export interface MatmulOptions {
   out?: TensorLike;
 }
 
+/** Options of `Device.copy`: element offsets and counts (rows of `count` elements, strides apart). */
+export interface CopyOptions {
+  srcOffset?: number;
+  dstOffset?: number;
+  /** Elements per row; defaults to the rest of src (required with `rows`). */
+  count?: number;
+  /** Runs of `count` elements to copy (default 1). */
+  rows?: number;
+  /** Elements between the starts of consecutive src rows (default count). */
+  srcStride?: number;
+  /** Elements between the starts of consecutive dst rows (default count; at least count). */
+  dstStride?: number;
+}
+
 export interface AttentionOptions {
   layout?: Layout;
   /** Defaults to 1/sqrt(D). */

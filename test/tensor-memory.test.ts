@@ -163,6 +163,24 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     expect(Array.from(decode(await b.read(), 'bf16'))).toEqual([1, 2, 1, 2, 5, 6]);
   });
 
+  it('copy with rows: one token of every head into a bhsd KV cache in one call, strides on both sides', async () => {
+    const [B, H, Smax, D] = [2, 3, 5, 4];
+    const cache = dev.tensor(new Float32Array(B * H * Smax * D).fill(-1), [B, H, Smax, D]);
+    const kNew = dev.tensor(Float32Array.from({ length: B * H * D }, (_, i) => i), [B, H, 1, D]);
+    const t = 3;
+    dev.copy(kNew, cache, { rows: B * H, count: D, dstOffset: t * D, dstStride: Smax * D });
+    const got = (await cache.read()) as Float32Array;
+    for (let bh = 0; bh < B * H; bh++)
+      for (let s = 0; s < Smax; s++)
+        for (let d = 0; d < D; d++) expect(got[(bh * Smax + s) * D + d]).toBe(s === t ? bh * D + d : -1);
+    // Strided on the source too: every other row of a [6, 4] matrix, its first 2 columns (even counts: webgpu's 4-byte rule)
+    const m = dev.tensor(Float32Array.from({ length: 24 }, (_, i) => i), [6, 4]);
+    const picked = dev.copy(m, dev.empty([3, 2]), { rows: 3, count: 2, srcStride: 8 });
+    expect(Array.from((await picked.read()) as Float32Array)).toEqual([0, 1, 8, 9, 16, 17]);
+    // Nothing to copy: rows 0
+    expect(dev.copy(m, picked, { rows: 0, count: 2 })).toBe(picked);
+  });
+
   it('copy: refuses another dtype, ranges past the end, overlapping ranges of one memory and another device, saying why', async () => {
     const a = dev.tensor(new Float32Array(8), [8]);
     expect(() => dev.copy(a, dev.empty([8], 'bf16'))).toThrow(new TypeError('copy: src and dst must share a dtype, got src f32 and dst bf16'));
@@ -171,6 +189,14 @@ describe.each(BACKENDS)('tensor memory on %s', (backend) => {
     expect(() => dev.copy(a, a.reshape([2, 4]), { srcOffset: 0, dstOffset: 2, count: 4 })).toThrow(/copy: the ranges overlap in one tensor's memory/);
     expect(() => dev.copy(a, dev.empty([8]), { count: -1 })).toThrow(RangeError);
     expect(() => dev.copy(a, dev.empty([8]), { count: '2' as never })).toThrow(TypeError);
+    // rows: count is required, rows written must not overlap, the last row must fit, the spans of one memory must not meet
+    expect(() => dev.copy(a, dev.empty([8]), { rows: 2 })).toThrow(new TypeError('copy: count (elements per row) is required with rows'));
+    expect(() => dev.copy(a, dev.empty([8]), { rows: 2, count: 4, dstStride: 2 })).toThrow(/copy: dstStride 2 is under count 4: the rows written would overlap each other/);
+    expect(() => dev.copy(a, dev.empty([8]), { rows: 3, count: 2, srcStride: 4 })).toThrow(
+      new RangeError('copy: 3 rows of 2 elements at srcOffset 0 (srcStride 4) do not fit the 8 of src [8]'),
+    );
+    expect(() => dev.copy(a, a, { rows: 2, count: 1, srcStride: 4, dstOffset: 2, dstStride: 4 })).toThrow(/the ranges overlap in one tensor's memory \(src 0\.\.4, dst 2\.\.6\)/);
+    expect(() => dev.copy(a, dev.empty([8]), { Rows: 2 } as never)).toThrow(new TypeError("copy: unknown option 'Rows'; did you mean 'rows'?"));
     const other = await open(backend);
     try {
       expect(() => dev.copy(a, other.empty([8]))).toThrow(/copy: dst belongs to another device/);
