@@ -283,8 +283,7 @@ export class Device {
     if (s === d && dstOffset < srcEnd && srcOffset < dstEnd)
       throw new RangeError(`copy: the ranges overlap in one tensor's memory (src ${srcOffset}..${srcEnd - 1}, dst ${dstOffset}..${dstEnd - 1})`);
     const e = bytesPerElement(src.dtype);
-    // Each row is one device copy, queued back to back (ordered as one op would be).
-    for (let r = 0; r < rows; r++) be.copy(d, (dstOffset + r * dstStride) * e, s, (srcOffset + r * srcStride) * e, count * e);
+    be.copy(d, s, { dstOffset: dstOffset * e, dstStride: dstStride * e, srcOffset: srcOffset * e, srcStride: srcStride * e, bytes: count * e, rows });
     return dst;
   }
 

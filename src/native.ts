@@ -21,7 +21,7 @@ export interface NativeDevice {
   /** Ordered after the queued ops that use `buf` (the call waits for them). */
   write(buf: NativeBuffer, src: ArrayBufferView, byteOffset?: number): void;
   /** kp_buffer_copy: enqueued like an op. */
-  copy(dst: NativeBuffer, dstByteOffset: number, src: NativeBuffer, srcByteOffset: number, bytes: number): void;
+  copy(dst: NativeBuffer, dstByteOffset: number, dstStride: number, src: NativeBuffer, srcByteOffset: number, srcStride: number, rowBytes: number, rows: number): void;
   read<T extends ArrayBufferView>(buf: NativeBuffer, dst: T): Promise<T>;
   sync(): Promise<void>;
   matmul(desc: Float64Array, a: NativeBuffer, b: NativeBuffer, bias: NativeBuffer | null, residual: NativeBuffer | null, out: NativeBuffer): void;

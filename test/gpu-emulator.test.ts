@@ -210,12 +210,17 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
         dev.matmul(a, a, { alpha: 2, out: y });
         const got = Array.from(await slot.read());
         const want = Array.from(await dev.matmul(a, a).read()).slice(5 * 64, 6 * 64);
-        process.stdout.write(JSON.stringify({ ok: got.slice(64, 128).every((v, i) => v === want[i]) && got.slice(0, 64).every((v) => v === -1) && got.slice(128).every((v) => v === -1) }));
+        // rows: a 2-D copy (strides apart on both sides), and overlapping source rows (one copy per row)
+        const m = dev.tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => i), [64, 64]);
+        const cols = Array.from(await dev.copy(m, dev.empty([3, 8]), { rows: 3, count: 8, srcOffset: 4, srcStride: 128 }).read());
+        const slide = Array.from(await dev.copy(m, dev.empty([3, 8]), { rows: 3, count: 8, srcStride: 2 }).read());
+        const rowsOk = cols.every((v, i) => v === 4 + Math.floor(i / 8) * 128 + (i % 8)) && slide.every((v, i) => v === Math.floor(i / 8) * 2 + (i % 8));
+        process.stdout.write(JSON.stringify({ ok: got.slice(64, 128).every((v, i) => v === want[i]) && got.slice(0, 64).every((v) => v === -1) && got.slice(128).every((v) => v === -1), rowsOk }));
         dev.dispose();
       });`;
     const r = await run(['--input-type=module', '-e', script]);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).ok).toBe(true);
+    expect(JSON.parse(r.stdout)).toEqual({ ok: true, rowsOk: true });
   }, 300_000);
 
   it('a write waits for the kernels already launched that read or write the tensor (the emulated device runs them only when waited for)', async () => {

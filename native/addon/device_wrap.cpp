@@ -132,14 +132,14 @@ Napi::Value DeviceWrap::CreateBuffer(const Napi::CallbackInfo& info) {
   return ctor->New({Napi::External<kp_buffer>::New(env, buf)});
 }
 
-// copy(dst, dstByteOffset, src, srcByteOffset, bytes): enqueued like an op
+// copy(dst, dstByteOffset, dstStride, src, srcByteOffset, srcStride, rowBytes, rows): enqueued like an op
 Napi::Value DeviceWrap::Copy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   device(env);
   kp_buffer* dst = optional_buffer(info[0], "dst");
-  kp_buffer* src = optional_buffer(info[2], "src");
+  kp_buffer* src = optional_buffer(info[3], "src");
   auto size = [&](int i) { return static_cast<size_t>(info[i].As<Napi::Number>().DoubleValue()); };
-  kp_status s = kp_buffer_copy(dst, size(1), src, size(3), size(4));
+  kp_status s = kp_buffer_copy_rows(dst, size(1), size(2), src, size(4), size(5), size(6), size(7));
   if (s != KP_OK) throw_status(env, s, "copy");
   return env.Undefined();
 }

@@ -440,11 +440,22 @@ kp_status p_explain(void* state, int32_t op, const void* desc, char* out, size_t
   });
 }
 
-kp_status p_copy(void* state, void* dst, const void* src, size_t bytes) {
+kp_status p_copy(void* state, void* dst, size_t dst_stride, const void* src, size_t src_stride, size_t row_bytes, size_t rows) {
   auto* s = static_cast<State*>(state);
   return guarded([&] {
     enter(s);
-    check(s, kp_gpu_memcpy_d2d_async(dst, src, bytes, s->stream), KP_GPU_VENDOR_NAME " memcpy device to device");
+    auto* d = static_cast<char*>(dst);
+    const auto* from = static_cast<const char*>(src);
+    if (rows == 1 || (dst_stride == row_bytes && src_stride == row_bytes)) {
+      check(s, kp_gpu_memcpy_d2d_async(d, from, row_bytes * rows, s->stream), KP_GPU_VENDOR_NAME " memcpy device to device");
+    } else if (src_stride >= row_bytes && dst_stride < (size_t(1) << 31) && src_stride < (size_t(1) << 31)) {
+      check(s, kp_gpu_memcpy2d_d2d_async(d, dst_stride, from, src_stride, row_bytes, rows, s->stream),
+            KP_GPU_VENDOR_NAME " 2D memcpy device to device");
+    } else {  // overlapping source rows, or pitches past what the 2D copy takes: one copy per row
+      for (size_t r = 0; r < rows; ++r)
+        check(s, kp_gpu_memcpy_d2d_async(d + r * dst_stride, from + r * src_stride, row_bytes, s->stream),
+              KP_GPU_VENDOR_NAME " memcpy device to device");
+    }
   });
 }
 

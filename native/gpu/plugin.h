@@ -57,9 +57,10 @@ typedef struct kp_gpu_plugin {
   kp_status (*explain)(void* state, int32_t op, const void* desc, char* out, size_t cap);
   /* Waits until the device has finished every op enqueued so far; reports an asynchronous kernel fault. */
   kp_status (*sync)(void* state);
-  /* Device -> device, ordered like an op (after the kernels enqueued before it, before later ones), on
-   * the queue thread; returns once enqueued. The ranges never overlap. */
-  kp_status (*copy)(void* state, void* dst, const void* src, size_t bytes);
+  /* Device -> device: `rows` runs of row_bytes, dst_stride / src_stride bytes apart, ordered like an op
+   * (after the kernels enqueued before it, before later ones), on the queue thread; returns once
+   * enqueued. Nothing written overlaps what is read. */
+  kp_status (*copy)(void* state, void* dst, size_t dst_stride, const void* src, size_t src_stride, size_t row_bytes, size_t rows);
 } kp_gpu_plugin;
 
 typedef const kp_gpu_plugin* (*kp_backend_register_fn)(uint32_t plugin_abi, uint32_t core_abi);

@@ -10,6 +10,7 @@
 //   kp_gpu_mem_info(&free, &total), kp_gpu_malloc(&p, bytes), kp_gpu_free(p),
 //   kp_gpu_malloc_host(&p, bytes) (pinned), kp_gpu_free_host(p),
 //   kp_gpu_memcpy_h2d_async / _d2h_async / _d2d_async(dst, src, bytes, stream), kp_gpu_memset_async,
+//   kp_gpu_memcpy2d_d2d_async(dst, dst_pitch, src, src_pitch, width, rows, stream) (pitches >= width),
 //   kp_gpu_stream_create(&s) (non-blocking), kp_gpu_stream_destroy, kp_gpu_stream_sync,
 //   kp_gpu_event_create(&e) (no timing), kp_gpu_event_destroy, kp_gpu_event_record(e, s),
 //   kp_gpu_event_query(e) (kp_gpu_success when done, kp_gpu_not_ready when not),

@@ -214,6 +214,11 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
  * error passes it on). Overlapping ranges of one buffer are refused. For a KV cache fed by a projection
  * on the device: no round trip through the host. */
 KP_API kp_status kp_buffer_copy(kp_buffer* dst, size_t dst_offset, kp_buffer* src, size_t src_offset, size_t bytes);
+/* The same for `rows` runs of `row_bytes`, src_stride and dst_stride bytes apart (a dst_stride under
+ * row_bytes is refused when rows > 1: the runs written would overlap), as one enqueued copy: one token
+ * of every head into a [B, H, Smax, D] KV cache. Within one buffer the spans must not meet. */
+KP_API kp_status kp_buffer_copy_rows(kp_buffer* dst, size_t dst_offset, size_t dst_stride, kp_buffer* src, size_t src_offset,
+                                     size_t src_stride, size_t row_bytes, size_t rows);
 /* Enqueues a copy out to dst after every earlier op; done(user, status, message) runs on the queue thread.
  * dst must stay valid until done is called. A buffer marked with an error reports it here. */
 KP_API kp_status kp_buffer_read_async(kp_buffer* buf, size_t offset, void* dst, size_t bytes, kp_callback done,

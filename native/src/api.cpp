@@ -385,27 +385,44 @@ KP_API kp_status kp_buffer_write(kp_buffer* buf, size_t offset, const void* src,
 }
 
 KP_API kp_status kp_buffer_copy(kp_buffer* dst, size_t dst_offset, kp_buffer* src, size_t src_offset, size_t bytes) {
+  return kp_buffer_copy_rows(dst, dst_offset, bytes, src, src_offset, bytes, bytes, 1);
+}
+
+KP_API kp_status kp_buffer_copy_rows(kp_buffer* dst, size_t dst_offset, size_t dst_stride, kp_buffer* src, size_t src_offset,
+                                     size_t src_stride, size_t row_bytes, size_t rows) {
   if (!dst || !src) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: dst and src are required");
   if (dst->device != src->device) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: dst and src are buffers of different devices");
-  for (const auto& [name, buf, offset] : {std::tuple{"dst", dst, dst_offset}, std::tuple{"src", src, src_offset}})
-    if (offset > buf->size || bytes > buf->size - offset)
-      return kp::fail(KP_ERR_BAD_BUFFER, std::string("kp_buffer_copy: ") + std::to_string(bytes) + " bytes at " + name + " offset " +
-                                             std::to_string(offset) + " do not fit in a buffer of " + std::to_string(buf->size));
-  if (dst == src && bytes && dst_offset < src_offset + bytes && src_offset < dst_offset + bytes)
+  if (!rows || !row_bytes) return KP_OK;
+  if (rows > 1 && dst_stride < row_bytes)
+    return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: a dst_stride of " + std::to_string(dst_stride) + " bytes is under the " +
+                                                 std::to_string(row_bytes) + " of a row: the rows written would overlap");
+  // One past the last byte of the last row, overflow-checked: 0 when it wraps (refused below).
+  auto span_end = [&](size_t offset, size_t stride) {
+    size_t end = 0;
+    if (__builtin_mul_overflow(rows - 1, stride, &end) || __builtin_add_overflow(end, offset, &end) || __builtin_add_overflow(end, row_bytes, &end))
+      return size_t(0);
+    return end;
+  };
+  const size_t dst_end = span_end(dst_offset, dst_stride), src_end = span_end(src_offset, src_stride);
+  for (const auto& [name, buf, offset, end] : {std::tuple{"dst", dst, dst_offset, dst_end}, std::tuple{"src", src, src_offset, src_end}})
+    if (!end || end > buf->size)
+      return kp::fail(KP_ERR_BAD_BUFFER, std::string("kp_buffer_copy: ") + (rows > 1 ? std::to_string(rows) + " rows of " : std::string()) +
+                                             std::to_string(row_bytes) + " bytes at " + name + " offset " + std::to_string(offset) +
+                                             " do not fit in a buffer of " + std::to_string(buf->size));
+  if (dst == src && dst_offset < src_end && src_offset < dst_end)
     return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_buffer_copy: the ranges overlap in one buffer");
   return guarded([&] {
-    if (!bytes) return KP_OK;
     kp_device* dev = dst->device;
     dst->host_copy_valid = false;  // its contents change on the queue
     std::vector<BufferRef> ins{BufferRef(src)};
     std::vector<BufferRef> outs{BufferRef(dst)};
-    dev->enqueue([dev, ins = std::move(ins), outs = std::move(outs), dst_offset, src_offset, bytes] {
+    dev->enqueue([dev, ins = std::move(ins), outs = std::move(outs), dst_offset, dst_stride, src_offset, src_stride, row_bytes, rows] {
       run_command(dev, ins, outs, [&] {
         char* to = static_cast<char*>(outs[0].data()) + dst_offset;
         const char* from = static_cast<const char*>(ins[0].data()) + src_offset;
         const kp::Backend* be = dev->backend;
-        if (be->copy) be->copy(dev->state, to, from, bytes);  // GPUs: on their stream, after the kernels launched before
-        else std::memcpy(to, from, bytes);
+        if (be->copy) return be->copy(dev->state, to, dst_stride, from, src_stride, row_bytes, rows);  // GPUs: on their stream
+        for (size_t r = 0; r < rows; ++r) std::memcpy(to + r * dst_stride, from + r * src_stride, row_bytes);
       });
     });
     return KP_OK;

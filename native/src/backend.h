@@ -31,8 +31,9 @@ struct Backend {
   // Copies for memory the host cannot address (throw kp::Error). nullptr: host memory, memcpy.
   void (*write)(void* state, void* dst, const void* src, size_t bytes) = nullptr;
   void (*read)(void* state, const void* src, void* dst, size_t bytes) = nullptr;
-  // Within the device's memory, ordered after the ops before it (on the queue thread); ranges never overlap.
-  void (*copy)(void* state, void* dst, const void* src, size_t bytes) = nullptr;
+  // Within the device's memory: `rows` runs of row_bytes, strides apart, ordered after the ops before it
+  // (on the queue thread); nothing written overlaps what is read. nullptr: host memory, memcpy.
+  void (*copy)(void* state, void* dst, size_t dst_stride, const void* src, size_t src_stride, size_t row_bytes, size_t rows) = nullptr;
   // Waits for the device to finish what was enqueued (asynchronous devices); throws kp::Error. nullptr: nothing to wait for.
   void (*finish)(void* state) = nullptr;
   // The kernel variant a descriptor would run with (op 0: kp_matmul_desc, 1: kp_attention_desc), as the

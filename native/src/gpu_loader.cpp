@@ -343,9 +343,9 @@ void gpu_read(void* st, const void* src, void* dst, size_t bytes) {
   const kp_status s = g->p->read(g->inner, src, dst, bytes);
   if (s != KP_OK) raise(g->p, s);
 }
-void gpu_copy(void* st, void* dst, const void* src, size_t bytes) {
+void gpu_copy(void* st, void* dst, size_t dst_stride, const void* src, size_t src_stride, size_t row_bytes, size_t rows) {
   auto* g = static_cast<GpuState*>(st);
-  const kp_status s = g->p->copy(g->inner, dst, src, bytes);
+  const kp_status s = g->p->copy(g->inner, dst, dst_stride, src, src_stride, row_bytes, rows);
   if (s != KP_OK) raise(g->p, s);
 }
 void gpu_matmul(void* st, const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual,

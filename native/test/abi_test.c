@@ -113,6 +113,31 @@ static void test_attention(kp_device* dev) {
 /* max_threads caps the threads of one op: the output is bitwise identical for every cap. A caller
  * built against the first header passes the smaller struct_size; the fields it lacks read as 0, so
  * whatever lies in its memory past its struct is never read. */
+/* kp_buffer_copy_rows: one token of every head into a [H, S, D] cache, and what it refuses. */
+static void test_copy_rows(kp_device* dev) {
+  enum { H = 3, S = 4, D = 2 };
+  float token[H * D], cache[H * S * D];
+  for (int i = 0; i < H * D; i++) token[i] = (float)(i + 1);
+  for (int i = 0; i < H * S * D; i++) cache[i] = -1.0f;
+  kp_buffer* bt = upload(dev, token, sizeof token);
+  kp_buffer* bc = upload(dev, cache, sizeof cache);
+  const size_t row = D * sizeof(float), at = 2;  /* position 2 of each head */
+  check(kp_buffer_copy_rows(bc, at * row, S * row, bt, 0, row, row, H) == KP_OK && kp_buffer_read(bc, 0, cache, sizeof cache) == KP_OK,
+        "copy_rows runs and reads back");
+  int ok = 1;
+  for (int h = 0; h < H; h++)
+    for (int s = 0; s < S; s++)
+      for (int d = 0; d < D; d++) ok &= cache[(h * S + s) * D + d] == (s == (int)at ? token[h * D + d] : -1.0f);
+  check(ok, "copy_rows puts each head's row at its position, nothing else");
+  check(kp_buffer_copy_rows(bc, 0, row / 2, bt, 0, row, row, 2) == KP_ERR_INVALID_ARGUMENT, "copy_rows: rows written overlapping are refused");
+  check(kp_buffer_copy_rows(bc, 0, S * row, bt, 0, row, row, H + 1) == KP_ERR_BAD_BUFFER, "copy_rows: a last row past the end is refused");
+  check(kp_buffer_copy_rows(bc, 0, SIZE_MAX / 2, bt, 0, 0, row, 3) == KP_ERR_BAD_BUFFER, "copy_rows: a span that wraps is refused");
+  check(kp_buffer_copy_rows(bc, 0, row, bc, row, row, row, 2) == KP_ERR_INVALID_ARGUMENT, "copy_rows: spans meeting in one buffer are refused");
+  check(kp_buffer_copy_rows(bc, 0, row, bt, 0, row, row, 0) == KP_OK, "copy_rows: no rows is nothing to do");
+  kp_buffer_release(bt);
+  kp_buffer_release(bc);
+}
+
 static void test_thread_cap(void) {
   enum { M = 67, K = 131, N = 45, S = 19, SK = 300, D = 32 };
   static float a[M * K], b[K * N], ref[M * N], out[M * N];
@@ -292,6 +317,7 @@ int main(void) {
   if (!dev) return 1;
   test_matmul(dev);
   test_attention(dev);
+  test_copy_rows(dev);
   kp_device_close(dev);
   test_thread_cap();
   test_misuse();

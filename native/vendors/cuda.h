@@ -83,6 +83,10 @@ inline kp_gpu_error_t kp_gpu_memcpy_d2h_async(void* dst, const void* src, size_t
 inline kp_gpu_error_t kp_gpu_memcpy_d2d_async(void* dst, const void* src, size_t n, kp_gpu_stream_t s) {
   return cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s);
 }
+inline kp_gpu_error_t kp_gpu_memcpy2d_d2d_async(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t rows,
+                                                kp_gpu_stream_t s) {
+  return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows, cudaMemcpyDeviceToDevice, s);
+}
 inline kp_gpu_error_t kp_gpu_memset_async(void* dst, int v, size_t n, kp_gpu_stream_t s) { return cudaMemsetAsync(dst, v, n, s); }
 inline kp_gpu_error_t kp_gpu_stream_create(kp_gpu_stream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
 inline kp_gpu_error_t kp_gpu_stream_destroy(kp_gpu_stream_t s) { return cudaStreamDestroy(s); }

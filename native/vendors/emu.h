@@ -165,6 +165,16 @@ inline kp_gpu_error_t kp_gpu_copy_(void* dst, const void* src, size_t n, kp_gpu_
 inline kp_gpu_error_t kp_gpu_memcpy_h2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t st) { return kp_gpu_copy_(d, s, n, st); }
 inline kp_gpu_error_t kp_gpu_memcpy_d2h_async(void* d, const void* s, size_t n, kp_gpu_stream_t st) { return kp_gpu_copy_(d, s, n, st); }
 inline kp_gpu_error_t kp_gpu_memcpy_d2d_async(void* d, const void* s, size_t n, kp_gpu_stream_t st) { return kp_gpu_copy_(d, s, n, st); }
+inline kp_gpu_error_t kp_gpu_memcpy2d_d2d_async(void* d, size_t dpitch, const void* s, size_t spitch, size_t width, size_t rows,
+                                                kp_gpu_stream_t st) {
+  if (int e = ::kp_emu::check_sticky()) return e;
+  if (dpitch < width || spitch < width) return ::kp_emu::kInvalidValue;  // as cudaErrorInvalidPitchValue
+  ::kp_emu::stream_enqueue(st, [=] {
+    if (::kp_emu::check_sticky()) return;
+    for (size_t r = 0; r < rows; ++r) std::memmove(static_cast<char*>(d) + r * dpitch, static_cast<const char*>(s) + r * spitch, width);
+  });
+  return 0;
+}
 inline kp_gpu_error_t kp_gpu_memset_async(void* dst, int v, size_t n, kp_gpu_stream_t st) {
   if (int e = ::kp_emu::check_sticky()) return e;
   ::kp_emu::stream_enqueue(st, [=] {

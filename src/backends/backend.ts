@@ -17,6 +17,16 @@ export interface Storage {
   readonly bytes: number;
 }
 
+/** What Device.copy asks of a backend, in bytes: `rows` runs of `bytes`, each stride after the one before. */
+export interface CopyRegion {
+  dstOffset: number;
+  dstStride: number;
+  srcOffset: number;
+  srcStride: number;
+  bytes: number;
+  rows: number;
+}
+
 export interface BackendDevice {
   readonly info: DeviceInfo;
   /** Worker threads (cpu) or 1. */
@@ -26,8 +36,8 @@ export interface BackendDevice {
   release(s: Storage): void;
   /** Copies `data` into `s` from `byteOffset`, after every op already enqueued that uses `s`. */
   write(s: Storage, byteOffset: number, data: HostData): void;
-  /** Copies `bytes` of src into dst on the device, ordered like an op (the ranges do not overlap). */
-  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void;
+  /** Copies src into dst on the device, ordered like an op: `rows` runs of `bytes` (nothing written overlaps what is read). */
+  copy(dst: Storage, src: Storage, region: CopyRegion): void;
   /** Copies into dst after every op enqueued before; rejects with the error of the op that wrote s. */
   read(s: Storage, dst: HostData): Promise<void>;
   /** Into `out` when given (of the plan's output size, no input's storage), else into new storage. */

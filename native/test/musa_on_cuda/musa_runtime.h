@@ -58,6 +58,7 @@
 #define musaMallocHost cudaMallocHost
 #define musaFreeHost cudaFreeHost
 #define musaMemcpyAsync cudaMemcpyAsync
+#define musaMemcpy2DAsync cudaMemcpy2DAsync
 #define musaMemsetAsync cudaMemsetAsync
 #define musaStreamCreateWithFlags cudaStreamCreateWithFlags
 #define musaStreamDestroy cudaStreamDestroy

@@ -4,7 +4,7 @@ import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import type { NativeAddon, NativeBuffer, NativeDevice } from '../../native.js';
 import type { DeviceInfo, HostData } from '../../types.js';
-import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
+import type { BackendDevice, CopyRegion, KernelConfig, Storage } from '../backend.js';
 import { attentionDesc, descriptorPacker, matmulDesc, type DescriptorPacker } from './descriptors.js';
 
 class CpuStorage implements Storage {
@@ -65,8 +65,8 @@ export class CpuDevice implements BackendDevice {
     this.native.write((s as CpuStorage).buffer, data, byteOffset);
   }
 
-  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void {
-    this.native.copy((dst as CpuStorage).buffer, dstByteOffset, (src as CpuStorage).buffer, srcByteOffset, bytes);
+  copy(dst: Storage, src: Storage, r: CopyRegion): void {
+    this.native.copy((dst as CpuStorage).buffer, r.dstOffset, r.dstStride, (src as CpuStorage).buffer, r.srcOffset, r.srcStride, r.bytes, r.rows);
   }
 
   async read(s: Storage, dst: HostData): Promise<void> {

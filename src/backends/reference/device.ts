@@ -10,7 +10,7 @@ import { byteSize } from '../../ops/shape.js';
 import { referenceAttention } from '../../reference/attention.js';
 import { referenceMatmul } from '../../reference/matmul.js';
 import type { DeviceInfo, DType, HostData } from '../../types.js';
-import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
+import type { BackendDevice, CopyRegion, KernelConfig, Storage } from '../backend.js';
 
 /** The largest typed array engines allow (V8: 2^32 bytes on 64-bit hosts). */
 export const MAX_TYPED_ARRAY_BYTES = 2 ** 32;
@@ -54,17 +54,17 @@ export class ReferenceDevice implements BackendDevice {
     h.data.set(data, byteOffset / data.BYTES_PER_ELEMENT);
   }
 
-  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void {
+  copy(dst: Storage, src: Storage, r: CopyRegion): void {
     const [d, s] = [dst as HostStorage, src as HostStorage];
-    // Storage with no data yet (an empty() tensor) reads as zeros
-    const from = s.data ? new Uint8Array(s.data.buffer, s.data.byteOffset + srcByteOffset, bytes).slice() : undefined;
-    if (!d.data) {
-      if (!from) return;
-      d.data = new (s.data!.constructor as new (n: number) => HostData)(d.bytes / s.data!.BYTES_PER_ELEMENT);
+    if (!s.data && !d.data) return;  // storage with no data yet (an empty() tensor) reads as zeros
+    d.data ??= new (s.data!.constructor as new (n: number) => HostData)(d.bytes / s.data!.BYTES_PER_ELEMENT);
+    const to = new Uint8Array(d.data.buffer, d.data.byteOffset, d.bytes);
+    const from = s.data ? new Uint8Array(s.data.buffer, s.data.byteOffset, s.bytes) : undefined;
+    for (let i = 0; i < r.rows; i++) {
+      const at = r.dstOffset + i * r.dstStride;
+      if (from) to.set(from.subarray(r.srcOffset + i * r.srcStride, r.srcOffset + i * r.srcStride + r.bytes), at);
+      else to.fill(0, at, at + r.bytes);
     }
-    const to = new Uint8Array(d.data.buffer, d.data.byteOffset + dstByteOffset, bytes);
-    if (from) to.set(from);
-    else to.fill(0);
   }
 
   async read(s: Storage, dst: HostData): Promise<void> {

@@ -11,7 +11,7 @@
 import type { AttentionPlan } from '../../ops/attention.js';
 import type { MatmulPlan } from '../../ops/matmul.js';
 import type { DeviceInfo, DType, HostData, WebGpuOptionalFeature } from '../../types.js';
-import type { BackendDevice, KernelConfig, Storage } from '../backend.js';
+import type { BackendDevice, CopyRegion, KernelConfig, Storage } from '../backend.js';
 import { isSoftwareAdapter, type AdapterChoice } from './adapter.js';
 import { encodeAttention } from './attention.js';
 import { BufferPool, USAGE } from './buffers.js';
@@ -201,21 +201,22 @@ export class WebGpuDevice implements BackendDevice {
     if (data.byteLength > 0) this.device.queue.writeBuffer((s as GpuStorage).buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  copy(dst: Storage, dstByteOffset: number, src: Storage, srcByteOffset: number, bytes: number): void {
+  copy(dst: Storage, src: Storage, r: CopyRegion): void {
     this.live();
-    if (dstByteOffset % 4 !== 0 || srcByteOffset % 4 !== 0 || bytes % 4 !== 0)
+    if ([r.dstOffset, r.srcOffset, r.bytes, ...(r.rows > 1 ? [r.dstStride, r.srcStride] : [])].some((v) => v % 4 !== 0))
       throw new RangeError(
-        `copy: webgpu copies whole 4-byte words: a 16-bit copy needs even element offsets and count, got offsets ${srcByteOffset / 2} -> ${dstByteOffset / 2} and ${bytes / 2} elements`,
+        `copy: webgpu copies whole 4-byte words: a 16-bit copy needs even element offsets, count${r.rows > 1 ? ' and strides' : ''}, got offsets ${r.srcOffset / 2} -> ${r.dstOffset / 2} and ${r.bytes / 2} elements`,
       );
-    if (bytes === 0) return;
+    if (r.bytes === 0 || r.rows === 0) return;
     const [d, s] = [dst as GpuStorage, src as GpuStorage];
     this.run([s], (enc) => {
-      if (s.buffer !== d.buffer) enc.copyBufferToBuffer(s.buffer, srcByteOffset, d.buffer, dstByteOffset, bytes);
-      else {
-        // WebGPU copies between two buffers only: within one, through a temporary
-        const t = this.ctx.temp('the copy staging', bytes);
-        enc.copyBufferToBuffer(s.buffer, srcByteOffset, t, 0, bytes);
-        enc.copyBufferToBuffer(t, 0, d.buffer, dstByteOffset, bytes);
+      if (s.buffer !== d.buffer) {
+        for (let i = 0; i < r.rows; i++) enc.copyBufferToBuffer(s.buffer, r.srcOffset + i * r.srcStride, d.buffer, r.dstOffset + i * r.dstStride, r.bytes);
+      } else {
+        // WebGPU copies between two buffers only: within one, through a temporary (the rows packed)
+        const t = this.ctx.temp('the copy staging', r.bytes * r.rows);
+        for (let i = 0; i < r.rows; i++) enc.copyBufferToBuffer(s.buffer, r.srcOffset + i * r.srcStride, t, i * r.bytes, r.bytes);
+        for (let i = 0; i < r.rows; i++) enc.copyBufferToBuffer(t, i * r.bytes, d.buffer, r.dstOffset + i * r.dstStride, r.bytes);
       }
       return [d];
     }, d);
