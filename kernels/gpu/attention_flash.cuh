@@ -79,6 +79,11 @@ KP_GPU_HOST_DEVICE inline KeyRange key_range(const MmaAttnArgs& a, int64_t b) {
   return KeyRange{L, a.sq, a.causal};
 }
 
+// Floats per row of store_rows' stage: 8 of skew keep a half-warp's 8-byte writes on distinct banks.
+KP_GPU_HOST_DEVICE constexpr int stage_ld(int d) { return d + 8; }
+// Shared memory store_rows needs for `rows` query rows of head size d.
+KP_GPU_HOST_DEVICE constexpr size_t stage_bytes(int rows, int d) { return static_cast<size_t>(rows) * stage_ld(d) * 4; }
+
 #if defined(KP_GPU_HAS_MMA)
 namespace {
 
@@ -249,30 +254,51 @@ __device__ __forceinline__ void pv_keywise(float (&o)[NT][4], const float (&s)[K
   }
 }
 
-// The thread's rows ra and ra + 8 of head (b, h) out, and their lse. Rows with no visible key (or only
-// -inf scores) are 0 with lse -inf; a NaN l makes the row NaN.
+// The block's rows i0 .. i0 + rows - 1 of head (b, h) out (this thread holds ra and ra + 8), and their
+// lse. Rows with no visible key (or only -inf scores) are 0 with lse -inf; a NaN l makes the row NaN.
+// The values go through `stage` (stage_bytes of shared memory, free once the tile loop is done) and
+// the block stores whole rows from there in a loop that is not unrolled: the output dtype's three
+// conversions are then a few instructions once, not unrolled per element (which had made them over
+// half of the kernel's code, mostly never run), and the stores are coalesced.
 template <int NT, bool BF16, bool P16>
-__device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int64_t h, int64_t ra, int t4,
-                                           const float (&o)[NT][4], const RowStats& st) {
-  const bool bshd = a.layout == KP_LAYOUT_BSHD;
-  const int64_t q_rs = bshd ? a.hq * NT * 8 : NT * 8;  // out's row stride (Dv == D)
-  const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * NT * 8 : (b * a.hq + h) * a.sq * NT * 8;
+__device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int64_t h, int64_t i0, int rows, int64_t ra, int t4,
+                                           const float (&o)[NT][4], const RowStats& st, float* stage, int tid, int threads) {
+  constexpr int D = NT * 8, LDS = stage_ld(D);
+  cp_async_wait<0>();
+  __syncthreads();  // every warp is done with the shared memory the stage reuses
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int64_t i = ra + 8 * half;
     if (i >= a.sq) continue;
     const float l = half ? st.l_b : st.l_a, m = half ? st.m_b : st.m_a;
     const bool empty = l == 0.0f;
-    const int64_t orow = q_off + i * q_rs + 2 * t4;
+    float* row = stage + (i - i0) * LDS + 2 * t4;
 #pragma unroll
-    for (int n = 0; n < NT; ++n)
-#pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const float acc = o[n][half * 2 + c] * (1.0f / kHiScale<BF16>);  // exact: a power of two
-        store_el(a.out, a.out_dtype, orow + n * 8 + c, empty ? 0.0f : acc / l);
-      }
+    for (int n = 0; n < NT; ++n) {
+      // o carries kHiScale: removed exactly (a power of two) before the division by l
+      const float v0 = o[n][half * 2] * (1.0f / kHiScale<BF16>), v1 = o[n][half * 2 + 1] * (1.0f / kHiScale<BF16>);
+      *reinterpret_cast<float2*>(row + n * 8) = empty ? make_float2(0.0f, 0.0f) : make_float2(v0 / l, v1 / l);
+    }
     // P16: m is in log2 units.
     if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : (P16 ? m * 0.693147180559945309f : m) + logf(l);
+  }
+  __syncthreads();
+  const bool bshd = a.layout == KP_LAYOUT_BSHD;
+  const int64_t q_rs = bshd ? a.hq * D : D;  // out's row stride (Dv == D)
+  const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * D : (b * a.hq + h) * a.sq * D;
+  const int n_rows = static_cast<int>(min(static_cast<int64_t>(rows), a.sq - i0));
+#pragma unroll 1
+  for (int e = tid; e < n_rows * (D / 2); e += threads) {
+    const int r = e / (D / 2), c = (e % (D / 2)) * 2;
+    const float2 v = *reinterpret_cast<const float2*>(stage + r * LDS + c);
+    const int64_t at = q_off + (i0 + r) * q_rs + c;  // even: 8-byte (f32) or 4-byte (16-bit) aligned
+    if (a.out_dtype == KP_F32) {
+      *reinterpret_cast<float2*>(static_cast<float*>(a.out) + at) = v;
+    } else {
+      const bool f16 = a.out_dtype == KP_F16;
+      const uint32_t lo = f16 ? f32_to_f16(v.x) : f32_to_bf16(v.x), hi = f16 ? f32_to_f16(v.y) : f32_to_bf16(v.y);
+      *reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(a.out) + at) = lo | (hi << 16);
+    }
   }
 }
 

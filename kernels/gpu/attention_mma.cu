@@ -62,6 +62,9 @@ KP_GPU_HOST_DEVICE constexpr size_t q_bytes(int64_t d) { return static_cast<size
 KP_GPU_HOST_DEVICE constexpr size_t region0_bytes(int64_t d) { return q_bytes(d) > kScratchBytes ? q_bytes(d) : kScratchBytes; }
 // + K and V, two buffers each.
 KP_GPU_HOST_DEVICE constexpr size_t mma_smem_bytes(int64_t d) { return region0_bytes(d) + 4 * static_cast<size_t>(kKeys) * row_ld(d) * 2; }
+static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64) && stage_bytes(kRows, 80) <= mma_smem_bytes(80) &&
+                  stage_bytes(kRows, 96) <= mma_smem_bytes(96) && stage_bytes(kRows, 128) <= mma_smem_bytes(128),
+              "the output stage fits the shared memory");
 
 // P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top).
 template <int D, bool BF16, bool P16>
@@ -225,7 +228,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       });
     }
   }
-  store_rows<NT, BF16, P16>(a, b, h, ra, t4, o, st);
+  store_rows<NT, BF16, P16>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem_raw), tid, kMmaThreads);
 #endif
 }
 template <int D, bool BF16, bool P16>

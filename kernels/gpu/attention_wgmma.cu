@@ -65,6 +65,8 @@ static_assert(kScratchBytes >= tile_bytes(128), "the scratch must hold a V tile"
 KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
   return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + 1024;
 }
+static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128),
+              "the output stage fits the shared memory past the alignment");
 #if defined(KP_WGMMA_OPS)
 // Byte offset of 16-byte chunk ch (of D/8) of row r in an operand of `rows` rows.
 KP_GPU_HOST_DEVICE constexpr uint32_t operand_offset(int rows, int r, int ch) {
@@ -309,7 +311,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     for (int t = 0; t < ntiles; ++t) tile(t, std::false_type{});
   }
   cp_async_wait<0>();  // no copy outlives the block (Q's, when no key is visible)
-  store_rows<NT, BF16, P16>(a, b, h, ra, t4, o, st);
+  store_rows<NT, BF16, P16>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem), tid, kThreads);
 #endif
 }
 
