@@ -238,19 +238,21 @@ __global__ void __launch_bounds__(WTHREADS, 1)
     int64_t ao, bo, ro;
     batch_offsets(g.map, t, &ao, &bo, &ro);
     const float* cs = reinterpret_cast<const float*>(smem);
-    if (w.splits > 1) {
-      const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
-      float* part = w.partial + tile * (WBM * BN);
-      const bool last = split == w.splits - 1;
-      if (split > 0) {
-        if (tid == 0) flag_wait(w.flags + tile, split);
-        __syncthreads();
-      }
-      for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
-        const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
-        alignas(16) float v[8];
-        *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c);
-        *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c + 4);
+    // Split-K: the tile's running sum in the workspace, handed on in split order (see the top).
+    const bool split_k = w.splits > 1, last = split == w.splits - 1;
+    const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
+    float* part = split_k ? w.partial + tile * (WBM * BN) : nullptr;
+    if (split_k && split > 0) {
+      if (tid == 0) flag_wait(w.flags + tile, split);
+      __syncthreads();
+    }
+    // One loop and one store8 for both: the epilogue's code (activations, dtypes) is inlined once.
+    for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
+      const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
+      alignas(16) float v[8];
+      *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c);
+      *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c + 4);
+      if (split_k) {
         float4* pp = reinterpret_cast<float4*>(part + r * BN + c);
         if (split > 0) {
           const float4 p0 = pp[0], p1 = pp[1];
@@ -261,22 +263,16 @@ __global__ void __launch_bounds__(WTHREADS, 1)
         if (!last) {
           pp[0] = *reinterpret_cast<const float4*>(v);
           pp[1] = *reinterpret_cast<const float4*>(v + 4);
-        } else if (m0 + r < g.m && n0 + c < g.n) {
-          store8(w, t, ro, m0 + r, n0 + c, v);
+          continue;
         }
       }
-      if (!last) {
-        __syncthreads();  // the tile's sums are all stored
-        if (tid == 0) {
-          __threadfence();
-          flag_release(w.flags + tile, split + 1);
-        }
-      }
-    } else {
-      for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
-        const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
-        const int64_t i = m0 + r, j = n0 + c;
-        if (i < g.m && j < g.n) store8(w, t, ro, i, j, cs + r * T::C_LD + c);
+      if (m0 + r < g.m && n0 + c < g.n) store8(w, t, ro, m0 + r, n0 + c, v);
+    }
+    if (split_k && !last) {
+      __syncthreads();  // the tile's sums are all stored
+      if (tid == 0) {
+        __threadfence();
+        flag_release(w.flags + tile, split + 1);
       }
     }
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.
