@@ -58,7 +58,6 @@ const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
 KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
 constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
-constexpr int kScratchFloats = static_cast<int>(kScratchBytes / 4);
 // With the overlap the scratch doubles as a V tile of zeros (MN-major, 1024-byte aligned after Q and
 // the four 1024-aligned tiles): it must hold one.
 static_assert(kScratchBytes >= tile_bytes(128), "the scratch must hold a V tile");
@@ -68,6 +67,7 @@ KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
 static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128),
               "the output stage fits the shared memory past the alignment");
 #if defined(KP_WGMMA_OPS)
+constexpr int kScratchFloats = static_cast<int>(kScratchBytes / 4);
 // Byte offset of 16-byte chunk ch (of D/8) of row r in an operand of `rows` rows.
 KP_GPU_HOST_DEVICE constexpr uint32_t operand_offset(int rows, int r, int ch) {
   return static_cast<uint32_t>(ch / 8) * rows * 128 + swizzle128(r, ch % 8);
