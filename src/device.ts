@@ -287,12 +287,12 @@ export class Device {
     return dst;
   }
 
-  /** Waits for every op enqueued so far; rejects with the first error raised since the last sync. */
   /** @internal The device clock bench() times with, where the backend has one (webgpu: timestamp-query). */
   deviceTimer(): { clock: string; begin(): void; end(): Promise<number> } | undefined {
     return this.#backend?.deviceTimer?.();
   }
 
+  /** Waits for every op enqueued so far; rejects with the first error raised since the last sync. */
   async sync(): Promise<void> {
     await this.live('sync').sync();
   }

@@ -52,6 +52,18 @@ function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   });
 }
 
+/** Runs `body` in a child with `dev` open on the emulated cuda; what it writes to stdout, parsed as JSON. */
+async function onCuda(body: string): Promise<unknown> {
+  const script = `import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+    const dev = await open('cuda');
+    ${body}
+    dev.dispose();
+  });`;
+  const r = await run(['--input-type=module', '-e', script]);
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
 const validate = (size: string, env: Record<string, string> = {}, extra: string[] = []) =>
   run([cli, 'validate', size, '--backends', 'cuda', ...extra], env);
 
@@ -200,9 +212,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
   }, 300_000);
 
   it('copy on the device (a device-to-device copy on the GPU stream): ordered after the kernel that wrote its source and before later ones', async () => {
-    const script = `
-      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
-        const dev = await open('cuda');
+    const got = await onCuda(`
         const a = dev.tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 7) - 3), [64, 64]);
         const y = dev.matmul(a, a);
         const slot = dev.tensor(new Float32Array(3 * 64).fill(-1), [3, 64]);
@@ -216,19 +226,14 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
         const slide = Array.from(await dev.copy(m, dev.empty([3, 8]), { rows: 3, count: 8, srcStride: 2 }).read());
         const rowsOk = cols.every((v, i) => v === 4 + Math.floor(i / 8) * 128 + (i % 8)) && slide.every((v, i) => v === Math.floor(i / 8) * 2 + (i % 8));
         process.stdout.write(JSON.stringify({ ok: got.slice(64, 128).every((v, i) => v === want[i]) && got.slice(0, 64).every((v) => v === -1) && got.slice(128).every((v) => v === -1), rowsOk }));
-        dev.dispose();
-      });`;
-    const r = await run(['--input-type=module', '-e', script]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ ok: true, rowsOk: true });
+    `);
+    expect(got).toEqual({ ok: true, rowsOk: true });
   }, 300_000);
 
   it('a write waits for the kernels already launched that read or write the tensor (the emulated device runs them only when waited for)', async () => {
     // pending() == 0: the queue thread has launched the kernel and let go of its operands, which the
     // device has not run yet; a write that does not wait for it lands first.
-    const script = `
-      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
-        const dev = await open('cuda');
+    const got = await onCuda(`
         const launched = async () => { while (dev.pending() > 0) await new Promise((r) => setTimeout(r, 1)); };
         const data = Float32Array.from({ length: 32 * 32 }, (_, i) => (i % 5) - 2);
         const a = dev.tensor(data, [32, 32]);
@@ -241,11 +246,8 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
         const gotY = Array.from(await y.read());
         const gotZ = Array.from(await z.read());
         process.stdout.write(JSON.stringify({ y: gotY.every((v, i) => v === want[i]), z: gotZ.every((v) => v === 7) }));
-        dev.dispose();
-      });`;
-    const r = await run(['--input-type=module', '-e', script]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ y: true, z: true });
+    `);
+    expect(got).toEqual({ y: true, z: true });
   }, 120_000);
 
   it("explain() names the kernel the library will run (its own planner), not only the model's family", async () => {

@@ -400,34 +400,19 @@ bool wgmma_eligible(const DeviceCaps& caps, const kp_matmul_desc& d, const void*
 #endif
 }
 
-int wgmma_splits(const DeviceCaps& caps, const kp_matmul_desc& d) {
 #if defined(KP_WGMMA_HOST)
-  return splits(caps, d);
-#else
-  (void)caps, (void)d;
-  return 1;
-#endif
-}
-
+int wgmma_splits(const DeviceCaps& caps, const kp_matmul_desc& d) { return splits(caps, d); }
 size_t wgmma_workspace(const DeviceCaps& caps, const kp_matmul_desc& d) {
-#if defined(KP_WGMMA_HOST)
   if (splits(caps, d) == 1) return 0;
   const int64_t tiles = grid_tiles(caps, d);
   return flag_bytes(tiles) + static_cast<size_t>(tiles) * WBM * 256 * sizeof(float);
-#else
-  (void)caps, (void)d;
-  return 0;
-#endif
 }
-
-int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) {
-#if defined(KP_WGMMA_HOST)
-  return tile_n(caps, d);
-#else
-  (void)caps, (void)d;
-  return 256;
+int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) { return tile_n(caps, d); }
+#else  // no wgmma kernel in this build: never chosen, so these only have to be consistent
+int wgmma_splits(const DeviceCaps&, const kp_matmul_desc&) { return 1; }
+size_t wgmma_workspace(const DeviceCaps&, const kp_matmul_desc&) { return 0; }
+int wgmma_tile_n(const DeviceCaps&, const kp_matmul_desc&) { return 256; }
 #endif
-}
 
 bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_matmul_desc& d, const GemmArgs& g, void* workspace) {
 #if defined(KP_WGMMA_HOST)
@@ -443,14 +428,10 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   w.vec_out = g.n % 8 == 0 && aligned16(g.ep.out);
   w.splits = splits(caps, d);
   w.kper = static_cast<int32_t>(((g.k + WBK - 1) / WBK + w.splits - 1) / w.splits);
-  w.flags = nullptr;
-  w.partial = nullptr;
-  if (w.splits > 1) {
-    if (!workspace) return false;
-    const size_t fb = flag_bytes(grid_tiles(caps, d));
-    w.flags = static_cast<int*>(workspace);
-    w.partial = reinterpret_cast<float*>(static_cast<char*>(workspace) + fb);
-  }
+  const size_t fb = w.splits > 1 ? flag_bytes(grid_tiles(caps, d)) : 0;
+  if (w.splits > 1 && !workspace) return false;
+  w.flags = w.splits > 1 ? static_cast<int*>(workspace) : nullptr;
+  w.partial = w.splits > 1 ? reinterpret_cast<float*>(static_cast<char*>(workspace) + fb) : nullptr;
   // Not batched: one matrix, the third stride only has to be valid.
   const uint64_t dims_a[3] = {K, M, w.a_batched ? static_cast<uint64_t>(g.batch) : 1};
   const uint64_t str_a[2] = {K * 2, w.a_batched ? static_cast<uint64_t>(sa) * 2 : M * K * 2};
@@ -463,7 +444,7 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   const bool split_b = cl != WgmmaCluster::None, split_a = cl == WgmmaCluster::Quad;
   if (!kp_encode_tensor_map_16bit(&ta, bf16, g.a, dims_a, str_a, WBK, split_a ? WBM / 2 : WBM)) return false;
   if (!kp_encode_tensor_map_16bit(&tb, bf16, g.b, dims_b, str_b, 64, kmajor ? (split_b ? bn / 2 : bn) : 64)) return false;
-  if (w.splits > 1 && kp_gpu_memset_async(w.flags, 0, flag_bytes(grid_tiles(caps, d)), stream) != kp_gpu_success) return false;
+  if (w.splits > 1 && kp_gpu_memset_async(w.flags, 0, fb, stream) != kp_gpu_success) return false;
   if (bn == 256) {
     if (bf16) kmajor ? launch_cl<256, true, true>(stream, ta, tb, w, cl) : launch_cl<256, true, false>(stream, ta, tb, w, cl);
     else kmajor ? launch_cl<256, false, true>(stream, ta, tb, w, cl) : launch_cl<256, false, false>(stream, ta, tb, w, cl);

@@ -374,6 +374,25 @@ void check_launch(State* s, const char* variant) {
   if (e != kp_gpu_success) check(s, e, (std::string("kernel launch (") + variant + ")").c_str());
 }
 
+// Runs launch(ws) with a workspace block of `bytes` (none for 0), freed after the launch (reused once the
+// stream has passed it) or when it throws; an allocation failure names `what` and the size.
+template <class Launch>
+void with_workspace(State* s, size_t bytes, const std::string& what, Launch launch) {
+  void* ws = nullptr;
+  try {
+    ws = bytes ? alloc_block(s, bytes) : nullptr;
+  } catch (const Fail& f) {
+    throw Fail{f.status, what + " of " + std::to_string(bytes) + " bytes: " + f.message};
+  }
+  try {
+    launch(ws);
+  } catch (...) {
+    free_block(s, ws);
+    throw;
+  }
+  free_block(s, ws);
+}
+
 kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const void* b, const void* bias, const void* residual,
                    void* out) {
   auto* s = static_cast<State*>(state);
@@ -381,20 +400,9 @@ kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const vo
     enter(s);
     if ((d->m + 63) / 64 > 65535 && d->m > 4)
       throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the " KP_GPU_BACKEND_NAME " kernels' grid (4194240 rows)"};
-    const size_t ws_bytes = kp::gpu::matmul_workspace(s->caps, *d, a, b);
-    void* ws = nullptr;
-    try {
-      ws = ws_bytes ? alloc_block(s, ws_bytes) : nullptr;
-    } catch (const Fail& f) {
-      throw Fail{f.status, "matmul: its split-K workspace of " + std::to_string(ws_bytes) + " bytes: " + f.message};
-    }
-    try {
+    with_workspace(s, kp::gpu::matmul_workspace(s->caps, *d, a, b), "matmul: its split-K workspace", [&](void* ws) {
       check_launch(s, kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out, ws));
-    } catch (...) {
-      free_block(s, ws);
-      throw;
-    }
-    free_block(s, ws);  // reused only after the stream passes the GEMM
+    });
     if (s->fault_after_matmuls > 0 && --s->fault_after_matmuls == 0) check_launch(s, kp::gpu::launch_fault(s->stream));
   });
 }
@@ -406,21 +414,9 @@ kp_status p_attention(void* state, const kp_attention_desc* d, const void* q, co
     enter(s);
     const kp::gpu::AttentionPlan plan = kp::gpu::plan_attention(s->caps, *d, d->has_kv_lengths ? kv_lengths_host : nullptr);
     if (plan.unsupported) throw Fail{KP_ERR_UNSUPPORTED, std::string("attention: ") + plan.unsupported};
-    void* ws = nullptr;
-    try {
-      ws = plan.workspace ? alloc_block(s, plan.workspace) : nullptr;
-    } catch (const Fail& f) {
-      throw Fail{f.status, std::string("attention (") + plan.variant + "): its workspace of " + std::to_string(plan.workspace) +
-                               " bytes: " + f.message};
-    }
-    try {
-      const char* name = kp::gpu::launch_attention(s->caps, s->stream, plan, *d, q, k, v, kv_lengths, mask, out, lse, ws);
-      check_launch(s, name);
-    } catch (...) {
-      free_block(s, ws);
-      throw;
-    }
-    free_block(s, ws);  // reused only after the stream passes the combine
+    with_workspace(s, plan.workspace, std::string("attention (") + plan.variant + "): its workspace", [&](void* ws) {
+      check_launch(s, kp::gpu::launch_attention(s->caps, s->stream, plan, *d, q, k, v, kv_lengths, mask, out, lse, ws));
+    });
   });
 }
 
