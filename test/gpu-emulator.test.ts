@@ -283,11 +283,12 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     // ... counting every batch entry's outputs, as the library does (8 x 256 x 256 is above it)
     expect(x.bf16batched).toBe('gemm-wgmma-f16');
     expect(x.decode).toBe('flash-decoding-split-kv-vec');
-    expect(x.prefill).toBe('flash-attention-mma-m16n8k16-p16');
+    expect(x.prefill).toBe('flash-attention-wgmma-m64n64k16-p16'); // sm_90, D = 128: the wgmma kernel
     // the forced paths as the library reads them
     const forced = await run(['--input-type=module', '-e', script('')], { KERNELPORT_GPU_ATTENTION: 'mma', KERNELPORT_GPU_GEMM: 'simt' });
     const y = JSON.parse(forced.stdout);
     expect(y.decode).toBe('flash-attention-mma-m16n8k16');
+    expect(y.prefill).toBe('flash-attention-mma-m16n8k16-p16'); // mma: never wgmma
     expect(y.bf16).toMatch(/simt/);
     // wgmma: the sm_90 kernel, decoding shapes too; on another part (sm_80) as auto
     const hopper = JSON.parse((await run(['--input-type=module', '-e', script('')], { KERNELPORT_GPU_ATTENTION: 'wgmma' })).stdout);

@@ -141,31 +141,35 @@ describe('supports / explain on recorded devices', () => {
     expect(explain(cpu, 'matmul', { m: 2048, n: 2048, k: 2048 }).bound).toBe('compute');
     expect(explain(d4090, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
     // sm_90 (H20, 78 SMs): the wgmma + TMA GEMM from a quarter of a 128x128 tile per SM, in 2-block
-    // clusters where 128x256 tiles fill the SMs (2048^2: 128 of them) or K is split (1024^2 x 2048: 32
-    // tiles, K deep enough for 2 splits), alone on 128-wide tiles where it is not; below, the SIMT tiles
+    // clusters where 128x256 tiles fill the SMs (2048^2: 128 of them), alone on 128-wide tiles where they
+    // do not; below, the SIMT tiles
     expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16');
-    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-splitk-bf16'); // 32 tiles 256 wide, K in 2
-    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 512, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16'); // 8 K tiles: 128-wide tiles instead
+    expect(explain(h20a, 'matmul', { m: 1024, n: 1024, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16'); // 32 tiles 256 wide: 128-wide ones
     expect(explain(h20a, 'matmul', { m: 256, n: 1024, k: 64, batch: 24, dtype: 'bf16' }).variant).toBe('gemm-wgmma-cluster2-bf16'); // 2 x 4 x 24 tiles
     expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-simt');
-    // Split-K where 128x256 tiles leave SMs idle: 512x4096x4096 (the fused MLP case) makes 64 of them,
-    // so an H100's 132 SMs take 2 splits of K (256 wide, so paired); an H20's 78 take one: 128-wide tiles.
+    // Split-K only when asked (slower where measured): 512x4096x4096 (the fused MLP case) on an H100 takes
+    // 128-wide tiles; KERNELPORT_GPU_GEMM_SPLITK=2 splits K in 2 (tiles 256 wide, so paired).
     const h100 = { ...h20a, computeUnits: 132 } as DeviceInfo;
-    const fused = explain(h100, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' });
-    expect(fused.variant).toBe('gemm-wgmma-cluster2-splitk-bf16');
-    expect(fused.why).toMatch(/K split 2 ways \(64 tiles of 128 x 256 for 132 multiprocessors/);
-    expect(explain(h20a, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
-    expect(explain(h100, 'matmul', { m: 1024, n: 2048, k: 512, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16'); // 8 K tiles: too shallow
-    expect(explain(h100, 'matmul', { m: 256, n: 4096, k: 4096, batch: 2, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16'); // batched: never
+    expect(explain(h100, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16');
+    try {
+      process.env.KERNELPORT_GPU_GEMM_SPLITK = '2';
+      const fused = explain(h100, 'matmul', { m: 512, n: 4096, k: 4096, dtype: 'bf16' });
+      expect(fused.variant).toBe('gemm-wgmma-cluster2-splitk-bf16');
+      expect(fused.why).toMatch(/K split 2 ways \(KERNELPORT_GPU_GEMM_SPLITK; 64 tiles of 128 x 256 for 132 multiprocessors/);
+      expect(explain(h100, 'matmul', { m: 256, n: 4096, k: 4096, batch: 2, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16'); // batched: never
+      expect(explain(h100, 'matmul', { m: 512, n: 4096, k: 64, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16'); // one K tile: nothing to split
+    } finally {
+      delete process.env.KERNELPORT_GPU_GEMM_SPLITK;
+    }
     try {
       process.env.KERNELPORT_GPU_GEMM = 'mma';
       expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-mma-bf16');
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-mma-f16');
       process.env.KERNELPORT_GPU_GEMM = 'wgmma';
-      // forced onto 8 tiles of 128x256 on 78 SMs, K deep enough for 4 splits
-      expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-splitk-f16');
-      process.env.KERNELPORT_GPU_GEMM_SPLITK = '1';
+      // forced however small; split when asked
       expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-f16');
+      process.env.KERNELPORT_GPU_GEMM_SPLITK = '4';
+      expect(explain(h20a, 'matmul', { m: 512, n: 512, k: 4096, dtype: 'f16' }).variant).toBe('gemm-wgmma-splitk-f16');
       delete process.env.KERNELPORT_GPU_GEMM_SPLITK;
       expect(explain(h20a, 'matmul', { m: 2048, n: 2048, k: 2048, dtype: 'bf16' }).variant).toBe('gemm-wgmma-bf16'); // forced: no clusters
       process.env.KERNELPORT_GPU_GEMM = 'wgmma-cluster';
@@ -193,10 +197,14 @@ describe('supports / explain on recorded devices', () => {
     // Attention on tensor cores where the plugin takes it (f16/bf16, D == Dv in {64, 80, 96, 128}, Sq >= 16);
     // elsewhere the portable kernels, at the f32 rate
     const prefill = { hq: 32, hkv: 8, sq: 2048, skv: 2048, d: 128, causal: true, dtype: 'bf16' } as const;
-    const faMma = explain(h20a, 'attention', prefill);
+    // sm_90 (H20): the wgmma kernel for D = 128, mma.sync for the other head sizes; sm_89 (L20): mma.sync
+    expect(explain(h20a, 'attention', prefill).variant).toBe('flash-attention-wgmma-m64n64k16');
+    const faMma = explain(h20a, 'attention', { ...prefill, d: 64 });
     expect(faMma.variant).toBe('flash-attention-mma-m16n8k16');
+    expect(explain(l20, 'attention', prefill).variant).toBe('flash-attention-mma-m16n8k16');
     // allowP16: the same kernel with P rounded once (half the P·V work); nothing changes off tensor cores
-    expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-mma-m16n8k16-p16');
+    expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-wgmma-m64n64k16-p16');
+    expect(explain(l20, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-mma-m16n8k16-p16');
     expect(explain(h20a, 'attention', { ...prefill, allowP16: true, d: 112 }).variant).toBe('flash-attention');
     expect(explain(h20a, 'attention', { ...prefill, d: 96 }).variant).toBe('flash-attention-mma-m16n8k16');
     const faSimt = explain(h20a, 'attention', { ...prefill, d: 112 });
@@ -211,11 +219,13 @@ describe('supports / explain on recorded devices', () => {
       expect(explain(h20a, 'attention', prefill).variant).toBe('flash-attention');
       expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).not.toMatch(/mma|vec/);
       process.env.KERNELPORT_GPU_ATTENTION = 'mma';
+      expect(explain(h20a, 'attention', prefill).variant).toBe('flash-attention-mma-m16n8k16'); // never wgmma
       expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-attention-mma-m16n8k16');
       expect(explain(h20a, 'attention', { ...prefill, sq: 1, dtype: 'f32' }).variant).toBe('flash-decoding-split-kv-vec');
-      // wgmma: the sm_90 kernel (H20), decoding shapes too; an sm_89 part (L20) as auto
+      // wgmma: the sm_90 kernel (H20), decoding shapes and D = 64 too; an sm_89 part (L20) as auto
       process.env.KERNELPORT_GPU_ATTENTION = 'wgmma';
       expect(explain(h20a, 'attention', { ...prefill, sq: 1 }).variant).toBe('flash-attention-wgmma-m64n64k16');
+      expect(explain(h20a, 'attention', { ...prefill, d: 64 }).variant).toBe('flash-attention-wgmma-m64n64k16');
       expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-wgmma-m64n64k16-p16');
       expect(explain(h20a, 'attention', { ...prefill, d: 80 }).variant).toBe('flash-attention-mma-m16n8k16'); // wgmma: 64 and 128 only
       expect(explain(l20, 'attention', prefill).variant).toBe('flash-attention-mma-m16n8k16');

@@ -26,7 +26,7 @@ GOALS = {
 def brief(label: str, path: str) -> int:
     """One line per case: an A/B run under a forced kernel path (LABEL, e.g. KERNELPORT_GPU_GEMM=mma)."""
     for name, c in json.load(open(path))["cases"].items():
-        print(f"{label:36} {name:40} {c['ms']:9.3f} ms {c['flops'] / c['ms'] / 1e9:8.1f} TFLOP/s")
+        print(f"{label:36} {name:40} {c['ms']:9.3f} ms {c['flops'] / c['ms'] / 1e9:8.1f} TFLOP/s {c.get('variant', '')}")
     return 0
 
 
@@ -52,7 +52,8 @@ def main() -> int:
         failed += mark == " BELOW"
         nan = float("nan")
         print(f"{name:40} {c['ms']:9.3f} {c['flops'] / (c['ms'] * 1e-3) / 1e12:8.2f} {t if t else nan:9.3f} "
-              f"{ratio if ratio is not None else nan:6.2f} {goal if goal is not None else nan:5.2f}{mark}  {meaning}")
+              f"{ratio if ratio is not None else nan:6.2f} {goal if goal is not None else nan:5.2f}{mark}  {meaning}"
+              + (f" [{c['variant']}]" if c.get("variant") else ""))
     print(f"{failed} case(s) below goal" if failed else "all cases with a goal at or above it")
     return 0
 

@@ -40,9 +40,18 @@ function bits16(n, dtype, scale = 1) {
   return out;
 }
 
+// Warm-up: at least WARM_MS of back-to-back runs, not a fixed count. A GPU idle before (a fresh process,
+// an A/B run of one case) runs its first milliseconds slowly: on the H100 a 50 us GEMM measured 1.5-2.5x
+// its kernel time after 3 warm-up runs, in some processes and not others.
+const WARM_MS = 200;
 async function time(run, iters) {
-  for (let i = 0; i < 3; i++) run().forEach((t) => t.dispose?.());
-  await dev.sync();
+  const warm0 = performance.now();
+  do {
+    const outs = [];
+    for (let i = 0; i < Math.max(1, iters >> 2); i++) outs.push(...run());
+    await dev.sync();
+    outs.forEach((t) => t.dispose?.());
+  } while (performance.now() - warm0 < WARM_MS);
   const samples = [];
   for (let r = 0; r < (quick ? 3 : 7); r++) {
     const outs = [];
@@ -60,11 +69,15 @@ const cases = {};
 const u16 = (dtype, shape, scale) => dev.tensor(bits16(shape.reduce((x, y) => x * y), dtype, scale), shape, dtype);
 const f32 = (shape, seed = 0) => dev.tensor(Float32Array.from({ length: shape.reduce((x, y) => x * y) }, (_, i) => Math.sin(i * 0.37 + seed)), shape);
 
-/** Times `op` over inputs made by `make` (disposed after) as case `name`, unless --only leaves it out. */
-async function bench(name, make, op, iters, work) {
+/**
+ * Times `op` over inputs made by `make` (disposed after) as case `name`, unless --only leaves it out;
+ * `desc` (explain()'s sizes) names the kernel variant that ran, for the report.
+ */
+async function bench(name, make, op, iters, work, desc) {
   if (!want(name)) return;
   const inputs = make();
-  cases[name] = { ms: await time(() => [op(...inputs)], quick ? Math.max(1, iters >> 2) : iters), ...work };
+  const variant = desc ? dev.explain(desc.op, desc).variant : undefined;
+  cases[name] = { ms: await time(() => [op(...inputs)], quick ? Math.max(1, iters >> 2) : iters), ...work, ...(variant ? { variant } : {}) };
   for (const t of inputs) t.dispose();
 }
 
@@ -72,34 +85,40 @@ async function bench(name, make, op, iters, work) {
 async function cudaCases() {
   const n = 4096;
   for (const dtype of ['bf16', 'f16'])
-    await bench(`gemm_${dtype}_4096`, () => [u16(dtype, [n, n]), u16(dtype, [n, n])], (a, b) => dev.matmul(a, b), 20, { flops: 2 * n ** 3 });
-  await bench('gemm_f32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 });
-  await bench('gemm_tf32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b, { allowTf32: true }), 20, { flops: 2 * n ** 3 });
+    await bench(`gemm_${dtype}_4096`, () => [u16(dtype, [n, n]), u16(dtype, [n, n])], (a, b) => dev.matmul(a, b), 20, { flops: 2 * n ** 3 },
+      { op: 'matmul', m: n, n, k: n, dtype });
+  await bench('gemm_f32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 }, { op: 'matmul', m: n, n, k: n });
+  await bench('gemm_tf32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b, { allowTf32: true }), 20, { flops: 2 * n ** 3 },
+    { op: 'matmul', m: n, n, k: n, allowTf32: true });
   const [m, k] = [512, 4096];
   await bench('gemm_bias_gelu_bf16_512x4096x4096', () => [u16('bf16', [m, k]), u16('bf16', [k, n]), u16('bf16', [n])],
-    (a, w, bias) => dev.matmul(a, w, { bias, activation: 'gelu' }), 50, { flops: 2 * m * k * n });
+    (a, w, bias) => dev.matmul(a, w, { bias, activation: 'gelu' }), 50, { flops: 2 * m * k * n }, { op: 'matmul', m, n, k, dtype: 'bf16' });
   {
     const [B, H, S, D] = [4, 32, 2048, 128];
     for (const allowP16 of [false, true])
       await bench(`attention_causal_bf16_b4h32s2048d128${allowP16 ? '_p16' : ''}`, () => [0, 1, 2].map(() => u16('bf16', [B, H, S, D])),
-        (q, kk, v) => dev.attention(q, kk, v, { causal: true, allowP16 }), 5, { flops: (4 * B * H * S * S * D) / 2 });
+        (q, kk, v) => dev.attention(q, kk, v, { causal: true, allowP16 }), 5, { flops: (4 * B * H * S * S * D) / 2 },
+        { op: 'attention', batch: B, hq: H, sq: S, skv: S, d: D, causal: true, dtype: 'bf16', allowP16 });
   }
   {
     const [B, H, S, D] = [4, 32, 4096, 128];
     await bench('decode_bf16_b4h32skv4096d128', () => [u16('bf16', [B, H, 1, D]), u16('bf16', [B, H, S, D]), u16('bf16', [B, H, S, D])],
-      (q, kk, v) => dev.attention(q, kk, v, { causal: true }), 50, { flops: 4 * B * H * S * D, bytes: 2 * B * H * S * D * 2 });
+      (q, kk, v) => dev.attention(q, kk, v, { causal: true }), 50, { flops: 4 * B * H * S * D, bytes: 2 * B * H * S * D * 2 },
+      { op: 'attention', batch: B, hq: H, sq: 1, skv: S, d: D, causal: true, dtype: 'bf16' });
   }
 }
 
 /** #6: f32 and f16 GEMM 4096^3 and causal attention B1 H32 S2048 D128, f16 and f32. */
 async function webgpuCases() {
   const n = 4096 / small;
-  await bench('gemm_f32_4096', () => [f32([n, n]), f32([n, n], 1)], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 });
-  await bench('gemm_f16_4096', () => [u16('f16', [n, n]), u16('f16', [n, n])], (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 });
+  for (const dtype of ['f32', 'f16'])
+    await bench(`gemm_${dtype}_4096`, () => (dtype === 'f32' ? [f32([n, n]), f32([n, n], 1)] : [u16('f16', [n, n]), u16('f16', [n, n])]),
+      (a, b) => dev.matmul(a, b), 5, { flops: 2 * n ** 3 }, { op: 'matmul', m: n, n, k: n, dtype });
   const [B, H, S, D] = [1, 32 / small, 2048 / small, 128];
   const work = { flops: (4 * B * H * S * S * D) / 2 };
-  await bench('attention_causal_f16_b1h32s2048d128', () => [0, 1, 2].map(() => u16('f16', [B, H, S, D])), (q, k, v) => dev.attention(q, k, v, { causal: true }), 5, work);
-  await bench('attention_causal_f32_b1h32s2048d128', () => [0, 1, 2].map((i) => f32([B, H, S, D], i)), (q, k, v) => dev.attention(q, k, v, { causal: true }), 5, work);
+  for (const dtype of ['f16', 'f32'])
+    await bench(`attention_causal_${dtype}_b1h32s2048d128`, () => [0, 1, 2].map((i) => (dtype === 'f32' ? f32([B, H, S, D], i) : u16('f16', [B, H, S, D]))),
+      (q, k, v) => dev.attention(q, k, v, { causal: true }), 5, work, { op: 'attention', batch: B, hq: H, sq: S, skv: S, d: D, causal: true, dtype });
 }
 
 if (backend.startsWith('webgpu')) await webgpuCases();

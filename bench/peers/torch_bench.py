@@ -9,6 +9,7 @@ Usage: python3 bench/peers/torch_bench.py [--suite cuda|webgpu] [--quick]
 import json
 import statistics
 import sys
+import time
 
 
 def main() -> int:
@@ -26,9 +27,15 @@ def main() -> int:
     dev = torch.device("cuda")
 
     def bench(fn, iters):
-        for _ in range(3):
-            fn()
-        torch.cuda.synchronize()
+        # Warm-up: at least 200 ms of back-to-back runs, as kp_gpu_bench.mjs does (an idle GPU's first
+        # milliseconds run slowly).
+        warm0 = time.perf_counter()
+        while True:
+            for _ in range(max(1, iters // 4)):
+                fn()
+            torch.cuda.synchronize()
+            if time.perf_counter() - warm0 >= 0.2:
+                break
         samples = []
         for _ in range(3 if quick else 7):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -47,9 +47,6 @@ constexpr int kWarps = 4;
 constexpr int kRows = kWarps * 16;  // query rows per block
 constexpr int kKeys = 64;           // keys per K/V tile
 constexpr int kMmaThreads = kWarps * 32;
-// Below this many query rows per head the 64-row blocks sit mostly idle and decoding's split-KV
-// kernels (attention.cu) do better; KERNELPORT_GPU_ATTENTION=mma lifts it.
-constexpr int64_t kMinQueryRows = 16;
 const char kMmaVariant[] = "flash-attention-mma-m16n8k16";
 const char kMmaP16Variant[] = "flash-attention-mma-m16n8k16-p16";
 

@@ -330,11 +330,16 @@ void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool
 
 bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
 #if defined(KP_WGMMA_KERNELS)
-  // Opt-in, slower than mma.sync on the H100 (KERNELPORT_GPU_ATTENTION=wgmma); wgmma is a 128-thread warpgroup
-  // instruction of 32-lane warps, on compute capability 9.0 exactly (sm_90a code runs nowhere else).
-  if (caps.attention_mode != 3 || caps.cc_major != 9 || caps.cc_minor != 0 || caps.warp_size != 32) return false;
+  // wgmma is a 128-thread warpgroup instruction of 32-lane warps, on compute capability 9.0 exactly (sm_90a
+  // code runs nowhere else). Auto takes it for D = 128 from kMinQueryRows rows: faster than mma.sync there on
+  // an H100 (2026-11-27, B4 H32 S2048 causal: 1.19 against 1.26 ms, allowP16 0.65 against 0.78 ms); at
+  // D = 64 it was not (0.50 against 0.43 ms with allowP16). KERNELPORT_GPU_ATTENTION=wgmma forces it for
+  // D = 64 too, however few the rows.
+  const bool forced = caps.attention_mode == 3;
+  if ((!forced && caps.attention_mode != 0) || caps.cc_major != 9 || caps.cc_minor != 0 || caps.warp_size != 32) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
   if (d.d != d.dv || (d.d != 64 && d.d != 128) || d.has_mask) return false;
+  if (!forced && (d.d != 128 || d.sq < kMinQueryRows)) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
   if (caps.smem_optin < static_cast<int>(smem_bytes(static_cast<int>(d.d)))) return false;
   return (d.sq + kRows - 1) / kRows * d.batch * d.hq <= 0x7fffffff;

@@ -7,6 +7,9 @@ namespace kp {
 namespace gpu {
 
 constexpr int kWgmmaAttentionKeys = 64;  // keys per K/V tile
+// Below this many query rows per head the tensor-core kernels' 64- and 128-row blocks sit mostly idle
+// and decoding's split-KV kernels do better; KERNELPORT_GPU_ATTENTION=mma or =wgmma lifts it.
+constexpr int64_t kMinQueryRows = 16;
 bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d);
 const char* attention_wgmma_variant(bool allow_p16);
 bool is_attention_wgmma_variant(const char* variant);

@@ -10,8 +10,8 @@
 // epilogue (common.cuh epilogue_value) on 8 consecutive columns each, with 16-byte stores where the
 // output allows. K is summed in one fixed order: results are deterministic.
 //
-// Split-K (batch 1, wgmma_splits): when the 256-wide tiles are fewer than the SMs, S blocks share each
-// output tile along K (blockIdx.z: the split) instead of 128-wide tiles taking twice the blocks. Each
+// Split-K (batch 1, wgmma_splits; opt-in, KERNELPORT_GPU_GEMM_SPLITK=n: slower than 128-wide tiles where
+// measured, see splits()): S blocks share each output tile along K (blockIdx.z: the split). Each
 // sums its K tiles; then, in split order, split s waits for s - 1's flag, adds the f32 partial sums
 // s - 1 left in the workspace, and stores the total there for s + 1, or, the last, runs the epilogue.
 // The order is fixed: deterministic too. The wait is safe because split s - 1's blocks are launched
@@ -330,17 +330,15 @@ int64_t batch_count(const kp_matmul_desc& d) {
 
 int64_t tiles256(const kp_matmul_desc& d) { return (d.m + WBM - 1) / WBM * ((d.n + 255) / 256) * batch_count(d); }
 
-// Split-K (see the top): where the 256-wide tiles are fewer than the SMs, as many splits as still fit
-// one wave, at most 4, each at least 8 K tiles deep; one matrix only (batch 1). 1: no split.
-// KERNELPORT_GPU_GEMM_SPLITK=n: n splits (at most one per K tile) wherever the batch is 1; =1: never.
+// Split-K (see the top): opt-in only. KERNELPORT_GPU_GEMM_SPLITK=n: n splits (at most one per K tile)
+// wherever the batch is 1; 0 (auto) and 1: never. Measured on an H100 (2026-11-27,
+// bench/results/h100-2026-11-27): 512 x 4096 x 4096 bf16 + bias + GELU took 76 us with 2 splits of
+// 256-wide tiles (paired or not) against 50 us for 128 tiles 128 wide; ncu showed the multiprocessors
+// busy 65 % of the kernel (the split tiles' last blocks ran long), so auto does not split.
 int splits(const DeviceCaps& caps, const kp_matmul_desc& d) {
   const int64_t ktiles = (d.k + WBK - 1) / WBK;
-  if (caps.gemm_splitk == 1 || batch_count(d) != 1 || ktiles < 2) return 1;
-  if (caps.gemm_splitk > 1) return static_cast<int>(std::min<int64_t>(caps.gemm_splitk, ktiles));
-  const int64_t tiles = tiles256(d);
-  if (tiles >= caps.multiprocessors) return 1;
-  const int64_t s = std::min<int64_t>({4, caps.multiprocessors / tiles, ktiles / 8});
-  return s >= 2 ? static_cast<int>(s) : 1;
+  if (caps.gemm_splitk <= 1 || batch_count(d) != 1 || ktiles < 2) return 1;
+  return static_cast<int>(std::min<int64_t>(caps.gemm_splitk, ktiles));
 }
 
 // 256-wide tiles unless they would fill fewer than all the SMs once and K is not split; then 128

@@ -22,13 +22,13 @@ struct DeviceCaps {
   // takes them where the tiles are 256 wide), 5 in 2 × 2 clusters sharing B along M and A along N
   // (=wgmma-cluster2x2). 3 runs the wgmma kernel without clusters.
   int gemm_mode = 0;
-  // Split-K of the wgmma GEMM (KERNELPORT_GPU_GEMM_SPLITK): 0 auto (where 256-wide tiles are fewer than
-  // the SMs), 1 never, n > 1 n splits wherever the batch is 1 (tests; gemm_wgmma.cu).
+  // Split-K of the wgmma GEMM (KERNELPORT_GPU_GEMM_SPLITK): 0 (auto) and 1 never (slower where
+  // measured), n > 1 n splits wherever the batch is 1 (gemm_wgmma.cu).
   int gemm_splitk = 0;
   // Forced attention path: 0 auto, 1 the portable SIMT kernels only (KERNELPORT_GPU_ATTENTION=simt),
   // 2 mma.sync tensor cores whenever the descriptor allows, however few the query rows (=mma; never
-  // wgmma), 3 the sm_90a wgmma kernel whenever it can run, however few the query rows, else as auto
-  // (=wgmma; slower than mma.sync on the H100, so auto does not take it).
+  // wgmma), 3 the sm_90a wgmma kernel whenever it can run, however few the query rows, D = 64 too, else as
+  // auto (=wgmma; auto takes it for D = 128 only, attention_wgmma.cu).
   int attention_mode = 0;
 };
 

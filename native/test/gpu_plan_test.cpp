@@ -242,23 +242,32 @@ int main() {
   // wgmma: 128x256 unless that gives fewer tiles than multiprocessors, then 128x128.
   EXPECT(tile(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096)) == "128x256");
   EXPECT(kp::gpu::matmul_workspace(caps(9, 0), mm(KP_BF16, 4096, 4096, 4096), p, p) == 0);
-  // Split-K: 512 x 4096 x 4096 makes 64 tiles 256 wide for 132 SMs: 2 splits of 32 K tiles, 256 wide
-  // (so paired), instead of 128 tiles 128 wide; the workspace holds a flag and an f32 tile per tile.
-  EXPECT(v(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-cluster2-splitk-bf16");
-  EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "128x256");
-  EXPECT(kp::gpu::matmul_workspace(caps(9, 0), mm(KP_BF16, 512, 4096, 4096), p, p) == 256 + size_t(64) * 128 * 256 * 4);
-  EXPECT(v(caps(9, 0, 32, 3), mm(KP_F16, 512, 4096, 4096)) == "gemm-wgmma-splitk-f16");  // forced wgmma: no clusters
+  // Split-K is opt-in (slower where measured): 512 x 4096 x 4096 makes 64 tiles 256 wide for 132 SMs,
+  // so 128 tiles 128 wide, no workspace.
+  EXPECT(v(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-bf16");
+  EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "128x128");
+  EXPECT(kp::gpu::matmul_workspace(caps(9, 0), mm(KP_BF16, 512, 4096, 4096), p, p) == 0);
+  // KERNELPORT_GPU_GEMM_SPLITK=2: 2 splits of 32 K tiles, 256 wide (so paired); the workspace holds a
+  // flag and an f32 tile per tile.
+  DeviceCaps split2 = caps(9, 0);
+  split2.gemm_splitk = 2;
+  EXPECT(v(split2, mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-cluster2-splitk-bf16");
+  EXPECT(tile(split2, mm(KP_BF16, 512, 4096, 4096)) == "128x256");
+  EXPECT(kp::gpu::matmul_workspace(split2, mm(KP_BF16, 512, 4096, 4096), p, p) == 256 + size_t(64) * 128 * 256 * 4);
+  DeviceCaps split2_forced = caps(9, 0, 32, 3);
+  split2_forced.gemm_splitk = 2;
+  EXPECT(v(split2_forced, mm(KP_F16, 512, 4096, 4096)) == "gemm-wgmma-splitk-f16");  // forced wgmma: no clusters
   DeviceCaps h20 = caps(9, 0);
-  h20.multiprocessors = 78;  // an H20: one split per tile fits, so 128-wide tiles as before
+  h20.multiprocessors = 78;  // an H20: 128-wide tiles as well
   EXPECT(v(h20, mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-bf16");
   EXPECT(tile(h20, mm(KP_BF16, 512, 4096, 4096)) == "128x128");
-  EXPECT(v(caps(9, 0), mm(KP_F16, 1024, 2048, 512)) == "gemm-wgmma-f16");  // 8 K tiles: too shallow to split
+  EXPECT(v(caps(9, 0), mm(KP_F16, 1024, 2048, 512)) == "gemm-wgmma-f16");
   kp_matmul_desc split_b = mm(KP_BF16, 256, 4096, 4096);
   split_b.batch_rank = 1;
-  split_b.batch_shape[0] = 2;  // 2 x 2 x 16 = 64 tiles, as above, but batched: never split
+  split_b.batch_shape[0] = 2;  // 2 x 2 x 16 = 64 tiles, as above, but batched: never split, even when asked
   split_b.a_batch_stride[0] = 256 * 4096;
-  EXPECT(tile(caps(9, 0), split_b) == "128x128");
-  EXPECT(kp::gpu::matmul_workspace(caps(9, 0), split_b, p, p) == 0);
+  EXPECT(tile(split2, split_b) == "128x128");
+  EXPECT(kp::gpu::matmul_workspace(split2, split_b, p, p) == 0);
   DeviceCaps forced_split = caps(9, 0, 32, 3);
   forced_split.gemm_splitk = 3;  // KERNELPORT_GPU_GEMM_SPLITK=3: wherever the batch is 1
   EXPECT(v(forced_split, mm(KP_BF16, 300, 520, 136)) == "gemm-wgmma-splitk-bf16");  // 3 K tiles, one each
@@ -404,13 +413,22 @@ int main() {
       if (smem) c.smem_optin = smem;
       return c;
     };
+    // The sm_90 wgmma kernel (attention_wgmma.cu), on compute capability 9.0 of a library with sm_90a code:
+    // auto takes it for D = 128 (faster than mma.sync there on an H100), KERNELPORT_GPU_ATTENTION=wgmma
+    // (mode 3) for D = 64 too, however few the rows; elsewhere mode 3 is auto.
+#if KP_GPU_VENDOR_HAS_MMA_SYNC && !defined(KP_GPU_VENDOR_MUSA) && defined(KP_CUDA_SM90A)
+    const std::string wg = "flash-attention-wgmma-m64n64k16";
+#else
+    const std::string wg = want;
+#endif
     const kp_attention_desc prefill = att(4, 32, 2048, 2048, 128, 128);
-    EXPECT(av(caps(9, 0), prefill) == want);
+    EXPECT(av(caps(9, 0), prefill) == wg);
     EXPECT(av(caps(8, 0), prefill) == want);
     kp_attention_desc f16 = prefill;
     f16.dtype = KP_F16;
     f16.out_dtype = KP_F32;  // any output dtype
-    EXPECT(av(caps(9, 0), f16) == want);
+    EXPECT(av(caps(9, 0), f16) == wg);
+    EXPECT(av(caps(8, 0), f16) == want);
     kp_attention_desc gqa = att(1, 32, 70, 300, 64, 64);  // odd sizes, GQA 4:1, causal, bshd, lengths, lse
     gqa.hkv = 8;
     gqa.causal = KP_CAUSAL_BOTTOM_RIGHT;
@@ -419,7 +437,7 @@ int main() {
     gqa.return_lse = 1;
     EXPECT(av(caps(9, 0), gqa) == want);
     if (KP_GPU_VENDOR_HAS_MMA_SYNC) {
-      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(caps(9, 0), prefill, nullptr);
+      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(caps(8, 0), prefill, nullptr);
       EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.dmax == 128 && p.tile_keys == 64);
       EXPECT(p.smem == (64 * 136 + 4 * 64 * 136) * 2);  // Q, then K and V twice, rows padded by 8 halves
       EXPECT(kp::gpu::plan_attention(caps(9, 0), gqa, nullptr).smem == 16384 + 4 * 64 * 72 * 2);  // region 0 holds the P scratch
@@ -428,7 +446,8 @@ int main() {
     // kernels keep P in f32 whatever it says.
     kp_attention_desc p16 = prefill;
     p16.allow_p16 = 1;
-    EXPECT(av(caps(9, 0), p16) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa + "-p16" : "flash-attention-simt"));
+    EXPECT(av(caps(9, 0), p16) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? wg + "-p16" : "flash-attention-simt"));
+    EXPECT(av(caps(8, 0), p16) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa + "-p16" : "flash-attention-simt"));
     EXPECT(av(with(caps(9, 0), 1, 0), p16) == "flash-attention-simt");
     if (KP_GPU_VENDOR_HAS_MMA_SYNC) EXPECT(kp::gpu::plan_attention(caps(9, 0), p16, nullptr).smem == kp::gpu::plan_attention(caps(9, 0), prefill, nullptr).smem);
     kp_attention_desc masked = prefill;
@@ -449,21 +468,17 @@ int main() {
     // Few query rows go to the decode kernel unless the tensor-core kernel is forced; 16 rows to tensor cores.
     EXPECT(av(caps(9, 0), att(4, 32, 1, 4096, 128, 128)) == "flash-decoding-split-kv-vec");
     EXPECT(av(caps(9, 0), att(4, 32, 15, 4096, 128, 128)) != mma_fa);
-    EXPECT(av(caps(9, 0), att(4, 32, 16, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv-vec"));
+    EXPECT(av(caps(9, 0), att(4, 32, 16, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? wg : "flash-decoding-split-kv-vec"));
+    EXPECT(av(caps(8, 0), att(4, 32, 16, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv-vec"));
     EXPECT(av(with(caps(9, 0), 2, 0), att(4, 32, 1, 4096, 128, 128)) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa : "flash-decoding-split-kv-vec"));
     // Shared memory: sm_86/89/120 opt in to 99 KiB (d = 128 needs 85 KiB); at 64 KiB only d = 64 fits.
     EXPECT(av(with(caps(8, 9), 0, 99 * 1024), prefill) == want);
     EXPECT(av(with(caps(8, 6), 0, 64 * 1024), prefill) == "flash-attention-simt");
     EXPECT(av(with(caps(8, 6), 0, 64 * 1024), att(4, 32, 2048, 2048, 64, 64)) == want);
 
-    // The sm_90 wgmma kernel (attention_wgmma.cu): only under KERNELPORT_GPU_ATTENTION=wgmma (mode 3)
-    // until measured, on compute capability 9.0 of a library with sm_90a code; elsewhere mode 3 is auto.
-#if KP_GPU_VENDOR_HAS_MMA_SYNC && !defined(KP_GPU_VENDOR_MUSA) && defined(KP_CUDA_SM90A)
-    const std::string wg = "flash-attention-wgmma-m64n64k16";
-#else
-    const std::string wg = want;
-#endif
-    EXPECT(av(caps(9, 0), prefill) == want);  // auto keeps mma.sync
+    // The wgmma kernel forced (mode 3), and where auto keeps mma.sync on sm_90: D = 64, mode 2.
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 64, 64)) == want);
+    EXPECT(av(with(caps(9, 0), 2, 0), prefill) == want);
     EXPECT(av(with(caps(9, 0), 3, 0), prefill) == wg);
     EXPECT(av(with(caps(9, 0), 3, 0), gqa) == wg);
     EXPECT(av(with(caps(9, 0), 3, 0), p16) == (wg != want ? wg + "-p16" : av(caps(9, 0), p16)));

@@ -272,19 +272,15 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
       mma && !tf32 && info.gpu?.computeCapability === '9.0' && forcedGemm !== 'simt' && forcedGemm !== 'mma' &&
       (forcedGemm?.startsWith('wgmma') || outputs >= (info.computeUnits * 128 * 128) / 4);
     if (hopperGemm) {
-      // Split-K where 128 x 256 tiles would leave multiprocessors idle (gemm_wgmma.cu's splits): the
-      // tiles stay 256 wide and several blocks share each along K.
+      // Split-K only when asked (KERNELPORT_GPU_GEMM_SPLITK=n; gemm_wgmma.cu's splits: slower than
+      // 128-wide tiles where measured): the tiles stay 256 wide and n blocks share each along K.
       const sms = info.computeUnits;
       const tiles256 = Math.ceil(desc.m / 128) * Math.ceil(desc.n / 256) * (desc.batch ?? 1);
       const ktiles = Math.ceil(desc.k / 64);
       const forcedSplit = typeof process !== 'undefined' ? Number(process.env?.KERNELPORT_GPU_GEMM_SPLITK || 0) : 0;
-      const splits =
-        forcedSplit === 1 || (desc.batch ?? 1) !== 1 || ktiles < 2 ? 1
-        : forcedSplit > 1 ? Math.min(forcedSplit, ktiles)
-        : tiles256 >= sms ? 1
-        : Math.max(1, Math.min(4, Math.floor(sms / tiles256), Math.floor(ktiles / 8)));
+      const splits = forcedSplit > 1 && (desc.batch ?? 1) === 1 && ktiles >= 2 ? Math.min(forcedSplit, ktiles) : 1;
       const split = splits > 1 ? 'splitk-' : '';
-      const splitWhy = splits > 1 ? `, K split ${splits} ways (${tiles256} tiles of 128 x 256 for ${sms} multiprocessors; the partial sums added in split order)` : '';
+      const splitWhy = splits > 1 ? `, K split ${splits} ways (KERNELPORT_GPU_GEMM_SPLITK; ${tiles256} tiles of 128 x 256 for ${sms} multiprocessors, the partial sums added in split order)` : '';
       if (forcedGemm === 'wgmma-cluster')
         return { variant: `gemm-wgmma-cluster2-${split}${desc.dtype}`, ...onWarp, why: `tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)${splitWhy}` };
       if (forcedGemm === 'wgmma-cluster2x2')
@@ -306,11 +302,14 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     };
   }
   // KERNELPORT_GPU_ATTENTION, as the plugin reads it: simt never takes the tensor cores (nor the decode
-  // kernel), mma takes them however few the query rows; wgmma takes the sm_90 kernel (compute
-  // capability 9.0, D = Dv of 64 or 128; opt-in until it is measured on a GPU), elsewhere as auto.
+  // kernel), mma takes mma.sync however few the query rows; on compute capability 9.0 auto takes the
+  // wgmma kernel for D = Dv = 128 (attention_wgmma.cu: faster there on an H100, not at D = 64) and
+  // wgmma forces it for D = 64 too, however few the rows; elsewhere wgmma is auto.
   const forced = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_ATTENTION : undefined;
-  const hopper = forced === 'wgmma' && info.gpu?.computeCapability === '9.0' && (desc.d === 64 || desc.d === 128);
-  if (hopper && attentionOnTensorCores(info, { ...desc, sq: Math.max(desc.sq, 16) }))
+  const onHopper = info.gpu?.computeCapability === '9.0';
+  const forcedHopper = forced === 'wgmma' && onHopper && (desc.d === 64 || desc.d === 128);
+  const autoHopper = (forced === undefined || forced === 'auto') && onHopper && desc.d === 128;
+  if ((forcedHopper || autoHopper) && attentionOnTensorCores(info, forcedHopper ? { ...desc, sq: Math.max(desc.sq, 16) } : desc))
     return {
       variant: desc.allowP16 ? 'flash-attention-wgmma-m64n64k16-p16' : 'flash-attention-wgmma-m64n64k16',
       ...onWarp,
