@@ -211,6 +211,31 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     }
   }, 300_000);
 
+  it('device buffers are not counted as V8 external memory (cpu buffers are): 256 MiB of GPU tensors set off no garbage collection', async () => {
+    // V8 answers external-memory growth with full collections on the thread that enqueues ops: on an H100
+    // that cost ~50 us per op of 4 MiB outputs. Host memory (cpu) stays counted, for tensors never disposed.
+    const got = (await onCuda(`
+      const { PerformanceObserver } = await import('node:perf_hooks');
+      let gcs = 0;
+      const obs = new PerformanceObserver((l) => { gcs += l.getEntries().length; });
+      obs.observe({ entryTypes: ['gc'] });
+      const settle = () => new Promise((r) => setTimeout(r, 50));  // gc entries arrive asynchronously
+      const collections = async (d) => {
+        await settle();
+        const g0 = gcs;
+        const held = Array.from({ length: 64 }, () => d.empty([1024, 1024]));  // 64 x 4 MiB
+        await settle();
+        held.forEach((t) => t.dispose());
+        return gcs - g0;
+      };
+      const cpu = await open('cpu');
+      process.stdout.write(JSON.stringify({ cpu: await collections(cpu), cuda: await collections(dev) }));
+      cpu.dispose();
+      obs.disconnect();`)) as { cpu: number; cuda: number };
+    expect(got.cpu).toBeGreaterThan(0);
+    expect(got.cuda).toBe(0);
+  }, 120_000);
+
   it('copy on the device (a device-to-device copy on the GPU stream): ordered after the kernel that wrote its source and before later ones', async () => {
     const got = await onCuda(`
         const a = dev.tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 7) - 3), [64, 64]);

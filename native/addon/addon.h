@@ -44,6 +44,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Threads(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   kp_device* device(Napi::Env env) const;
+  bool host_memory_ = false;  // the backend's buffers are host memory (cpu): counted as V8 external memory
   kp_device* dev_ = nullptr;
   void* channel_ = nullptr;  // completions back to the JS thread (device_wrap.cpp)
 };

@@ -96,6 +96,7 @@ DeviceWrap::DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device
   const int32_t threads = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
   kp_status s = kp_device_open(backend.c_str(), threads, &dev_);
   if (s != KP_OK) throw_status(env, s, ("cannot open " + backend).c_str());
+  host_memory_ = backend == "cpu";
   auto* ch = new Channel();
   ch->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "kernelport", 0, 1,
                                            [ch](Napi::Env) {
@@ -129,7 +130,7 @@ Napi::Value DeviceWrap::CreateBuffer(const Napi::CallbackInfo& info) {
   kp_status s = kp_buffer_create(device(env), static_cast<size_t>(bytes), &buf);
   if (s != KP_OK) throw_status(env, s, "allocation");
   auto* ctor = env.GetInstanceData<Napi::FunctionReference>();
-  return ctor->New({Napi::External<kp_buffer>::New(env, buf)});
+  return ctor->New({Napi::External<kp_buffer>::New(env, buf), Napi::Boolean::New(env, host_memory_)});
 }
 
 // copy(dst, dstByteOffset, dstStride, src, srcByteOffset, srcStride, rowBytes, rows): enqueued like an op
