@@ -102,15 +102,38 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       fewer = r.ops.wgmma ?? 0;
       if (gemm === 'wgmma-cluster') pairedBlocks = r.blocks;
     }
-    // K split 3 ways wherever the batch is 1 (KERNELPORT_GPU_GEMM_SPLITK; auto splits only where 256-wide
-    // tiles leave SMs idle, shapes too big for the emulator): each split's blocks add the earlier ones'
-    // partial sums in order and hand them on by a flag, in 2-block clusters here. More blocks run.
+    // K split 3 ways wherever the batch is 1 (KERNELPORT_GPU_GEMM_SPLITK, opt-in): every split stores its
+    // partial tile and counts itself in, the last to arrive adds them in split order, in 2-block clusters
+    // here. More blocks run.
     const split = await validate('--quick', { KERNELPORT_GPU_GEMM: 'wgmma-cluster', KERNELPORT_GPU_GEMM_SPLITK: '3' }, ['--ops', 'matmul']);
     expectPass(split);
     expect(split.blocks).toBeGreaterThan(pairedBlocks);
   }, 300_000);
 
-  it('validate --quick passes with the threads taking their turns in reverse order (KERNELPORT_EMU_ORDER=reverse)', async () => {
+  it('split-K gives the same bits whichever split finishes a tile: blocks run first to last, then last to first', async () => {
+    // The last split to arrive adds the partial tiles in split order, so the order blocks run in (which a
+    // GPU does not promise) changes who finishes, not the sums.
+    const script = `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        const { encode } = await import('${join(root, 'dist', 'dtype.js')}');
+        const dev = await open('cuda');
+        const [m, k, n] = [257, 520, 264];
+        const host = (len, s) => encode(Float64Array.from({ length: len }, (_, i) => Math.sin(i * 0.61 + s) * (1 + (i % 5))), 'bf16');
+        const a = dev.tensor(host(m * k, 1), [m, k], 'bf16'), b = dev.tensor(host(k * n, 2), [k, n], 'bf16');
+        const out = await dev.matmul(a, b, { outDtype: 'f32' }).read();
+        const v = dev.explain('matmul', { m, n, k, dtype: 'bf16' }).variant;
+        process.stdout.write(JSON.stringify({ v, bits: Buffer.from(out.buffer).toString('base64') }));
+        dev.dispose();
+      });`;
+    const env = { KERNELPORT_GPU_GEMM: 'wgmma', KERNELPORT_GPU_GEMM_SPLITK: '3' };
+    const [fwd, rev] = [await run(['--input-type=module', '-e', script], env), await run(['--input-type=module', '-e', script], { ...env, KERNELPORT_EMU_ORDER: 'reverse' })];
+    for (const r of [fwd, rev]) expect(r.status, r.stderr).toBe(0);
+    const [x, y] = [JSON.parse(fwd.stdout), JSON.parse(rev.stdout)];
+    expect(x.v).toBe('gemm-wgmma-splitk-bf16');
+    expect(y.bits).toBe(x.bits);
+  }, 120_000);
+
+  it('validate --quick passes with the threads taking their turns, and the blocks running, in reverse order (KERNELPORT_EMU_ORDER=reverse)', async () => {
     // A kernel leaning on the order threads run between barriers fails in one of the two orders.
     for (const [gemm, attention] of [['wgmma-cluster2x2', 'mma'], ['mma', 'wgmma']]) {
       const r = await validate('--quick', { KERNELPORT_EMU_ORDER: 'reverse', KERNELPORT_GPU_GEMM: gemm!, KERNELPORT_GPU_ATTENTION: attention! });

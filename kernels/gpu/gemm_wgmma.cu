@@ -10,12 +10,11 @@
 // epilogue (common.cuh epilogue_value) on 8 consecutive columns each, with 16-byte stores where the
 // output allows. K is summed in one fixed order: results are deterministic.
 //
-// Split-K (batch 1, wgmma_splits; opt-in, KERNELPORT_GPU_GEMM_SPLITK=n: slower than 128-wide tiles where
-// measured, see splits()): S blocks share each output tile along K (blockIdx.z: the split). Each
-// sums its K tiles; then, in split order, split s waits for s - 1's flag, adds the f32 partial sums
-// s - 1 left in the workspace, and stores the total there for s + 1, or, the last, runs the epilogue.
-// The order is fixed: deterministic too. The wait is safe because split s - 1's blocks are launched
-// (lower z) before split s's, and never wait themselves on a later block.
+// Split-K (batch 1, wgmma_splits; opt-in, KERNELPORT_GPU_GEMM_SPLITK=n, see splits()): S blocks share
+// each output tile along K (blockIdx.z: the split). Each sums its K tiles, stores the f32 partial tile in
+// its own slice of the workspace and counts itself in (an acq_rel atomic per tile); the last to arrive,
+// whichever split it is, adds the S slices in split order and runs the epilogue. No block waits for
+// another, and the sum's order is fixed: deterministic.
 //
 // NVIDIA sm_90a only: the body is compiled in the device pass for sm_90a (__CUDA_ARCH_FEAT_SM90_ALL) and
 // in the CPU emulator (which emulates wgmma, TMA and mbarriers), and is empty in every other pass
@@ -49,7 +48,9 @@ struct Tile {
   static constexpr int B_BYTES = BN * WBK * 2;
   static constexpr int STAGE_BYTES = A_BYTES + B_BYTES;
   static constexpr int C_LD = BN + 8;  // f32 staging row: 8 words of skew keep the fragment stores conflict-free
-  static constexpr size_t SMEM = static_cast<size_t>(WSTAGES) * STAGE_BYTES + 1024 /* alignment */ + 2 * WSTAGES * 8;
+  // After the stages: their full and empty mbarriers, then split-K's "this block finishes the tile".
+  static constexpr size_t LAST_OFFSET = static_cast<size_t>(WSTAGES) * STAGE_BYTES + 2 * WSTAGES * 8;
+  static constexpr size_t SMEM = LAST_OFFSET + 16 + 1024 /* alignment */;
   static_assert(WBM * C_LD * 4 <= WSTAGES * STAGE_BYTES, "the accumulator staging must fit the drained stages");
 };
 
@@ -59,8 +60,8 @@ struct WgmmaArgs {
   int32_t vec_out;               // 16-byte output stores allowed (N % 8 == 0, output 16-byte aligned)
   // Split-K (see the top): splits > 1 with batch 1; split z sums K tiles [z * kper, (z + 1) * kper).
   int32_t splits, kper;
-  int* flags;      // per output tile (x + gridDim.x * y): the splits done so far; zeroed before the launch
-  float* partial;  // per output tile: WBM x BN f32 running sums, row-major
+  int* flags;      // per output tile (x + gridDim.x * y): the splits done with it; zeroed before the launch
+  float* partial;  // per output tile, per split: WBM x BN f32 partial sums, row-major
 };
 
 #if defined(KP_WGMMA_OPS)
@@ -100,6 +101,8 @@ __device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro
   }
 }
 #endif  // KP_WGMMA_OPS
+
+__device__ __forceinline__ float4 add4(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
 
 // Thread-block clusters of CM blocks along M by CN along N (rank = x + CN·y). Blocks of one cluster
 // column (same N tile) share B tiles, blocks of one row (same M tile) share A tiles: each block loads
@@ -238,43 +241,49 @@ __global__ void __launch_bounds__(WTHREADS, 1)
     int64_t ao, bo, ro;
     batch_offsets(g.map, t, &ao, &bo, &ro);
     const float* cs = reinterpret_cast<const float*>(smem);
-    // Split-K: the tile's running sum in the workspace, handed on in split order (see the top).
-    const bool split_k = w.splits > 1, last = split == w.splits - 1;
+    // Split-K (see the top): every split stores its partial tile in its own slice of the workspace and
+    // counts itself in; the last to arrive adds the slices in split order and runs the epilogue.
+    const bool split_k = w.splits > 1;
+    bool finisher = true;
     const int64_t tile = static_cast<int64_t>(blockIdx.y) * gridDim.x + blockIdx.x;
-    float* part = split_k ? w.partial + tile * (WBM * BN) : nullptr;
-    if (split_k && split > 0) {
-      if (tid == 0) flag_wait(w.flags + tile, split);
+    float* const part = split_k ? w.partial + tile * w.splits * (WBM * BN) : nullptr;
+    if (split_k) {
+#pragma unroll 1
+      for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
+        const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
+        float4* mine = reinterpret_cast<float4*>(part + split * (WBM * BN) + r * BN + c);
+        mine[0] = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c);
+        mine[1] = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c + 4);
+      }
+      __syncthreads();  // the slice is stored, by every thread
+      int* last = reinterpret_cast<int*>(smem + T::LAST_OFFSET);
+      if (tid == 0) *last = split_arrive(w.flags + tile) == w.splits - 1;
       __syncthreads();
+      finisher = *last != 0;
     }
-    // One loop and one store8 for both: the epilogue's code (activations, dtypes) is inlined once.
-    for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
-      const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
-      alignas(16) float v[8];
-      *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c);
-      *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c + 4);
-      if (split_k) {
-        float4* pp = reinterpret_cast<float4*>(part + r * BN + c);
-        if (split > 0) {
-          const float4 p0 = pp[0], p1 = pp[1];
-          const float p[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
-#pragma unroll
-          for (int q = 0; q < 8; ++q) v[q] = p[q] + v[q];  // the earlier splits' sum first: one order
+    // One loop and one store8: the epilogue's code (activations, dtypes) is inlined once.
+    if (finisher)
+      for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
+        const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
+        alignas(16) float v[8];
+        *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c);
+        *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(cs + r * T::C_LD + c + 4);
+        if (split_k) {
+          // In split order whichever split finishes: the same sums, bit for bit, on every run.
+          const float4 own0 = *reinterpret_cast<const float4*>(v), own1 = *reinterpret_cast<const float4*>(v + 4);
+          float4 s0 = own0, s1 = own1;
+#pragma unroll 1
+          for (int z = 0; z < w.splits; ++z) {
+            const float4* src = reinterpret_cast<const float4*>(part + z * (WBM * BN) + r * BN + c);
+            const float4 p0 = z == split ? own0 : load_partial(src), p1 = z == split ? own1 : load_partial(src + 1);
+            s0 = z == 0 ? p0 : add4(s0, p0);
+            s1 = z == 0 ? p1 : add4(s1, p1);
+          }
+          *reinterpret_cast<float4*>(v) = s0;
+          *reinterpret_cast<float4*>(v + 4) = s1;
         }
-        if (!last) {
-          pp[0] = *reinterpret_cast<const float4*>(v);
-          pp[1] = *reinterpret_cast<const float4*>(v + 4);
-          continue;
-        }
+        if (m0 + r < g.m && n0 + c < g.n) store8(w, t, ro, m0 + r, n0 + c, v);
       }
-      if (m0 + r < g.m && n0 + c < g.n) store8(w, t, ro, m0 + r, n0 + c, v);
-    }
-    if (split_k && !last) {
-      __syncthreads();  // the tile's sums are all stored
-      if (tid == 0) {
-        __threadfence();
-        flag_release(w.flags + tile, split + 1);
-      }
-    }
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.
     fence_proxy_async();
     // Clusters: the other blocks' producers may multicast the next batch entry into this block's stages
@@ -403,7 +412,7 @@ int wgmma_splits(const DeviceCaps& caps, const kp_matmul_desc& d) { return split
 size_t wgmma_workspace(const DeviceCaps& caps, const kp_matmul_desc& d) {
   if (splits(caps, d) == 1) return 0;
   const int64_t tiles = grid_tiles(caps, d);
-  return flag_bytes(tiles) + static_cast<size_t>(tiles) * WBM * 256 * sizeof(float);
+  return flag_bytes(tiles) + static_cast<size_t>(tiles) * splits(caps, d) * WBM * 256 * sizeof(float);
 }
 int wgmma_tile_n(const DeviceCaps& caps, const kp_matmul_desc& d) { return tile_n(caps, d); }
 #else  // no wgmma kernel in this build: never chosen, so these only have to be consistent

@@ -157,20 +157,16 @@ __device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t cluster_bar) {
   asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_bar) : "memory");
 }
-// Split-K's hand-off between blocks of one output tile (gemm_wgmma.cu): the flag is written with release
-// once the block's partial sums are stored, and read with acquire (gpu scope) before the next block
-// reads them. The waiting block backs off between reads: it only waits for a block launched before it.
-__device__ __forceinline__ void flag_release(int* flag, int value) {
-  asm volatile("st.release.gpu.global.b32 [%0], %1;\n" ::"l"(flag), "r"(value) : "memory");
+// Split-K's count of the splits done with an output tile (gemm_wgmma.cu), acq_rel at gpu scope: a
+// block's partial tile, stored before (by all its threads, ordered by the barrier before the add), is
+// visible to the block that sees its count later, and that block sees every earlier split's.
+__device__ __forceinline__ int split_arrive(int* count) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n" : "=r"(old) : "l"(count) : "memory");
+  return old;
 }
-__device__ __forceinline__ void flag_wait(const int* flag, int value) {
-  for (;;) {
-    int v;
-    asm volatile("ld.acquire.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(flag) : "memory");
-    if (v == value) return;
-    __nanosleep(64);
-  }
-}
+// Another block's partial sums, read through L2 only (.cg): no line of them this SM's L1 might hold.
+__device__ __forceinline__ float4 load_partial(const float4* p) { return __ldcg(p); }
 // One box of a rank-3 tensor map into shared memory, completing on bar (PTX ISA "cp.async.bulk.tensor",
 // .tile mode; the mbarrier's transaction count drops by the box's bytes, zero-filled parts included).
 __device__ __forceinline__ void tma_load(uint32_t dst, const kp_tensor_map* map, uint32_t bar, int c0, int c1, int c2) {

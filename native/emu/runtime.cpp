@@ -271,9 +271,10 @@ void wait_here(int kind, uint64_t generation) {
   g_cur->waiting = 0;
 }
 
-// KERNELPORT_EMU_ORDER=reverse: threads take their turns from the last to the first, so that a kernel
-// whose correctness leans on the order threads run between barriers (a missing __syncthreads between a
-// write and another warp's read) fails one of the two orders.
+// KERNELPORT_EMU_ORDER=reverse: threads take their turns from the last to the first, and blocks run from
+// the last to the first, so that a kernel whose correctness leans on the order threads run between
+// barriers (a missing __syncthreads between a write and another warp's read) or on blocks running in
+// launch order fails one of the two orders.
 bool env_reverse() {
   static const bool r = [] {
     const char* s = std::getenv("KERNELPORT_EMU_ORDER");
@@ -494,9 +495,15 @@ void run_launch(Dim3 grid, Dim3 block, size_t smem, Dim3 cluster, const std::fun
   g_launch_error.clear();
   g_stats.launches++;
   if (g_fibers.size() < threads * g_cluster) g_fibers.resize(threads * g_cluster);
-  for (unsigned z = 0; z < grid.z && g_launch_status == kSuccess; ++z)
-    for (unsigned y = 0; y < grid.y && g_launch_status == kSuccess; y += cluster.y)
-      for (unsigned x = 0; x < grid.x && g_launch_status == kSuccess; x += cluster.x) {
+  // Clusters in launch order, or from the last to the first (KERNELPORT_EMU_ORDER=reverse): a GPU
+  // promises no order between blocks either.
+  const bool reverse = env_reverse();
+  const unsigned nz = grid.z, ny = grid.y / cluster.y, nx = grid.x / cluster.x;
+  for (unsigned zi = 0; zi < nz && g_launch_status == kSuccess; ++zi)
+    for (unsigned yi = 0; yi < ny && g_launch_status == kSuccess; ++yi)
+      for (unsigned xi = 0; xi < nx && g_launch_status == kSuccess; ++xi) {
+        const unsigned z = reverse ? nz - 1 - zi : zi, y = (reverse ? ny - 1 - yi : yi) * cluster.y,
+                       x = (reverse ? nx - 1 - xi : xi) * cluster.x;
         for (unsigned c = 0; c < g_cluster; ++c) {
           g_blocks[c].idx = Dim3{x + c % cluster.x, y + c / cluster.x, z};
           g_stats.blocks++;

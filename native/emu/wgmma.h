@@ -249,12 +249,9 @@ inline uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
   if (rank >= ::kp_emu::cluster_size()) ::kp_emu::raise_fault("mapa to a block outside the cluster");
   return kEmuClusterAddr | (rank << 20) | (addr & 0xfffffu);
 }
-// Split-K's hand-off (kernels/gpu/wgmma.cuh). Blocks run one after another here, in launch order: a flag
-// not yet set would never be, which a GPU would show as a hang.
-inline void flag_release(int* flag, int value) { *flag = value; }
-inline void flag_wait(const int* flag, int value) {
-  if (*flag != value) ::kp_emu::raise_fault("split-K flag wait: the earlier split of the tile never released it");
-}
+// Split-K's count (kernels/gpu/wgmma.cuh). Blocks run one after another here: a plain add is atomic.
+inline int split_arrive(int* count) { return (*count)++; }
+inline float4 load_partial(const float4* p) { return *p; }
 inline void mbar_wait(uint32_t bar, uint32_t parity) {
   // A GPU would hang: when no mbarrier anywhere has changed for this many turns of the other threads,
   // nothing will arrive.

@@ -248,12 +248,12 @@ int main() {
   EXPECT(tile(caps(9, 0), mm(KP_BF16, 512, 4096, 4096)) == "128x128");
   EXPECT(kp::gpu::matmul_workspace(caps(9, 0), mm(KP_BF16, 512, 4096, 4096), p, p) == 0);
   // KERNELPORT_GPU_GEMM_SPLITK=2: 2 splits of 32 K tiles, 256 wide (so paired); the workspace holds a
-  // flag and an f32 tile per tile.
+  // flag per tile and an f32 tile per tile and split.
   DeviceCaps split2 = caps(9, 0);
   split2.gemm_splitk = 2;
   EXPECT(v(split2, mm(KP_BF16, 512, 4096, 4096)) == "gemm-wgmma-cluster2-splitk-bf16");
   EXPECT(tile(split2, mm(KP_BF16, 512, 4096, 4096)) == "128x256");
-  EXPECT(kp::gpu::matmul_workspace(split2, mm(KP_BF16, 512, 4096, 4096), p, p) == 256 + size_t(64) * 128 * 256 * 4);
+  EXPECT(kp::gpu::matmul_workspace(split2, mm(KP_BF16, 512, 4096, 4096), p, p) == 256 + size_t(2) * 64 * 128 * 256 * 4);
   DeviceCaps split2_forced = caps(9, 0, 32, 3);
   split2_forced.gemm_splitk = 2;
   EXPECT(v(split2_forced, mm(KP_F16, 512, 4096, 4096)) == "gemm-wgmma-splitk-f16");  // forced wgmma: no clusters
