@@ -259,6 +259,28 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(got.cuda).toBe(0);
   }, 120_000);
 
+  it('the device cache holds up to a quarter of device memory: 1.25 GiB of outputs disposed and made again come from it', async () => {
+    // Two rounds of 320 live 4 MiB tensors, disposed after each round. Under the cap the second round takes
+    // the first round's blocks (no allocation); over it, disposing gives the cache back (a device sync and
+    // a free per block) and the second round allocates again.
+    const script = `
+      import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+        const dev = await open('cuda');
+        for (let round = 0; round < 2; round++) {
+          const held = Array.from({ length: 320 }, () => dev.empty([1024, 1024]));
+          await dev.sync();
+          held.forEach((t) => t.dispose());
+        }
+        dev.dispose();
+      });`;
+    const big = await run(['--input-type=module', '-e', script], { KERNELPORT_EMU_MEMORY_MB: '8192' }); // cap 2 GiB
+    const small = await run(['--input-type=module', '-e', script], { KERNELPORT_EMU_MEMORY_MB: '2048' }); // cap 512 MiB
+    for (const r of [big, small]) expect(r.status, r.stderr).toBe(0);
+    expect(big.ops.mallocs).toBe(320);
+    expect(small.ops.mallocs).toBeGreaterThanOrEqual(2 * 320 - 128);
+    expect(small.ops.frees).toBeGreaterThan(0);
+  }, 120_000);
+
   it('copy on the device (a device-to-device copy on the GPU stream): ordered after the kernel that wrote its source and before later ones', async () => {
     const got = await onCuda(`
         const a = dev.tensor(Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 7) - 3), [64, 64]);

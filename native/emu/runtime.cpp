@@ -135,9 +135,10 @@ int g_launch_status = kSuccess;
 uint64_t g_block_serial = 0;
 
 // KERNELPORT_EMU_STATS=1: at exit, what ran (launches, and warp-collective operations by kind), so a
-// test can tell that a forced kernel path really took the tensor-core instructions.
+// test can tell that a forced kernel path really took the tensor-core instructions, and the device
+// allocations and frees (what a caching allocator saved).
 struct Stats {
-  unsigned long long launches = 0, blocks = 0;
+  unsigned long long launches = 0, blocks = 0, mallocs = 0, frees = 0;
   std::unordered_map<const void*, unsigned long long> collectives;
   ~Stats() {
     const char* s = std::getenv("KERNELPORT_EMU_STATS");
@@ -146,6 +147,7 @@ struct Stats {
     std::map<std::string, unsigned long long> by_name;  // each translation unit has its own combine functions
     for (const auto& [fn, n] : collectives) by_name[collective_name(fn)] += n;
     for (const auto& [name, n] : by_name) std::fprintf(stderr, ", %s %llu", name.c_str(), n);
+    std::fprintf(stderr, ", mallocs %llu, frees %llu", mallocs, frees);
     std::fprintf(stderr, "\n");
   }
 };
@@ -454,6 +456,7 @@ int malloc_device(void** p, size_t bytes) {
   if (posix_memalign(&m, 256, std::max<size_t>(bytes, 1)) != 0) return kMemoryAllocation;
   g_allocs[m] = bytes;
   g_used += bytes;
+  g_stats.mallocs++;
   *p = m;
   return kSuccess;
 }
@@ -465,6 +468,7 @@ int free_device(void* p) {
   if (it == g_allocs.end()) return kInvalidValue;
   g_used -= it->second;
   g_allocs.erase(it);
+  g_stats.frees++;
   std::free(p);
   return kSuccess;
 }

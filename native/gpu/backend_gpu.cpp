@@ -54,6 +54,10 @@ struct State {
   std::unordered_map<void*, size_t> live;
   std::vector<kp_gpu_event_t> events;
   size_t cached_bytes = 0;
+  // Above this the cache is given back (a device sync and a free of every cached block): a quarter of
+  // the device's memory. A fixed 1 GiB made 500 live 4 MiB outputs on an H100 cost a malloc per op and a
+  // sync per dispose (enqueue 54 us per op against 20 with 50 live).
+  size_t cache_cap = size_t(1) << 30;
 
   std::mutex upload_mutex;
   void* up_staging = nullptr;
@@ -255,8 +259,8 @@ void free_block(State* s, void* p) {
   kp_gpu_event_record(ev, s->stream);  // reuse waits until the stream has passed every use of p
   s->cache.emplace(size, Block{p, size, ev});
   s->cached_bytes += size;
-  // Keep the cache from hoarding: above 1 GiB, give the oldest-fitting big blocks back.
-  if (s->cached_bytes > (size_t(1) << 30)) {
+  // Keep the cache from hoarding memory other processes may want: above the cap, give it all back.
+  if (s->cached_bytes > s->cache_cap) {
     kp_gpu_stream_sync(s->stream);
     release_cache(s);
   }
@@ -288,6 +292,9 @@ kp_status p_create(int32_t index, void** out) {
     if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
     if (const char* x = std::getenv("KERNELPORT_GPU_EXACT_ALLOC")) s->exact_alloc = *x && *x != '0';
     s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);
+    size_t free_b = 0, total = 0;
+    if (kp_gpu_mem_info(&free_b, &total) == kp_gpu_success && total > 0) s->cache_cap = total / 4;
+    else (void)kp_gpu_last_error();
     check(s, kp_gpu_stream_create(&s->stream), KP_GPU_VENDOR_NAME " stream create");
     check(s, kp_gpu_stream_create(&s->upload), KP_GPU_VENDOR_NAME " stream create");
   });
