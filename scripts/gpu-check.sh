@@ -132,6 +132,13 @@ if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   # The clustered GEMMs forced on every descriptor validate has (auto pairs blocks only where tiles are 256 wide)
   KERNELPORT_GPU_GEMM=wgmma-cluster run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster.md"
   KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster2x2.md"
+  # Where the GEMM's time goes, block by block (K loop, split-K's count, epilogue): the fused case and
+  # plain at M = 512 and 4096 (native/test/wgmma_trace.cu, gemm_wgmma.cu built with KP_WGMMA_TRACE)
+  if stale build/wgmma_trace native/test/wgmma_trace.cu; then
+    "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -DKP_WGMMA_TRACE -Inative/include -Inative/gpu -Ikernels \
+      native/test/wgmma_trace.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_trace || echo "gpu-check: the wgmma trace did not build" >&2
+  fi
+  [ -x build/wgmma_trace ] && run bash -c "{ build/wgmma_trace 512; build/wgmma_trace 512 plain; build/wgmma_trace 4096 plain; } | tee '$OUT/wgmma-trace.txt'"
   # Split-K forced 3 ways wherever the batch is 1 (opt-in: auto never splits)
   KERNELPORT_GPU_GEMM=wgmma-cluster KERNELPORT_GPU_GEMM_SPLITK=3 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-splitk3.md"
 fi

@@ -22,6 +22,7 @@ const release = join(root, 'build', 'Release');
 const lib = join(release, 'libkernelport_cuda.so');
 const fakeDriver = join(release, 'libkp_fake_cuda_driver.so');
 const fakePlugin = join(release, 'libkp_fake_gpu_plugin.so');
+const nvcc = existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : 'nvcc';
 const haveNvcc = existsSync('/usr/local/cuda/bin/nvcc') || spawnSync('nvcc', ['--version']).status === 0;
 const haveReadelf = spawnSync('readelf', ['--version']).status === 0;
 
@@ -54,7 +55,6 @@ function child(env: Record<string, string>, body: string): { probe: NativeGpuPro
 // for a session once: a GPU run is rare, a compile is not. Also each kernel's size in SASS instructions
 // (its .text section / 16 bytes), from the cubin.
 async function ptxasReport(source: string): Promise<{ report: string; instructions: Map<string, number> }> {
-  const nvcc = existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : 'nvcc';
   const dir = mkdtempSync(join(tmpdir(), 'kp-ptxas-'));
   const cubin = join(dir, 'k.cubin');
   const args = ['-cubin', '-gencode=arch=compute_90a,code=sm_90a', '-O3', '-std=c++17', '-DKP_CUDA_SM90A=1', '-DKP_GPU_VENDOR_CUDA',
@@ -100,6 +100,27 @@ describe('cuda build', () => {
     }
   }, 600_000);
 
+
+  it.skipIf(!haveNvcc)('the hand-built GPU timeline check compiles: its driver and the GEMM with the trace marks (KP_WGMMA_TRACE)', async () => {
+    // gpu-check --sm90 builds native/test/wgmma_trace.cu on the GPU machine; a break found there costs device time.
+    const dir = mkdtempSync(join(tmpdir(), 'kp-trace-'));
+    const common = ['-c', '-gencode=arch=compute_90a,code=sm_90a', '-O1', '-std=c++17', '-DKP_CUDA_SM90A=1', '-DKP_WGMMA_TRACE', '-Inative/include', '-Inative/gpu', '-Ikernels'];
+    try {
+      await Promise.all(
+        ['native/test/wgmma_trace.cu', 'kernels/gpu/gemm_wgmma.cu'].map(
+          (source, i) =>
+            new Promise<void>((resolve, reject) =>
+              execFile(nvcc, [...common, source, '-o', join(dir, `${i}.o`)], { cwd: root, maxBuffer: 1 << 24 }, (err, _out, stderr) =>
+                err ? reject(new Error(`${source}: ${stderr}`)) : resolve(),
+              ),
+            ),
+        ),
+      );
+      expect(existsSync(join(dir, '0.o')) && existsSync(join(dir, '1.o'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
 
   it.skipIf(!haveNvcc)('builds libkernelport_cuda.so when nvcc is present, needing only the driver at run time', () => {
     expect(existsSync(lib), `${lib} missing: CMake found nvcc but did not build the cuda backend`).toBe(true);

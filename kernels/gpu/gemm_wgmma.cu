@@ -34,6 +34,9 @@
 
 namespace kp {
 namespace gpu {
+#if defined(KP_WGMMA_TRACE)
+unsigned long long* g_wgmma_trace = nullptr;
+#endif
 
 #if defined(KP_WGMMA_HOST)
 namespace {
@@ -62,7 +65,29 @@ struct WgmmaArgs {
   int32_t splits, kper;
   int* flags;      // per output tile (x + gridDim.x * y): the splits done with it; zeroed before the launch
   float* partial;  // per output tile, per split: WBM x BN f32 partial sums, row-major
+#if defined(KP_WGMMA_TRACE)
+  unsigned long long* trace;  // native/test/wgmma_trace.cu: per block, kTraceWords words
+#endif
 };
+
+#if defined(KP_WGMMA_TRACE)
+// A build for native/test/wgmma_trace.cu only: thread 0 of each block writes the global timer at 5 points
+// (start, K loop done, split-K's count taken, epilogue done, exit) and its SM, where g_wgmma_trace points.
+constexpr int kTraceWords = 6;
+#define WGMMA_MARK(i) wgmma_mark(w.trace, tid, i)
+__device__ __forceinline__ void wgmma_mark(unsigned long long* trace, int tid, int i) {
+  if (!trace || tid != 0) return;
+  unsigned long long t;
+  unsigned sm;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+  const unsigned blk = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  trace[blk * kTraceWords + i] = t;
+  trace[blk * kTraceWords + 5] = sm;
+}
+#else
+#define WGMMA_MARK(i) (void)0
+#endif
 
 #if defined(KP_WGMMA_OPS)
 template <int BN, bool BF16, int TRANS_B>
@@ -122,6 +147,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
   const uint32_t full0 = sbase + WSTAGES * T::STAGE_BYTES, empty0 = full0 + WSTAGES * 8;
   const GemmArgs& g = w.g;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  WGMMA_MARK(0);
   const int split = w.splits > 1 ? static_cast<int>(blockIdx.z) : 0;
   const int kt_first = split * w.kper;  // this block's first K tile
   const int all_ktiles = static_cast<int>((g.k + WBK - 1) / WBK);
@@ -238,6 +264,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       }
     }
     __syncthreads();  // the accumulator tile is in shared memory
+    WGMMA_MARK(1);
     int64_t ao, bo, ro;
     batch_offsets(g.map, t, &ao, &bo, &ro);
     const float* cs = reinterpret_cast<const float*>(smem);
@@ -261,6 +288,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       __syncthreads();
       finisher = *last != 0;
     }
+    WGMMA_MARK(2);
     // One loop and one store8: the epilogue's code (activations, dtypes) is inlined once.
     if (finisher)
       for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
@@ -284,6 +312,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
         }
         if (m0 + r < g.m && n0 + c < g.n) store8(w, t, ro, m0 + r, n0 + c, v);
       }
+    WGMMA_MARK(3);
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.
     fence_proxy_async();
     // Clusters: the other blocks' producers may multicast the next batch entry into this block's stages
@@ -292,6 +321,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
     else __syncthreads();
     it0 += ktiles;
   }
+  WGMMA_MARK(4);
 #endif
 }
 
@@ -340,10 +370,11 @@ int64_t batch_count(const kp_matmul_desc& d) {
 int64_t tiles256(const kp_matmul_desc& d) { return (d.m + WBM - 1) / WBM * ((d.n + 255) / 256) * batch_count(d); }
 
 // Split-K (see the top): opt-in only. KERNELPORT_GPU_GEMM_SPLITK=n: n splits (at most one per K tile)
-// wherever the batch is 1; 0 (auto) and 1: never. Measured on an H100 (2026-11-27,
-// bench/results/h100-2026-11-27): 512 x 4096 x 4096 bf16 + bias + GELU took 76 us with 2 splits of
-// 256-wide tiles (paired or not) against 50 us for 128 tiles 128 wide; ncu showed the multiprocessors
-// busy 65 % of the kernel (the split tiles' last blocks ran long), so auto does not split.
+// wherever the batch is 1; 0 (auto) and 1: never. On an H100 (2026-11-27, bench/results/h100-2026-11-27,
+// native/test/wgmma_trace.cu) 512 x 4096 x 4096 bf16 + bias + GELU took 83 us with 2 splits against 50 us
+// on 128-wide tiles: the K loops did split (26 us either way), but the epilogue phase, which nothing
+// overlaps, grew from 20 us (128 x 128 outputs) to 10 us of partial-tile stores and 42 us of the
+// finishing block's epilogue (128 x 256 outputs, the other split's partial read back).
 int splits(const DeviceCaps& caps, const kp_matmul_desc& d) {
   const int64_t ktiles = (d.k + WBK - 1) / WBK;
   if (caps.gemm_splitk <= 1 || batch_count(d) != 1 || ktiles < 2) return 1;
@@ -434,6 +465,9 @@ bool launch_gemm_wgmma(const DeviceCaps& caps, kp_gpu_stream_t stream, const kp_
   w.b_batched = sb != 0;
   w.vec_out = g.n % 8 == 0 && aligned16(g.ep.out);
   w.splits = splits(caps, d);
+#if defined(KP_WGMMA_TRACE)
+  w.trace = g_wgmma_trace;
+#endif
   w.kper = static_cast<int32_t>(((g.k + WBK - 1) / WBK + w.splits - 1) / w.splits);
   const size_t fb = w.splits > 1 ? flag_bytes(grid_tiles(caps, d)) : 0;
   if (w.splits > 1 && !workspace) return false;
