@@ -96,38 +96,36 @@ __device__ __forceinline__ void wgmma_tile(float (&d)[BN / 2], uint64_t da, uint
   else wgmma_ss_m64n128k16<BF16, TRANS_B>(d, da, db);
 }
 
-// 8 consecutive outputs (i, j..j+7) of batch entry t through the epilogue.
-__device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro, int64_t i, int64_t j, const float* c) {
+__device__ __forceinline__ float4 add4(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
+
+// 8 consecutive outputs (i, j..j+7) of batch entry t through the epilogue (epilogue8: the 8 at once).
+__device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro, int64_t i, int64_t j, float (&v)[8]) {
   const Epilogue& e = w.g.ep;
-  const float4 lo = *reinterpret_cast<const float4*>(c), hi = *reinterpret_cast<const float4*>(c + 4);
-  float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+  epilogue8(e, ro, i, j, v);
   const int64_t base = (t * e.m + i) * e.n + j;
   if (w.vec_out && j + 8 <= e.n) {
-#pragma unroll
-    for (int q = 0; q < 8; ++q) v[q] = epilogue_value(e, ro, i, j + q, v[q]);
     if (e.out_dtype == KP_F32) {
       float4* o = reinterpret_cast<float4*>(static_cast<float*>(e.out) + base);
       o[0] = make_float4(v[0], v[1], v[2], v[3]);
       o[1] = make_float4(v[4], v[5], v[6], v[7]);
-    } else {
-      uint32_t p[4];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const uint32_t x0 = e.out_dtype == KP_BF16 ? f32_to_bf16(v[2 * q]) : f32_to_f16(v[2 * q]);
-        const uint32_t x1 = e.out_dtype == KP_BF16 ? f32_to_bf16(v[2 * q + 1]) : f32_to_f16(v[2 * q + 1]);
-        p[q] = x0 | (x1 << 16);
-      }
-      *reinterpret_cast<uint4*>(static_cast<uint16_t*>(e.out) + base) = make_uint4(p[0], p[1], p[2], p[3]);
+      return;
     }
+    uint32_t p[4];
+    if (e.out_dtype == KP_BF16) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p[q] = f32_to_bf16(v[2 * q]) | (static_cast<uint32_t>(f32_to_bf16(v[2 * q + 1])) << 16);
+    } else {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p[q] = f32_to_f16(v[2 * q]) | (static_cast<uint32_t>(f32_to_f16(v[2 * q + 1])) << 16);
+    }
+    *reinterpret_cast<uint4*>(static_cast<uint16_t*>(e.out) + base) = make_uint4(p[0], p[1], p[2], p[3]);
   } else {
 #pragma unroll
     for (int q = 0; q < 8; ++q)
-      if (j + q < e.n) store_el(e.out, e.out_dtype, base + q, epilogue_value(e, ro, i, j + q, v[q]));
+      if (j + q < e.n) store_el(e.out, e.out_dtype, base + q, v[q]);
   }
 }
 #endif  // KP_WGMMA_OPS
-
-__device__ __forceinline__ float4 add4(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
 
 // Thread-block clusters of CM blocks along M by CN along N (rank = x + CN·y). Blocks of one cluster
 // column (same N tile) share B tiles, blocks of one row (same M tile) share A tiles: each block loads
