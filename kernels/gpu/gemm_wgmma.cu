@@ -7,7 +7,7 @@
 // 64-deep K tile. Partial tiles (M, N and K tails) come from TMA's zero fill of the box outside the
 // tensor: the K tail adds zeros, the M/N tails are masked in the epilogue. After the K loop the
 // accumulators go through shared memory (the drained stages) so that all 288 threads run the fused
-// epilogue (common.cuh epilogue_value) on 8 consecutive columns each, with 16-byte stores where the
+// epilogue (common.cuh epilogue8) on 8 consecutive columns each, with 16-byte stores where the
 // output allows. K is summed in one fixed order: results are deterministic.
 //
 // Split-K (batch 1, wgmma_splits; opt-in, KERNELPORT_GPU_GEMM_SPLITK=n, see splits()): S blocks share
