@@ -5,6 +5,8 @@
 # instruction), all packed into $GPU_PROFILE_OUT/profile.tgz (default bench/results/gpu-profile).
 # Needs a built tree (npm run build) and ncu on the PATH (or NCU=...). Usage:
 #   bash scripts/gpu-profile.sh [name ...]     names: attn-wgmma-p16 attn-mma-p16 attn-wgmma gemm gemm-cluster2 gemm-cluster2x2
+#                                              gemm-fused (the 512x4096x4096 bias + GELU case, whose epilogue
+#                                              took 20 of 47 us on the H100: native/test/wgmma_trace.cu)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 NCU="${NCU:-$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)}"
@@ -24,6 +26,7 @@ attn-wgmma|KERNELPORT_GPU_ATTENTION=wgmma|flash_wgmma|${ATT}
 gemm|KERNELPORT_GPU_GEMM=auto|gemm_wgmma|gemm_bf16_4096
 gemm-cluster2|KERNELPORT_GPU_GEMM=wgmma-cluster|gemm_wgmma|gemm_bf16_4096
 gemm-cluster2x2|KERNELPORT_GPU_GEMM=wgmma-cluster2x2|gemm_wgmma|gemm_bf16_4096
+gemm-fused|KERNELPORT_GPU_GEMM=auto|gemm_wgmma|gemm_bias_gelu_bf16_512x4096x4096
 EOF
 }
 
