@@ -10,6 +10,7 @@ GOALS = {
         "gemm_f32_4096": (None, "full f32 (SIMT) / torch.matmul with TF32 off"),
         "gemm_tf32_4096": (None, "allowTf32 / torch.matmul with allow_tf32"),
         "gemm_bias_gelu_bf16_512x4096x4096": (1.00, "fused vs torch's unfused matmul+bias+gelu"),
+        "gemm_bf16_512x4096x4096": (None, "the same GEMM without bias and GELU / torch.matmul (the epilogue's share)"),
         "attention_causal_bf16_b4h32s2048d128": (0.60, "kernelport speed / SDPA (P kept to f32 accuracy)"),
         "attention_causal_bf16_b4h32s2048d128_p16": (0.60, "allowP16 (P rounded to bf16, as SDPA does) / SDPA"),
         "decode_bf16_b4h32skv4096d128": (0.70, "fraction of the table's HBM bandwidth"),

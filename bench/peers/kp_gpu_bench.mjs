@@ -93,6 +93,9 @@ async function cudaCases() {
   const [m, k] = [512, 4096];
   await bench('gemm_bias_gelu_bf16_512x4096x4096', () => [u16('bf16', [m, k]), u16('bf16', [k, n]), u16('bf16', [n])],
     (a, w, bias) => dev.matmul(a, w, { bias, activation: 'gelu' }), 50, { flops: 2 * m * k * n }, { op: 'matmul', m, n, k, dtype: 'bf16' });
+  // The same GEMM without bias and GELU: beside the fused row, the epilogue's share of it.
+  await bench('gemm_bf16_512x4096x4096', () => [u16('bf16', [m, k]), u16('bf16', [k, n])], (a, w) => dev.matmul(a, w), 50,
+    { flops: 2 * m * k * n }, { op: 'matmul', m, n, k, dtype: 'bf16' });
   {
     const [B, H, S, D] = [4, 32, 2048, 128];
     for (const allowP16 of [false, true])
