@@ -119,7 +119,7 @@ nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '
 # The hand-built tensor-core checks and validate on the opt-in tensor-core paths.
 tensor_core_checks() {
 # A hand-built check is rebuilt when missing or older than a source it is built from (build/ may be carried).
-stale() { [ ! -x "$1" ] || [ -n "$(find kernels/gpu native/gpu native/vendors native/include "$2" -newer "$1" -print -quit)" ]; }
+stale() { [ ! -x "$1" ] || [ -n "$(find kernels/gpu native/gpu native/vendors native/include native/test/wgmma_test_util.h "$2" -newer "$1" -print -quit)" ]; }
 # The wgmma check needs an sm_90 device and the sm_90a target: built here when stale (about 30 s).
 if [ $SM90 -eq 1 ] && stale build/wgmma_check native/test/wgmma_check.cu; then
   "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \

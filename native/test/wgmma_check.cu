@@ -12,20 +12,11 @@
 #include <cstring>
 #include <vector>
 
-#include "../../kernels/gpu/kernels.h"
+#include "wgmma_test_util.h"
 
 using kp::gpu::DeviceCaps;
 
 static int failures = 0;
-
-#define CK(x)                                                                              \
-  do {                                                                                     \
-    cudaError_t e_ = (x);                                                                  \
-    if (e_ != cudaSuccess) {                                                               \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(2);                                                                        \
-    }                                                                                      \
-  } while (0)
 
 static uint16_t to_16(float f, bool bf16) {
   uint32_t x;
@@ -74,20 +65,6 @@ struct Case {
   kp_activation act;
   const char* expect;  // variant expected in auto mode (nullptr: not checked)
 };
-
-static DeviceCaps device_caps(int mode, int splitk = 0) {
-  DeviceCaps c;
-  int dev = 0;
-  CK(cudaGetDevice(&dev));
-  CK(cudaDeviceGetAttribute(&c.cc_major, cudaDevAttrComputeCapabilityMajor, dev));
-  CK(cudaDeviceGetAttribute(&c.cc_minor, cudaDevAttrComputeCapabilityMinor, dev));
-  CK(cudaDeviceGetAttribute(&c.warp_size, cudaDevAttrWarpSize, dev));
-  CK(cudaDeviceGetAttribute(&c.multiprocessors, cudaDevAttrMultiProcessorCount, dev));
-  CK(cudaDeviceGetAttribute(&c.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  c.gemm_mode = mode;
-  c.gemm_splitk = splitk;
-  return c;
-}
 
 static void run_case(const Case& cs, bool time_it, int wg_mode, int splitk) {
   const bool bf16 = cs.dt == KP_BF16;
@@ -193,23 +170,11 @@ static void run_case(const Case& cs, bool time_it, int wg_mode, int splitk) {
   (void)v1;
   (void)v3;
   if (time_it) {
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
     const double flops = 2.0 * cs.m * cs.n * cs.k * cs.batch;
     const DeviceCaps* modes[4] = {&autoc, &mma, &wg, &split2};
     for (const DeviceCaps* c : modes) {
-      for (int i = 0; i < 5; ++i) kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2, ws);
-      const int iters = 30;
-      CK(cudaEventRecord(e0));
       const char* v = nullptr;
-      for (int i = 0; i < iters; ++i) v = kp::gpu::launch_matmul(*c, 0, d, da, db, dbias, dres, o2, ws);
-      CK(cudaEventRecord(e1));
-      CK(cudaEventSynchronize(e1));
-      CK(cudaGetLastError());
-      float ms = 0;
-      CK(cudaEventElapsedTime(&ms, e0, e1));
-      ms /= iters;
+      const float ms = time_matmul(*c, d, da, db, dbias, dres, o2, ws, 5, 30, &v);
       std::printf("   time %-32s %.4f ms = %.1f TFLOP/s%s\n", v, ms, flops / ms / 1e9, c == &split2 ? " (K split 2 ways)" : "");
     }
   }

@@ -13,24 +13,10 @@
 #include <cstring>
 #include <vector>
 
-#include "../../kernels/gpu/kernels.h"
+#include "wgmma_test_util.h"
 
 namespace kp { namespace gpu { extern unsigned long long* g_wgmma_trace; } }
 using kp::gpu::DeviceCaps;
-
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { std::printf("CUDA error %s at line %d\n", cudaGetErrorString(e_), __LINE__); std::exit(2); } } while (0)
-
-static DeviceCaps caps(int mode, int splitk) {
-  DeviceCaps c;
-  CK(cudaDeviceGetAttribute(&c.cc_major, cudaDevAttrComputeCapabilityMajor, 0));
-  CK(cudaDeviceGetAttribute(&c.cc_minor, cudaDevAttrComputeCapabilityMinor, 0));
-  CK(cudaDeviceGetAttribute(&c.warp_size, cudaDevAttrWarpSize, 0));
-  CK(cudaDeviceGetAttribute(&c.multiprocessors, cudaDevAttrMultiProcessorCount, 0));
-  CK(cudaDeviceGetAttribute(&c.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
-  c.gemm_mode = mode;
-  c.gemm_splitk = splitk;
-  return c;
-}
 
 static double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -66,28 +52,16 @@ int main(int argc, char** argv) {
       {"auto", 0, 0}, {"wgmma, no split", 3, 1}, {"wgmma, K split 2", 3, 2}, {"wgmma pairs, K split 2", 4, 2},
       {"wgmma, K split 4", 3, 4}, {"wgmma pairs, no split", 4, 1}};
   size_t ws_bytes = 0;
-  for (const Mode& m : modes) ws_bytes = std::max(ws_bytes, kp::gpu::matmul_workspace(caps(m.mode, m.splitk), d, a, b));
+  for (const Mode& m : modes) ws_bytes = std::max(ws_bytes, kp::gpu::matmul_workspace(device_caps(m.mode, m.splitk), d, a, b));
   void* ws = nullptr;
   if (ws_bytes) CK(cudaMalloc(&ws, ws_bytes));
   std::printf("%lld x %lld x %lld bf16, %s\n", static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K),
               plain ? "plain" : "bias + GELU");
-  cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
   for (const Mode& m : modes) {
-    const DeviceCaps c = caps(m.mode, m.splitk);
+    const DeviceCaps c = device_caps(m.mode, m.splitk);
     kp::gpu::g_wgmma_trace = nullptr;
-    for (int i = 0; i < 20; ++i) kp::gpu::launch_matmul(c, 0, d, a, b, bias, nullptr, out, ws);
-    CK(cudaEventRecord(e0));
-    const int iters = 50;
     const char* v = nullptr;
-    for (int i = 0; i < iters; ++i) v = kp::gpu::launch_matmul(c, 0, d, a, b, bias, nullptr, out, ws);
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
-    CK(cudaGetLastError());
-    float ms = 0;
-    CK(cudaEventElapsedTime(&ms, e0, e1));
-    ms /= iters;
+    const float ms = time_matmul(c, d, a, b, bias, nullptr, out, ws, 20, 50, &v);
     // One traced launch after a short idle gap (the next launch starts on an empty GPU).
     CK(cudaMemset(trace, 0, trace_words * 8));
     CK(cudaDeviceSynchronize());
