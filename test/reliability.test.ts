@@ -251,6 +251,25 @@ describe('memory comes back', () => {
     expect(stats().cachedBytes).toBe(0);
   });
 
+  it('the cache is given back when the last cpu device closes, not when another one does', async () => {
+    // Closing is asynchronous (once the device's queue drains): a device closed by an earlier test used
+    // to empty the cache in the middle of the next one, and a short-lived second device the main one's.
+    const main = await open('cpu');
+    const other = await open('cpu');
+    const big = 4 * 2 ** 20;
+    await main.sync();
+    const base = stats().cachedBytes;
+    main.empty([big / 4]).dispose();
+    await main.sync();
+    expect(stats().cachedBytes - base).toBe(big);
+    other.dispose();
+    await new Promise((r) => setTimeout(r, 200)); // long past its close
+    expect(stats().cachedBytes - base).toBe(big); // still held for main
+    main.dispose();
+    for (let i = 0; i < 100 && stats().cachedBytes > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(stats().cachedBytes).toBe(0);
+  });
+
   it('large blocks reused from the host cache hold nothing of their last tensor', async () => {
     // Outputs of 2+ MiB go back to a cache on dispose and the next op of that size gets the same
     // block, stale values and all: every result must still be entirely the new op's.

@@ -67,12 +67,13 @@ void* cpu_create(int32_t threads, int32_t, kp_status* status) {
     return nullptr;
   }
   st->pool = make_limited_pool(threads);
+  host_device_opened();
   return st;
 }
 
 void cpu_destroy(void* state) {
   delete static_cast<CpuState*>(state);
-  host_trim();  // a closed device leaves no cached blocks behind
+  host_device_closed();  // the last one leaves no cached blocks behind
 }
 int32_t cpu_threads(void* state) { return static_cast<CpuState*>(state)->pool->threads(); }
 

@@ -11,6 +11,8 @@
 // and gives back its oldest blocks first.
 #include "host_memory.h"
 
+#include <atomic>
+
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -170,6 +172,14 @@ void host_free(void* p) {
 size_t host_cached_bytes() { return cache().held(); }
 
 void host_trim() { cache().trim(); }
+
+namespace {
+std::atomic<int64_t> g_open_devices{0};
+}  // namespace
+void host_device_opened() { g_open_devices.fetch_add(1); }
+void host_device_closed() {
+  if (g_open_devices.fetch_sub(1) == 1) cache().trim();
+}
 
 }  // namespace kp
 

@@ -8,6 +8,10 @@ namespace kp {
 void* host_alloc(size_t bytes);  // nullptr when it cannot (or must not: above physical memory)
 void host_free(void* p);
 size_t host_cached_bytes();      // freed large blocks held for reuse
-void host_trim();                // gives every cached block back (a device closes)
+void host_trim();                // gives every cached block back
+// The cpu devices open in the process: the cache is theirs, and is given back when the last one closes
+// (not when any closes: the others' next steps would fault fresh pages in again).
+void host_device_opened();
+void host_device_closed();
 
 }  // namespace kp
