@@ -72,16 +72,23 @@ KP_GPU_DEVICE KP_GPU_INLINE void store_el(void* p, int dt, int64_t i, float v) {
 
 // Activations. Limits at -inf are 0 (the formulas give -inf * 0), NaN propagates, relu keeps NaN.
 // GELU is exact: x * Phi(x) = 0.5 x erfc(-x / sqrt 2), accurate in the negative tail too.
+// Branch-free on purpose: -inf is replaced by 0 before the formula (each activation is 0 at 0, +0
+// exactly), where a `x == -inf ? 0 : formula` ternary became a branch around each value's formula, and
+// branches kept the compiler from interleaving the 8 values of epilogue8: each GELU is a ~30-deep
+// dependent chain, and 8 of them one after another (with 2 warps per scheduler in the wgmma GEMM) made
+// its epilogue 20 of the fused 512x4096x4096 case's 47 us on an H100. The divisions are __fdividef (2 ulp,
+// inline) for the same reason: IEEE division carries a slow-path call per value; its denominators are
+// >= 1, where __fdividef's only caveat (> 2^126 gives 0) is within the bound (the true value is < 2^-119).
 KP_GPU_DEVICE KP_GPU_INLINE float activate(int act, float x) {
-  const float ninf = -__int_as_float(0x7f800000);
+  const float xs = x == -__int_as_float(0x7f800000) ? 0.0f : x;
   switch (act) {
     case KP_ACT_RELU: return x < 0.0f ? 0.0f : x;
-    case KP_ACT_GELU: return x == ninf ? 0.0f : 0.5f * x * erfcf(-x * 0.70710678118654752f);
+    case KP_ACT_GELU: return 0.5f * xs * erfcf(-xs * 0.70710678118654752f);
     case KP_ACT_GELU_TANH: {
-      const float u = 0.79788456080286535588f * fmaf(0.044715f * x, x * x, x);
-      return x == ninf ? 0.0f : x / (1.0f + expf(-2.0f * u));
+      const float u = 0.79788456080286535588f * fmaf(0.044715f * xs, xs * xs, xs);
+      return __fdividef(xs, 1.0f + expf(-2.0f * u));
     }
-    case KP_ACT_SILU: return x == ninf ? 0.0f : x / (1.0f + expf(-x));
+    case KP_ACT_SILU: return __fdividef(xs, 1.0f + expf(-xs));
     default: return x;
   }
 }
@@ -128,17 +135,36 @@ KP_GPU_DEVICE KP_GPU_INLINE float epilogue_value(const Epilogue& e, int64_t r_of
   return v;
 }
 
-// 8 values of dtype dt from p[i..i+7] as f32, those at or past n as 0: one dtype test for the 8.
-KP_GPU_DEVICE KP_GPU_INLINE void load8(const void* p, int dt, int64_t i, int64_t n, float (&x)[8]) {
-  if (dt == KP_F32) {
+// p[at..at+valid-1] (dtype dt) as f32 in x[0..valid-1], the rest of the 8 as 0: one dtype test for the 8,
+// and one or two 16-byte loads when all 8 are there and aligned (8 loads each behind its own bounds
+// test ran one after another, each paying the load's latency).
+KP_GPU_DEVICE KP_GPU_INLINE void load8(const void* p, int dt, int64_t at, int64_t valid, float (&x)[8]) {
+  const bool wide = dt == KP_F32;
+  const char* src = static_cast<const char*>(p) + at * (wide ? 4 : 2);
+  if (valid >= 8 && (reinterpret_cast<uintptr_t>(src) & 15) == 0) {
+    if (wide) {
+      const float4 lo = reinterpret_cast<const float4*>(src)[0], hi = reinterpret_cast<const float4*>(src)[1];
+      x[0] = lo.x, x[1] = lo.y, x[2] = lo.z, x[3] = lo.w, x[4] = hi.x, x[5] = hi.y, x[6] = hi.z, x[7] = hi.w;
+      return;
+    }
+    const uint4 h = *reinterpret_cast<const uint4*>(src);
+    const uint32_t w[4] = {h.x, h.y, h.z, h.w};
 #pragma unroll
-    for (int q = 0; q < 8; ++q) x[q] = i + q < n ? static_cast<const float*>(p)[i + q] : 0.0f;
+    for (int q = 0; q < 8; ++q) {
+      const uint16_t b = static_cast<uint16_t>(w[q / 2] >> (16 * (q % 2)));
+      x[q] = dt == KP_BF16 ? bf16_to_f32(b) : f16_to_f32(b);
+    }
+    return;
+  }
+  if (wide) {
+#pragma unroll
+    for (int q = 0; q < 8; ++q) x[q] = q < valid ? reinterpret_cast<const float*>(src)[q] : 0.0f;
   } else if (dt == KP_BF16) {
 #pragma unroll
-    for (int q = 0; q < 8; ++q) x[q] = i + q < n ? bf16_to_f32(static_cast<const uint16_t*>(p)[i + q]) : 0.0f;
+    for (int q = 0; q < 8; ++q) x[q] = q < valid ? bf16_to_f32(reinterpret_cast<const uint16_t*>(src)[q]) : 0.0f;
   } else {
 #pragma unroll
-    for (int q = 0; q < 8; ++q) x[q] = i + q < n ? f16_to_f32(static_cast<const uint16_t*>(p)[i + q]) : 0.0f;
+    for (int q = 0; q < 8; ++q) x[q] = q < valid ? f16_to_f32(reinterpret_cast<const uint16_t*>(src)[q]) : 0.0f;
   }
 }
 
@@ -152,7 +178,7 @@ KP_GPU_DEVICE KP_GPU_INLINE void epilogue8(const Epilogue& e, int64_t r_off, int
   for (int q = 0; q < 8; ++q) v[q] = e.alpha * v[q];
   if (e.bias) {
     float b[8];
-    load8(e.bias, e.bias_dtype, j, e.n, b);
+    load8(e.bias, e.bias_dtype, j, e.n - j, b);
 #pragma unroll
     for (int q = 0; q < 8; ++q) v[q] = v[q] + b[q];
   }
@@ -169,9 +195,45 @@ KP_GPU_DEVICE KP_GPU_INLINE void epilogue8(const Epilogue& e, int64_t r_off, int
     default: break;
   }
   if (e.residual) {
+    float r[8];
+    if (e.r_col == 1) {
+      load8(e.residual, e.res_dtype, r_off + i * e.r_row + j, e.n - j, r);
+    } else {
+#pragma unroll
+      for (int q = 0; q < 8; ++q) r[q] = j + q < e.n ? load_el(e.residual, e.res_dtype, r_off + i * e.r_row + (j + q) * e.r_col) : 0.0f;
+    }
+#pragma unroll
+    for (int q = 0; q < 8; ++q) v[q] = v[q] + e.beta * r[q];
+  }
+}
+
+// Outputs (i, j..j+7) of batch entry t through epilogue8 and into the output: one 16-byte store (two for
+// f32) when vec (N % 8 == 0 and a 16-byte aligned output: every 8-column group is aligned), else each
+// column inside the matrix on its own.
+KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store8(const Epilogue& e, int64_t t, int64_t r_off, int64_t i, int64_t j, float (&v)[8],
+                                                 bool vec) {
+  epilogue8(e, r_off, i, j, v);
+  const int64_t base = (t * e.m + i) * e.n + j;
+  if (vec && j + 8 <= e.n) {
+    if (e.out_dtype == KP_F32) {
+      float4* o = reinterpret_cast<float4*>(static_cast<float*>(e.out) + base);
+      o[0] = make_float4(v[0], v[1], v[2], v[3]);
+      o[1] = make_float4(v[4], v[5], v[6], v[7]);
+      return;
+    }
+    uint32_t p[4];
+    if (e.out_dtype == KP_BF16) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p[q] = f32_to_bf16(v[2 * q]) | (static_cast<uint32_t>(f32_to_bf16(v[2 * q + 1])) << 16);
+    } else {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p[q] = f32_to_f16(v[2 * q]) | (static_cast<uint32_t>(f32_to_f16(v[2 * q + 1])) << 16);
+    }
+    *reinterpret_cast<uint4*>(static_cast<uint16_t*>(e.out) + base) = make_uint4(p[0], p[1], p[2], p[3]);
+  } else {
 #pragma unroll
     for (int q = 0; q < 8; ++q)
-      if (j + q < e.n) v[q] = v[q] + e.beta * load_el(e.residual, e.res_dtype, r_off + i * e.r_row + (j + q) * e.r_col);
+      if (j + q < e.n) store_el(e.out, e.out_dtype, base + q, v[q]);
   }
 }
 

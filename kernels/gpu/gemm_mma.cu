@@ -1,6 +1,6 @@
 // Tensor-core GEMM for f16/bf16 inputs with f32 accumulation: mma.sync m16n8k16 fed by ldmatrix
-// from shared memory, filled by a 4-stage cp.async pipeline; the fused epilogue is applied straight
-// from the accumulator registers.
+// from shared memory, filled by a 4-stage cp.async pipeline; the fused epilogue runs on the
+// accumulator tile staged through the drained stages (mma_common.cuh store_block_tile).
 //
 // NVIDIA-only instructions: the kernel body exists where KP_GPU_HAS_MMA is defined (sm_80 and newer
 // device passes); elsewhere (MUSA, older parts) it is empty and mma_eligible() says no, so the
@@ -32,6 +32,8 @@ constexpr int LARGE_BM = 128, LARGE_BN = 256, SMALL_BM = 64, SMALL_BN = 128;
 
 constexpr size_t smem_bytes(int bm, int bn) { return static_cast<size_t>(STAGES) * (bm + bn) * MBK * 2; }
 constexpr size_t SMEM_LARGE = smem_bytes(LARGE_BM, LARGE_BN);
+static_assert(block_tile_stage_bytes(LARGE_BM, LARGE_BN) <= SMEM_LARGE && block_tile_stage_bytes(SMALL_BM, SMALL_BN) <= smem_bytes(SMALL_BM, SMALL_BN),
+              "the epilogue's staging must fit the drained stages");
 
 #if defined(KP_GPU_HAS_MMA)
 // Half offsets of 16-byte chunk c of row r in the swizzled layouts above.
@@ -40,8 +42,8 @@ template <int BN>
 __device__ __forceinline__ int swz_kn(int r, int c) { return r * BN + ((c ^ (r & 7)) << 3); }
 #endif
 
-// Small tiles: two blocks per multiprocessor (128 registers a thread; the main loop needs no more,
-// the epilogue's calls spill a little), so M = 512 problems keep 16 warps busy on each.
+// Small tiles: two blocks per multiprocessor (128 registers a thread), so M = 512 problems keep 16
+// warps busy on each.
 template <bool BF16, int BM, int BN>
 KP_GPU_GLOBAL void __launch_bounds__(MTHREADS, BM == SMALL_BM ? 2 : 1) gemm_mma(GemmArgs g) {
 #if defined(KP_GPU_HAS_MMA)
@@ -128,7 +130,8 @@ KP_GPU_GLOBAL void __launch_bounds__(MTHREADS, BM == SMALL_BM ? 2 : 1) gemm_mma(
           for (int nj = 0; nj < NJ; ++nj) mma16816<BF16>(acc[mi][nj], af[mi], bf[nj]);
       }
     });
-    store_warp_tile(g, t, ro, m0 + warp_m * (BM / 2), n0 + warp_n * (BN / 4), lane, acc);
+    store_block_tile<BM, BN, MTHREADS>(g, t, ro, m0, n0, warp, lane, acc, reinterpret_cast<float*>(smem_raw));
+    __syncthreads();  // the staged tile is read: the next batch entry's copies may land
   }
 #endif
 }

@@ -1,7 +1,7 @@
 // TF32 tensor-core GEMM for f32 inputs, only when the caller allows it (matmul allowTf32 /
 // kp_matmul_desc.allow_tf32), as cuBLAS does with TF32 math: A and B are rounded to TF32 (10-bit
 // mantissa, cvt.rna: nearest, ties away) and multiplied by mma.sync m16n8k8 with f32 accumulation;
-// the fused epilogue is applied from the accumulator registers.
+// the fused epilogue runs on the accumulator tile staged through the drained stages (mma_common.cuh).
 //
 // 128x128 outputs per block, 8 warps in a 2x4 grid of 64x32, 4-stage cp.async pipeline (80 KiB),
 // K steps of 16 f32 (two mma k-steps); blocks rasterised for L2 reuse as in gemm_mma.cu. Fragments
@@ -29,6 +29,7 @@ constexpr int TBN_LD = TBN + 8;  // B stored [K][N]
 constexpr int TA_STAGE = TBM * TA_LD;
 constexpr int TB_STAGE = (TBN * TBT_LD > TBK * TBN_LD) ? TBN * TBT_LD : TBK * TBN_LD;
 constexpr size_t TSMEM_BYTES = static_cast<size_t>(TSTAGES) * (TA_STAGE + TB_STAGE) * 4;
+static_assert(block_tile_stage_bytes(TBM, TBN) <= TSMEM_BYTES, "the epilogue's staging must fit the drained stages");
 
 
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(TTHREADS) gemm_tf32(GemmArgs g) {
@@ -117,7 +118,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(TTHREADS) gemm_tf32(GemmArgs g) {
           for (int nj = 0; nj < 4; ++nj) mma1688(acc[mi][nj], af[mi], bf[nj]);
       }
     });
-    store_warp_tile(g, t, ro, m0 + warp_m * 64, n0 + warp_n * 32, lane, acc);
+    store_block_tile<TBM, TBN, TTHREADS>(g, t, ro, m0, n0, warp, lane, acc, As);
+    __syncthreads();  // the staged tile is read: the next batch entry's copies may land
   }
 #endif
 }

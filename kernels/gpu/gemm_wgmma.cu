@@ -98,33 +98,6 @@ __device__ __forceinline__ void wgmma_tile(float (&d)[BN / 2], uint64_t da, uint
 
 __device__ __forceinline__ float4 add4(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
 
-// 8 consecutive outputs (i, j..j+7) of batch entry t through the epilogue (epilogue8: the 8 at once).
-__device__ __forceinline__ void store8(const WgmmaArgs& w, int64_t t, int64_t ro, int64_t i, int64_t j, float (&v)[8]) {
-  const Epilogue& e = w.g.ep;
-  epilogue8(e, ro, i, j, v);
-  const int64_t base = (t * e.m + i) * e.n + j;
-  if (w.vec_out && j + 8 <= e.n) {
-    if (e.out_dtype == KP_F32) {
-      float4* o = reinterpret_cast<float4*>(static_cast<float*>(e.out) + base);
-      o[0] = make_float4(v[0], v[1], v[2], v[3]);
-      o[1] = make_float4(v[4], v[5], v[6], v[7]);
-      return;
-    }
-    uint32_t p[4];
-    if (e.out_dtype == KP_BF16) {
-#pragma unroll
-      for (int q = 0; q < 4; ++q) p[q] = f32_to_bf16(v[2 * q]) | (static_cast<uint32_t>(f32_to_bf16(v[2 * q + 1])) << 16);
-    } else {
-#pragma unroll
-      for (int q = 0; q < 4; ++q) p[q] = f32_to_f16(v[2 * q]) | (static_cast<uint32_t>(f32_to_f16(v[2 * q + 1])) << 16);
-    }
-    *reinterpret_cast<uint4*>(static_cast<uint16_t*>(e.out) + base) = make_uint4(p[0], p[1], p[2], p[3]);
-  } else {
-#pragma unroll
-    for (int q = 0; q < 8; ++q)
-      if (j + q < e.n) store_el(e.out, e.out_dtype, base + q, v[q]);
-  }
-}
 #endif  // KP_WGMMA_OPS
 
 // Thread-block clusters of CM blocks along M by CN along N (rank = x + CN·y). Blocks of one cluster
@@ -287,7 +260,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       finisher = *last != 0;
     }
     WGMMA_MARK(2);
-    // One loop and one store8: the epilogue's code (activations, dtypes) is inlined once.
+    // One loop and one epilogue_store8: the epilogue's code (activations, dtypes) is inlined once.
     if (finisher)
       for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
         const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
@@ -308,7 +281,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
           *reinterpret_cast<float4*>(v) = s0;
           *reinterpret_cast<float4*>(v + 4) = s1;
         }
-        if (m0 + r < g.m && n0 + c < g.n) store8(w, t, ro, m0 + r, n0 + c, v);
+        if (m0 + r < g.m && n0 + c < g.n) epilogue_store8(g.ep, t, ro, m0 + r, n0 + c, v, w.vec_out);
       }
     WGMMA_MARK(3);
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.

@@ -1,11 +1,18 @@
 // What the tensor-core kernels (gemm_mma.cu, gemm_tf32.cu, attention_mma.cu) share besides the PTX
 // wrappers of ptx.cuh: the GEMMs' multistage copy/compute pipeline over K tiles, the block
-// rasterisation, and the store of a warp's accumulator tile through the fused epilogue. Only where
+// rasterisation, and the store of a block's accumulator tile through the fused epilogue. Only where
 // KP_GPU_HAS_MMA is defined (sm_80+ device passes of the CUDA build, and the CPU emulator); MUSA
 // never sees them (vendors/musa.h).
 #pragma once
 #include "gemm.cuh"
 #include "ptx.cuh"
+
+namespace kp {
+namespace gpu {
+// Bytes of shared memory store_block_tile (below) stages a bm x bn tile through: half its rows, skewed.
+constexpr size_t block_tile_stage_bytes(int bm, int bn) { return static_cast<size_t>(bm / 2) * (bn + 8) * 4; }
+}  // namespace gpu
+}  // namespace kp
 
 #if defined(KP_GPU_HAS_MMA)
 namespace kp {
@@ -56,50 +63,46 @@ __device__ __forceinline__ void mma_pipeline(int64_t ktiles, int64_t bk, Load&& 
   __syncthreads();
 }
 
-// Outputs (i, j) and (i, j + 1) of batch entry t through the epilogue, j even and inside the matrix;
-// one 2-element store where the output row allows it. Out of line, as epilogue_store_call.
-static __device__ __noinline__ void epilogue_store_pair(const Epilogue& e, int64_t t, int64_t ro, int64_t i, int64_t j,
-                                                       float a0, float a1) {
-  const int64_t at = (t * e.m + i) * e.n + j;
-  const float v0 = epilogue_value(e, ro, i, j, a0);
-  if (j + 1 >= e.n) {
-    store_el(e.out, e.out_dtype, at, v0);
-    return;
-  }
-  const float v1 = epilogue_value(e, ro, i, j + 1, a1);
-  const int size = e.out_dtype == KP_F32 ? 4 : 2;
-  if ((at & 1) == 0 && (reinterpret_cast<uintptr_t>(e.out) & (2 * size - 1)) == 0) {
-    if (e.out_dtype == KP_F32) {
-      *reinterpret_cast<float2*>(static_cast<float*>(e.out) + at) = make_float2(v0, v1);
-    } else {
-      const bool f16 = e.out_dtype == KP_F16;
-      const uint32_t lo = f16 ? f32_to_f16(v0) : f32_to_bf16(v0), hi = f16 ? f32_to_f16(v1) : f32_to_bf16(v1);
-      *reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(e.out) + at) = lo | (hi << 16);
+// The block's BM x BN accumulator tile (8 warps in 2 rows x 4 columns, each (BM/2) x (BN/4) held as
+// MI x NJ m16n8 fragments: c0/c1 at row lane/4, columns 2(lane%4) + 0/1; c2/c3 8 rows further) through
+// the fused epilogue. Staged through shared memory (the drained pipeline stages, `stage`) one warp row
+// at a time: those warps write their fragments, then every thread takes 8 consecutive columns of a
+// row through epilogue_store8 (16-byte stores where the output allows). Straight from the fragments
+// each thread had 2 columns at a time behind an out-of-line call: the calls spilled (290 local-memory
+// instructions in the 128x256 kernel, scripts/sass.sh) and the values' activations ran one after
+// another. The caller syncs the block after it before shared memory is written again.
+template <int BM, int BN, int THREADS, int MI, int NJ>
+__device__ __forceinline__ void store_block_tile(const GemmArgs& g, int64_t t, int64_t ro, int64_t m0, int64_t n0, int warp,
+                                                 int lane, const float (&acc)[MI][NJ][4], float* stage) {
+  constexpr int HM = BM / 2, LD = BN + 8;  // 8 words of skew: the fragment stores of a warp are conflict-free
+  static_assert(MI * 16 == HM && NJ * 8 * 4 == BN, "fragments of a 2 x 4 warp grid");
+  const int warp_m = warp / 4, warp_n = warp % 4, tid = warp * 32 + lane;
+  const bool vec = g.n % 8 == 0 && (reinterpret_cast<uintptr_t>(g.ep.out) & 15) == 0;
+#pragma unroll 1
+  for (int h = 0; h < 2; ++h) {
+    if (warp_m == h) {
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int nj = 0; nj < NJ; ++nj) {
+          const int r = mi * 16 + lane / 4, c = warp_n * (BN / 4) + nj * 8 + 2 * (lane % 4);
+          *reinterpret_cast<float2*>(stage + r * LD + c) = make_float2(acc[mi][nj][0], acc[mi][nj][1]);
+          *reinterpret_cast<float2*>(stage + (r + 8) * LD + c) = make_float2(acc[mi][nj][2], acc[mi][nj][3]);
+        }
     }
-  } else {
-    store_el(e.out, e.out_dtype, at, v0);
-    store_el(e.out, e.out_dtype, at + 1, v1);
-  }
-}
-
-// A warp's (16 MI) x (8 NJ) outputs at (r0, c0) of batch entry t, held as MI x NJ m16n8
-// accumulator fragments (c0/c1: row lane/4, columns 2(lane%4) + 0/1; c2/c3: 8 rows further), through
-// the epilogue.
-template <int MI, int NJ>
-__device__ __forceinline__ void store_warp_tile(const GemmArgs& g, int64_t t, int64_t ro, int64_t r0, int64_t c0,
-                                                int lane, const float (&acc)[MI][NJ][4]) {
-#pragma unroll
-  for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-    for (int nj = 0; nj < NJ; ++nj) {
-      const int64_t i0 = r0 + mi * 16 + lane / 4, j = c0 + nj * 8 + (lane % 4) * 2;
-      if (j >= g.n) continue;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t i = i0 + 8 * h;
-        if (i < g.m) epilogue_store_pair(g.ep, t, ro, i, j, acc[mi][nj][2 * h], acc[mi][nj][2 * h + 1]);
-      }
+    __syncthreads();
+#pragma unroll 1
+    for (int u = tid; u < HM * (BN / 8); u += THREADS) {
+      const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
+      const int64_t i = m0 + h * HM + r, j = n0 + c;
+      if (i >= g.m || j >= g.n) continue;
+      alignas(16) float v[8];
+      *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(stage + r * LD + c);
+      *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(stage + r * LD + c + 4);
+      epilogue_store8(g.ep, t, ro, i, j, v, vec);
     }
+    if (h == 0) __syncthreads();  // the second warp row overwrites what the first was read from
+  }
 }
 
 }  // namespace
