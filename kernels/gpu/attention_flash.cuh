@@ -126,16 +126,20 @@ __device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32
   }
 }
 
-// exp of a score difference: natural-log units (expf), or log2 units with P16 (exp2f: the scale folded
-// log2(e) in, one rounding of the product, which the score term of the bound covers).
+// exp of a score difference: natural-log units (expf), or log2 units with P16 (the scale folded log2(e)
+// in, one rounding of the product, which the score term of the bound covers) by the special-function
+// unit alone: P is rounded to 16 bits next, far coarser than its last-bit error, and the
+// probabilities under 2^-126 it flushes to 0 are below what a 16-bit P keeps of them (f16 P is scaled
+// by 2^15: its smallest is 2^-39) or within the bound's 2 u_p of the row's largest (bf16).
 template <bool P16>
 __device__ __forceinline__ float exp_score(float x) {
-  if constexpr (P16) return exp2f(x);
+  if constexpr (P16) return ex2_approx_ftz(x);
   else return expf(x);
 }
 
-// Max that never picks NaN (a NaN score reaches the row through exp and the sum instead).
-__device__ __forceinline__ float max_nonan(float a, float b) { return b > a ? b : a; }
+// fmaxf never picks a NaN operand (a NaN score reaches the row through exp and the sum instead); the
+// running max starts at -inf and is never NaN. One instruction, where `b > a ? b : a` took two.
+__device__ __forceinline__ float max_nonan(float a, float b) { return fmaxf(a, b); }
 
 // The running softmax statistics of a thread's two rows (P16: the max in log2 units).
 struct RowStats {
@@ -155,12 +159,26 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll
+    for (int e = 0; e < 4; ++e) s[n][e] *= score_scale;
+  // The mask, only on the tiles that need it (uniform across the block: a branch around it, where its
+  // tests, computed for every tile, were a tenth of the tile loop's instructions). The limits are clamped
+  // to the tile and taken relative to this thread's first column, so each key's test is a 32-bit
+  // compare with a constant (64-bit ones took three instructions a key).
+  if (partial) {
+    const int la = static_cast<int>(lim_a < 0 ? 0 : (lim_a > NT8 * 8 ? NT8 * 8 : lim_a)) - 2 * t4;
+    const int lb = static_cast<int>(lim_b < 0 ? 0 : (lim_b > NT8 * 8 ? NT8 * 8 : lim_b)) - 2 * t4;
+#pragma unroll
+    for (int n = 0; n < NT8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (n * 8 + (e & 1) >= (e < 2 ? la : lb)) s[n][e] = ninf;
+  }
+#pragma unroll
+  for (int n = 0; n < NT8; ++n)
+#pragma unroll
     for (int e = 0; e < 4; ++e) {
-      float x = s[n][e] * score_scale;
-      if (partial && n * 8 + 2 * t4 + (e & 1) >= (e < 2 ? lim_a : lim_b)) x = ninf;
-      s[n][e] = x;
-      if (e < 2) mx_a = max_nonan(mx_a, x);
-      else mx_b = max_nonan(mx_b, x);
+      if (e < 2) mx_a = max_nonan(mx_a, s[n][e]);
+      else mx_b = max_nonan(mx_b, s[n][e]);
     }
 #pragma unroll
   for (int off = 1; off <= 2; off *= 2) {

@@ -54,15 +54,16 @@ const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
 
 // Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers each, every operand as D/64
 // column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period); then each warp's
-// 16 x kKeys f32 scratch of the key-by-key path.
+// 16 x kKeys f32 scratch of the key-by-key path; then a word a thread for pin_before_wait.
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
 KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
 constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
+constexpr uint32_t kPinBytes = kThreads * 4;  // a word a thread for pin_before_wait (wgmma.cuh)
 // With the overlap the scratch doubles as a V tile of zeros (MN-major, 1024-byte aligned after Q and
 // the four 1024-aligned tiles): it must hold one.
 static_assert(kScratchBytes >= tile_bytes(128), "the scratch must hold a V tile");
 KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
-  return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + 1024;
+  return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + kPinBytes + 1024;
 }
 static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128),
               "the output stage fits the shared memory past the alignment");
@@ -138,12 +139,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     }
     return (acc & 0x80008000u) != 0;
   };
-  // S = Q K^T of tile t into s (zeroed here), issued and committed as one group.
+  // S = Q K^T of tile t into s (the first K step overwrites it), issued and committed as one group.
   auto issue_s = [&](int t, float (&s)[kKeys / 8][4]) {
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
     float(&acc)[kKeys / 2] = *reinterpret_cast<float(*)[kKeys / 2]>(&s[0][0]);
     fence_operands(acc);
     wgmma_fence();
@@ -153,7 +150,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
       const uint32_t col = (kk % 4) * 32;
       const uint64_t dq = smem_desc(q_s + (kk / 4) * kRows * 128 + wg * 64 * 128 + col, 16, 1024);
       const uint64_t dk = smem_desc(k_buf(t) + (kk / 4) * kKeys * 128 + col, 16, 1024);
-      wgmma_ss_m64n64k16<BF16, 0>(acc, dq, dk);
+      wgmma_ss_m64n64k16<BF16, 0>(acc, dq, dk, kk == 0 ? 0 : 1);
     }
     wgmma_commit();
   };
@@ -272,6 +269,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
       wgmma_wait<1>();  // S_{t+1}'s group is the older of the two in flight
       s_done(s_next);
       softmax(t + 1, s_next);
+      // The softmax's every exp feeds the rows' sums: stored, they keep it before the wait (see wgmma.cuh).
+      pin_before_wait(scratch_s + kScratchBytes + 4 * tid, st.l_a + st.l_b);
     }
     wgmma_wait<0>();
     if (pv_mma) p_done();

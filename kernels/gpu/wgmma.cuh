@@ -22,7 +22,7 @@
 //    address by 32 bytes (K-major) or by 16 rows = 2048 bytes (MN-major).
 //  - "wgmma.mma_async": A is K-major (imm-trans-a 0); B is K-major when stored [N][K] (imm-trans-b 0)
 //    and MN-major when stored [K][N] (imm-trans-b 1; the transpose exists for .f16/.bf16 operands read
-//    through descriptors). scale-d is 1: D += A B.
+//    through descriptors). scale-d is 1 (D += A B) except for the first K step of an attention score tile (D = A B).
 //  - A in registers (m64nNk16, 16-bit; "Register Fragments", CUTLASS's ALayout_64x16): warp w of the
 //    warpgroup holds rows 16w..16w+15 as mma.sync m16n8k16's A fragment: a0 (row g, cols 2t, 2t+1),
 //    a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..), with g = lane / 4, t = lane % 4, low half first.
@@ -105,6 +105,14 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // This thread's shared-memory writes (generic proxy) become visible to wgmma and TMA (async proxy).
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// A shared-memory store ptxas keeps before the next wgmma.wait_group. ptxas schedules ALU work as late as
+// its results allow: a softmax whose results are next read after wait_group 0 sank below that wait (all
+// 32 exps of a score tile, in flight P V or not), and the warp then sat at the wait instead of overlapping
+// the softmax with the P V MMAs. It does not move memory operations across the wait, so storing a value
+// that depends on every result of a computation pins the computation before it.
+__device__ __forceinline__ void pin_before_wait(uint32_t addr, float v) {
+  asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
+}
 
 // bar.sync ID, COUNT: a barrier among COUNT threads of the block (whole warps).
 template <int ID, int COUNT>
@@ -220,20 +228,21 @@ __device__ __forceinline__ void wgmma_ss_m64n128k16(float (&d)[64], uint64_t des
         : "memory");
 }
 template <bool BF16, int TRANS_B>
-__device__ __forceinline__ void wgmma_ss_m64n64k16(float (&d)[32], uint64_t desc_a, uint64_t desc_b) {
+// scale_d 0: D = A B, the accumulators not read (so not zeroed first: 32 instructions a score tile).
+__device__ __forceinline__ void wgmma_ss_m64n64k16(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int scale_d = 1) {
   if (BF16)
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %35;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "l"(desc_a), "l"(desc_b), "r"(1), "n"(TRANS_B)
+        : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(TRANS_B)
         : "memory");
   else
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, %35;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "l"(desc_a), "l"(desc_b), "r"(1), "n"(TRANS_B)
+        : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(TRANS_B)
         : "memory");
 }
 template <bool BF16, int TRANS_B>

@@ -27,6 +27,7 @@ struct EmuWgmmaOp {
   uint64_t desc_a, desc_b;
   int trans_b;
   bool bf16;
+  bool scale_d;  // false: D = A B (the accumulator is not read)
 };
 
 // Results not yet retired by wait_group: per thread, the open group and the committed ones.
@@ -101,7 +102,7 @@ inline void emu_combine_wgmma(void* const* mine, unsigned threads) {
   for (unsigned t = 1; t < threads; ++t) {
     const EmuWgmmaOp& o = *static_cast<const EmuWgmmaOp*>(mine[t]);
     if (o.n != op.n || (o.a == nullptr) != (op.a == nullptr) || (!op.a && o.desc_a != op.desc_a) || o.desc_b != op.desc_b ||
-        o.trans_b != op.trans_b || o.bf16 != op.bf16)
+        o.trans_b != op.trans_b || o.bf16 != op.bf16 || o.scale_d != op.scale_d)
       return ::kp_emu::raise_fault("threads of a warpgroup gave one wgmma different descriptors or shapes");
   }
   const int N = op.n;
@@ -134,7 +135,7 @@ inline void emu_combine_wgmma(void* const* mine, unsigned threads) {
     EmuWgmmaPending p{o.d, std::vector<float>(static_cast<size_t>(N / 2))};
     for (int r = 0; r < N / 2; ++r) {
       const int i = 16 * w + g + 8 * ((r % 4) / 2), j = 8 * (r / 4) + c + r % 2;
-      double acc = o.c[r];
+      double acc = o.scale_d ? o.c[r] : 0.0;
       for (int k = 0; k < 16; ++k) acc += A[i][k] * B[k * N + j];
       p.v[r] = static_cast<float>(acc);
     }
@@ -143,9 +144,10 @@ inline void emu_combine_wgmma(void* const* mine, unsigned threads) {
 }
 const bool emu_wgmma_named = (::kp_emu::name_group_collective(emu_combine_wgmma, "wgmma"), true);
 
-inline void emu_wgmma(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, int trans_b, bool bf16) {
+inline void emu_wgmma(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, int trans_b, bool bf16,
+                      bool scale_d = true) {
   EmuWgmmaThread& s = emu_wgmma_thread(emu_linear_tid());
-  EmuWgmmaOp op{d, emu_wgmma_current(s, d), &s, n, a, desc_a, desc_b, trans_b, bf16};
+  EmuWgmmaOp op{d, emu_wgmma_current(s, d), &s, n, a, desc_a, desc_b, trans_b, bf16, scale_d};
   ::kp_emu::group_collective(&op, emu_combine_wgmma);
 }
 
@@ -155,6 +157,7 @@ template <int R>
 inline void fence_operands(uint32_t (&)[R]) {}
 inline void wgmma_fence() {}
 inline void fence_proxy_async() {}
+inline void pin_before_wait(uint32_t addr, float v) { std::memcpy(::kp_emu::shared_arena() + addr, &v, 4); }
 inline void wgmma_commit() {
   EmuWgmmaThread& s = emu_wgmma_thread(emu_linear_tid());
   s.groups.push_back(std::move(s.open));
@@ -175,7 +178,9 @@ inline void wgmma_ss_m64n256k16(float (&d)[128], uint64_t da, uint64_t db) { emu
 template <bool BF16, int TRANS_B>
 inline void wgmma_ss_m64n128k16(float (&d)[64], uint64_t da, uint64_t db) { emu_wgmma(d, 128, nullptr, da, db, TRANS_B, BF16); }
 template <bool BF16, int TRANS_B>
-inline void wgmma_ss_m64n64k16(float (&d)[32], uint64_t da, uint64_t db) { emu_wgmma(d, 64, nullptr, da, db, TRANS_B, BF16); }
+inline void wgmma_ss_m64n64k16(float (&d)[32], uint64_t da, uint64_t db, int scale_d = 1) {
+  emu_wgmma(d, 64, nullptr, da, db, TRANS_B, BF16, scale_d != 0);
+}
 template <bool BF16, int TRANS_B>
 inline void wgmma_rs_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t db) { emu_wgmma(d, 128, a, 0, db, TRANS_B, BF16); }
 template <bool BF16, int TRANS_B>
