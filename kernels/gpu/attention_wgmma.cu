@@ -115,14 +115,22 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const int64_t ra = i0 + wg * 64 + (warp % 4) * 16 + g;
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(ra + 8, a.sq - 1));
 
-  // One operand tile (K or V) of the 64 keys from j0 into a buffer.
+  // One operand tile (K or V) of the 64 keys from j0 into a buffer. A thread copies chunk tid % CH of
+  // rows tid / CH + RPC r: one loop-invariant offset and stride, so a tile costs a 64-bit add and a
+  // 32-bit row test per copy (the row's address from its key index took ~15 instructions per copy,
+  // 64-bit multiplies and compares). RPC is a multiple of 8: each round's swizzle is the first's.
+  constexpr int RPC = kThreads / CH;
+  static_assert(RPC % 8 == 0 && kKeys % RPC == 0, "copy rounds keep the 128-byte swizzle's row phase");
+  const int crow = tid / CH;
+  const int64_t coff = crow * kv_rs + (tid % CH) * 8, cstep = RPC * kv_rs;
+  const uint32_t cdst = operand_offset(kKeys, crow, tid % CH);
   auto load_tile = [&](uint32_t dst, const uint16_t* src, const void* any, int64_t j0) {
+    const uint16_t* p = src + j0 * kv_rs + coff;
+    const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));  // rows that exist
 #pragma unroll
-    for (int r = 0; r < kKeys * CH / kThreads; ++r) {
-      const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
-      const int64_t j = j0 + row;
-      const bool ok = j < kend;  // zeros past it: finite, and every row's mask hides them
-      cp_async16(dst + operand_offset(kKeys, row, ch), ok ? src + j * kv_rs + ch * 8 : any, ok);
+    for (int r = 0; r < kKeys / RPC; ++r) {
+      const bool ok = crow + RPC * r < left;  // zeros past kend: finite, and every row's mask hides them
+      cp_async16(dst + cdst + RPC * r * 128, ok ? p + r * cstep : any, ok);
     }
   };
   auto k_buf = [&](int t) { return k_s + (t & 1) * TB; };
