@@ -105,16 +105,35 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   const int64_t ra = i0 + warp * 16 + g, rbb = ra + 8;
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(rbb, a.sq - 1));
 
+  // Where the threads divide into whole rows (D 64 and 128), a thread copies chunk tid % CH of rows
+  // tid / CH + RPC r: a loop-invariant offset and stride, a 64-bit add and a 32-bit row test per copy
+  // (as attention_wgmma.cu); D 80 and 96 compute each copy's row and chunk.
+  constexpr bool kWholeRows = kMmaThreads % CH == 0;
+  constexpr int RPC = kWholeRows ? kMmaThreads / CH : 1;
+  const int crow = tid / CH;
+  const int64_t coff = crow * kv_rs + (tid % CH) * 8, cstep = RPC * kv_rs;
   auto load_kv = [&](int buf, int64_t j0) {
     uint16_t* ks = Ks + buf * TILE;
     uint16_t* vs = Vs + buf * TILE;
+    if constexpr (kWholeRows) {
+      const int64_t o = j0 * kv_rs + coff;
+      const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));  // rows that exist
 #pragma unroll
-    for (int r = 0; r < kKeys * CH / kMmaThreads; ++r) {
-      const int c = tid + kMmaThreads * r, row = c / CH, ch = c % CH;
-      const int64_t j = j0 + row;
-      const bool ok = j < kend;  // zeros past it: finite, and every row's mask hides them
-      cp_async16(smem_addr(ks + row * LD + ch * 8), ok ? K + j * kv_rs + ch * 8 : a.k, ok);
-      cp_async16(smem_addr(vs + row * LD + ch * 8), ok ? V + j * kv_rs + ch * 8 : a.v, ok);
+      for (int r = 0; r < kKeys / RPC; ++r) {
+        const bool ok = crow + RPC * r < left;  // zeros past kend: finite, and every row's mask hides them
+        const int at = (crow + RPC * r) * LD + (tid % CH) * 8;
+        cp_async16(smem_addr(ks + at), ok ? K + o + r * cstep : a.k, ok);
+        cp_async16(smem_addr(vs + at), ok ? V + o + r * cstep : a.v, ok);
+      }
+    } else {
+#pragma unroll
+      for (int r = 0; r < kKeys * CH / kMmaThreads; ++r) {
+        const int c = tid + kMmaThreads * r, row = c / CH, ch = c % CH;
+        const int64_t j = j0 + row;
+        const bool ok = j < kend;  // zeros past it: finite, and every row's mask hides them
+        cp_async16(smem_addr(ks + row * LD + ch * 8), ok ? K + j * kv_rs + ch * 8 : a.k, ok);
+        cp_async16(smem_addr(vs + row * LD + ch * 8), ok ? V + j * kv_rs + ch * 8 : a.v, ok);
+      }
     }
   };
   // Whether this thread's own V copies of a tile hold Inf or NaN (an all-ones exponent): after
