@@ -5,6 +5,7 @@
 #   scripts/sass.sh kernels/gpu/gemm_wgmma.cu                 # per kernel: instructions, branches, ...
 #   scripts/sass.sh kernels/gpu/gemm_mma.cu --arch 89         # another target (80, 86, 89, 90a, 120)
 #   scripts/sass.sh kernels/gpu/gemm_wgmma.cu --dump 'ILi128ELb1ELb0ELi1ELi1E' > k.sass   # one kernel's code
+#   scripts/sass.sh --fetch                                   # only get nvdisasm (.ci/run; test/cuda.test.ts)
 #
 # nvcc here has no disassembler (the machine's CUDA 13 lacks cuobjdump and nvdisasm). Debian's non-free
 # nvidia-cuda-toolkit (CUDA 11.8) has nvdisasm; the first run downloads that package (84 MB, apt's
@@ -16,18 +17,17 @@
 # compiles but will not disassemble. KP_NVDISASM=path uses another nvdisasm.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-src="" arch="90a" dump=""
+src="" arch="90a" dump="" fetch_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arch="$2"; shift 2 ;;
     --dump) dump="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --fetch) fetch_only=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) src="$1"; shift ;;
   esac
 done
-[ -n "$src" ] || { echo "usage: scripts/sass.sh <kernel.cu> [--arch 80|86|89|90a] [--dump <kernel name regex>]" >&2; exit 2; }
-nvcc="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
-[ -x "$nvcc" ] || { echo "sass.sh: nvcc not found" >&2; exit 1; }
+[ -n "$src" ] || [ "$fetch_only" = 1 ] || { echo "usage: scripts/sass.sh <kernel.cu> [--arch 80|86|89|90a] [--dump <kernel name regex>] | --fetch" >&2; exit 2; }
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kernelport/cuda-11.8"
 nvdisasm="${KP_NVDISASM:-$cache/usr/bin/nvdisasm}"
@@ -50,7 +50,12 @@ EOF
   mkdir -p "$cache"
   dpkg-deb -x "$tmp"/nvidia-cuda-toolkit_*.deb "$tmp/x"
   mkdir -p "$cache/usr/bin" && cp "$tmp/x/usr/bin/nvdisasm" "$cache/usr/bin/"
+  rm -rf "$tmp"
+  trap - EXIT
 fi
+if [ "$fetch_only" = 1 ]; then echo "$nvdisasm"; exit 0; fi
+nvcc="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+[ -x "$nvcc" ] || { echo "sass.sh: nvcc not found" >&2; exit 1; }
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

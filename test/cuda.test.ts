@@ -9,8 +9,8 @@
  * runs them, validate and the bench on a GPU machine.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { open, probe } from '../src/index.js';
@@ -54,11 +54,11 @@ function child(env: Record<string, string>, body: string): { probe: NativeGpuPro
 // "Potential Performance Loss", e.g. C7520, and still builds) and no register spills. Both went unseen
 // for a session once: a GPU run is rare, a compile is not. Also each kernel's size in SASS instructions
 // (its .text section / 16 bytes), from the cubin.
-async function ptxasReport(source: string): Promise<{ report: string; instructions: Map<string, number> }> {
+async function ptxasReport(source: string, arch = '90a'): Promise<{ report: string; instructions: Map<string, number>; sass: Map<string, string> }> {
   const dir = mkdtempSync(join(tmpdir(), 'kp-ptxas-'));
   const cubin = join(dir, 'k.cubin');
-  const args = ['-cubin', '-gencode=arch=compute_90a,code=sm_90a', '-O3', '-std=c++17', '-DKP_CUDA_SM90A=1', '-DKP_GPU_VENDOR_CUDA',
-    '-Inative/include', '-Inative/gpu', '-Ikernels', '-Xptxas', '-v', source, '-o', cubin];
+  const args = ['-cubin', `-gencode=arch=compute_${arch},code=sm_${arch}`, '-O3', '-std=c++17', ...(arch === '90a' ? ['-DKP_CUDA_SM90A=1'] : []),
+    '-DKP_GPU_VENDOR_CUDA', '-Inative/include', '-Inative/gpu', '-Ikernels', '-Xptxas', '-v', source, '-o', cubin];
   try {
     const report = await new Promise<string>((resolve, reject) =>
       execFile(nvcc, args, { cwd: root, maxBuffer: 1 << 24 }, (err, stdout, stderr) => (err ? reject(new Error(`${source}: ${stderr}`)) : resolve(stdout + stderr))),
@@ -67,15 +67,46 @@ async function ptxasReport(source: string): Promise<{ report: string; instructio
     if (haveReadelf)
       for (const m of execFileSync('readelf', ['-SW', cubin], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).matchAll(/\]\s+\.text\.(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)/g))
         instructions.set(m[1]!, parseInt(m[2]!, 16) / 16);
-    return { report, instructions };
+    return { report, instructions, sass: haveSass ? disassemble(cubin, Number.parseInt(arch, 10)) : new Map() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+// SASS per kernel (mangled name -> its instructions, one a line) through nvdisasm from Debian's CUDA 11.8
+// package (scripts/sass.sh fetches it; .ci/run does so in CI), on a copy of the cubin whose ELF header is
+// rewritten to the pre-12.8 form that nvdisasm reads (scripts/sass.sh says why; the code is untouched).
+const nvdisasm = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kernelport', 'cuda-11.8', 'usr', 'bin', 'nvdisasm');
+const haveSass = haveNvcc && existsSync(nvdisasm);
+function disassemble(cubin: string, sm: number): Map<string, string> {
+  const elf = readFileSync(cubin);
+  elf[7] = 0x33;
+  elf[8] = 7;
+  elf.writeUInt32LE(sm | 0x500 | (sm << 16), 0x30);
+  const patched = `${cubin}.old-header`;
+  writeFileSync(patched, elf);
+  const text = execFileSync(nvdisasm, ['-c', patched], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] });
+  const kernels = new Map<string, string>();
+  for (const part of text.split(/^\/\/-+ \.text\./m).slice(1)) {
+    const name = part.slice(0, part.search(/\s/));
+    const code = [...part.matchAll(/\/\*[0-9a-f]+\*\/\s+([^;]*);/g)].map((m) => m[1]!.trim());
+    kernels.set(name, code.join('\n'));
+  }
+  return kernels;
+}
+
+// One compile per source and target, shared by the tests below.
+const compiles = new Map<string, ReturnType<typeof ptxasReport>>();
+function compiled(source: string, arch = '90a'): ReturnType<typeof ptxasReport> {
+  const key = `${source}@${arch}`;
+  if (!compiles.has(key)) compiles.set(key, ptxasReport(source, arch));
+  return compiles.get(key)!;
+}
+if (haveNvcc && !haveSass) console.log(`SASS checks skipped: no ${nvdisasm} (bash scripts/sass.sh --fetch gets it; .ci/run does)`);
+
 describe('cuda build', () => {
   it.skipIf(!haveNvcc)('the sm_90a wgmma kernels compile with no serialised wgmma and no spills, each in under 7000 instructions', async () => {
-    const results = await Promise.all(['kernels/gpu/attention_wgmma.cu', 'kernels/gpu/gemm_wgmma.cu'].map(ptxasReport));
+    const results = await Promise.all(['kernels/gpu/attention_wgmma.cu', 'kernels/gpu/gemm_wgmma.cu'].map((f) => compiled(f)));
     // The attention's output dtypes once, not unrolled per element (attention_flash.cuh store_rows): its
     // four D = 128 kernels were 10,272 instructions before, half of them never run, 43 % of the H100's
     // stall samples on instruction fetch; 4,160-5,696 now.
@@ -101,6 +132,44 @@ describe('cuda build', () => {
     }
   }, 600_000);
 
+
+  // What ptxas made of the code, read as SASS: properties a GPU run would only show as time. Each failed
+  // on the code before the fix it guards (tried on 3f70503).
+  it.skipIf(!haveSass)('SASS: the allowP16 wgmma attention runs its softmax between the two waits of its overlap', async () => {
+    // ptxas schedules ALU work late: the exps, next read after wait_group 0, sank below it (the warps
+    // waited for P V, then ran the softmax) until pin_before_wait (wgmma.cuh) stored the rows' sums first.
+    const { sass } = await compiled('kernels/gpu/attention_wgmma.cu');
+    const p16 = [...sass].filter(([name]) => /flash_wgmmaILi(64|128)ELb[01]ELb1E/.test(name));
+    expect(p16).toHaveLength(4);
+    for (const [name, code] of p16) {
+      const lines = code.split('\n');
+      const first = lines.findIndex((l) => /WARPGROUP\.DEPBAR\.LE gsb0, 0x1/.test(l));
+      expect(first, name).toBeGreaterThan(0);
+      const second = lines.findIndex((l, i) => i > first && /WARPGROUP\.DEPBAR\.LE gsb0, 0x0/.test(l));
+      const exps = lines.slice(first, second).filter((l) => /MUFU\.EX2/.test(l)).length;
+      expect(exps, name).toBeGreaterThanOrEqual(32); // a 64-key tile's 32 a thread, before the wait
+    }
+  }, 600_000);
+
+  it.skipIf(!haveSass)("SASS: the GEMMs' fused epilogue: a thread's 8 GELUs with no branch between them (wgmma), no local memory (mma.sync, TF32 on sm_89)", async () => {
+    // wgmma: the -inf limit was a branch around each erfc, so a thread's 8 ran one after another. Each
+    // GELU starts by scaling by -1/sqrt(2): the 8 of them, with no branch from the first to the last.
+    const wgmma = [...(await compiled('kernels/gpu/gemm_wgmma.cu')).sass].filter(([name]) => /gemm_wgmma/.test(name));
+    expect(wgmma).toHaveLength(24);
+    for (const [name, code] of wgmma) {
+      const lines = code.split('\n');
+      const gelu = lines.flatMap((l, i) => (/FMUL .*-0\.7071067690849304/.test(l) ? [i] : []));
+      expect(gelu, name).toHaveLength(8);
+      expect(lines.slice(gelu[0], gelu[7]).filter((l) => /(^|\s)BR[AX](\.|\s|$)/.test(l)), name).toEqual([]);
+    }
+    // mma.sync and TF32: an out-of-line epilogue call per pair of outputs spilled around the calls (290
+    // local-memory instructions in the 128x256 kernel); the tile now goes through shared memory.
+    for (const source of ['kernels/gpu/gemm_mma.cu', 'kernels/gpu/gemm_tf32.cu']) {
+      const kernels = [...(await compiled(source, '89')).sass];
+      expect(kernels.length, source).toBeGreaterThan(0);
+      for (const [name, code] of kernels) expect(code.split('\n').filter((l) => /(^|\s)(LDL|STL)(\.|\s|$)/.test(l)), name).toEqual([]);
+    }
+  }, 600_000);
 
   it.skipIf(!haveNvcc)('the hand-built GPU timeline check compiles: its driver and the GEMM with the trace marks (KP_WGMMA_TRACE)', async () => {
     // gpu-check --sm90 builds native/test/wgmma_trace.cu on the GPU machine; a break found there costs device time.
