@@ -168,17 +168,27 @@ KP_GPU_DEVICE KP_GPU_INLINE void load8(const void* p, int dt, int64_t at, int64_
   }
 }
 
+// The bias of columns j..j+7 as f32 (zeros without one, or past e.n).
+KP_GPU_DEVICE KP_GPU_INLINE void bias8(const Epilogue& e, int64_t j, float (&b)[8]) {
+  if (e.bias) {
+    load8(e.bias, e.bias_dtype, j, e.n - j, b);
+  } else {
+#pragma unroll
+    for (int q = 0; q < 8; ++q) b[q] = 0.0f;
+  }
+}
+
 // epilogue_value for 8 consecutive columns j..j+7 of row i, in place, one step at a time over the 8 (the
 // bias, the activation, the residual each tested once): the 8 computations are straight-line code the
 // compiler interleaves. With the tests inside each column's value, each column's chain (GELU's erfc is
 // about 60 instructions) ran after the one before: the wgmma GEMM's epilogue took 20 of the fused
 // 512x4096x4096 case's 47 us on the H100. Columns at or past e.n get values that are not to be stored.
-KP_GPU_DEVICE KP_GPU_INLINE void epilogue8(const Epilogue& e, int64_t r_off, int64_t i, int64_t j, float (&v)[8]) {
+// b: the bias of columns j..j+7 (bias8), which the GEMMs load once a tile (a thread's column group is
+// the same in every row it finishes) instead of once a row.
+KP_GPU_DEVICE KP_GPU_INLINE void epilogue8(const Epilogue& e, int64_t r_off, int64_t i, int64_t j, const float (&b)[8], float (&v)[8]) {
 #pragma unroll
   for (int q = 0; q < 8; ++q) v[q] = e.alpha * v[q];
   if (e.bias) {
-    float b[8];
-    load8(e.bias, e.bias_dtype, j, e.n - j, b);
 #pragma unroll
     for (int q = 0; q < 8; ++q) v[q] = v[q] + b[q];
   }
@@ -207,12 +217,12 @@ KP_GPU_DEVICE KP_GPU_INLINE void epilogue8(const Epilogue& e, int64_t r_off, int
   }
 }
 
-// Outputs (i, j..j+7) of batch entry t through epilogue8 and into the output: one 16-byte store (two for
+// Outputs (i, j..j+7) of batch entry t through epilogue8 (b: bias8 of j) and into the output: one 16-byte store (two for
 // f32) when vec (N % 8 == 0 and a 16-byte aligned output: every 8-column group is aligned), else each
 // column inside the matrix on its own.
-KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store8(const Epilogue& e, int64_t t, int64_t r_off, int64_t i, int64_t j, float (&v)[8],
-                                                 bool vec) {
-  epilogue8(e, r_off, i, j, v);
+KP_GPU_DEVICE KP_GPU_INLINE void epilogue_store8(const Epilogue& e, int64_t t, int64_t r_off, int64_t i, int64_t j, const float (&b)[8],
+                                                 float (&v)[8], bool vec) {
+  epilogue8(e, r_off, i, j, b, v);
   const int64_t base = (t * e.m + i) * e.n + j;
   if (vec && j + 8 <= e.n) {
     if (e.out_dtype == KP_F32) {

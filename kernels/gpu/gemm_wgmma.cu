@@ -260,7 +260,11 @@ __global__ void __launch_bounds__(WTHREADS, 1)
       finisher = *last != 0;
     }
     WGMMA_MARK(2);
-    // One loop and one epilogue_store8: the epilogue's code (activations, dtypes) is inlined once.
+    // One loop and one epilogue_store8: the epilogue's code (activations, dtypes) is inlined once. A
+    // thread's column group is the same in every row it takes: its bias is loaded once.
+    static_assert(WTHREADS % (BN / 8) == 0, "a thread keeps its column group");
+    float bias[8];
+    if (finisher) bias8(g.ep, n0 + (tid % (BN / 8)) * 8, bias);
     if (finisher)
       for (int u = tid; u < WBM * (BN / 8); u += WTHREADS) {
         const int r = u / (BN / 8), c = (u % (BN / 8)) * 8;
@@ -281,7 +285,7 @@ __global__ void __launch_bounds__(WTHREADS, 1)
           *reinterpret_cast<float4*>(v) = s0;
           *reinterpret_cast<float4*>(v + 4) = s1;
         }
-        if (m0 + r < g.m && n0 + c < g.n) epilogue_store8(g.ep, t, ro, m0 + r, n0 + c, v, w.vec_out);
+        if (m0 + r < g.m && n0 + c < g.n) epilogue_store8(g.ep, t, ro, m0 + r, n0 + c, bias, v, w.vec_out);
       }
     WGMMA_MARK(3);
     // The next batch entry's copies (async proxy) overwrite what these threads read and wrote.

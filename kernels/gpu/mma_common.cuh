@@ -78,6 +78,9 @@ __device__ __forceinline__ void store_block_tile(const GemmArgs& g, int64_t t, i
   static_assert(MI * 16 == HM && NJ * 8 * 4 == BN, "fragments of a 2 x 4 warp grid");
   const int warp_m = warp / 4, warp_n = warp % 4, tid = warp * 32 + lane;
   const bool vec = g.n % 8 == 0 && (reinterpret_cast<uintptr_t>(g.ep.out) & 15) == 0;
+  static_assert(THREADS % (BN / 8) == 0, "a thread keeps its column group: its bias is loaded once");
+  float bias[8];
+  bias8(g.ep, n0 + (tid % (BN / 8)) * 8, bias);
 #pragma unroll 1
   for (int h = 0; h < 2; ++h) {
     if (warp_m == h) {
@@ -99,7 +102,7 @@ __device__ __forceinline__ void store_block_tile(const GemmArgs& g, int64_t t, i
       alignas(16) float v[8];
       *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(stage + r * LD + c);
       *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(stage + r * LD + c + 4);
-      epilogue_store8(g.ep, t, ro, i, j, v, vec);
+      epilogue_store8(g.ep, t, ro, i, j, bias, v, vec);
     }
     if (h == 0) __syncthreads();  // the second warp row overwrites what the first was read from
   }
