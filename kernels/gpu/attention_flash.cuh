@@ -236,12 +236,20 @@ __device__ __forceinline__ void pack_p(const float (&s)[NT8][4], uint32_t (&ph)[
     }
 }
 
+// s[n][e] x kHiScale from pack_p's P16 fragments ph (the tile's P as the MMAs take it).
+template <int NT8, bool BF16>
+__device__ __forceinline__ float packed_p(const uint32_t (&ph)[NT8 / 2][4], int n, int e) {
+  const uint32_t w = ph[n / 2][(n % 2) * 2 + (e >> 1)];
+  return (e & 1) ? pair_hi<BF16>(w) : pair_lo<BF16>(w);
+}
+
 // O += P V key by key in f32, hidden keys skipped: for a V tile holding Inf or NaN (see attention_mma.cu).
-// ps: this warp's 16 x PASS f32 scratch (the keys go through it PASS at a time); v_pair(j, n): the
-// 16-bit pair of V row j at columns 8n + 2t.
-template <int KEYS, int PASS, int NT, bool BF16, class VPair>
-__device__ __forceinline__ void pv_keywise(float (&o)[NT][4], const float (&s)[KEYS / 8][4], float* ps, int g, int t4,
-                                           VPair v_pair) {
+// p(n, e): the thread's probability s[n][e] of the tile's score layout times kHiScale (-0 for a hidden
+// key), from the f32 scores or from the 16-bit P the MMAs take (allowP16: the same values); ps: this
+// warp's 16 x PASS f32 scratch (the keys go through it PASS at a time); v_pair(j, n): the 16-bit pair of
+// V row j at columns 8n + 2t.
+template <int KEYS, int PASS, int NT, bool BF16, class PScaled, class VPair>
+__device__ __forceinline__ void pv_keywise(float (&o)[NT][4], PScaled p, float* ps, int g, int t4, VPair v_pair) {
   static_assert(KEYS % PASS == 0 && PASS % 8 == 0, "whole 8-key tiles per pass");
 #pragma unroll
   for (int k0 = 0; k0 < KEYS; k0 += PASS) {
@@ -249,11 +257,11 @@ __device__ __forceinline__ void pv_keywise(float (&o)[NT][4], const float (&s)[K
 #pragma unroll
     for (int n = k0 / 8; n < (k0 + PASS) / 8; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) ps[(g + (e >> 1) * 8) * PASS + n * 8 - k0 + 2 * t4 + (e & 1)] = s[n][e];
+      for (int e = 0; e < 4; ++e) ps[(g + (e >> 1) * 8) * PASS + n * 8 - k0 + 2 * t4 + (e & 1)] = p(n, e);
     __syncwarp();
 #pragma unroll 1
     for (int j = 0; j < PASS; ++j) {
-      const float pa = ps[g * PASS + j] * kHiScale<BF16>, pb = ps[(g + 8) * PASS + j] * kHiScale<BF16>;
+      const float pa = ps[g * PASS + j], pb = ps[(g + 8) * PASS + j];
       const bool live_a = __float_as_uint(pa) != 0x80000000u, live_b = __float_as_uint(pb) != 0x80000000u;
 #pragma unroll
       for (int n = 0; n < NT; ++n) {

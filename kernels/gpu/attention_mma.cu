@@ -239,7 +239,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       }
     } else {
       // Inf or NaN in this V tile: f32 products key by key, hidden keys skipped (see the top).
-      pv_keywise<kKeys, kKeys, NT, BF16>(o, s, scratch + warp * 16 * kKeys, g, t4, [&](int j, int n) {
+      pv_keywise<kKeys, kKeys, NT, BF16>(o, [&](int n, int e) { return s[n][e] * kHiScale<BF16>; }, scratch + warp * 16 * kKeys, g, t4, [&](int j, int n) {
         return *reinterpret_cast<const uint32_t*>(vs + j * LD + n * 8 + 2 * t4);
       });
     }

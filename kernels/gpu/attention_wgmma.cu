@@ -193,7 +193,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   }
   if (ntiles > 1) load_tile(k_buf(1), K, a.k, kKeys);
   cp_async_commit();
-  float s_cur[kKeys / 8][4], s_next[kKeys / 8][4];
+  // The tile's scores, then its P; with the overlap S_{t+1} lands here once P_t is packed for the MMAs.
+  float s_cur[kKeys / 8][4];
   if (ntiles > 0) {
     cp_async_wait<0>();
     fence_proxy_async();
@@ -219,8 +220,6 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     if (next) load_tile(v_buf(t + 1), V, a.v, static_cast<int64_t>(t + 1) * kKeys);
     cp_async_commit();
 
-    // OVERLAP: S_{t+1} on the tensor cores while they also run P_t V_t, and its softmax meanwhile.
-    if (OVERLAP && next) issue_s(t + 1, s_next);
     uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
     // P_t's registers stay as they are until the MMAs reading them are waited for.
     auto p_done = [&] {
@@ -237,6 +236,10 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     const uint32_t v_src = OVERLAP && v_bad ? scratch_s : v_buf(t);
     if (pv_mma) {
       pack_p<kKeys / 8, BF16, P16>(s_cur, ph, pm, pl);
+      // OVERLAP: S_{t+1} on the tensor cores while they also run P_t V_t, and its softmax meanwhile. Into
+      // s_cur: P_t is in ph now, which the key-by-key path reads too (no second score tile: 32 registers
+      // and 32 moves a tile).
+      if (OVERLAP && next) issue_s(t + 1, s_cur);
 #pragma unroll
       for (int c = 0; c < D / CW; ++c) {
         float(&oc)[CW / 2] = *reinterpret_cast<float(*)[CW / 2]>(&o[c * CW / 8][0]);
@@ -275,8 +278,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     }
     if (OVERLAP && next) {
       wgmma_wait<1>();  // S_{t+1}'s group is the older of the two in flight
-      s_done(s_next);
-      softmax(t + 1, s_next);
+      s_done(s_cur);
+      softmax(t + 1, s_cur);
       // The softmax's every exp feeds the rows' sums: stored, they keep it before the wait (see wgmma.cuh).
       pin_before_wait(scratch_s + kScratchBytes + 4 * tid, st.l_a + st.l_b);
     }
@@ -287,7 +290,11 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     if (v_bad) {
       // Inf or NaN in V_t: f32 products key by key (attention_mma.cu's top), through this warp's scratch.
       float* ps = reinterpret_cast<float*>(smem + (scratch_s - base)) + warp * 16 * kKeys;
-      pv_keywise<kKeys, kKeys, NT, BF16>(o, s_cur, ps, g, t4, [&](int j, int n) {
+      auto p = [&](int n, int e) {
+        if constexpr (OVERLAP) return packed_p<kKeys / 8, BF16>(ph, n, e);  // s_cur holds S_{t+1} by now
+        else return s_cur[n][e] * kHiScale<BF16>;
+      };
+      pv_keywise<kKeys, kKeys, NT, BF16>(o, p, ps, g, t4, [&](int j, int n) {
         return *reinterpret_cast<const uint32_t*>(smem + (v_buf(t) - base) + operand_offset(kKeys, j, n) + 4 * t4);
       });
       if constexpr (OVERLAP) {  // zeros again before the next tile's barrier (and its proxy fence)
@@ -297,16 +304,12 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     }
     if (next) {
       if (!OVERLAP) {
-        issue_s(t + 1, s_next);
+        issue_s(t + 1, s_cur);
         wgmma_wait<0>();
-        s_done(s_next);
-        softmax(t + 1, s_next);
+        s_done(s_cur);
+        softmax(t + 1, s_cur);
       }
       scale_rows(o, corr_a, corr_b);  // O now holds P_0..P_t V: onto tile t + 1's maxima
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s_cur[n][e] = s_next[n][e];
     }
   };
   if constexpr (OVERLAP) {
