@@ -12,10 +12,11 @@
 //  - O += P V: P from registers as wgmma's A (its fragment layout is mma.sync's A), V from shared
 //    memory as an MN-major B (stored [keys][D]). allow_p16: one m64nDk16 per 16 keys; else the split
 //    terms per 64-column chunk, the low terms into their own accumulator, added after the wait.
-// With allow_p16 the tensor cores get S_{t+1} = Q K_{t+1}^T before P_t V_t, and the softmax of S_{t+1}
-// runs while P_t V_t does (FlashAttention-3's intra-warpgroup overlap); O takes tile t + 1's rescale
-// once P_t V_t is in. The split path keeps the plain order: its P terms and low accumulator leave no
-// registers for a second score tile.
+// With allow_p16 the tensor cores get S_{t+1} = Q K_{t+1}^T beside P_t V_t (S_{t+1} into the score
+// registers once P_t is packed into the A fragments, which the key-by-key path reads too), and the
+// softmax of S_{t+1} runs while P_t V_t does (FlashAttention-3's intra-warpgroup overlap); O takes tile
+// t + 1's rescale once P_t V_t is in. The split path keeps the plain order: its P terms and low
+// accumulator leave no registers for the overlap.
 // K and V are loaded a tile apart (K_{t+2} and V_{t+1} during tile t, into the buffers K_t and V_{t-1}
 // leave), with cp.async, 128-byte swizzled (wgmma.cuh) so that the descriptors read them without bank
 // conflicts; Q likewise once. Tiles past every row's last visible key are never loaded (causality,
@@ -30,13 +31,13 @@
 // compile-time fact) and P_t V_t is issued on every tile, a non-finite V_t read as the zeros of the
 // key-by-key path's scratch (which adds V_t itself). A fragments and accumulators are pinned in
 // registers from wgmma.fence to that wait; each thread makes its cp.async copies visible to the async
-// proxy (fence.proxy.async) before the barrier after which the tensor cores read them.
+// proxy (fence.proxy.async) before the barrier after which the tensor cores read them. ptxas sinks ALU
+// work below a wait when nothing after it needs the results sooner: the softmax is pinned before the
+// second wait by a shared store of the rows' sums (pin_before_wait; test/cuda.test.ts checks the SASS).
 //
 // Compiled with a body in the sm_90a device pass and in the CPU emulator (KP_WGMMA_OPS), chosen only
-// where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device. Measured on
-// an H100 (bench/results/h100-2026-11-26b): right, but 10-15 % slower than the mma.sync kernel (half
-// its stall samples in once-per-block code, 43 % on instruction fetch, which a persistent grid did not
-// recover); so auto keeps mma.sync and KERNELPORT_GPU_ATTENTION=wgmma selects this one.
+// where the library has sm_90a code (KP_WGMMA_KERNELS) on a compute capability 9.0 device: auto takes
+// it for D = 128 (attention_wgmma_eligible says why, with the H100 figures).
 #include "attention_wgmma.cuh"
 #include "attention_flash.cuh"
 #include "wgmma.cuh"
