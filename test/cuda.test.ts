@@ -171,6 +171,17 @@ describe('cuda build', () => {
     }
   }, 600_000);
 
+  it.skipIf(!haveNvcc || !haveReadelf)('the 16-bit decode kernels convert K/V with the dtype fixed at compile time: each a fraction of its former size', async () => {
+    // With the dtype read at run time every K/V element went through both conversions (f16's subnormal
+    // path included) and a select: the bf16 step loop was 3,581 SASS instructions for 8 keys and the
+    // kernel issue-bound at ~73 % of an H100's HBM. The kernels were 4,772-7,981 instructions then.
+    const { instructions } = await compiled('kernels/gpu/attention_decode.cu');
+    const vec = [...instructions].filter(([name]) => /decode_attentionILi\d+ELi\d+ELb0ELb[01]E/.test(name));
+    expect(vec).toHaveLength(18); // D 64/128/256 x 1/2/4 rows x f16/bf16
+    const budget: Record<string, number> = { '1': 3000, '2': 4200, '4': 6600 }; // by rows per block
+    for (const [name, n] of vec) expect(n, name).toBeLessThan(budget[/ILi\d+ELi(\d)E/.exec(name)![1]!]!);
+  }, 600_000);
+
   it.skipIf(!haveNvcc)('the hand-built GPU timeline check compiles: its driver and the GEMM with the trace marks (KP_WGMMA_TRACE)', async () => {
     // gpu-check --sm90 builds native/test/wgmma_trace.cu on the GPU machine; a break found there costs device time.
     const dir = mkdtempSync(join(tmpdir(), 'kp-trace-'));

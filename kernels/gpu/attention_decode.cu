@@ -173,8 +173,11 @@ struct Chunk<true> {
 };
 
 // WIDE: f32 K/V through 16-byte loads, or any dtype through scalar loads (!a.vec); otherwise f16/bf16
-// through one 16-byte load per lane and key.
-template <int DMAX, int RB, bool WIDE>
+// through one 16-byte load per lane and key, the dtype a template argument (BF16): with it read at run
+// time every K/V element went through both conversions (f16's subnormal path included) and a select,
+// ~3,400 SASS instructions a step for 8 keys, which made the kernel issue-bound at ~73 % of an H100's
+// HBM (scripts/sass.sh).
+template <int DMAX, int RB, bool WIDE, bool BF16>
 // At most 128 registers: two blocks (16 warps) per SM on 64K-register parts, the occupancy measured.
 #define KP_DECODE_BOUNDS kDecThreads, 2
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(KP_DECODE_BOUNDS) decode_attention(DecArgs a) {
@@ -202,7 +205,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(KP_DECODE_BOUNDS) decode_attention(DecAr
   const int64_t L = a.kv_lengths ? a.kv_lengths[b] : a.skv;
   const float ninf = -__int_as_float(0x7f800000);
   const bool vec = a.vec != 0;
-  const int dt = a.dtype;
+  const int dt = WIDE ? a.dtype : (BF16 ? KP_BF16 : KP_F16);  // a constant on the 16-bit path
 
   float qv[RB][kVec], acc[RB][kVec];
   int kend = 0, own_end = 0;  // the block's and the own row's visible keys: [0, end) (skv <= 2^30)
@@ -416,8 +419,9 @@ template <int DMAX, int RB>
 void launch_rb(kp_gpu_stream_t stream, const DecArgs& a, int64_t blocks) {
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(a.splits));
   // Wide: f32 K/V, or scalar loads of any dtype (unaligned or odd rows).
-  if (a.dtype == KP_F32 || !a.vec) KP_GPU_LAUNCH((decode_attention<DMAX, RB, true>), grid, dim3(kDecThreads), 0, stream)(a);
-  else KP_GPU_LAUNCH((decode_attention<DMAX, RB, false>), grid, dim3(kDecThreads), 0, stream)(a);
+  if (a.dtype == KP_F32 || !a.vec) KP_GPU_LAUNCH((decode_attention<DMAX, RB, true, false>), grid, dim3(kDecThreads), 0, stream)(a);
+  else if (a.dtype == KP_BF16) KP_GPU_LAUNCH((decode_attention<DMAX, RB, false, true>), grid, dim3(kDecThreads), 0, stream)(a);
+  else KP_GPU_LAUNCH((decode_attention<DMAX, RB, false, false>), grid, dim3(kDecThreads), 0, stream)(a);
 }
 
 template <int DMAX>
