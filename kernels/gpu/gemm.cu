@@ -2,7 +2,8 @@
 //
 // - gemv: M <= 4 (decoding). Threads split N and K; the K partial sums are reduced in shared memory
 //   in a fixed order, so results are deterministic run to run. Reads B once, coalesced along its
-//   contiguous axis. No warp-level operations: nothing depends on the warp size.
+//   contiguous axis. No warp-level operations: nothing depends on the warp size. gemv_vec: the same
+//   with 16-byte loads for 16-bit inputs and B [N,K] (nn.Linear's weights).
 // - the GEMM tiles: gemm_simt.cu (portable), gemm_mma.cu and gemm_tf32.cu (NVIDIA tensor cores).
 #include "gemm.cuh"
 
@@ -47,6 +48,77 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv(GemmArgs g) {
     }
     kp_gpu_sync_block();
   }
+}
+
+// The same for 16-bit A and B [N,K] (trans_b: nn.Linear's weight layout) whose rows are 16-byte aligned
+// (K % 8 == 0, aligned bases and batch strides; gemv_vec_ok): a thread reads 8 consecutive K elements of
+// its column of B, and of each row of A, with one 16-byte load each, and converts them with the dtype
+// known at compile time. The scalar kernel above spends ~20 instructions on every 2-byte element (its
+// index, a runtime-dtype conversion): far from the memory bandwidth a decoding step's weights need.
+// 8 columns x 32 K-slices per block as above; each thread's K sum runs over its 8-element chunks in
+// order, the slices are added in a fixed order: deterministic.
+template <bool BF16>
+KP_GPU_DEVICE KP_GPU_INLINE void unpack8(const uint4& w, float (&x)[8]) {
+  const uint32_t v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const uint16_t lo = static_cast<uint16_t>(v[q]), hi = static_cast<uint16_t>(v[q] >> 16);
+    x[2 * q] = BF16 ? bf16_to_f32(lo) : f16_to_f32(lo);
+    x[2 * q + 1] = BF16 ? bf16_to_f32(hi) : f16_to_f32(hi);
+  }
+}
+
+template <bool BF16>
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv_vec(GemmArgs g) {
+  __shared__ float part[kGemvMaxM][kThreads];
+  constexpr int cols = 8, ks = kThreads / cols;
+  const int tid = static_cast<int>(kp_gpu_thread_x());
+  const int c = tid / ks, s = tid % ks;
+  const int64_t M = g.m, N = g.n, K = g.k;
+  const int64_t gj = static_cast<int64_t>(kp_gpu_block_x()) * cols + c;
+  const uint16_t* A = static_cast<const uint16_t*>(g.a);
+  const uint16_t* B = static_cast<const uint16_t*>(g.b);
+  for (int64_t t = kp_gpu_block_z(); t < g.batch; t += kp_gpu_grid_dim_z()) {
+    int64_t ao, bo, ro;
+    batch_offsets(g.map, t, &ao, &bo, &ro);
+    float acc[kGemvMaxM] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (gj < N) {
+      const uint16_t* brow = B + bo + gj * K;
+      for (int64_t p = s * 8; p < K; p += ks * 8) {
+        float bv[8];
+        unpack8<BF16>(*reinterpret_cast<const uint4*>(brow + p), bv);
+#pragma unroll
+        for (int i = 0; i < kGemvMaxM; ++i)
+          if (i < M) {
+            float av[8];
+            unpack8<BF16>(*reinterpret_cast<const uint4*>(A + ao + i * K + p), av);
+#pragma unroll
+            for (int q = 0; q < 8; ++q) acc[i] = fmaf(av[q], bv[q], acc[i]);
+          }
+      }
+    }
+    for (int i = 0; i < kGemvMaxM; ++i) part[i][s * cols + c] = acc[i];
+    kp_gpu_sync_block();
+    if (tid < cols * kGemvMaxM) {
+      const int cc = tid % cols, i = tid / cols;
+      const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
+      if (i < M && j < N) {
+        float sum = 0.0f;
+        for (int q = 0; q < ks; ++q) sum += part[i][q * cols + cc];  // fixed order: deterministic
+        epilogue_store(g.ep, t, ro, i, j, sum);
+      }
+    }
+    kp_gpu_sync_block();
+  }
+}
+
+// gemv_vec's conditions: 16-bit A [M,K] and B [N,K] with 16-byte aligned rows in every batch entry.
+bool gemv_vec_ok(const kp_matmul_desc& d, const void* a, const void* b) {
+  if ((d.dtype != KP_F16 && d.dtype != KP_BF16) || !d.trans_b || d.trans_a || d.k % 8 != 0) return false;
+  if (!aligned16(a) || !aligned16(b)) return false;
+  for (int i = 0; i < d.batch_rank; ++i)
+    if (d.a_batch_stride[i] % 8 != 0 || d.b_batch_stride[i] % 8 != 0) return false;
+  return true;
 }
 
 GemmArgs gemm_args(const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual, void* out) {
@@ -147,7 +219,9 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
     case GemmPath::Gemv: {
       const int cols = d.trans_b ? 8 : 32;
       const dim3 grid(static_cast<unsigned>((d.n + cols - 1) / cols), 1, grid_z(g.batch));
-      KP_GPU_LAUNCH(gemv, grid, dim3(kThreads), 0, stream)(g);
+      if (!gemv_vec_ok(d, a, b)) KP_GPU_LAUNCH(gemv, grid, dim3(kThreads), 0, stream)(g);
+      else if (d.dtype == KP_BF16) KP_GPU_LAUNCH(gemv_vec<true>, grid, dim3(kThreads), 0, stream)(g);
+      else KP_GPU_LAUNCH(gemv_vec<false>, grid, dim3(kThreads), 0, stream)(g);
       break;
     }
     case GemmPath::Wgmma:

@@ -145,6 +145,10 @@ function matmulEdges(size: Size): MatmulShape[] {
     // allowTf32: judged by the TF32 bound; a backend without a TF32 path computes full f32 (and passes it)
     mm('allowTf32 257x520x136 bias gelu', 257, 520, 136, { allowTf32: true, bias: true, activation: 'gelu' }),
     mm('allowTf32 131x264x200 transB residual', 131, 264, 200, { allowTf32: true, transB: true, residualShape: [131, 200] }),
+    // decoding's GEMV on nn.Linear's weight layout (M <= 4, B [N,K], K a multiple of 8: cuda's 16-byte loads)
+    mm('GEMV 1x4104x37 transB', 1, 4104, 37, { transB: true }),
+    mm('GEMV 3x520x129 transB bias gelu residual', 3, 520, 129, { transB: true, bias: true, activation: 'gelu', residualShape: [3, 129] }),
+    mm('GEMV batch [2] 4x264x17 transB', 4, 264, 17, { transB: true, batchA: [2], batchB: [2] }),
   ];
   if (size === 'quick') return quick;
   return [
