@@ -11,6 +11,7 @@ GOALS = {
         "gemm_tf32_4096": (None, "allowTf32 / torch.matmul with allow_tf32"),
         "gemm_bias_gelu_bf16_512x4096x4096": (1.00, "fused vs torch's unfused matmul+bias+gelu"),
         "gemm_bf16_512x4096x4096": (None, "the same GEMM without bias and GELU / torch.matmul (the epilogue's share)"),
+        "gemv_bf16_1x4096x4096": (None, "decoding's GEMV (x @ W^T, 32 MiB of bf16 weights) / F.linear"),
         "attention_causal_bf16_b4h32s2048d128": (0.60, "kernelport speed / SDPA (P kept to f32 accuracy)"),
         "attention_causal_bf16_b4h32s2048d128_p16": (0.60, "allowP16 (P rounded to bf16, as SDPA does) / SDPA"),
         "decode_bf16_b4h32skv4096d128": (0.70, "fraction of the table's HBM bandwidth"),

@@ -96,6 +96,9 @@ async function cudaCases() {
   // The same GEMM without bias and GELU: beside the fused row, the epilogue's share of it.
   await bench('gemm_bf16_512x4096x4096', () => [u16('bf16', [m, k]), u16('bf16', [k, n])], (a, w) => dev.matmul(a, w), 50,
     { flops: 2 * m * k * n }, { op: 'matmul', m, n, k, dtype: 'bf16' });
+  // Decoding's GEMV: one token through a 4096x4096 nn.Linear weight ([N,K]: transB), bandwidth-bound.
+  await bench('gemv_bf16_1x4096x4096', () => [u16('bf16', [1, k]), u16('bf16', [n, k])], (x, w) => dev.matmul(x, w, { transB: true }), 50,
+    { flops: 2 * k * n, bytes: 2 * k * n }, { op: 'matmul', m: 1, n, k, dtype: 'bf16', transB: true });
   {
     const [B, H, S, D] = [4, 32, 2048, 128];
     for (const allowP16 of [false, true])

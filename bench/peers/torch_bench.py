@@ -79,6 +79,8 @@ def main() -> int:
             "ms": bench(lambda: F.gelu(torch.matmul(a, w) + bias), 5 if quick else 50)
         }
         cases["gemm_bf16_512x4096x4096"] = {"ms": bench(lambda: torch.matmul(a, w), 5 if quick else 50)}
+        x = torch.randn(1, 4096, device=dev, dtype=torch.bfloat16)
+        cases["gemv_bf16_1x4096x4096"] = {"ms": bench(lambda: F.linear(x, w), 5 if quick else 50)}
         q, k, v = (torch.randn(4, 32, 2048, 128, device=dev, dtype=torch.bfloat16) for _ in range(3))
         cases["attention_causal_bf16_b4h32s2048d128"] = {
             "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 2 if quick else 5)
