@@ -63,8 +63,9 @@ KP_GPU_DEVICE KP_GPU_INLINE void unpack8(const uint4& w, float (&x)[8]) {
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
     const uint16_t lo = static_cast<uint16_t>(v[q]), hi = static_cast<uint16_t>(v[q] >> 16);
-    x[2 * q] = BF16 ? bf16_to_f32(lo) : f16_to_f32(lo);
-    x[2 * q + 1] = BF16 ? bf16_to_f32(hi) : f16_to_f32(hi);
+    // bf16: the bits shifted up, a NaN left unquieted (it only meets FMAs, which return NaN either way).
+    x[2 * q] = BF16 ? bits_f32(static_cast<uint32_t>(lo) << 16) : f16_to_f32(lo);
+    x[2 * q + 1] = BF16 ? bits_f32(static_cast<uint32_t>(hi) << 16) : f16_to_f32(hi);
   }
 }
 
