@@ -2,8 +2,9 @@
 //
 // - gemv: M <= 4 (decoding). Threads split N and K; the K partial sums are reduced in shared memory
 //   in a fixed order, so results are deterministic run to run. Reads B once, coalesced along its
-//   contiguous axis. No warp-level operations: nothing depends on the warp size. gemv_vec: the same
-//   with 16-byte loads for 16-bit inputs and B [N,K] (nn.Linear's weights).
+//   contiguous axis. No warp-level operations: nothing depends on the warp size. gemv_vec and
+//   gemv_vec_kn: the same with 16-byte loads for 16-bit inputs, B [N,K] (nn.Linear's weights) and
+//   B [K,N] (JAX's).
 // - the GEMM tiles: gemm_simt.cu (portable), gemm_mma.cu and gemm_tf32.cu (NVIDIA tensor cores).
 #include "gemm.cuh"
 
@@ -113,7 +114,69 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv_vec(GemmArgs g) {
   }
 }
 
-// gemv_vec's conditions: 16-bit A [M,K] and B [N,K] with 16-byte aligned rows in every batch entry.
+// B [K,N] (x @ W with W stored [in, out], as JAX/Flax keep it), N % 8 == 0: a thread reads 8 consecutive
+// columns of a K row with one 16-byte load. 32 columns (4 chunks) x 64 K-slices per block: the scalar
+// kernel's grid; the slices are added in a fixed order.
+template <bool BF16>
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv_vec_kn(GemmArgs g) {
+  constexpr int chunks = 4, cols = 8 * chunks, ks = kThreads / chunks;
+  __shared__ float part[kGemvMaxM][ks][cols];
+  const int tid = static_cast<int>(kp_gpu_thread_x());
+  const int c = tid % chunks, s = tid / chunks;
+  const int64_t M = g.m, N = g.n, K = g.k;
+  const int64_t n0 = static_cast<int64_t>(kp_gpu_block_x()) * cols + 8 * c;
+  const uint16_t* A = static_cast<const uint16_t*>(g.a);
+  const uint16_t* B = static_cast<const uint16_t*>(g.b);
+  for (int64_t t = kp_gpu_block_z(); t < g.batch; t += kp_gpu_grid_dim_z()) {
+    int64_t ao, bo, ro;
+    batch_offsets(g.map, t, &ao, &bo, &ro);
+    float acc[kGemvMaxM][8];
+#pragma unroll
+    for (int i = 0; i < kGemvMaxM; ++i)
+#pragma unroll
+      for (int q = 0; q < 8; ++q) acc[i][q] = 0.0f;
+    if (n0 < N) {  // N % 8 == 0: the chunk is wholly in or out
+      for (int64_t p = s; p < K; p += ks) {
+        float bv[8];
+        unpack8<BF16>(*reinterpret_cast<const uint4*>(B + bo + p * N + n0), bv);
+#pragma unroll
+        for (int i = 0; i < kGemvMaxM; ++i)
+          if (i < M) {
+            const uint16_t h = A[ao + i * K + p];
+            const float av = BF16 ? bits_f32(static_cast<uint32_t>(h) << 16) : f16_to_f32(h);
+#pragma unroll
+            for (int q = 0; q < 8; ++q) acc[i][q] = fmaf(av, bv[q], acc[i][q]);
+          }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kGemvMaxM; ++i)
+#pragma unroll
+      for (int q = 0; q < 8; ++q) part[i][s][8 * c + q] = acc[i][q];
+    kp_gpu_sync_block();
+    if (tid < cols * kGemvMaxM) {
+      const int cc = tid % cols, i = tid / cols;
+      const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
+      if (i < M && j < N) {
+        float sum = 0.0f;
+        for (int q = 0; q < ks; ++q) sum += part[i][q][cc];  // fixed order: deterministic
+        epilogue_store(g.ep, t, ro, i, j, sum);
+      }
+    }
+    kp_gpu_sync_block();
+  }
+}
+
+// gemv_vec's conditions: 16-bit A [M,K] and B [N,K] with 16-byte aligned rows in every batch entry;
+// gemv_vec_kn's: B [K,N] with N % 8 == 0 instead.
+bool gemv_vec_kn_ok(const kp_matmul_desc& d, const void* a, const void* b) {
+  if ((d.dtype != KP_F16 && d.dtype != KP_BF16) || d.trans_b || d.trans_a || d.n % 8 != 0) return false;
+  if (!aligned16(b)) return false;
+  (void)a;
+  for (int i = 0; i < d.batch_rank; ++i)
+    if (d.b_batch_stride[i] % 8 != 0) return false;
+  return true;
+}
 bool gemv_vec_ok(const kp_matmul_desc& d, const void* a, const void* b) {
   if ((d.dtype != KP_F16 && d.dtype != KP_BF16) || !d.trans_b || d.trans_a || d.k % 8 != 0) return false;
   if (!aligned16(a) || !aligned16(b)) return false;
@@ -220,9 +283,16 @@ const char* launch_matmul(const DeviceCaps& caps, kp_gpu_stream_t stream, const 
     case GemmPath::Gemv: {
       const int cols = d.trans_b ? 8 : 32;
       const dim3 grid(static_cast<unsigned>((d.n + cols - 1) / cols), 1, grid_z(g.batch));
-      if (!gemv_vec_ok(d, a, b)) KP_GPU_LAUNCH(gemv, grid, dim3(kThreads), 0, stream)(g);
-      else if (d.dtype == KP_BF16) KP_GPU_LAUNCH(gemv_vec<true>, grid, dim3(kThreads), 0, stream)(g);
-      else KP_GPU_LAUNCH(gemv_vec<false>, grid, dim3(kThreads), 0, stream)(g);
+      // (gemv_vec_kn's 32 columns a block are the scalar kernel's for B [K,N]: the same grid)
+      if (gemv_vec_ok(d, a, b)) {
+        if (d.dtype == KP_BF16) KP_GPU_LAUNCH(gemv_vec<true>, grid, dim3(kThreads), 0, stream)(g);
+        else KP_GPU_LAUNCH(gemv_vec<false>, grid, dim3(kThreads), 0, stream)(g);
+      } else if (gemv_vec_kn_ok(d, a, b)) {
+        if (d.dtype == KP_BF16) KP_GPU_LAUNCH(gemv_vec_kn<true>, grid, dim3(kThreads), 0, stream)(g);
+        else KP_GPU_LAUNCH(gemv_vec_kn<false>, grid, dim3(kThreads), 0, stream)(g);
+      } else {
+        KP_GPU_LAUNCH(gemv, grid, dim3(kThreads), 0, stream)(g);
+      }
       break;
     }
     case GemmPath::Wgmma:

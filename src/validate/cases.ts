@@ -149,6 +149,7 @@ function matmulEdges(size: Size): MatmulShape[] {
     mm('GEMV 1x4104x37 transB', 1, 4104, 37, { transB: true }),
     mm('GEMV 3x520x129 transB bias gelu residual', 3, 520, 129, { transB: true, bias: true, activation: 'gelu', residualShape: [3, 129] }),
     mm('GEMV batch [2] 4x264x17 transB', 4, 264, 17, { transB: true, batchA: [2], batchB: [2] }),
+    mm('GEMV 2x1033x264 bias silu (B [K,N], N % 8 == 0)', 2, 1033, 264, { bias: true, activation: 'silu' }),
   ];
   if (size === 'quick') return quick;
   return [
