@@ -16,6 +16,23 @@ constexpr int kThreads = 256;
 
 constexpr int kGemvMaxM = 4;
 
+// The block's K-slice partial sums (part: [kGemvMaxM][ks][cols], flattened) of its `cols` output columns
+// added in slice order, a fixed order whatever the timing, and stored through the epilogue; the block
+// is in step on both sides (part is written before, and again for the next batch entry after).
+KP_GPU_DEVICE KP_GPU_INLINE void gemv_finish(const GemmArgs& g, int64_t t, int64_t ro, const float* part, int ks, int cols, int tid) {
+  kp_gpu_sync_block();
+  if (tid < cols * kGemvMaxM) {
+    const int cc = tid % cols, i = tid / cols;
+    const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
+    if (i < g.m && j < g.n) {
+      float sum = 0.0f;
+      for (int q = 0; q < ks; ++q) sum += part[(i * ks + q) * cols + cc];
+      epilogue_store(g.ep, t, ro, i, j, sum);
+    }
+  }
+  kp_gpu_sync_block();
+}
+
 // B [K,N] (contiguous along N): 32 columns x 8 K-slices per block; B [N,K] (trans_b): 8 x 32.
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv(GemmArgs g) {
   __shared__ float part[kGemvMaxM][kThreads];
@@ -37,17 +54,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv(GemmArgs g) {
       }
     }
     for (int i = 0; i < kGemvMaxM; ++i) part[i][s * cols + c] = acc[i];
-    kp_gpu_sync_block();
-    if (tid < cols * kGemvMaxM) {
-      const int cc = tid % cols, i = tid / cols;
-      const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
-      if (i < M && j < N) {
-        float sum = 0.0f;
-        for (int q = 0; q < ks; ++q) sum += part[i][q * cols + cc];  // fixed order: deterministic
-        epilogue_store(g.ep, t, ro, i, j, sum);
-      }
-    }
-    kp_gpu_sync_block();
+    gemv_finish(g, t, ro, &part[0][0], ks, cols, tid);
   }
 }
 
@@ -100,17 +107,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv_vec(GemmArgs g) {
       }
     }
     for (int i = 0; i < kGemvMaxM; ++i) part[i][s * cols + c] = acc[i];
-    kp_gpu_sync_block();
-    if (tid < cols * kGemvMaxM) {
-      const int cc = tid % cols, i = tid / cols;
-      const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
-      if (i < M && j < N) {
-        float sum = 0.0f;
-        for (int q = 0; q < ks; ++q) sum += part[i][q * cols + cc];  // fixed order: deterministic
-        epilogue_store(g.ep, t, ro, i, j, sum);
-      }
-    }
-    kp_gpu_sync_block();
+    gemv_finish(g, t, ro, &part[0][0], ks, cols, tid);
   }
 }
 
@@ -153,17 +150,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) gemv_vec_kn(GemmArgs g) {
     for (int i = 0; i < kGemvMaxM; ++i)
 #pragma unroll
       for (int q = 0; q < 8; ++q) part[i][s][8 * c + q] = acc[i][q];
-    kp_gpu_sync_block();
-    if (tid < cols * kGemvMaxM) {
-      const int cc = tid % cols, i = tid / cols;
-      const int64_t j = static_cast<int64_t>(kp_gpu_block_x()) * cols + cc;
-      if (i < M && j < N) {
-        float sum = 0.0f;
-        for (int q = 0; q < ks; ++q) sum += part[i][q][cc];  // fixed order: deterministic
-        epilogue_store(g.ep, t, ro, i, j, sum);
-      }
-    }
-    kp_gpu_sync_block();
+    gemv_finish(g, t, ro, &part[0][0][0], ks, cols, tid);
   }
 }
 
