@@ -137,8 +137,8 @@ __device__ __forceinline__ float exp_score(float x) {
   else return expf(x);
 }
 
-// fmaxf never picks a NaN operand (a NaN score reaches the row through exp and the sum instead); the
-// running max starts at -inf and is never NaN. One instruction, where `b > a ? b : a` took two.
+// fmaxf never picks a NaN operand; the running max starts at -inf and is never NaN. One instruction,
+// where `b > a ? b : a` took two.
 __device__ __forceinline__ float max_nonan(float a, float b) { return fmaxf(a, b); }
 
 // The running softmax statistics of a thread's two rows (P16: the max in log2 units).
@@ -146,57 +146,69 @@ struct RowStats {
   float m_a, m_b, l_a, l_b;
 };
 
-// One tile of raw scores s (NT8 tiles of 8 keys) becomes P in place: scaled, masked where the tile is
-// `partial` (keys from lim_a / lim_b on hidden from rows g / g + 8), exponentiated against the rows'
-// new maxima, summed into the rows' l. Returns in corr the factors that rescale the rows' outputs.
-// A hidden key's p is -0, which only the key-by-key path tells from an underflow.
+// One tile of raw scores s (NT8 tiles of 8 keys) becomes P in place: masked where the tile is `partial`
+// (keys from lim_a / lim_b on hidden from rows g / g + 8), exponentiated against the rows' new maxima,
+// summed into the rows' l. Returns in corr the factors that rescale the rows' outputs. A key that
+// contributes nothing (hidden, a -inf score) has p = +0, as has a probability that underflows; the
+// key-by-key path skips every p = 0.
+//
+// Per score one max, one fma, the exp and one add (the loop the tensor cores wait on, or overlap):
+// - the row's max of s * c (c = scale, times log2 e with P16) is its max of s times c, or its min times
+//   c for c < 0, bit for bit (rounding is monotonic): one product per row, not per score;
+// - the exponent is fma(s, c, -m): one rounding of s c - m where the scaled score took two;
+// - no per-score test for hidden keys: a hidden raw score is the infinity whose product with c is -inf,
+//   which the max never picks; a row that sees no key yet has m = -inf and exponentiates against 0
+//   instead (so -inf - -inf never makes a NaN). That needs c != 0 (inf * 0 = NaN): scale 0 goes to the
+//   portable kernel (attention_mma_eligible).
 template <int NT8, bool P16>
 __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, bool partial, int64_t lim_a, int64_t lim_b,
                                              float scale, int t4, float& corr_a, float& corr_b) {
-  const float ninf = -__int_as_float(0x7f800000);
-  const float score_scale = P16 ? scale * 1.44269504088896341f : scale;
-  float mx_a = st.m_a, mx_b = st.m_b;
-#pragma unroll
-  for (int n = 0; n < NT8; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) s[n][e] *= score_scale;
-  // The mask, only on the tiles that need it (uniform across the block: a branch around it, where its
-  // tests, computed for every tile, were a tenth of the tile loop's instructions). The limits are clamped
-  // to the tile and taken relative to this thread's first column, so each key's test is a 32-bit
-  // compare with a constant (64-bit ones took three instructions a key).
+  const float inf = __int_as_float(0x7f800000);
+  const float c = P16 ? scale * 1.44269504088896341f : scale;
+  const bool flip = c < 0.0f;
+  const float hidden = flip ? inf : -inf;
+  // Uniform across the block: a branch around the mask (its tests, computed for every tile, were a
+  // tenth of the tile loop's instructions). The limits are clamped to the tile and taken relative to
+  // this thread's first column, so each key's test is a 32-bit compare with a constant.
+  const int la = static_cast<int>(lim_a < 0 ? 0 : (lim_a > NT8 * 8 ? NT8 * 8 : lim_a)) - 2 * t4;
+  const int lb = static_cast<int>(lim_b < 0 ? 0 : (lim_b > NT8 * 8 ? NT8 * 8 : lim_b)) - 2 * t4;
   if (partial) {
-    const int la = static_cast<int>(lim_a < 0 ? 0 : (lim_a > NT8 * 8 ? NT8 * 8 : lim_a)) - 2 * t4;
-    const int lb = static_cast<int>(lim_b < 0 ? 0 : (lim_b > NT8 * 8 ? NT8 * 8 : lim_b)) - 2 * t4;
 #pragma unroll
     for (int n = 0; n < NT8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        if (n * 8 + (e & 1) >= (e < 2 ? la : lb)) s[n][e] = ninf;
+        if (n * 8 + (e & 1) >= (e < 2 ? la : lb)) s[n][e] = hidden;
   }
+  // fminf / fmaxf never pick a NaN operand (a NaN score reaches the row through exp and the sum instead).
+  auto best = [&](float x, float y) { return flip ? fminf(x, y) : fmaxf(x, y); };
+  float ba = hidden, bb = hidden;
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      if (e < 2) mx_a = max_nonan(mx_a, s[n][e]);
-      else mx_b = max_nonan(mx_b, s[n][e]);
+      if (e < 2) ba = best(ba, s[n][e]);
+      else bb = best(bb, s[n][e]);
     }
 #pragma unroll
   for (int off = 1; off <= 2; off *= 2) {
-    mx_a = max_nonan(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, off));
-    mx_b = max_nonan(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, off));
+    ba = best(ba, __shfl_xor_sync(0xffffffffu, ba, off));
+    bb = best(bb, __shfl_xor_sync(0xffffffffu, bb, off));
   }
+  const float mx_a = max_nonan(st.m_a, ba * c), mx_b = max_nonan(st.m_b, bb * c);
   corr_a = st.m_a == mx_a ? 1.0f : exp_score<P16>(st.m_a - mx_a);
   corr_b = st.m_b == mx_b ? 1.0f : exp_score<P16>(st.m_b - mx_b);
+  const float ma = mx_a == -inf ? 0.0f : mx_a, mb = mx_b == -inf ? 0.0f : mx_b;
   float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll
+    for (int e = 0; e < 4; ++e) s[n][e] = exp_score<P16>(fmaf(s[n][e], c, e < 2 ? -ma : -mb));
+#pragma unroll
+  for (int n = 0; n < NT8; ++n)
+#pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float x = s[n][e];
-      const float p = x == ninf ? -0.0f : exp_score<P16>(x - (e < 2 ? mx_a : mx_b));
-      s[n][e] = p;
-      if (e < 2) sum_a += p;
-      else sum_b += p;
+      if (e < 2) sum_a += s[n][e];
+      else sum_b += s[n][e];
     }
 #pragma unroll
   for (int off = 1; off <= 2; off *= 2) {
@@ -209,8 +221,11 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
   st.m_b = mx_b;
 }
 
+// O onto the rows' new maxima. Skipped by a warp none of whose 16 rows found a larger score in the tile
+// (multiplying by 1 changes nothing): most tiles once a row has seen a few hundred keys.
 template <int NT>
-__device__ __forceinline__ void scale_rows(float (&o)[NT][4], float corr_a, float corr_b) {
+__device__ __forceinline__ void rescale_rows(float (&o)[NT][4], float corr_a, float corr_b) {
+  if (!__any_sync(0xffffffffu, corr_a != 1.0f || corr_b != 1.0f)) return;
 #pragma unroll
   for (int n = 0; n < NT; ++n) {
     o[n][0] *= corr_a;
@@ -243,9 +258,9 @@ __device__ __forceinline__ float packed_p(const uint32_t (&ph)[NT8 / 2][4], int 
   return (e & 1) ? pair_hi<BF16>(w) : pair_lo<BF16>(w);
 }
 
-// O += P V key by key in f32, hidden keys skipped: for a V tile holding Inf or NaN (see attention_mma.cu).
-// p(n, e): the thread's probability s[n][e] of the tile's score layout times kHiScale (-0 for a hidden
-// key), from the f32 scores or from the 16-bit P the MMAs take (allowP16: the same values); ps: this
+// O += P V key by key in f32, keys with p = 0 skipped (hidden ones among them: softmax_tile): for a V tile
+// holding Inf or NaN (see attention_mma.cu). p(n, e): the thread's probability s[n][e] of the tile's score
+// layout times kHiScale, from the f32 scores or from the 16-bit P the MMAs take (allowP16: the same values); ps: this
 // warp's 16 x PASS f32 scratch (the keys go through it PASS at a time); v_pair(j, n): the 16-bit pair of
 // V row j at columns 8n + 2t.
 template <int KEYS, int PASS, int NT, bool BF16, class PScaled, class VPair>
@@ -262,7 +277,7 @@ __device__ __forceinline__ void pv_keywise(float (&o)[NT][4], PScaled p, float* 
 #pragma unroll 1
     for (int j = 0; j < PASS; ++j) {
       const float pa = ps[g * PASS + j], pb = ps[(g + 8) * PASS + j];
-      const bool live_a = __float_as_uint(pa) != 0x80000000u, live_b = __float_as_uint(pb) != 0x80000000u;
+      const bool live_a = pa != 0.0f, live_b = pb != 0.0f;  // a NaN p is live: it makes the row NaN
 #pragma unroll
       for (int n = 0; n < NT; ++n) {
         const uint32_t w = v_pair(k0 + j, n);

@@ -117,9 +117,10 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(ra + 8, a.sq - 1));
 
   // One operand tile (K or V) of the 64 keys from j0 into a buffer. A thread copies chunk tid % CH of
-  // rows tid / CH + RPC r: one loop-invariant offset and stride, so a tile costs a 64-bit add and a
-  // 32-bit row test per copy (the row's address from its key index took ~15 instructions per copy,
-  // 64-bit multiplies and compares). RPC is a multiple of 8: each round's swizzle is the first's.
+  // rows tid / CH + RPC r: from one pointer a tile, rounds a loop-invariant stride apart (the row's
+  // address from its key index took ~15 instructions per copy, 64-bit multiplies and compares). Only
+  // the tile holding kend tests rows (a uniform branch). RPC is a multiple of 8: each round's swizzle
+  // is the first's.
   constexpr int RPC = kThreads / CH;
   static_assert(RPC % 8 == 0 && kKeys % RPC == 0, "copy rounds keep the 128-byte swizzle's row phase");
   const int crow = tid / CH;
@@ -127,11 +128,16 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const uint32_t cdst = operand_offset(kKeys, crow, tid % CH);
   auto load_tile = [&](uint32_t dst, const uint16_t* src, const void* any, int64_t j0) {
     const uint16_t* p = src + j0 * kv_rs + coff;
-    const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));  // rows that exist
+    if (j0 + kKeys <= kend) {
 #pragma unroll
-    for (int r = 0; r < kKeys / RPC; ++r) {
-      const bool ok = crow + RPC * r < left;  // zeros past kend: finite, and every row's mask hides them
-      cp_async16(dst + cdst + RPC * r * 128, ok ? p + r * cstep : any, ok);
+      for (int r = 0; r < kKeys / RPC; ++r) cp_async16(dst + cdst + RPC * r * 128, p + r * cstep, true);
+    } else {
+      const int left = static_cast<int>(kend - j0);  // rows that exist; zeros past them (finite, and every row's mask hides them)
+#pragma unroll
+      for (int r = 0; r < kKeys / RPC; ++r) {
+        const bool ok = crow + RPC * r < left;
+        cp_async16(dst + cdst + RPC * r * 128, ok ? p + r * cstep : any, ok);
+      }
     }
   };
   auto k_buf = [&](int t) { return k_s + (t & 1) * TB; };
@@ -217,9 +223,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     // Every copy of K_{t+1} and V_t is visible; both warpgroups are done with K_t (S_t) and V_{t-1}
     // (P_{t-1} V_{t-1}), whose buffers take K_{t+2} and V_{t+1} now, landing while this tile computes.
     const int v_bad = __syncthreads_or(v_nonfinite(t));
-    if (t + 2 < ntiles) load_tile(k_buf(t), K, a.k, static_cast<int64_t>(t + 2) * kKeys);
-    if (next) load_tile(v_buf(t + 1), V, a.v, static_cast<int64_t>(t + 1) * kKeys);
-    cp_async_commit();
+    // Issued once the tensor cores have this tile's work, which they start on while the copies' address
+    // arithmetic runs (before it, it was a tenth of each tile's instructions with the tensor cores idle).
+    auto prefetch = [&] {
+      if (t + 2 < ntiles) load_tile(k_buf(t), K, a.k, static_cast<int64_t>(t + 2) * kKeys);
+      if (next) load_tile(v_buf(t + 1), V, a.v, static_cast<int64_t>(t + 1) * kKeys);
+      cp_async_commit();
+    };
 
     uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
     // P_t's registers stay as they are until the MMAs reading them are waited for.
@@ -265,6 +275,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
           }
         }
         wgmma_commit();
+        if (c == 0) prefetch();
         if constexpr (!P16) {
           // The low terms are added once their group is done: one chunk at a time (S_{t+1}, committed
           // before, is done by then too).
@@ -277,6 +288,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
         }
       }
     }
+    if (!pv_mma) prefetch();
     if (OVERLAP && next) {
       wgmma_wait<1>();  // S_{t+1}'s group is the older of the two in flight
       s_done(s_cur);
@@ -310,7 +322,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
         s_done(s_cur);
         softmax(t + 1, s_cur);
       }
-      scale_rows(o, corr_a, corr_b);  // O now holds P_0..P_t V: onto tile t + 1's maxima
+      rescale_rows(o, corr_a, corr_b);  // O now holds P_0..P_t V: onto tile t + 1's maxima
     }
   };
   if constexpr (OVERLAP) {

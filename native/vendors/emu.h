@@ -117,6 +117,22 @@ inline T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 0) {
   return ::kp_emu::shfl_xor(v, lane_mask, width > 0 ? width : static_cast<int>(::kp_emu::warp_size()));
 }
 
+namespace kp_emu {
+inline void combine_any(const uint32_t* in, uint32_t* out, unsigned lanes, const void*) {
+  uint32_t any = 0;
+  for (unsigned l = 0; l < lanes; ++l) any |= in[l * kWords];
+  for (unsigned l = 0; l < lanes; ++l) out[l * kWords] = any;
+}
+static const bool any_named = (name_collective(combine_any, "any"), true);
+}  // namespace kp_emu
+
+// Over the whole warp, as the kernels call it (member mask: every lane).
+inline int __any_sync(unsigned, int p) {
+  uint32_t in[::kp_emu::kWords] = {p != 0 ? 1u : 0u}, out[::kp_emu::kWords];
+  ::kp_emu::warp_collective(in, out, ::kp_emu::combine_any, nullptr);
+  return static_cast<int>(out[0]);
+}
+
 // ---- host ----------------------------------------------------------------------------------------
 struct kp_emu_launcher {
   dim3 grid, block;

@@ -222,6 +222,8 @@ function attentionEdges(size: Size): AttentionShape[] {
     at('Skv=1', 5, 1, 16, 16),
     at('Skv=0 (every row fully masked)', 3, 0, 8, 12),
     at('scale -1.7', 13, 29, 16, 16, { scale: -1.7 }),
+    // a shape the tensor-core kernels take: their row max is the min of the raw scores for a negative scale
+    at('scale -0.9 D=64 Sq=70 Skv=131 causal', 70, 131, 64, 64, { b: 1, hq: 2, hkv: 1, causal: true, scale: -0.9 }),
     at('out f32', 13, 29, 24, 24, { outDtype: 'f32' }),
     at('out f16', 13, 29, 24, 24, { outDtype: 'f16' }),
     at('out bf16', 13, 29, 24, 24, { outDtype: 'bf16' }),
@@ -240,6 +242,8 @@ function attentionEdges(size: Size): AttentionShape[] {
     at('mask [B,Hq,Sq,Skv] bshd', 13, 29, 16, 16, { hq: 4, hkv: 2, layout: 'bshd', mask: { shape: [2, 4, 13, 29], negInf: 0.1, fullRows: 3 } }),
     at('mask [Skv] + top-left', 13, 29, 16, 16, { mask: { shape: [29], negInf: 0.3, fullRows: 0 }, causal: 'top-left' }),
     at('scale 0 (uniform average)', 13, 29, 16, 16, { scale: 0 }),
+    at('scale 0 D=64 Sq=70 Skv=131 causal kvLengths', 70, 131, 64, 64, { b: 2, hq: 2, hkv: 1, causal: true, kvLengths: [131, 90], scale: 0 }),
+    at('allowP16 scale -0.5 D=128 Sq=65 Skv=200 kvLengths', 65, 200, 128, 128, { b: 2, hq: 2, hkv: 1, kvLengths: [200, 130], scale: -0.5, allowP16: true }),
     at('scale 25 (sharp softmax)', 13, 129, 16, 16, { scale: 25 }),
     at('prefill GQA 8:2 S=512 D=64 causal', 512, 512, 64, 64, { b: 1, hq: 8, hkv: 2, causal: true }),
     at('chunked prefill Sq=128 Skv=1024 D=128 bottom-right', 128, 1024, 128, 128, { b: 1, hq: 4, hkv: 1, causal: true }),
