@@ -135,7 +135,7 @@ describe('cuda build', () => {
 
   // What ptxas made of the code, read as SASS: properties a GPU run would only show as time. Each failed
   // on the code before the fix it guards (tried on 3f70503).
-  it.skipIf(!haveSass)('SASS: the allowP16 wgmma attention runs its softmax between the two waits of its overlap, at 4 instructions a score, with its copies after its MMAs', async () => {
+  it.skipIf(!haveSass)('SASS: the allowP16 wgmma attention runs its softmax between the two waits of its overlap, at 4 instructions a score, with its copies and V checks after its MMAs', async () => {
     // ptxas schedules ALU work late: the exps, next read after wait_group 0, sank below it (the warps
     // waited for P V, then ran the softmax) until pin_before_wait (wgmma.cuh) stored the rows' sums first.
     const { sass } = await compiled('kernels/gpu/attention_wgmma.cu');
@@ -160,6 +160,10 @@ describe('cuda build', () => {
       const firstCopy = lines.findIndex((l, i) => i > barrier && /(^|\s)LDGSTS\./.test(l));
       expect(firstMma, name).toBeGreaterThan(barrier);
       expect(firstCopy, name).toBeGreaterThan(firstMma);
+      // Nor the V tile's Inf/NaN check (16-byte shared loads): done for the next tile beside the MMAs.
+      const tileStart = lines.slice(0, barrier).findLastIndex((l) => /DEPBAR\.LE SB0, 0x0/.test(l));
+      expect(tileStart, name).toBeGreaterThan(0);
+      expect(lines.slice(tileStart, firstMma).filter((l) => /(^|\s)LDS\.128/.test(l)), name).toEqual([]);
     }
   }, 600_000);
 

@@ -17,12 +17,13 @@
 // softmax of S_{t+1} runs while P_t V_t does (FlashAttention-3's intra-warpgroup overlap); O takes tile
 // t + 1's rescale once P_t V_t is in. The split path keeps the plain order: its P terms and low
 // accumulator leave no registers for the overlap.
-// K and V are loaded a tile apart (K_{t+2} and V_{t+1} during tile t, into the buffers K_t and V_{t-1}
-// leave), with cp.async, 128-byte swizzled (wgmma.cuh) so that the descriptors read them without bank
-// conflicts; Q likewise once. Tiles past every row's last visible key are never loaded (causality,
-// kvLengths), partly visible ones are masked, longest rows first. A V tile with Inf or NaN (any
-// thread's copies, or'ed at the tile's barrier) takes the key-by-key f32 path (the portable kernel's
-// semantics: a hidden key never touches V) through each warp's own scratch.
+// K and V are loaded two tiles ahead (K_{t+2} and V_{t+2} during tile t, into the buffers K_t and V_{t-1}
+// leave: two K buffers, three V), with cp.async, 128-byte swizzled (wgmma.cuh) so that the descriptors
+// read them without bank conflicts; Q likewise once. Tiles past every row's last visible key are never
+// loaded (causality, kvLengths), partly visible ones are masked, longest rows first. A V tile with Inf
+// or NaN takes the key-by-key f32 path (the portable kernel's semantics: a hidden key never touches V)
+// through each warp's own scratch: each thread checks its own copies of V_{t+1} during tile t, beside
+// the MMAs (V being two tiles ahead, they have landed), and tile t + 1's barrier ors the answers.
 //
 // Asynchrony (wgmma.cuh): a group's accumulators are read only after the wait that retires it (with
 // the overlap: wait_group 1 for S_{t+1}, committed before P_t V_t). ptxas serialises all of a
@@ -53,9 +54,9 @@ constexpr int kThreads = kGroups * 128;
 const char kVariant[] = "flash-attention-wgmma-m64n64k16";
 const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
 
-// Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers each, every operand as D/64
-// column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period); then each warp's
-// 16 x kKeys f32 scratch of the key-by-key path; then a word a thread for pin_before_wait.
+// Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers of K and three of V, every
+// operand as D/64 column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period);
+// then each warp's 16 x kKeys f32 scratch of the key-by-key path; then a word a thread for pin_before_wait.
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
 KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
 constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
@@ -64,7 +65,7 @@ constexpr uint32_t kPinBytes = kThreads * 4;  // a word a thread for pin_before_
 // the four 1024-aligned tiles): it must hold one.
 static_assert(kScratchBytes >= tile_bytes(128), "the scratch must hold a V tile");
 KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
-  return q_bytes(d) + 4 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + kPinBytes + 1024;
+  return q_bytes(d) + 5 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + kPinBytes + 1024;
 }
 static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128),
               "the output stage fits the shared memory past the alignment");
@@ -89,7 +90,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
   unsigned char* smem = smem_raw + (base - raw);
-  const uint32_t q_s = base, k_s = base + QB, v_s = k_s + 2 * TB, scratch_s = v_s + 2 * TB;
+  const uint32_t q_s = base, k_s = base + QB, v_s = k_s + 2 * TB, scratch_s = v_s + 3 * TB;
   const float ninf = -__int_as_float(0x7f800000);
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
@@ -141,7 +142,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     }
   };
   auto k_buf = [&](int t) { return k_s + (t & 1) * TB; };
-  auto v_buf = [&](int t) { return v_s + (t & 1) * TB; };
+  auto v_buf = [&](int t) { return v_s + static_cast<uint32_t>(t % 3) * TB; };
   // Whether this thread's own copies of V tile t hold Inf or NaN (an all-ones exponent).
   auto v_nonfinite = [&](int t) -> int {
     constexpr uint32_t E = BF16 ? 0x7f807f80u : 0x7c007c00u, ONE = BF16 ? 0x00800080u : 0x04000400u;
@@ -198,12 +199,18 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     load_tile(k_buf(0), K, a.k, 0);
     load_tile(v_buf(0), V, a.v, 0);
   }
-  if (ntiles > 1) load_tile(k_buf(1), K, a.k, kKeys);
+  if (ntiles > 1) {
+    load_tile(k_buf(1), K, a.k, kKeys);
+    load_tile(v_buf(1), V, a.v, kKeys);
+  }
   cp_async_commit();
   // The tile's scores, then its P; with the overlap S_{t+1} lands here once P_t is packed for the MMAs.
   float s_cur[kKeys / 8][4];
+  // Whether this thread's copies of the next tile's V hold Inf or NaN: or'ed into that tile's barrier.
+  int v_next_bad = 0;
   if (ntiles > 0) {
     cp_async_wait<0>();
+    v_next_bad = v_nonfinite(0);
     fence_proxy_async();
     __syncthreads();
     issue_s(0, s_cur);
@@ -212,7 +219,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     softmax(0, s_cur);  // O is zero: nothing to rescale
   }
 
-  // Tile t: P_t is in s_cur; K_{t+1} and V_t were loaded during tile t - 1 (the prologue for t = 0).
+  // Tile t: P_t is in s_cur; K_{t+1} and V_{t+1} were loaded during tile t - 1 (the prologue for t = 0),
+  // V_t before that, and checked for Inf and NaN in tile t - 1 (off the path the tensor cores wait on).
   // With the overlap, whether a next tile exists is a compile-time constant (the last tile is peeled
   // off the loop) and P_t V_t is issued on every tile: ptxas serialises every wgmma of a kernel where
   // one sits in a branch it cannot prove uniform while another group is in flight (C7520).
@@ -220,15 +228,20 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     const bool next = OVERLAP ? decltype(next_c)::value : t + 1 < ntiles;
     cp_async_wait<0>();
     fence_proxy_async();  // this thread's copies, to the tensor cores' view of shared memory
-    // Every copy of K_{t+1} and V_t is visible; both warpgroups are done with K_t (S_t) and V_{t-1}
-    // (P_{t-1} V_{t-1}), whose buffers take K_{t+2} and V_{t+1} now, landing while this tile computes.
-    const int v_bad = __syncthreads_or(v_nonfinite(t));
-    // Issued once the tensor cores have this tile's work, which they start on while the copies' address
-    // arithmetic runs (before it, it was a tenth of each tile's instructions with the tensor cores idle).
+    // Every copy of K_{t+1} and V_{t+1} is visible; both warpgroups are done with K_t (S_t) and V_{t-1}
+    // (P_{t-1} V_{t-1}), whose buffers take K_{t+2} and V_{t+2} now, landing while this tile computes.
+    const int v_bad = __syncthreads_or(v_next_bad);
+    // Issued once the tensor cores have work (P_t V_t and S_{t+1} with the overlap, else S_{t+1}), which
+    // they start on while the copies' address arithmetic runs (before it, it was a tenth of each tile's
+    // instructions with the tensor cores idle); then V_{t+1}'s check for the next barrier (here it was
+    // ~55 instructions more of that idle time).
     auto prefetch = [&] {
-      if (t + 2 < ntiles) load_tile(k_buf(t), K, a.k, static_cast<int64_t>(t + 2) * kKeys);
-      if (next) load_tile(v_buf(t + 1), V, a.v, static_cast<int64_t>(t + 1) * kKeys);
+      if (t + 2 < ntiles) {
+        load_tile(k_buf(t), K, a.k, static_cast<int64_t>(t + 2) * kKeys);
+        load_tile(v_buf(t + 2), V, a.v, static_cast<int64_t>(t + 2) * kKeys);
+      }
       cp_async_commit();
+      v_next_bad = next ? v_nonfinite(t + 1) : 0;
     };
 
     uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
@@ -275,7 +288,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
           }
         }
         wgmma_commit();
-        if (c == 0) prefetch();
+        if (OVERLAP && c == 0) prefetch();
         if constexpr (!P16) {
           // The low terms are added once their group is done: one chunk at a time (S_{t+1}, committed
           // before, is done by then too).
@@ -288,13 +301,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
         }
       }
     }
-    if (!pv_mma) prefetch();
     if (OVERLAP && next) {
       wgmma_wait<1>();  // S_{t+1}'s group is the older of the two in flight
       s_done(s_cur);
       softmax(t + 1, s_cur);
-      // The softmax's every exp feeds the rows' sums: stored, they keep it before the wait (see wgmma.cuh).
-      pin_before_wait(scratch_s + kScratchBytes + 4 * tid, st.l_a + st.l_b);
+      // The softmax's every exp feeds the rows' sums: stored, they keep it before the wait (see
+      // wgmma.cuh); V_{t+1}'s check, next read at the next barrier, with them.
+      pin_before_wait(scratch_s + kScratchBytes + 4 * tid, __float_as_uint(st.l_a + st.l_b) | static_cast<uint32_t>(v_next_bad));
     }
     wgmma_wait<0>();
     if (pv_mma) p_done();
@@ -318,6 +331,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     if (next) {
       if (!OVERLAP) {
         issue_s(t + 1, s_cur);
+        prefetch();
         wgmma_wait<0>();
         s_done(s_cur);
         softmax(t + 1, s_cur);

@@ -110,8 +110,8 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 // 32 exps of a score tile, in flight P V or not), and the warp then sat at the wait instead of overlapping
 // the softmax with the P V MMAs. It does not move memory operations across the wait, so storing a value
 // that depends on every result of a computation pins the computation before it.
-__device__ __forceinline__ void pin_before_wait(uint32_t addr, float v) {
-  asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(addr), "f"(v) : "memory");
+__device__ __forceinline__ void pin_before_wait(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }
 
 // bar.sync ID, COUNT: a barrier among COUNT threads of the block (whole warps).

@@ -157,7 +157,7 @@ template <int R>
 inline void fence_operands(uint32_t (&)[R]) {}
 inline void wgmma_fence() {}
 inline void fence_proxy_async() {}
-inline void pin_before_wait(uint32_t addr, float v) { std::memcpy(::kp_emu::shared_arena() + addr, &v, 4); }
+inline void pin_before_wait(uint32_t addr, uint32_t v) { std::memcpy(::kp_emu::shared_arena() + addr, &v, 4); }
 inline void wgmma_commit() {
   EmuWgmmaThread& s = emu_wgmma_thread(emu_linear_tid());
   s.groups.push_back(std::move(s.open));

@@ -453,6 +453,12 @@ int main() {
     kp_attention_desc masked = prefill;
     masked.has_mask = 1;
     EXPECT(av(caps(9, 0), masked) == "flash-attention-simt");
+    kp_attention_desc uniform = prefill;  // scale 0: the tensor-core softmax hides keys by -inf products
+    uniform.scale = 0.0f;
+    EXPECT(av(caps(9, 0), uniform) == "flash-attention-simt");
+    EXPECT(av(caps(8, 0), uniform) == "flash-attention-simt");
+    uniform.scale = -0.5f;  // a negative one: the row max is the raw scores' min times the scale
+    EXPECT(av(caps(9, 0), uniform) == wg);
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 80, 80)) == want);                      // Phi-2's head size
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 96, 96)) == want);                      // Phi-3-mini's
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 112, 112)) == "flash-attention-simt");  // not instantiated
@@ -490,11 +496,12 @@ int main() {
     EXPECT(av(with(caps(9, 0), 3, 0), att(4, 32, 2048, 2048, 96, 96)) == want);  // wgmma: D 64 and 128 only
     if (wg != want) {
       const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(with(caps(9, 0), 3, 0), prefill, nullptr);
-      // Q (128 rows), K and V twice (64 keys) in 256-byte rows of D = 128, 8 warps' 16 x 64 f32 scratch,
-      // a word per thread (256) to pin the softmax before the wait, + 1 KiB to align the swizzle atoms
+      // Q (128 rows), K twice and V three times (64 keys) in 256-byte rows of D = 128, 8 warps' 16 x 64
+      // f32 scratch, a word per thread (256) to pin the softmax before the wait, + 1 KiB to align the
+      // swizzle atoms
       EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.tile_keys == 64 &&
-             p.smem == 128 * 256 + 4 * 64 * 256 + 8 * 16 * 64 * 4 + 256 * 4 + 1024);
-      // 96 KiB of shared memory: D = 64 fits (82 KiB), D = 128 (130 KiB) falls to mma.sync (85 KiB)
+             p.smem == 128 * 256 + 5 * 64 * 256 + 8 * 16 * 64 * 4 + 256 * 4 + 1024);
+      // 96 KiB of shared memory: D = 64 fits (90 KiB), D = 128 (146 KiB) falls to mma.sync (85 KiB)
       EXPECT(av(with(caps(9, 0), 3, 96 * 1024), att(4, 32, 2048, 2048, 64, 64)) == wg);
       EXPECT(av(with(caps(9, 0), 3, 96 * 1024), prefill) == mma_fa);
     }
