@@ -126,22 +126,24 @@ __device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32
   }
 }
 
-// exp of a score difference: natural-log units (expf), or log2 units with P16 (the scale folded log2(e)
-// in, one rounding of the product, which the score term of the bound covers) by the special-function
-// unit alone: P is rounded to 16 bits next, far coarser than its last-bit error, and the
-// probabilities under 2^-126 it flushes to 0 are below what a 16-bit P keeps of them (f16 P is scaled
-// by 2^15: its smallest is 2^-39) or within the bound's 2 u_p of the row's largest (bf16).
+// exp of a score difference in log2 units (softmax_tile folds log2(e) into the scale: one rounding of
+// the product, as large as the scaled score's own, which the score term of the bound covers). exp2f is
+// as accurate as expf (2 ulp) at a third of its instructions (no range reduction: expf is exp2 of a
+// product it rounds with care). With P16 the special-function unit alone: P is rounded to 16 bits
+// next, far coarser than its last-bit error, and the probabilities under 2^-126 it flushes to 0 are
+// below what a 16-bit P keeps of them (f16 P is scaled by 2^15: its smallest is 2^-39) or within the
+// bound's 2 u_p of the row's largest (bf16).
 template <bool P16>
 __device__ __forceinline__ float exp_score(float x) {
   if constexpr (P16) return ex2_approx_ftz(x);
-  else return expf(x);
+  else return exp2f(x);
 }
 
 // fmaxf never picks a NaN operand; the running max starts at -inf and is never NaN. One instruction,
 // where `b > a ? b : a` took two.
 __device__ __forceinline__ float max_nonan(float a, float b) { return fmaxf(a, b); }
 
-// The running softmax statistics of a thread's two rows (P16: the max in log2 units).
+// The running softmax statistics of a thread's two rows (the max in log2 units).
 struct RowStats {
   float m_a, m_b, l_a, l_b;
 };
@@ -153,7 +155,7 @@ struct RowStats {
 // key-by-key path skips every p = 0.
 //
 // Per score one max, one fma, the exp and one add (the loop the tensor cores wait on, or overlap):
-// - the row's max of s * c (c = scale, times log2 e with P16) is its max of s times c, or its min times
+// - the row's max of s * c (c = scale times log2 e) is its max of s times c, or its min times
 //   c for c < 0, bit for bit (rounding is monotonic): one product per row, not per score;
 // - the exponent is fma(s, c, -m): one rounding of s c - m where the scaled score took two;
 // - no per-score test for hidden keys: a hidden raw score is the infinity whose product with c is -inf,
@@ -164,7 +166,7 @@ template <int NT8, bool P16>
 __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, bool partial, int64_t lim_a, int64_t lim_b,
                                              float scale, int t4, float& corr_a, float& corr_b) {
   const float inf = __int_as_float(0x7f800000);
-  const float c = P16 ? scale * 1.44269504088896341f : scale;
+  const float c = scale * 1.44269504088896341f;
   const bool flip = c < 0.0f;
   const float hidden = flip ? inf : -inf;
   // Uniform across the block: a branch around the mask (its tests, computed for every tile, were a
@@ -320,8 +322,8 @@ __device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int6
       const float v0 = o[n][half * 2] * (1.0f / kHiScale<BF16>), v1 = o[n][half * 2 + 1] * (1.0f / kHiScale<BF16>);
       *reinterpret_cast<float2*>(row + n * 8) = empty ? make_float2(0.0f, 0.0f) : make_float2(v0 / l, v1 / l);
     }
-    // P16: m is in log2 units.
-    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : (P16 ? m * 0.693147180559945309f : m) + logf(l);
+    // m is in log2 units.
+    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : m * 0.693147180559945309f + logf(l);
   }
   __syncthreads();
   const bool bshd = a.layout == KP_LAYOUT_BSHD;

@@ -22,13 +22,14 @@
 //   and the remainder, scaled by 2^11 into the normal range, is a second f16 term accumulated apart and
 //   added back times 2^-11: 22 significant bits (relative error <= 2^-22, absolute <= 2^-51). O carries
 //   the 2^15, removed exactly before the division by l.
-// Scores, the softmax statistics and the accumulators are f32; exp is expf, as in the portable kernel.
+// Scores, the softmax statistics and the accumulators are f32; exp is exp2f (2 ulp, as expf) of scores
+// pre-scaled by scale·log2(e) (attention_flash.cuh exp_score).
 //
 // With allow_p16 (AttentionOptions.allowP16) the caller accepts FlashAttention's numerics, which the
 // bound then covers (one rounding of P to the input dtype): P goes to the tensor cores as one 16-bit
 // copy (f16 still scaled by 2^15, so small probabilities keep their precision), half the P·V work of
-// the split, and exp is exp2f of scores pre-scaled by scale·log2(e), one multiply fewer per score and
-// no range reduction. l sums the unrounded P in f32 in both modes.
+// the split, and exp is the special-function unit's ex2.approx.ftz. l sums the unrounded P in f32 in
+// both modes.
 //
 // Semantics as src/reference/attention.ts and the portable kernel: a key hidden from a row (causality,
 // kvLengths, a -inf score) never touches V for that row. The tensor cores would give 0 * Inf = NaN
