@@ -293,8 +293,8 @@ AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc
   p.dmax = static_cast<int>(d.d);
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
-  p.tile_keys = wgmma ? kWgmmaAttentionKeys : kKeys;
-  p.smem = wgmma ? attention_wgmma_smem(d.d) : mma_smem_bytes(d.d);
+  p.tile_keys = wgmma ? attention_wgmma_tile_keys(d) : kKeys;
+  p.smem = wgmma ? attention_wgmma_smem(d) : mma_smem_bytes(d.d);
   return p;
 }
 

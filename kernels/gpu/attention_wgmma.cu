@@ -4,9 +4,10 @@
 // f32 accuracy, or one 16-bit copy with allow_p16), so the same bounds judge it.
 //
 // A block of 2 warpgroups (256 threads) owns 128 query rows of one (batch, query head); warpgroup w
-// owns rows 64w..64w+63, and its warp the usual 16 of those. Per 64-key tile t:
-//  - S = Q K^T: D/16 wgmma m64n64k16 per warpgroup, both operands read from shared memory by the
-//    tensor cores (no ldmatrix, no Q fragments held in registers, unlike mma.sync);
+// owns rows 64w..64w+63, and its warp the usual 16 of those. Per tile t of 64 keys (128 with allow_p16
+// where the registers allow: attention_wgmma_keys):
+//  - S = Q K^T: D/16 wgmma m64n64k16 (m64n128k16) per warpgroup, both operands read from shared memory
+//    by the tensor cores (no ldmatrix, no Q fragments held in registers, unlike mma.sync);
 //  - the online softmax on the accumulators (attention_flash.cuh, the same code as the mma.sync kernel:
 //    wgmma's accumulator layout is mma.sync's C fragment repeated);
 //  - O += P V: P from registers as wgmma's A (its fragment layout is mma.sync's A), V from shared
@@ -49,25 +50,27 @@ namespace {
 
 constexpr int kGroups = 2;             // warpgroups per block
 constexpr int kRows = kGroups * 64;    // query rows per block
-constexpr int kKeys = kWgmmaAttentionKeys;
 constexpr int kThreads = kGroups * 128;
 const char kVariant[] = "flash-attention-wgmma-m64n64k16";
 const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
 
-// Shared memory: Q (kRows x D), then K and V tiles (kKeys x D), two buffers of K and three of V, every
+constexpr int kPass = 64;  // keys per pass of the key-by-key path through its scratch
+
+// Shared memory: Q (kRows x D), then K and V tiles (keys x D), two buffers of K and three of V, every
 // operand as D/64 column chunks of 128-byte rows, each chunk 1024-byte aligned (the swizzle's period);
-// then each warp's 16 x kKeys f32 scratch of the key-by-key path; then a word a thread for pin_before_wait.
+// then each warp's 16 x kPass f32 scratch of the key-by-key path; then a word a thread for
+// pin_before_wait. At D = 128 with allowP16's 128-key tiles: 226 KiB of the 227 an sm_90 block may have.
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
-KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d) { return static_cast<uint32_t>(kKeys) * d * 2; }
-constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kKeys * 4;
+KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d, bool p16, bool bf16) { return static_cast<uint32_t>(attention_wgmma_keys(p16, bf16, d)) * d * 2; }
+constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kPass * 4;
 constexpr uint32_t kPinBytes = kThreads * 4;  // a word a thread for pin_before_wait (wgmma.cuh)
 // With the overlap the scratch doubles as a V tile of zeros (MN-major, 1024-byte aligned after Q and
-// the four 1024-aligned tiles): it must hold one.
-static_assert(kScratchBytes >= tile_bytes(128), "the scratch must hold a V tile");
-KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d) {
-  return q_bytes(d) + 5 * static_cast<size_t>(tile_bytes(d)) + kScratchBytes + kPinBytes + 1024;
+// the five 1024-aligned tiles): it must hold one.
+static_assert(kScratchBytes >= tile_bytes(128, true, true), "the scratch must hold a V tile");
+KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d, bool p16, bool bf16) {
+  return q_bytes(d) + 5 * static_cast<size_t>(tile_bytes(d, p16, bf16)) + kScratchBytes + kPinBytes + 1024;
 }
-static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128),
+static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64, false, false) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128, false, false),
               "the output stage fits the shared memory past the alignment");
 #if defined(KP_WGMMA_OPS)
 constexpr int kScratchFloats = static_cast<int>(kScratchBytes / 4);
@@ -78,14 +81,16 @@ KP_GPU_HOST_DEVICE constexpr uint32_t operand_offset(int rows, int r, int ch) {
 #endif
 
 // P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (attention_mma.cu's top).
-template <int D, bool BF16, bool P16>
+// kKeys: a template parameter, not a local constant, which g++ 12 (the emulator's compiler) fails on
+// inside the lambdas' array types.
+template <int D, bool BF16, bool P16, int kKeys = attention_wgmma_keys(P16, BF16, D)>
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #if defined(KP_WGMMA_OPS)
   constexpr int CH = D / 8;              // 16-byte chunks per row
   constexpr int NT = D / 8;              // 8-column output tiles
   constexpr int CW = P16 ? D : 64;       // output columns per P V pass
   constexpr bool OVERLAP = P16;          // S_{t+1} beside P_t V_t (see the top)
-  constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D);
+  constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D, P16, BF16);
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
@@ -166,7 +171,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
       const uint32_t col = (kk % 4) * 32;
       const uint64_t dq = smem_desc(q_s + (kk / 4) * kRows * 128 + wg * 64 * 128 + col, 16, 1024);
       const uint64_t dk = smem_desc(k_buf(t) + (kk / 4) * kKeys * 128 + col, 16, 1024);
-      wgmma_ss_m64n64k16<BF16, 0>(acc, dq, dk, kk == 0 ? 0 : 1);
+      if constexpr (kKeys == 128) wgmma_ss_m64n128k16<BF16, 0>(acc, dq, dk, kk == 0 ? 0 : 1);
+      else wgmma_ss_m64n64k16<BF16, 0>(acc, dq, dk, kk == 0 ? 0 : 1);
     }
     wgmma_commit();
   };
@@ -315,17 +321,17 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     for (int n = 0; n < NT; ++n) fence_operands(o[n]);
     if (v_bad) {
       // Inf or NaN in V_t: f32 products key by key (attention_mma.cu's top), through this warp's scratch.
-      float* ps = reinterpret_cast<float*>(smem + (scratch_s - base)) + warp * 16 * kKeys;
+      float* ps = reinterpret_cast<float*>(smem + (scratch_s - base)) + warp * 16 * kPass;
       auto p = [&](int n, int e) {
         if constexpr (OVERLAP) return packed_p<kKeys / 8, BF16>(ph, n, e);  // s_cur holds S_{t+1} by now
         else return s_cur[n][e] * kHiScale<BF16>;
       };
-      pv_keywise<kKeys, kKeys, NT, BF16>(o, p, ps, g, t4, [&](int j, int n) {
+      pv_keywise<kKeys, kPass, NT, BF16>(o, p, ps, g, t4, [&](int j, int n) {
         return *reinterpret_cast<const uint32_t*>(smem + (v_buf(t) - base) + operand_offset(kKeys, j, n) + 4 * t4);
       });
       if constexpr (OVERLAP) {  // zeros again before the next tile's barrier (and its proxy fence)
         __syncwarp();
-        for (int i = lane; i < 16 * kKeys; i += 32) ps[i] = 0.0f;
+        for (int i = lane; i < 16 * kPass; i += 32) ps[i] = 0.0f;
       }
     }
     if (next) {
@@ -354,8 +360,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 
 template <int D, bool BF16, bool P16>
 void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
-  (void)kp_gpu_set_max_dynamic_smem(flash_wgmma<D, BF16, P16>, static_cast<int>(smem_bytes(D)));
-  KP_GPU_LAUNCH((flash_wgmma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kThreads), smem_bytes(D), stream)(a);
+  (void)kp_gpu_set_max_dynamic_smem(flash_wgmma<D, BF16, P16>, static_cast<int>(smem_bytes(D, P16, BF16)));
+  KP_GPU_LAUNCH((flash_wgmma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kThreads), smem_bytes(D, P16, BF16), stream)(a);
 }
 
 template <int D>
@@ -378,7 +384,7 @@ bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d
   if (d.d != d.dv || (d.d != 64 && d.d != 128) || d.has_mask) return false;
   if (!forced && (d.d != 128 || d.sq < kMinQueryRows)) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
-  if (caps.smem_optin < static_cast<int>(smem_bytes(static_cast<int>(d.d)))) return false;
+  if (caps.smem_optin < static_cast<int>(attention_wgmma_smem(d))) return false;
   return (d.sq + kRows - 1) / kRows * d.batch * d.hq <= 0x7fffffff;
 #else
   (void)caps, (void)d;
@@ -388,7 +394,12 @@ bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d
 
 const char* attention_wgmma_variant(bool allow_p16) { return allow_p16 ? kP16Variant : kVariant; }
 bool is_attention_wgmma_variant(const char* variant) { return variant == kVariant || variant == kP16Variant; }
-size_t attention_wgmma_smem(int64_t d) { return smem_bytes(static_cast<int>(d)); }
+int attention_wgmma_tile_keys(const kp_attention_desc& d) {
+  return attention_wgmma_keys(d.allow_p16, d.dtype == KP_BF16, static_cast<int>(d.d));
+}
+size_t attention_wgmma_smem(const kp_attention_desc& d) {
+  return smem_bytes(static_cast<int>(d.d), d.allow_p16, d.dtype == KP_BF16);
+}
 
 void launch_attention_wgmma(kp_gpu_stream_t stream, const char* variant, const kp_attention_desc& d, const void* q,
                             const void* k, const void* v, const int32_t* kv_lengths, void* out, float* lse) {

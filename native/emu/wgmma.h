@@ -176,7 +176,9 @@ inline void wgmma_wait() {
 template <bool BF16, int TRANS_B>
 inline void wgmma_ss_m64n256k16(float (&d)[128], uint64_t da, uint64_t db) { emu_wgmma(d, 256, nullptr, da, db, TRANS_B, BF16); }
 template <bool BF16, int TRANS_B>
-inline void wgmma_ss_m64n128k16(float (&d)[64], uint64_t da, uint64_t db) { emu_wgmma(d, 128, nullptr, da, db, TRANS_B, BF16); }
+inline void wgmma_ss_m64n128k16(float (&d)[64], uint64_t da, uint64_t db, int scale_d = 1) {
+  emu_wgmma(d, 128, nullptr, da, db, TRANS_B, BF16, scale_d != 0);
+}
 template <bool BF16, int TRANS_B>
 inline void wgmma_ss_m64n64k16(float (&d)[32], uint64_t da, uint64_t db, int scale_d = 1) {
   emu_wgmma(d, 64, nullptr, da, db, TRANS_B, BF16, scale_d != 0);
