@@ -168,6 +168,10 @@ step "wgmma GEMM with K split in 2 (KERNELPORT_GPU_GEMM_SPLITK=2: opt-in, slower
 KERNELPORT_GPU_GEMM_SPLITK=2 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only gemm_bias_gelu_bf16_512x4096x4096 > "$OUT/bench-cuda-splitk2.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-splitk2.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-splitk2.txt"
+step "wgmma attention with allowP16 on 64-key tiles (KERNELPORT_GPU_ATTENTION_KEYS=64; auto: 128 for bf16) beside SDPA"
+KERNELPORT_GPU_ATTENTION_KEYS=64 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-keys64.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-attention-keys64.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-attention-keys64.txt"
 step "mma.sync attention (KERNELPORT_GPU_ATTENTION=mma: auto takes wgmma at D = 128 on sm_90) beside SDPA"
 KERNELPORT_GPU_ATTENTION=mma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-mma.json"

@@ -187,6 +187,24 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(quick.ops.ldmatrix).toBeUndefined();
   }, 300_000);
 
+  it('validate --full attention passes with the wgmma allowP16 kernel on 64-key tiles too (KERNELPORT_GPU_ATTENTION_KEYS=64, the tile A/B)', async () => {
+    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'wgmma', KERNELPORT_GPU_ATTENTION_KEYS: '64' }, ['--ops', 'attention', '--dtypes', 'bf16']);
+    expectPass(r);
+    expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
+    const shape = { batch: 1, hq: 2, sq: 130, skv: 300, d: 128, causal: true, allowP16: true };
+    const script = `import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
+      const dev = await open('cuda');
+      console.log(JSON.stringify(['bf16', 'f16'].map((dtype) => dev.explain('attention', { ...${JSON.stringify(shape)}, dtype }).variant)));
+      dev.dispose();
+    })`;
+    const named = JSON.parse((await run(['--input-type=module', '-e', script], { KERNELPORT_GPU_ATTENTION_KEYS: '64' })).stdout);
+    expect(named).toEqual(['flash-attention-wgmma-m64n64k16-p16-keys64', 'flash-attention-wgmma-m64n64k16-p16']); // f16 D=128: 64 keys anyway
+    const bad = await run(['--input-type=module', '-e', `import('${join(root, 'dist', 'index.js')}').then(({ open }) => open('cuda')).catch((e) => console.log(e.message))`], {
+      KERNELPORT_GPU_ATTENTION_KEYS: '32',
+    });
+    expect(bad.stdout).toMatch(/KERNELPORT_GPU_ATTENTION_KEYS must be auto or 64, got '32'/);
+  }, 300_000);
+
   for (const [path, op, variant] of [
     ['mma', 'mma', 'flash-attention-mma-m16n8k16'],
     ['wgmma', 'wgmma', 'flash-attention-wgmma-m64n64k16'],

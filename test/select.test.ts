@@ -233,6 +233,19 @@ describe('supports / explain on recorded devices', () => {
     } finally {
       delete process.env.KERNELPORT_GPU_ATTENTION;
     }
+    // Keys per tile of the wgmma kernel (attention_wgmma_keys): 128 with allowP16 but for f16 at D = 128;
+    // KERNELPORT_GPU_ATTENTION_KEYS=64 keeps 64, under its own name where auto takes 128
+    expect(explain(h20a, 'attention', prefill).why).toMatch(/ 64-key tiles/);
+    expect(explain(h20a, 'attention', { ...prefill, allowP16: true }).why).toMatch(/ 128-key tiles/);
+    expect(explain(h20a, 'attention', { ...prefill, allowP16: true, dtype: 'f16' }).why).toMatch(/ 64-key tiles/);
+    try {
+      process.env.KERNELPORT_GPU_ATTENTION_KEYS = '64';
+      const k64 = explain(h20a, 'attention', { ...prefill, allowP16: true });
+      expect([k64.variant, /64-key tiles/.test(k64.why)]).toEqual(['flash-attention-wgmma-m64n64k16-p16-keys64', true]);
+      expect(explain(h20a, 'attention', { ...prefill, allowP16: true, dtype: 'f16' }).variant).toBe('flash-attention-wgmma-m64n64k16-p16');
+    } finally {
+      delete process.env.KERNELPORT_GPU_ATTENTION_KEYS;
+    }
     expect(explain(s4000, 'attention', prefill).variant).toBe('flash-attention'); // MUSA: portable kernels
   });
 });

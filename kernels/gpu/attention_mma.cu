@@ -289,12 +289,12 @@ bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) 
 AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc& d) {
   AttentionPlan p{};
   const bool wgmma = attention_wgmma_eligible(caps, d);
-  p.variant = wgmma ? attention_wgmma_variant(d.allow_p16) : d.allow_p16 ? kMmaP16Variant : kMmaVariant;
+  p.variant = wgmma ? attention_wgmma_variant(caps, d) : d.allow_p16 ? kMmaP16Variant : kMmaVariant;
   p.dmax = static_cast<int>(d.d);
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
-  p.tile_keys = wgmma ? attention_wgmma_tile_keys(d) : kKeys;
-  p.smem = wgmma ? attention_wgmma_smem(d) : mma_smem_bytes(d.d);
+  p.tile_keys = wgmma ? attention_wgmma_tile_keys(caps, d) : kKeys;
+  p.smem = wgmma ? attention_wgmma_smem(caps, d) : mma_smem_bytes(d.d);
   return p;
 }
 

@@ -53,6 +53,8 @@ constexpr int kRows = kGroups * 64;    // query rows per block
 constexpr int kThreads = kGroups * 128;
 const char kVariant[] = "flash-attention-wgmma-m64n64k16";
 const char kP16Variant[] = "flash-attention-wgmma-m64n64k16-p16";
+// allowP16 on 64-key tiles where auto takes 128 (KERNELPORT_GPU_ATTENTION_KEYS=64: the tile size's A/B).
+const char kP16Keys64Variant[] = "flash-attention-wgmma-m64n64k16-p16-keys64";
 
 constexpr int kPass = 64;  // keys per pass of the key-by-key path through its scratch
 
@@ -61,16 +63,16 @@ constexpr int kPass = 64;  // keys per pass of the key-by-key path through its s
 // then each warp's 16 x kPass f32 scratch of the key-by-key path; then a word a thread for
 // pin_before_wait. At D = 128 with allowP16's 128-key tiles: 226 KiB of the 227 an sm_90 block may have.
 KP_GPU_HOST_DEVICE constexpr uint32_t q_bytes(int d) { return static_cast<uint32_t>(kRows) * d * 2; }
-KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d, bool p16, bool bf16) { return static_cast<uint32_t>(attention_wgmma_keys(p16, bf16, d)) * d * 2; }
+KP_GPU_HOST_DEVICE constexpr uint32_t tile_bytes(int d, int keys) { return static_cast<uint32_t>(keys) * d * 2; }
 constexpr uint32_t kScratchBytes = kThreads / 32 * 16 * kPass * 4;
 constexpr uint32_t kPinBytes = kThreads * 4;  // a word a thread for pin_before_wait (wgmma.cuh)
 // With the overlap the scratch doubles as a V tile of zeros (MN-major, 1024-byte aligned after Q and
 // the five 1024-aligned tiles): it must hold one.
-static_assert(kScratchBytes >= tile_bytes(128, true, true), "the scratch must hold a V tile");
-KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d, bool p16, bool bf16) {
-  return q_bytes(d) + 5 * static_cast<size_t>(tile_bytes(d, p16, bf16)) + kScratchBytes + kPinBytes + 1024;
+static_assert(kScratchBytes >= tile_bytes(128, 128), "the scratch must hold a V tile");
+KP_GPU_HOST_DEVICE constexpr size_t smem_bytes(int d, int keys) {
+  return q_bytes(d) + 5 * static_cast<size_t>(tile_bytes(d, keys)) + kScratchBytes + kPinBytes + 1024;
 }
-static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64, false, false) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128, false, false),
+static_assert(stage_bytes(kRows, 64) + 1024 <= smem_bytes(64, 64) && stage_bytes(kRows, 128) + 1024 <= smem_bytes(128, 64),
               "the output stage fits the shared memory past the alignment");
 #if defined(KP_WGMMA_OPS)
 constexpr int kScratchFloats = static_cast<int>(kScratchBytes / 4);
@@ -90,7 +92,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   constexpr int NT = D / 8;              // 8-column output tiles
   constexpr int CW = P16 ? D : 64;       // output columns per P V pass
   constexpr bool OVERLAP = P16;          // S_{t+1} beside P_t V_t (see the top)
-  constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D, P16, BF16);
+  constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D, kKeys);
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
@@ -358,15 +360,20 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #endif
 }
 
-template <int D, bool BF16, bool P16>
+template <int D, bool BF16, bool P16, int KEYS>
 void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
-  (void)kp_gpu_set_max_dynamic_smem(flash_wgmma<D, BF16, P16>, static_cast<int>(smem_bytes(D, P16, BF16)));
-  KP_GPU_LAUNCH((flash_wgmma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kThreads), smem_bytes(D, P16, BF16), stream)(a);
+  const size_t smem = smem_bytes(D, KEYS);
+  (void)kp_gpu_set_max_dynamic_smem(flash_wgmma<D, BF16, P16, KEYS>, static_cast<int>(smem));
+  KP_GPU_LAUNCH((flash_wgmma<D, BF16, P16, KEYS>), dim3(static_cast<unsigned>(blocks)), dim3(kThreads), smem, stream)(a);
 }
 
 template <int D>
-void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16) {
-  with_bf16_p16(bf16, p16, [&](auto b, auto p) { launch_one<D, decltype(b)::value, decltype(p)::value>(stream, a, blocks); });
+void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16, bool keys64) {
+  with_bf16_p16(bf16, p16, [&](auto b, auto p) {
+    constexpr bool B = decltype(b)::value, P = decltype(p)::value;
+    if (keys64) launch_one<D, B, P, 64>(stream, a, blocks);
+    else launch_one<D, B, P, attention_wgmma_keys(P, B, D)>(stream, a, blocks);
+  });
 }
 
 }  // namespace
@@ -384,7 +391,7 @@ bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d
   if (d.d != d.dv || (d.d != 64 && d.d != 128) || d.has_mask) return false;
   if (!forced && (d.d != 128 || d.sq < kMinQueryRows)) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
-  if (caps.smem_optin < static_cast<int>(attention_wgmma_smem(d))) return false;
+  if (caps.smem_optin < static_cast<int>(attention_wgmma_smem(caps, d))) return false;
   return (d.sq + kRows - 1) / kRows * d.batch * d.hq <= 0x7fffffff;
 #else
   (void)caps, (void)d;
@@ -392,22 +399,28 @@ bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d
 #endif
 }
 
-const char* attention_wgmma_variant(bool allow_p16) { return allow_p16 ? kP16Variant : kVariant; }
-bool is_attention_wgmma_variant(const char* variant) { return variant == kVariant || variant == kP16Variant; }
-int attention_wgmma_tile_keys(const kp_attention_desc& d) {
-  return attention_wgmma_keys(d.allow_p16, d.dtype == KP_BF16, static_cast<int>(d.d));
+int attention_wgmma_tile_keys(const DeviceCaps& caps, const kp_attention_desc& d) {
+  return caps.attention_keys == 64 ? 64 : attention_wgmma_keys(d.allow_p16, d.dtype == KP_BF16, static_cast<int>(d.d));
 }
-size_t attention_wgmma_smem(const kp_attention_desc& d) {
-  return smem_bytes(static_cast<int>(d.d), d.allow_p16, d.dtype == KP_BF16);
+const char* attention_wgmma_variant(const DeviceCaps& caps, const kp_attention_desc& d) {
+  if (!d.allow_p16) return kVariant;
+  const bool keys64 = attention_wgmma_tile_keys(caps, d) != attention_wgmma_keys(true, d.dtype == KP_BF16, static_cast<int>(d.d));
+  return keys64 ? kP16Keys64Variant : kP16Variant;
+}
+bool is_attention_wgmma_variant(const char* variant) {
+  return variant == kVariant || variant == kP16Variant || variant == kP16Keys64Variant;
+}
+size_t attention_wgmma_smem(const DeviceCaps& caps, const kp_attention_desc& d) {
+  return smem_bytes(static_cast<int>(d.d), attention_wgmma_tile_keys(caps, d));
 }
 
 void launch_attention_wgmma(kp_gpu_stream_t stream, const char* variant, const kp_attention_desc& d, const void* q,
                             const void* k, const void* v, const int32_t* kv_lengths, void* out, float* lse) {
   const MmaAttnArgs a = mma_attention_args(d, kRows, q, k, v, kv_lengths, out, lse);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
-  const bool bf16 = d.dtype == KP_BF16, p16 = variant == kP16Variant;
-  if (d.d == 64) launch_d<64>(stream, a, blocks, bf16, p16);
-  else launch_d<128>(stream, a, blocks, bf16, p16);
+  const bool bf16 = d.dtype == KP_BF16, keys64 = variant == kP16Keys64Variant, p16 = variant == kP16Variant || keys64;
+  if (d.d == 64) launch_d<64>(stream, a, blocks, bf16, p16, keys64);
+  else launch_d<128>(stream, a, blocks, bf16, p16, keys64);
 }
 
 }  // namespace gpu

@@ -15,10 +15,10 @@ KP_GPU_HOST_DEVICE constexpr int attention_wgmma_keys(bool allow_p16, bool bf16,
 // and decoding's split-KV kernels do better; KERNELPORT_GPU_ATTENTION=mma or =wgmma lifts it.
 constexpr int64_t kMinQueryRows = 16;
 bool attention_wgmma_eligible(const DeviceCaps& caps, const kp_attention_desc& d);
-const char* attention_wgmma_variant(bool allow_p16);
+const char* attention_wgmma_variant(const DeviceCaps& caps, const kp_attention_desc& d);
 bool is_attention_wgmma_variant(const char* variant);
-int attention_wgmma_tile_keys(const kp_attention_desc& d);
-size_t attention_wgmma_smem(const kp_attention_desc& d);
+int attention_wgmma_tile_keys(const DeviceCaps& caps, const kp_attention_desc& d);
+size_t attention_wgmma_smem(const DeviceCaps& caps, const kp_attention_desc& d);
 void launch_attention_wgmma(kp_gpu_stream_t stream, const char* variant, const kp_attention_desc& d, const void* q,
                             const void* k, const void* v, const int32_t* kv_lengths, void* out, float* lse);
 

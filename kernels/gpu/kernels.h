@@ -30,6 +30,9 @@ struct DeviceCaps {
   // wgmma), 3 the sm_90a wgmma kernel whenever it can run, however few the query rows, D = 64 too, else as
   // auto (=wgmma; auto takes it for D = 128 only, attention_wgmma.cu).
   int attention_mode = 0;
+  // Keys per tile of the sm_90a wgmma attention (KERNELPORT_GPU_ATTENTION_KEYS): 0 auto (64, or 128 with
+  // allowP16 except f16 at D = 128), 64 the allowP16 kernel on 64-key tiles too: an A/B of the tile size.
+  int attention_keys = 0;
 };
 
 // What matmul will run for d (no launch). Never null.

@@ -175,6 +175,13 @@ int env_attention_mode() {
   throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION must be auto, simt, mma or wgmma, got '") + s + "'"};
 }
 
+int env_attention_keys() {
+  const char* s = std::getenv("KERNELPORT_GPU_ATTENTION_KEYS");
+  if (!s || !*s || !std::strcmp(s, "auto")) return 0;
+  if (!std::strcmp(s, "64")) return 64;
+  throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION_KEYS must be auto or 64, got '") + s + "'"};
+}
+
 // ---- allocator -------------------------------------------------------------------------------------
 size_t round_size(size_t n) {
   if (n == 0) return 256;
@@ -289,6 +296,7 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.gemm_mode = env_gemm_mode();
     s->caps.gemm_splitk = env_gemm_splitk();
     s->caps.attention_mode = env_attention_mode();
+    s->caps.attention_keys = env_attention_keys();
     if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
     if (const char* x = std::getenv("KERNELPORT_GPU_EXACT_ALLOC")) s->exact_alloc = *x && *x != '0';
     s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);
@@ -482,6 +490,7 @@ const kp_gpu_plugin kPlugin = {
     "gemm-wgmma-cluster2x2-bf16,gemm-wgmma-splitk-f16,gemm-wgmma-splitk-bf16,gemm-wgmma-cluster2-splitk-f16,"
     "gemm-wgmma-cluster2-splitk-bf16,gemm-wgmma-cluster2x2-splitk-f16,gemm-wgmma-cluster2x2-splitk-bf16,flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,"
     "flash-attention-mma-m16n8k16-p16,flash-attention-wgmma-m64n64k16,flash-attention-wgmma-m64n64k16-p16,"
+    "flash-attention-wgmma-m64n64k16-p16-keys64,"
     "flash-decoding-split-kv-vec",
 #else
     "gemm-simt-128x128,gemm-simt-64x64,gemv-m4,flash-attention-simt,flash-decoding-split-kv,flash-decoding-split-kv-vec",

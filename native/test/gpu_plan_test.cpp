@@ -462,6 +462,13 @@ int main() {
       kp_attention_desc d64 = att(4, 32, 2048, 2048, 64, 64);
       d64.allow_p16 = 1;
       EXPECT(kp::gpu::plan_attention(with(caps(9, 0), 3, 0), d64, nullptr).tile_keys == 128);
+      // KERNELPORT_GPU_ATTENTION_KEYS=64: the 64-key allowP16 kernel where auto takes 128 (its own name).
+      DeviceCaps k64 = caps(9, 0);
+      k64.attention_keys = 64;
+      const kp::gpu::AttentionPlan kp64 = kp::gpu::plan_attention(k64, p16, nullptr);
+      EXPECT(std::string(kp64.variant) == wg + "-p16-keys64" && kp64.tile_keys == 64 && kp64.smem == kp::gpu::plan_attention(caps(9, 0), prefill, nullptr).smem);
+      EXPECT(std::string(kp::gpu::plan_attention(k64, f16p, nullptr).variant) == wg + "-p16");  // 64 keys anyway
+      EXPECT(std::string(kp::gpu::plan_attention(k64, prefill, nullptr).variant) == wg);
       // An sm_90 part with less shared memory (none known): mma.sync's 64-key kernel instead.
       EXPECT(av(with(caps(9, 0), 0, 200 * 1024), p16) == mma_fa + "-p16");
     } else if (KP_GPU_VENDOR_HAS_MMA_SYNC) {

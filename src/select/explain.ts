@@ -309,12 +309,18 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
   const onHopper = info.gpu?.computeCapability === '9.0';
   const forcedHopper = forced === 'wgmma' && onHopper && (desc.d === 64 || desc.d === 128);
   const autoHopper = (forced === undefined || forced === 'auto') && onHopper && desc.d === 128;
-  if ((forcedHopper || autoHopper) && attentionOnTensorCores(info, forcedHopper ? { ...desc, sq: Math.max(desc.sq, 16) } : desc))
+  if ((forcedHopper || autoHopper) && attentionOnTensorCores(info, forcedHopper ? { ...desc, sq: Math.max(desc.sq, 16) } : desc)) {
+    // Keys per tile as attention_wgmma_keys: 128 with allowP16 except f16 at D = 128;
+    // KERNELPORT_GPU_ATTENTION_KEYS=64 keeps 64 (a kernel of its own name where auto takes 128).
+    const autoKeys = desc.allowP16 && (desc.dtype === 'bf16' || desc.d !== 128) ? 128 : 64;
+    const keys64 = autoKeys === 128 && typeof process !== 'undefined' && process.env?.KERNELPORT_GPU_ATTENTION_KEYS === '64';
+    const keys = keys64 ? 64 : autoKeys;
     return {
-      variant: desc.allowP16 ? 'flash-attention-wgmma-m64n64k16-p16' : 'flash-attention-wgmma-m64n64k16',
+      variant: desc.allowP16 ? `flash-attention-wgmma-m64n64k16-p16${keys64 ? '-keys64' : ''}` : 'flash-attention-wgmma-m64n64k16',
       ...onWarp,
-      why: `tensor cores (wgmma, sm_90): 128 query rows of a head per block in 2 warpgroups, 64-key tiles, ${desc.allowP16 ? 'P rounded to 16 bits (allowP16)' : 'P split into 16-bit terms'}`,
+      why: `tensor cores (wgmma, sm_90): 128 query rows of a head per block in 2 warpgroups, ${keys}-key tiles, ${desc.allowP16 ? 'P rounded to 16 bits (allowP16)' : 'P split into 16-bit terms'}`,
     };
+  }
   if (forced !== 'simt' && attentionOnTensorCores(info, forced === 'mma' ? { ...desc, sq: Math.max(desc.sq, 16) } : desc))
     return desc.allowP16
       ? { variant: 'flash-attention-mma-m16n8k16-p16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P rounded to 16 bits (allowP16)' }
