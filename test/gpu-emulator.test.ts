@@ -253,6 +253,20 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     }
   }, 300_000);
 
+  for (const path of ['wgmma', 'mma'] as const)
+    it(`the tensor-core attention (${path}) with raw scores of 10^8 and more: the row's largest p is exactly 1, nothing overflows`, async () => {
+      // One fma(s, c, -m) for the exponent left the max key half an ulp of m: p = 2^4 at 10^8, f16's P
+      // (x 2^15) Inf, the output Inf (attention_flash.cuh softmax_tile).
+      const r = await run([join(root, 'test', 'fixtures', 'attention-large-scores.mjs')], { KERNELPORT_GPU_ATTENTION: path });
+      expect(r.status, r.stderr).toBe(0);
+      const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number });
+      expect(cases).toHaveLength(12);
+      for (const c of cases) {
+        expect(c.variant, c.name).toMatch(path === 'wgmma' ? /^flash-attention-wgmma/ : /^flash-attention-mma/);
+        expect(c.pass, `${c.name}: worst ${c.worst}`).toBe(true);
+      }
+    }, 300_000);
+
   it('device buffers are not counted as V8 external memory (cpu buffers are): 256 MiB of GPU tensors set off no garbage collection', async () => {
     // V8 answers external-memory growth with full collections on the thread that enqueues ops: on an H100
     // that cost ~50 us per op of 4 MiB outputs. Host memory (cpu) stays counted, for tensors never disposed.

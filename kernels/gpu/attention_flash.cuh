@@ -154,10 +154,13 @@ struct RowStats {
 // contributes nothing (hidden, a -inf score) has p = +0, as has a probability that underflows; the
 // key-by-key path skips every p = 0.
 //
-// Per score one max, one fma, the exp and one add (the loop the tensor cores wait on, or overlap):
+// Per score one max, one multiply, one subtraction, the exp and one add:
 // - the row's max of s * c (c = scale times log2 e) is its max of s times c, or its min times
 //   c for c < 0, bit for bit (rounding is monotonic): one product per row, not per score;
-// - the exponent is fma(s, c, -m): one rounding of s c - m where the scaled score took two;
+// - the exponent is round(s c) - m, two roundings (__fmul_rn keeps the compiler from fusing them): the
+//   row's largest score then has exactly 0, so p <= 1. One fma(s, c, -m) would be an instruction less
+//   but leaves the max key s c - round(s c), up to half an ulp of m: 2^4 at raw scores of 10^8 (f16
+//   q, k of a few thousand), which overflowed f16's P (x 2^15) to Inf, and p = Inf or 0 beyond;
 // - no per-score test for hidden keys: a hidden raw score is the infinity whose product with c is -inf,
 //   which the max never picks; a row that sees no key yet has m = -inf and exponentiates against 0
 //   instead (so -inf - -inf never makes a NaN). That needs c != 0 (inf * 0 = NaN): scale 0 goes to the
@@ -204,7 +207,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) s[n][e] = exp_score<P16>(fmaf(s[n][e], c, e < 2 ? -ma : -mb));
+    for (int e = 0; e < 4; ++e) s[n][e] = exp_score<P16>(__fmul_rn(s[n][e], c) - (e < 2 ? ma : mb));
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll

@@ -36,10 +36,12 @@
 // for a hidden key with a non-finite value, and a zero split term times an infinite value too: a tile
 // whose V holds Inf or NaN (seen by each thread in its own copies, or'ed into the tile's barrier) is
 // accumulated key by key in f32 instead, skipping hidden keys, as the portable kernel does. It skips
-// every key whose p is 0, which also drops a probability that underflowed to 0 in f32 (under e^-103,
-// or 2^-126 with allowP16; f16 P16 rounds under 2^-39 to 0): where the reference multiplies its tiny but positive f64 p by an
-// infinite V, this gives a finite column and the portable kernel (0 * Inf) NaN, both wrong. Telling
-// an underflow from a hidden key cost two instructions a score (see softmax_tile).
+// every key whose p is 0, which also drops a probability that underflowed to 0 in f32 (under 2^-149,
+// or 2^-126 with allowP16; f16 P16 rounds under 2^-39 to 0): where the reference multiplies its tiny
+// but positive f64 p by an infinite V, this gives a finite column and the portable kernel (0 * Inf)
+// NaN, both wrong. Telling an underflow from a hidden key cost two instructions a score (softmax_tile).
+#include <cmath>
+
 #include "attention_mma.cuh"
 #include "attention_flash.cuh"
 #include "attention_wgmma.cuh"
@@ -208,7 +210,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
         mma16816<BF16>(s[2 * np + 1], qf[kk], b1);
       }
 
-    // Scale (P16: into log2 units), mask (tiles some row does not fully see), exponentiate, rescale O.
+    // Mask (tiles some row does not fully see), scale into log2 units, exponentiate, rescale O.
     float corr_a, corr_b;
     softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
     rescale_rows(o, corr_a, corr_b);
@@ -281,8 +283,9 @@ bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
 
 bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   // Scale 0 (every visible key weighs the same) to the portable kernel: softmax_tile hides keys by an
-  // infinite score whose product with the scale is -inf.
-  if (d.scale == 0.0f) return false;
+  // infinite score whose product with the scale is -inf. So does a scale whose product with log2 e
+  // overflows (|scale| > 2.3e38): a zero score times it would be NaN.
+  if (d.scale == 0.0f || !(std::fabs(d.scale) <= 3.4028234e38f / 1.4426950408889634f)) return false;
   return attention_wgmma_eligible(caps, d) || mma_sync_eligible(caps, d);
 }
 

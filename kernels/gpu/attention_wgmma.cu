@@ -124,7 +124,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const int64_t ra = i0 + wg * 64 + (warp % 4) * 16 + g;
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(ra + 8, a.sq - 1));
 
-  // One operand tile (K or V) of the 64 keys from j0 into a buffer. A thread copies chunk tid % CH of
+  // One operand tile (K or V) of the kKeys keys from j0 into a buffer. A thread copies chunk tid % CH of
   // rows tid / CH + RPC r: from one pointer a tile, rounds a loop-invariant stride apart (the row's
   // address from its key index took ~15 instructions per copy, 64-bit multiplies and compares). Only
   // the tile holding kend tests rows (a uniform branch). RPC is a multiple of 8: each round's swizzle
@@ -196,7 +196,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   if constexpr (OVERLAP)
     for (int i = tid; i < kScratchFloats; i += kThreads) reinterpret_cast<float*>(smem + (scratch_s - base))[i] = 0.0f;
 
-  // Prologue: Q, K_0, V_0 and K_1 land; S_0 and its softmax.
+  // Prologue: Q, K_0, V_0, K_1 and V_1 land; S_0 and its softmax.
 #pragma unroll
   for (int r = 0; r < kRows * CH / kThreads; ++r) {
     const int c = tid + kThreads * r, row = c / CH, ch = c % CH;
@@ -323,6 +323,9 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     for (int n = 0; n < NT; ++n) fence_operands(o[n]);
     if (v_bad) {
       // Inf or NaN in V_t: f32 products key by key (attention_mma.cu's top), through this warp's scratch.
+      // With the overlap both warpgroups' P V read the scratch as zeros, and a warpgroup's wait retires
+      // only its own: none writes its scratch before the other's P V is done (v_bad is the block's).
+      if constexpr (OVERLAP) __syncthreads();
       float* ps = reinterpret_cast<float*>(smem + (scratch_s - base)) + warp * 16 * kPass;
       auto p = [&](int n, int e) {
         if constexpr (OVERLAP) return packed_p<kKeys / 8, BF16>(ph, n, e);  // s_cur holds S_{t+1} by now

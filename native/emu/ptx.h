@@ -43,7 +43,29 @@ inline EmuCopyThread& emu_copy_thread() {
   if (s.block != ::kp_emu::block_serial()) s = EmuCopyThread{::kp_emu::block_serial(), {}, {}};  // an earlier block's thread
   return s;
 }
+// Shared-memory byte ranges that in-flight wgmma ops still read (native/emu/wgmma.h keeps the list, per
+// block): on a GPU a cp.async may land any time after its issue, so one into such a range races the
+// tensor cores, however late it lands here.
+struct EmuAsyncRead {
+  uint32_t lo, hi;
+};
+inline std::vector<const EmuAsyncRead*>& emu_live_reads() {
+  struct Live {
+    uint64_t block = ~0ull;
+    std::vector<const EmuAsyncRead*> reads;
+  };
+  static Live live[::kp_emu::kMaxCluster];
+  Live& l = live[::kp_emu::cluster_rank()];
+  if (l.block != ::kp_emu::block_serial()) {
+    l.reads.clear();
+    l.block = ::kp_emu::block_serial();
+  }
+  return l.reads;
+}
 inline void cp_async16(uint32_t dst, const void* src, bool valid) {
+  for (const EmuAsyncRead* r : emu_live_reads())
+    if (dst < r->hi && dst + 16 > r->lo)
+      return ::kp_emu::raise_fault("cp.async into shared memory an in-flight wgmma reads (a race on the GPU)");
   EmuCopy c{dst, {}};
   if (valid) std::memcpy(c.bytes, src, 16);
   emu_copy_thread().open.push_back(c);

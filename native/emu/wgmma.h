@@ -5,6 +5,10 @@
 // kernel that reads accumulators too early sees their old values and fails validation, as it would
 // (sometimes) on the GPU. Chained MMAs on the same accumulators see each other's results, as they do
 // on the GPU. Products are summed exactly in double and rounded once, as the mma.sync emulation does.
+// The emulator reads an MMA's shared-memory operands when it is issued, the GPU at any time until the
+// wait that retires it: so the bytes an MMA read are hashed at issue and again when its group is first
+// retired, and a difference (a store, cp.async or TMA load into an operand still being read: a race on
+// the GPU, invisible here otherwise) faults the launch.
 #pragma once
 #include <stdint.h>
 
@@ -30,10 +34,22 @@ struct EmuWgmmaOp {
   bool scale_d;  // false: D = A B (the accumulator is not read)
 };
 
+// The shared memory one wgmma reads (its descriptors), with a hash of the bytes there at issue; checked
+// once, by the first thread of the warpgroup whose wait retires it.
+struct EmuWgmmaReads {
+  uint64_t desc_a, desc_b;  // desc_a unused when A is in registers
+  int n, trans_b;
+  bool a_smem;
+  uint64_t hash = 0;
+  bool checked = false;
+  // The bytes read of A (from shared memory) and of B, first to last (in emu_live_reads until retired).
+  EmuAsyncRead range_a{~0u, 0}, range_b{~0u, 0};
+};
 // Results not yet retired by wait_group: per thread, the open group and the committed ones.
 struct EmuWgmmaPending {
   float* d;
   std::vector<float> v;
+  EmuWgmmaReads* reads;  // in emu_wgmma_reads_pool, shared by the warpgroup's threads
 };
 struct EmuWgmmaThread {
   uint64_t block = 0;
@@ -41,6 +57,20 @@ struct EmuWgmmaThread {
   std::deque<std::vector<EmuWgmmaPending>> groups;
   bool idle() const { return open.empty() && groups.empty(); }
 };
+// The current block's EmuWgmmaReads records (a deque: pointers stay valid as it grows), per cluster rank.
+inline std::deque<EmuWgmmaReads>& emu_wgmma_reads_pool() {
+  struct Pool {
+    uint64_t block = ~0ull;
+    std::deque<EmuWgmmaReads> reads;
+  };
+  static Pool pools[::kp_emu::kMaxCluster];
+  Pool& p = pools[::kp_emu::cluster_rank()];
+  if (p.block != ::kp_emu::block_serial()) {
+    p.reads.clear();
+    p.block = ::kp_emu::block_serial();
+  }
+  return p.reads;
+}
 inline EmuWgmmaThread& emu_wgmma_thread(unsigned t) {
   static EmuWgmmaThread threads[1024 * ::kp_emu::kMaxCluster];  // 1024 threads of each of a cluster's blocks
   EmuWgmmaThread& s = threads[t + 1024 * ::kp_emu::cluster_rank()];
@@ -67,15 +97,19 @@ inline const float* emu_wgmma_current(EmuWgmmaThread& s, float* d) {
 // The shared memory a block may have (sm_90's opt-in maximum, the emulator's arena).
 constexpr uint32_t kEmuSharedBytes = 232448;
 
-// A 16-bit element of a swizzled operand at logical byte address `logical` (see wgmma.cuh).
-inline double emu_wgmma_elem(uint32_t logical, bool bf16) {
+// The 16 bits of a swizzled operand at logical byte address `logical` (see wgmma.cuh).
+inline uint16_t emu_wgmma_bits(uint32_t logical) {
   const uint32_t phys = logical ^ (((logical >> 7) & 7u) << 4);
   if (phys + 2 > kEmuSharedBytes) {
     ::kp_emu::raise_fault("wgmma descriptor addresses past shared memory");
-    return 0.0;
+    return 0;
   }
   uint16_t bits;
   std::memcpy(&bits, ::kp_emu::shared_arena() + phys, 2);
+  return bits;
+}
+inline double emu_wgmma_elem(uint32_t logical, bool bf16) {
+  const uint16_t bits = emu_wgmma_bits(logical);
   return bf16 ? static_cast<double>(bf16_to_f32(bits)) : static_cast<double>(f16_to_f32(bits));
 }
 struct EmuDesc {
@@ -87,13 +121,33 @@ inline EmuDesc emu_decode(uint64_t desc) {
   return EmuDesc{static_cast<uint32_t>(desc & 0x3fffu) << 4, static_cast<uint32_t>((desc >> 16) & 0x3fffu) << 4,
                  static_cast<uint32_t>((desc >> 32) & 0x3fffu) << 4};
 }
-// Element (r, k), k < 16, of a K-major operand (r: row of A, or column n of B stored [N][K]).
-inline double emu_kmajor(const EmuDesc& e, int r, int k, bool bf16) {
-  return emu_wgmma_elem(e.start + (r / 8) * e.sbo + (r % 8) * 128 + 2 * k, bf16);
+// The logical address of element (r, k), k < 16, of a K-major operand (r: row of A, or column n of B
+// stored [N][K]), and of element (n, k) of an MN-major B (stored [K][N]).
+inline uint32_t emu_kmajor_at(const EmuDesc& e, int r, int k) { return e.start + (r / 8) * e.sbo + (r % 8) * 128 + 2 * k; }
+inline uint32_t emu_mnmajor_at(const EmuDesc& e, int n, int k) {
+  return e.start + (n / 64) * e.lbo + (n % 64) * 2 + (k / 8) * e.sbo + (k % 8) * 128;
 }
-// Element (n, k), k < 16, of an MN-major B (stored [K][N]).
-inline double emu_mnmajor(const EmuDesc& e, int n, int k, bool bf16) {
-  return emu_wgmma_elem(e.start + (n / 64) * e.lbo + (n % 64) * 2 + (k / 8) * e.sbo + (k % 8) * 128, bf16);
+inline double emu_kmajor(const EmuDesc& e, int r, int k, bool bf16) { return emu_wgmma_elem(emu_kmajor_at(e, r, k), bf16); }
+inline double emu_mnmajor(const EmuDesc& e, int n, int k, bool bf16) { return emu_wgmma_elem(emu_mnmajor_at(e, n, k), bf16); }
+
+// FNV-1a over the bits of every shared-memory element the wgmma reads; widens the ranges to them.
+inline uint64_t emu_wgmma_reads_hash(EmuWgmmaReads& r) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint32_t logical, EmuAsyncRead& range) {
+    const uint32_t phys = logical ^ (((logical >> 7) & 7u) << 4);
+    range.lo = phys < range.lo ? phys : range.lo;
+    range.hi = phys + 2 > range.hi ? phys + 2 : range.hi;
+    h = (h ^ emu_wgmma_bits(logical)) * 1099511628211ull;
+  };
+  if (r.a_smem) {
+    const EmuDesc da = emu_decode(r.desc_a);
+    for (int m = 0; m < 64; ++m)
+      for (int k = 0; k < 16; ++k) mix(emu_kmajor_at(da, m, k), r.range_a);
+  }
+  const EmuDesc db = emu_decode(r.desc_b);
+  for (int n = 0; n < r.n; ++n)
+    for (int k = 0; k < 16; ++k) mix(r.trans_b ? emu_mnmajor_at(db, n, k) : emu_kmajor_at(db, n, k), r.range_b);
+  return h;
 }
 
 inline void emu_combine_wgmma(void* const* mine, unsigned threads) {
@@ -128,11 +182,20 @@ inline void emu_combine_wgmma(void* const* mine, unsigned threads) {
   const EmuDesc db = emu_decode(op.desc_b);
   for (int n = 0; n < N; ++n)
     for (int k = 0; k < 16; ++k) B[k * N + n] = op.trans_b ? emu_mnmajor(db, n, k, op.bf16) : emu_kmajor(db, n, k, op.bf16);
+  EmuWgmmaReads* reads = &emu_wgmma_reads_pool().emplace_back();
+  reads->desc_a = op.desc_a;
+  reads->desc_b = op.desc_b;
+  reads->n = N;
+  reads->trans_b = op.trans_b;
+  reads->a_smem = op.a == nullptr;
+  reads->hash = emu_wgmma_reads_hash(*reads);
+  if (reads->a_smem) emu_live_reads().push_back(&reads->range_a);
+  emu_live_reads().push_back(&reads->range_b);
   // Results, per thread, into its open group (D's layout in wgmma.cuh).
   for (unsigned t = 0; t < threads; ++t) {
     const EmuWgmmaOp& o = *static_cast<const EmuWgmmaOp*>(mine[t]);
     const int w = t / 32, g = (t % 32) / 4, c = 2 * (t % 4);
-    EmuWgmmaPending p{o.d, std::vector<float>(static_cast<size_t>(N / 2))};
+    EmuWgmmaPending p{o.d, std::vector<float>(static_cast<size_t>(N / 2)), reads};
     for (int r = 0; r < N / 2; ++r) {
       const int i = 16 * w + g + 8 * ((r % 4) / 2), j = 8 * (r / 4) + c + r % 2;
       double acc = o.scale_d ? o.c[r] : 0.0;
@@ -168,7 +231,22 @@ template <int N>
 inline void wgmma_wait() {
   EmuWgmmaThread& s = emu_wgmma_thread(emu_linear_tid());
   while (s.groups.size() > static_cast<size_t>(N)) {
-    for (const EmuWgmmaPending& p : s.groups.front()) std::memcpy(p.d, p.v.data(), p.v.size() * sizeof(float));
+    for (const EmuWgmmaPending& p : s.groups.front()) {
+      std::memcpy(p.d, p.v.data(), p.v.size() * sizeof(float));
+      if (p.reads && !p.reads->checked) {
+        p.reads->checked = true;
+        auto& live = emu_live_reads();
+        for (size_t i = 0; i < live.size();)
+          if (live[i] == &p.reads->range_a || live[i] == &p.reads->range_b) {
+            live[i] = live.back();
+            live.pop_back();
+          } else {
+            ++i;
+          }
+        if (emu_wgmma_reads_hash(*p.reads) != p.reads->hash)
+          ::kp_emu::raise_fault("shared memory an in-flight wgmma reads was written before wait_group retired it (a race on the GPU)");
+      }
+    }
     s.groups.pop_front();
   }
 }

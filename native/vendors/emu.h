@@ -70,6 +70,7 @@ inline float __int_as_float(int32_t u) { float f; std::memcpy(&f, &u, 4); return
 inline uint32_t __float_as_uint(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 inline int32_t __float_as_int(float f) { int32_t u; std::memcpy(&u, &f, 4); return u; }
 inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
 // CUDA's fast division, with its documented edge: 2^126 < |b| < 2^128 gives 0 (NaN for an infinite a),
 // so that tests on the emulator meet it too.
 inline float __fdividef(float a, float b) {
