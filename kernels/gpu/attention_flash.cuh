@@ -256,11 +256,15 @@ __device__ __forceinline__ void pack_p(const float (&s)[NT8][4], uint32_t (&ph)[
     }
 }
 
-// s[n][e] x kHiScale from pack_p's P16 fragments ph (the tile's P as the MMAs take it).
-template <int NT8, bool BF16>
-__device__ __forceinline__ float packed_p(const uint32_t (&ph)[NT8 / 2][4], int n, int e) {
-  const uint32_t w = ph[n / 2][(n % 2) * 2 + (e >> 1)];
-  return (e & 1) ? pair_hi<BF16>(w) : pair_lo<BF16>(w);
+// s[n][e] x kHiScale from pack_p's fragments (the tile's P as the MMAs take it): P16's one term, or f16's
+// two split terms (h + m 2^-11, to 22 bits; bf16's three terms do not come here).
+template <int NT8, bool BF16, bool P16>
+__device__ __forceinline__ float packed_p(const uint32_t (&ph)[NT8 / 2][4], const uint32_t (&pm)[NT8 / 2][4], int n, int e) {
+  static_assert(P16 || !BF16, "bf16's split P keeps its f32 scores");
+  const int kk = n / 2, f = (n % 2) * 2 + (e >> 1);
+  auto term = [&](uint32_t w) { return (e & 1) ? pair_hi<BF16>(w) : pair_lo<BF16>(w); };
+  if constexpr (P16) return term(ph[kk][f]);
+  else return term(ph[kk][f]) + term(pm[kk][f]) * (1.0f / kLoScale<BF16>);
 }
 
 // O += P V key by key in f32, keys with p = 0 skipped (hidden ones among them: softmax_tile): for a V tile

@@ -13,11 +13,12 @@
 //  - O += P V: P from registers as wgmma's A (its fragment layout is mma.sync's A), V from shared
 //    memory as an MN-major B (stored [keys][D]). allow_p16: one m64nDk16 per 16 keys; else the split
 //    terms per 64-column chunk, the low terms into their own accumulator, added after the wait.
-// With allow_p16 the tensor cores get S_{t+1} = Q K_{t+1}^T beside P_t V_t (S_{t+1} into the score
-// registers once P_t is packed into the A fragments, which the key-by-key path reads too), and the
-// softmax of S_{t+1} runs while P_t V_t does (FlashAttention-3's intra-warpgroup overlap); O takes tile
-// t + 1's rescale once P_t V_t is in. The split path keeps the plain order: its P terms and low
-// accumulator leave no registers for the overlap.
+// With allow_p16, and f16's split P, the tensor cores get S_{t+1} = Q K_{t+1}^T beside P_t V_t (S_{t+1}
+// into the score registers once P_t is packed into the A fragments, which the key-by-key path reads
+// too), and the softmax of S_{t+1} runs while P_t V_t does (FlashAttention-3's intra-warpgroup overlap;
+// f16's split: beside the first 64-column chunk); O takes tile t + 1's rescale once P_t V_t is in.
+// bf16's split keeps the plain order: its three P terms and low accumulator leave no registers for the
+// overlap (it spilled).
 // K and V are loaded two tiles ahead (K_{t+2} and V_{t+2} during tile t, into the buffers K_t and V_{t-1}
 // leave: two K buffers, three V), with cp.async, 128-byte swizzled (wgmma.cuh) so that the descriptors
 // read them without bank conflicts; Q likewise once. Tiles past every row's last visible key are never
@@ -91,7 +92,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   constexpr int CH = D / 8;              // 16-byte chunks per row
   constexpr int NT = D / 8;              // 8-column output tiles
   constexpr int CW = P16 ? D : 64;       // output columns per P V pass
-  constexpr bool OVERLAP = P16;          // S_{t+1} beside P_t V_t (see the top)
+  constexpr bool OVERLAP = P16 || !BF16;  // S_{t+1} beside P_t V_t (see the top)
   constexpr uint32_t QB = q_bytes(D), TB = tile_bytes(D, kKeys);
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   const uint32_t raw = smem_addr(smem_raw);
@@ -264,6 +265,15 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     };
     // A V tile with Inf or NaN goes key by key below. Without the overlap P_t V_t is skipped for it;
     // with it, the MMAs read the scratch's zeros instead of V_t (O += P 0 leaves O as it is).
+    // With the overlap: S_{t+1}'s softmax once its group, the older of the two in flight, is done.
+    auto softmax_next = [&] {
+      wgmma_wait<1>();
+      s_done(s_cur);
+      softmax(t + 1, s_cur);
+      // The softmax's every exp feeds the rows' sums: stored, they keep it before the wait (see
+      // wgmma.cuh); V_{t+1}'s check, next read at the next barrier, with them.
+      pin_before_wait(scratch_s + kScratchBytes + 4 * tid, __float_as_uint(st.l_a + st.l_b) | static_cast<uint32_t>(v_next_bad));
+    };
     const bool pv_mma = OVERLAP || !v_bad;
     const uint32_t v_src = OVERLAP && v_bad ? scratch_s : v_buf(t);
     if (pv_mma) {
@@ -297,6 +307,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
         }
         wgmma_commit();
         if (OVERLAP && c == 0) prefetch();
+        // The split path (f16): S_{t+1}'s softmax beside the first chunk's P V.
+        if (OVERLAP && !P16 && c == 0 && next) softmax_next();
         if constexpr (!P16) {
           // The low terms are added once their group is done: one chunk at a time (S_{t+1}, committed
           // before, is done by then too).
@@ -309,14 +321,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
         }
       }
     }
-    if (OVERLAP && next) {
-      wgmma_wait<1>();  // S_{t+1}'s group is the older of the two in flight
-      s_done(s_cur);
-      softmax(t + 1, s_cur);
-      // The softmax's every exp feeds the rows' sums: stored, they keep it before the wait (see
-      // wgmma.cuh); V_{t+1}'s check, next read at the next barrier, with them.
-      pin_before_wait(scratch_s + kScratchBytes + 4 * tid, __float_as_uint(st.l_a + st.l_b) | static_cast<uint32_t>(v_next_bad));
-    }
+    if (OVERLAP && P16 && next) softmax_next();
     wgmma_wait<0>();
     if (pv_mma) p_done();
 #pragma unroll
@@ -328,7 +333,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
       if constexpr (OVERLAP) __syncthreads();
       float* ps = reinterpret_cast<float*>(smem + (scratch_s - base)) + warp * 16 * kPass;
       auto p = [&](int n, int e) {
-        if constexpr (OVERLAP) return packed_p<kKeys / 8, BF16>(ph, n, e);  // s_cur holds S_{t+1} by now
+        if constexpr (OVERLAP) return packed_p<kKeys / 8, BF16, P16>(ph, pm, n, e);  // s_cur holds S_{t+1} by now
         else return s_cur[n][e] * kHiScale<BF16>;
       };
       pv_keywise<kKeys, kPass, NT, BF16>(o, p, ps, g, t4, [&](int j, int n) {
