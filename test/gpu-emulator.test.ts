@@ -64,6 +64,13 @@ async function onCuda(body: string): Promise<unknown> {
   return JSON.parse(r.stdout);
 }
 
+/** Runs a judging fixture (test/fixtures/attention-*.mjs: one JSON line per case) with `env`; its cases. */
+async function fixtureCases(name: string, env: Record<string, string>): Promise<{ name: string; variant: string; pass: boolean; worst: number }[]> {
+  const r = await run([join(root, 'test', 'fixtures', name)], env);
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+}
+
 const validate = (size: string, env: Record<string, string> = {}, extra: string[] = []) =>
   run([cli, 'validate', size, '--backends', 'cuda', ...extra], env);
 
@@ -243,9 +250,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     // The overlap path issues P·V on every tile and reads a non-finite V tile as zeros before adding it
     // key by key; reading V itself there puts 0·Inf = NaN into rows that must stay finite. Each tile's
     // V is checked during the tile before it: checking the wrong one fails here.
-    const r = await run([join(root, 'test', 'fixtures', 'attention-nonfinite-v.mjs')], { KERNELPORT_GPU_ATTENTION: 'wgmma' });
-    expect(r.status, r.stderr).toBe(0);
-    const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number });
+    const cases = await fixtureCases('attention-nonfinite-v.mjs', { KERNELPORT_GPU_ATTENTION: 'wgmma' });
     expect(cases).toHaveLength(16);
     for (const c of cases) {
       expect(c.variant, c.name).toBe(`flash-attention-wgmma-m64n64k16${c.name.endsWith('allowP16=true') ? '-p16' : ''}`);
@@ -257,9 +262,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     it(`the tensor-core attention (${path}) with raw scores of 10^8 and more: the row's largest p is exactly 1, nothing overflows`, async () => {
       // One fma(s, c, -m) for the exponent left the max key half an ulp of m: p = 2^4 at 10^8, f16's P
       // (x 2^15) Inf, the output Inf (attention_flash.cuh softmax_tile).
-      const r = await run([join(root, 'test', 'fixtures', 'attention-large-scores.mjs')], { KERNELPORT_GPU_ATTENTION: path });
-      expect(r.status, r.stderr).toBe(0);
-      const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number });
+      const cases = await fixtureCases('attention-large-scores.mjs', { KERNELPORT_GPU_ATTENTION: path });
       expect(cases).toHaveLength(12);
       for (const c of cases) {
         expect(c.variant, c.name).toMatch(path === 'wgmma' ? /^flash-attention-wgmma/ : /^flash-attention-mma/);

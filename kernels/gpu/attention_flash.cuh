@@ -207,11 +207,8 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) s[n][e] = exp_score<P16>(__fmul_rn(s[n][e], c) - (e < 2 ? ma : mb));
-#pragma unroll
-  for (int n = 0; n < NT8; ++n)
-#pragma unroll
     for (int e = 0; e < 4; ++e) {
+      s[n][e] = exp_score<P16>(__fmul_rn(s[n][e], c) - (e < 2 ? ma : mb));
       if (e < 2) sum_a += s[n][e];
       else sum_b += s[n][e];
     }
@@ -267,11 +264,11 @@ __device__ __forceinline__ float packed_p(const uint32_t (&ph)[NT8 / 2][4], cons
   else return term(ph[kk][f]) + term(pm[kk][f]) * (1.0f / kLoScale<BF16>);
 }
 
-// O += P V key by key in f32, keys with p = 0 skipped (hidden ones among them: softmax_tile): for a V tile
-// holding Inf or NaN (see attention_mma.cu). p(n, e): the thread's probability s[n][e] of the tile's score
-// layout times kHiScale, from the f32 scores or from the 16-bit P the MMAs take (allowP16: the same values); ps: this
-// warp's 16 x PASS f32 scratch (the keys go through it PASS at a time); v_pair(j, n): the 16-bit pair of
-// V row j at columns 8n + 2t.
+// O += P V key by key in f32, keys with p = 0 skipped (hidden ones among them: softmax_tile): for a V
+// tile holding Inf or NaN (see attention_mma.cu). p(n, e): the thread's probability s[n][e] of the
+// tile's score layout times kHiScale, from the f32 scores or from the 16-bit terms the MMAs take; ps:
+// this warp's 16 x PASS f32 scratch (the keys go through it PASS at a time); v_pair(j, n): the 16-bit
+// pair of V row j at columns 8n + 2t.
 template <int KEYS, int PASS, int NT, bool BF16, class PScaled, class VPair>
 __device__ __forceinline__ void pv_keywise(float (&o)[NT][4], PScaled p, float* ps, int g, int t4, VPair v_pair) {
   static_assert(KEYS % PASS == 0 && PASS % 8 == 0, "whole 8-key tiles per pass");

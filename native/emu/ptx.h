@@ -49,19 +49,23 @@ inline EmuCopyThread& emu_copy_thread() {
 struct EmuAsyncRead {
   uint32_t lo, hi;
 };
-inline std::vector<const EmuAsyncRead*>& emu_live_reads() {
-  struct Live {
+// A container of the running block's emulator state (one per cluster rank), emptied when a new block
+// starts there.
+template <class Container>
+inline Container& emu_block_container() {
+  struct PerBlock {
     uint64_t block = ~0ull;
-    std::vector<const EmuAsyncRead*> reads;
+    Container c;
   };
-  static Live live[::kp_emu::kMaxCluster];
-  Live& l = live[::kp_emu::cluster_rank()];
-  if (l.block != ::kp_emu::block_serial()) {
-    l.reads.clear();
-    l.block = ::kp_emu::block_serial();
+  static PerBlock per_rank[::kp_emu::kMaxCluster];
+  PerBlock& p = per_rank[::kp_emu::cluster_rank()];
+  if (p.block != ::kp_emu::block_serial()) {
+    p.c.clear();
+    p.block = ::kp_emu::block_serial();
   }
-  return l.reads;
+  return p.c;
 }
+inline std::vector<const EmuAsyncRead*>& emu_live_reads() { return emu_block_container<std::vector<const EmuAsyncRead*>>(); }
 inline void cp_async16(uint32_t dst, const void* src, bool valid) {
   for (const EmuAsyncRead* r : emu_live_reads())
     if (dst < r->hi && dst + 16 > r->lo)

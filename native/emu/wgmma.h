@@ -58,19 +58,7 @@ struct EmuWgmmaThread {
   bool idle() const { return open.empty() && groups.empty(); }
 };
 // The current block's EmuWgmmaReads records (a deque: pointers stay valid as it grows), per cluster rank.
-inline std::deque<EmuWgmmaReads>& emu_wgmma_reads_pool() {
-  struct Pool {
-    uint64_t block = ~0ull;
-    std::deque<EmuWgmmaReads> reads;
-  };
-  static Pool pools[::kp_emu::kMaxCluster];
-  Pool& p = pools[::kp_emu::cluster_rank()];
-  if (p.block != ::kp_emu::block_serial()) {
-    p.reads.clear();
-    p.block = ::kp_emu::block_serial();
-  }
-  return p.reads;
-}
+inline std::deque<EmuWgmmaReads>& emu_wgmma_reads_pool() { return emu_block_container<std::deque<EmuWgmmaReads>>(); }
 inline EmuWgmmaThread& emu_wgmma_thread(unsigned t) {
   static EmuWgmmaThread threads[1024 * ::kp_emu::kMaxCluster];  // 1024 threads of each of a cluster's blocks
   EmuWgmmaThread& s = threads[t + 1024 * ::kp_emu::cluster_rank()];
