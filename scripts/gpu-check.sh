@@ -15,7 +15,8 @@
 # Options: --quick (shorter validate and bench), --no-build, --no-torch, --musa-only (step 6 alone),
 # --no-cuda / --no-webgpu / --no-musa (skip a step), --sm90 (what is new on Hopper, in a few minutes:
 # validate --quick, the attention tests, the wgmma GEMM check alone and in clusters, the attention
-# check, validate --full on the opt-in wgmma paths, and the bench beside torch with their A/B rows). Each step is stopped after GPU_CHECK_STEP_LIMIT
+# check, validate --full on the opt-in wgmma paths, the bench beside torch with their A/B rows, and
+# `kernelport tune --backends cuda` on the issue's shapes). Each step is stopped after GPU_CHECK_STEP_LIMIT
 # seconds (default 600): a kernel that never returns must not hold a lent machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -177,6 +178,11 @@ KERNELPORT_GPU_ATTENTION=mma run node bench/peers/kp_gpu_bench.mjs --backend cud
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-mma.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-attention-mma.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-attention-mma.txt"
 ab_paths
+# Every kernel choice the library has for the issue's shapes, timed through the API as the autotuner
+# times them (host clock, one table per shape): which one this part should default to.
+step "kernelport tune --backends cuda: each kernel choice for the issue's GEMM and attention shapes"
+run bash -c "node dist/cli/main.js tune --backends cuda --op matmul --m 512,4096 --k 4096 --n 4096 --dtype bf16 --cache '$OUT/tune-cache.json' | tee '$OUT/tune-cuda-matmul.txt'"
+run bash -c "node dist/cli/main.js tune --backends cuda --op attention --batch 4 --heads 32 --sq 2048 --d 128 --causal --dtype bf16,f16 --allow-p16 --cache '$OUT/tune-cache.json' | tee '$OUT/tune-cuda-attention.txt'"
 }
 if [ $SM90_ONLY -eq 1 ]; then
   # The timings first: they decide which opt-in path to make the default, and a lent machine may be

@@ -11,6 +11,7 @@ import { Tensor } from './tensor.js';
 import type { AttentionOptions, CopyOptions, DeviceInfo, DType, HostData, MatmulOptions, Shape } from './types.js';
 import { explain as explainOp, shapeClass, supports as supportsOp, toDesc, type Explanation, type SupportResult } from './select/explain.js';
 import type { OpDesc, OpName, SizesOf } from './select/rank.js';
+import { configLabel } from './tune/candidates.js';
 import type { Tuner, TuneResult, TuneStatus } from './tune/tuner.js';
 
 // Every copy option's name (the compiler checks the list is whole), for checkOptionNames
@@ -63,25 +64,30 @@ export class Device {
    * (`tuned`: the winner, where it came from, when it was measured).
    */
   explain<O extends OpName>(op: O, desc: SizesOf<O>): Explanation {
-    const x = explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer);
-    // GPU backends plan in native code: their own choice is the variant (the estimate is the model's).
-    const native = this.#nativeVariant(toDesc(op, desc));
+    const note = this.#tuner?.note(toDesc(op, desc));
+    const x = explainOp(this.info, op, desc, this.#selection.measured, this.#selection.cpuPeer, note?.config);
+    // GPU backends plan in native code: their own choice is the variant (the estimate is the model's),
+    // with the tuned kernel choice where there is one.
+    const native = this.kernelVariant(toDesc(op, desc), note?.config);
     if (native && native !== x.variant) {
       // The library names tiles the model only knows as families (gemm-simt -> gemm-simt-64x64).
       if (!native.startsWith(x.variant)) x.why = `${native}: the ${this.info.backend} library's choice (the estimate models ${x.variant}); ${x.why}`;
       x.variant = native;
     }
-    const note = this.#tuner?.note(toDesc(op, desc));
     if (note) {
       x.tuned = note;
       x.tileConfig = { ...x.tileConfig, ...note.config };
-      const cfg = Object.entries(note.config).map(([k, v]) => `${k}=${v}`).join(' ');
+      const cfg = configLabel(note.config);
       x.why += `; tuned: ${cfg} (${note.source === 'cache' ? `from the tune cache ${note.file}` : 'measured by this process'}, ${note.measuredAt}: ${note.ms.toPrecision(3)} ms vs ${note.defaultMs.toPrecision(3)} ms built-in)`;
     }
     return x;
   }
 
-  #nativeVariant(d: OpDesc): string | undefined {
+  /**
+   * @internal The kernel the backend's native planner runs for `d` with `config` (the tuner tells
+   * candidates apart by it); undefined where the backend has no native planner.
+   */
+  kernelVariant(d: OpDesc, config?: KernelConfig): string | undefined {
     const backend = this.#backend;
     if (!backend?.nativeVariant) return undefined;
     const t = (shape: number[]) => ({ shape, dtype: d.dtype ?? 'f32' });
@@ -106,7 +112,7 @@ export class Device {
     } catch {
       return undefined; // a description no op would accept: the model's answer stands
     }
-    return backend.nativeVariant(plan) || undefined;
+    return backend.nativeVariant(plan, config) || undefined;
   }
 
   /** @internal open() attaches the autotuner (open({ autotune })). */
@@ -196,7 +202,7 @@ export class Device {
     const plan: MatmulPlan = planMatmul(a, b, options);
     let config = this.#forced;
     if (!config && this.#tuner) {
-      const desc: OpDesc = { op: 'matmul', m: plan.m, n: plan.n, k: plan.k, batch: numel(plan.batchShape), dtype: plan.dtype };
+      const desc: OpDesc = { op: 'matmul', m: plan.m, n: plan.n, k: plan.k, batch: numel(plan.batchShape), dtype: plan.dtype, allowTf32: plan.allowTf32 };
       Object.assign(desc, { transA: plan.transA, transB: plan.transB });
       config = this.#tuner.configFor(desc);
     }
@@ -225,7 +231,7 @@ export class Device {
     const plan: AttentionPlan = planAttention(q, k, v, options);
     let config = this.#forced;
     if (!config && this.#tuner)
-      config = this.#tuner.configFor({ op: 'attention', batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype });
+      config = this.#tuner.configFor({ op: 'attention', batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16 });
     if (verbose())
       this.logDecision(
         toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype }),

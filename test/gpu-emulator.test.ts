@@ -9,7 +9,8 @@
  * native/emu/runtime.h).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../src/native.js';
@@ -404,6 +405,60 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(ampere.decode).toBe('flash-decoding-split-kv-vec');
     expect(ampere.prefill).toBe('flash-attention-mma-m16n8k16-p16');
   }, 120_000);
+
+  it('every kernel the autotuner times passes against the reference, and the choice reaches the kernel (outputs differ between kernels)', async () => {
+    const r = await run([join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs')]);
+    expect(r.status, r.stderr).toBe(0);
+    const rows: { case: string; label: string; kernel: string; pass: boolean; worst: number; bits: string }[] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const byCase = new Map<string, typeof rows>();
+    for (const x of rows) byCase.set(x.case, [...(byCase.get(x.case) ?? []), x]);
+    expect([...byCase.keys()]).toHaveLength(3);
+    for (const [name, list] of byCase) {
+      for (const x of list) expect(x.pass, `${name} ${x.label} (${x.kernel}): worst ${x.worst}`).toBe(true);
+      // one candidate per kernel (split-K counts apart): no kernel timed twice
+      const keys = list.map((x) => (/splitk/.test(x.kernel) ? x.label : x.kernel));
+      expect(new Set(keys).size, name).toBe(list.length);
+      expect(list[0]!.label, name).toMatch(/^kernel=auto /);
+    }
+    const m = byCase.get('matmul bf16 bias gelu')!;
+    expect(m.map((x) => x.kernel)).toEqual(expect.arrayContaining(['gemm-simt-64x64', 'gemm-wgmma-bf16', 'gemm-mma-m16n8k16-bf16', 'gemm-wgmma-splitk-bf16']));
+    const a = byCase.get('attention bf16 causal allowP16 D=128 kvLengths')!;
+    expect(a.map((x) => x.kernel)).toEqual(['flash-attention-wgmma-m64n64k16-p16', 'flash-attention-wgmma-m64n64k16-p16-keys64', 'flash-attention-mma-m16n8k16-p16', 'flash-attention-simt']);
+    // f32 outputs: SIMT, the tensor cores and split-K (and 64- against 128-key tiles) sum in other orders,
+    // so a choice the launch ignored would give every candidate the built-in's bits
+    expect(new Set(m.map((x) => x.bits)).size).toBeGreaterThanOrEqual(3);
+    expect(new Set(a.map((x) => x.bits)).size).toBeGreaterThanOrEqual(3);
+    expect(new Set(byCase.get('attention f16 GQA D=64')!.map((x) => x.bits)).size).toBeGreaterThanOrEqual(2);
+  }, 300_000);
+
+  it('kernelport tune --backends cuda: one row per kernel, the winner cached, and a device opened with autotune runs and explains it', async () => {
+    const cache = join(mkdtempSync(join(tmpdir(), 'kp-cuda-tune-')), 'tune.json');
+    const t = await run([cli, 'tune', '--backends', 'cuda', '--op', 'attention', '--heads', '2', '--sq', '150', '--d', '128', '--causal', '--dtype', 'bf16', '--allow-p16', '--quick', '--json', '--cache', cache]);
+    expect(t.status, t.stderr).toBe(0);
+    const report = JSON.parse(t.stdout);
+    const res = report.devices[0].results[0];
+    expect(res.shapeClass).toMatch(/^attention bf16 flash-attention-wgmma-m64n64k16-p16 .* causal$/);
+    expect(res.candidates.map((c: { label: string }) => c.label)).toEqual([
+      'kernel=auto keys=auto (flash-attention-wgmma-m64n64k16-p16)',
+      'kernel=auto keys=64 (flash-attention-wgmma-m64n64k16-p16-keys64)',
+      'kernel=mma keys=auto (flash-attention-mma-m16n8k16-p16)',
+    ]);
+    // A winner written by hand (the timings on the emulator mean nothing): the 64-key tiles
+    const file = JSON.parse(readFileSync(cache, 'utf8'));
+    const entry = Object.values(file.devices as Record<string, { classes: Record<string, { config: Record<string, number> }> }>)[0]!.classes[res.shapeClass]!;
+    entry.config = { kernel: 0, keys: 64 };
+    writeFileSync(cache, JSON.stringify(file));
+    const out = await onCuda(`
+      const d2 = await (await import('${join(root, 'dist', 'index.js')}')).open({ backend: 'cuda', autotune: 'cache', tuneCache: '${cache}' });
+      const desc = { hq: 2, sq: 150, skv: 150, d: 128, causal: true, dtype: 'bf16', allowP16: true };
+      const x = d2.explain('attention', desc);
+      const plain = dev.explain('attention', desc);
+      process.stdout.write(JSON.stringify({ tuned: x.variant, why: x.why, plain: plain.variant, exact: d2.explain('attention', { ...desc, allowP16: false }).variant }));
+      d2.dispose();
+    `);
+    expect(out).toMatchObject({ tuned: 'flash-attention-wgmma-m64n64k16-p16-keys64', plain: 'flash-attention-wgmma-m64n64k16-p16', exact: 'flash-attention-wgmma-m64n64k16' });
+    expect((out as { why: string }).why).toMatch(/tuned: kernel=auto keys=64 \(from the tune cache/);
+  }, 300_000);
 
   it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {
     const script = `

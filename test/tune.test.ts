@@ -18,7 +18,7 @@ import { randomTensor, Rng } from '../src/numerics/random.js';
 import { tuneClass, variantOf } from '../src/select/explain.js';
 import type { OpDesc } from '../src/select/rank.js';
 import { deviceKey, TUNE_SCHEMA } from '../src/tune/cache.js';
-import { classBounds, sameConfig, tuneCandidates } from '../src/tune/candidates.js';
+import { classBounds, configLabel, sameConfig, tuneCandidates } from '../src/tune/candidates.js';
 import type { TuneEntry } from '../src/tune/tuner.js';
 import type { DeviceInfo } from '../src/types.js';
 
@@ -93,9 +93,38 @@ describe('candidates', () => {
     expect(tuneCandidates(cpuInfo, 1, mm64)!.all).toEqual([{ threads: 1 }]);
   });
 
-  it('reference and cuda: nothing to tune', () => {
+  it('reference: nothing to tune', () => {
     expect(tuneCandidates({ ...cpuInfo, backend: 'reference' }, 1, mm64)).toBeUndefined();
-    expect(tuneCandidates({ ...cpuInfo, backend: 'cuda' }, 1, mm64)).toBeUndefined();
+  });
+
+  it("cuda and musa: the library's own kernel first, then each forced path; one candidate per kernel the library names", () => {
+    for (const backend of ['cuda', 'musa'] as const) {
+      const info = { ...cpuInfo, backend };
+      const mm = tuneCandidates(info, 1, mm64)!;
+      expect(mm.default).toEqual({ kernel: 0, splitK: 0 });
+      expect(mm.all.map(configLabel)).toEqual([
+        'kernel=auto splitK=auto',
+        'kernel=wgmma splitK=auto',
+        'kernel=wgmma-cluster splitK=auto',
+        'kernel=wgmma-cluster2x2 splitK=auto',
+        'kernel=mma splitK=auto',
+        'kernel=simt splitK=auto',
+        'kernel=wgmma splitK=2',
+        'kernel=wgmma splitK=3',
+        'kernel=wgmma splitK=4',
+        'kernel=wgmma-cluster splitK=2',
+      ]);
+      const att = tuneCandidates(info, 1, { op: 'attention', hq: 2, sq: 70, skv: 300, d: 128, dtype: 'bf16', allowP16: true })!;
+      expect(att.all.map(configLabel)).toEqual(['kernel=auto keys=auto', 'kernel=auto keys=64', 'kernel=wgmma keys=auto', 'kernel=mma keys=auto', 'kernel=simt keys=auto', 'kernel=wgmma keys=64']);
+    }
+    // Given the library's answers: choices that fall back to a kernel already listed go; split-K counts
+    // stay apart (the variant names split-K, not its count)
+    const names: Record<string, string> = { 0: 'gemm-mma-bf16', 2: 'gemm-mma-bf16', 1: 'gemm-simt-64x64' };
+    const kernelOf = (c: Record<string, number>) => (c.splitK! > 1 ? 'gemm-wgmma-splitk-bf16' : (names[c.kernel!] ?? 'gemm-wgmma-bf16'));
+    const seen = tuneCandidates({ ...cpuInfo, backend: 'cuda' }, 1, mm64, kernelOf)!;
+    expect(seen.all.map(configLabel)).toEqual(['kernel=auto splitK=auto', 'kernel=wgmma splitK=auto', 'kernel=simt splitK=auto', 'kernel=wgmma splitK=2', 'kernel=wgmma splitK=3', 'kernel=wgmma splitK=4']);
+    expect(seen.default).toEqual({ kernel: 0, splitK: 0 });
+    expect(seen.quick).toEqual(seen.all.slice(0, 3));
   });
 
   it('webgpu: every candidate fits the adapter limits; the built-in one is among them', () => {
@@ -259,7 +288,7 @@ describe('the tune cache', () => {
   it.each([
     ['corrupted JSON', '{"schema": "kernelport-tune/1", "devices": {', /not valid JSON/],
     ['a wrong schema', JSON.stringify({ schema: 'kernelport-tune/0', devices: {} }), /schema is "kernelport-tune\/0", expected "kernelport-tune\/1"/],
-    ['a bad entry', JSON.stringify({ schema: TUNE_SCHEMA, devices: { x: { device: { backend: 'cpu', name: 'n', kernelport: '0' }, classes: { c: { config: { threads: 'two' } } } } } }), /config is not an object of positive integers/],
+    ['a bad entry', JSON.stringify({ schema: TUNE_SCHEMA, devices: { x: { device: { backend: 'cpu', name: 'n', kernelport: '0' }, classes: { c: { config: { threads: 'two' } } } } } }), /config is not an object of non-negative integers/],
   ])('%s: ignored with one warning naming the file, then rewritten', async (_what, text, why) => {
     const file = tempFile();
     writeFileSync(file, text);
@@ -409,6 +438,7 @@ describe('kernelport tune', () => {
 
   it('usage errors exit 2', async () => {
     expect((await cli(['tune', '--backends', 'reference'])).code).toBe(2);
+    expect((await cli(['tune', '--backends', 'nope'])).code).toBe(2);
     expect((await cli(['tune', '--m', '3'])).code).toBe(2);
     expect((await cli(['tune', '--suite', 'nope'])).code).toBe(2);
     expect((await cli(['--help'])).out).toMatch(/tune +autotune/);

@@ -35,6 +35,19 @@ struct DeviceCaps {
   int attention_keys = 0;
 };
 
+// The capabilities an op is planned with: its descriptor's own kernel choice (the gpu_* fields, set by
+// autotuning) in place of the process-wide one from the environment, where it makes one (non-zero).
+inline DeviceCaps op_caps(DeviceCaps c, const kp_matmul_desc& d) {
+  if (d.gpu_kernel) c.gemm_mode = d.gpu_kernel;
+  if (d.gpu_split_k) c.gemm_splitk = d.gpu_split_k;
+  return c;
+}
+inline DeviceCaps op_caps(DeviceCaps c, const kp_attention_desc& d) {
+  if (d.gpu_kernel) c.attention_mode = d.gpu_kernel;
+  if (d.gpu_key_tile) c.attention_keys = d.gpu_key_tile;
+  return c;
+}
+
 // What matmul will run for d (no launch). Never null.
 const char* matmul_variant(const DeviceCaps& caps, const kp_matmul_desc& d, const void* a, const void* b);
 // Outputs per block (rows x columns) of the GEMM tile matmul_variant names; 0 x 0 for the GEMV.

@@ -49,6 +49,8 @@ const Field kMatmulFields[] = {
     KP_FIELD(kp_matmul_desc, "rColStride", I64, r_col_stride),
     KP_FIELD(kp_matmul_desc, "maxThreads", I32, max_threads),
     KP_FIELD(kp_matmul_desc, "allowTf32", I32, allow_tf32),
+    KP_FIELD(kp_matmul_desc, "gpuKernel", I32, gpu_kernel),
+    KP_FIELD(kp_matmul_desc, "gpuSplitK", I32, gpu_split_k),
 };
 
 const Field kAttentionFields[] = {
@@ -70,6 +72,8 @@ const Field kAttentionFields[] = {
     KP_FIELD(kp_attention_desc, "returnLse", I32, return_lse),
     KP_FIELD(kp_attention_desc, "maxThreads", I32, max_threads),
     KP_FIELD(kp_attention_desc, "allowP16", I32, allow_p16),
+    KP_FIELD(kp_attention_desc, "gpuKernel", I32, gpu_kernel),
+    KP_FIELD(kp_attention_desc, "gpuKeyTile", I32, gpu_key_tile),
 };
 
 template <size_t N>

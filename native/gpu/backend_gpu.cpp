@@ -415,8 +415,9 @@ kp_status p_matmul(void* state, const kp_matmul_desc* d, const void* a, const vo
     enter(s);
     if ((d->m + 63) / 64 > 65535 && d->m > 4)
       throw Fail{KP_ERR_UNSUPPORTED, "matmul: m = " + std::to_string(d->m) + " exceeds the " KP_GPU_BACKEND_NAME " kernels' grid (4194240 rows)"};
-    with_workspace(s, kp::gpu::matmul_workspace(s->caps, *d, a, b), "matmul: its split-K workspace", [&](void* ws) {
-      check_launch(s, kp::gpu::launch_matmul(s->caps, s->stream, *d, a, b, bias, residual, out, ws));
+    const kp::gpu::DeviceCaps caps = kp::gpu::op_caps(s->caps, *d);
+    with_workspace(s, kp::gpu::matmul_workspace(caps, *d, a, b), "matmul: its split-K workspace", [&](void* ws) {
+      check_launch(s, kp::gpu::launch_matmul(caps, s->stream, *d, a, b, bias, residual, out, ws));
     });
     if (s->fault_after_matmuls > 0 && --s->fault_after_matmuls == 0) check_launch(s, kp::gpu::launch_fault(s->stream));
   });
@@ -427,10 +428,11 @@ kp_status p_attention(void* state, const kp_attention_desc* d, const void* q, co
   auto* s = static_cast<State*>(state);
   return guarded([&] {
     enter(s);
-    const kp::gpu::AttentionPlan plan = kp::gpu::plan_attention(s->caps, *d, d->has_kv_lengths ? kv_lengths_host : nullptr);
+    const kp::gpu::DeviceCaps caps = kp::gpu::op_caps(s->caps, *d);
+    const kp::gpu::AttentionPlan plan = kp::gpu::plan_attention(caps, *d, d->has_kv_lengths ? kv_lengths_host : nullptr);
     if (plan.unsupported) throw Fail{KP_ERR_UNSUPPORTED, std::string("attention: ") + plan.unsupported};
     with_workspace(s, plan.workspace, std::string("attention (") + plan.variant + "): its workspace", [&](void* ws) {
-      check_launch(s, kp::gpu::launch_attention(s->caps, s->stream, plan, *d, q, k, v, kv_lengths, mask, out, lse, ws));
+      check_launch(s, kp::gpu::launch_attention(caps, s->stream, plan, *d, q, k, v, kv_lengths, mask, out, lse, ws));
     });
   });
 }
@@ -442,9 +444,11 @@ kp_status p_explain(void* state, int32_t op, const void* desc, char* out, size_t
     if (op == 0) {
       // Alignment is not known without buffers: assume the 16-byte alignment every allocation has.
       static const char aligned[16] __attribute__((aligned(16))) = {0};
-      v = kp::gpu::matmul_variant(s->caps, *static_cast<const kp_matmul_desc*>(desc), aligned, aligned);
+      const auto& d = *static_cast<const kp_matmul_desc*>(desc);
+      v = kp::gpu::matmul_variant(kp::gpu::op_caps(s->caps, d), d, aligned, aligned);
     } else {
-      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(s->caps, *static_cast<const kp_attention_desc*>(desc), nullptr);
+      const auto& d = *static_cast<const kp_attention_desc*>(desc);
+      const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(kp::gpu::op_caps(s->caps, d), d, nullptr);
       v = p.unsupported ? std::string("unsupported: ") + p.unsupported : p.variant;
     }
     if (cap) std::snprintf(out, cap, "%s", v.c_str());

@@ -27,8 +27,9 @@ extern "C" {
 /* Bumped on any incompatible change to kp_gpu_plugin or to the descriptors it reads. 2: the
  * descriptors' second revision (kp_matmul_desc.allow_tf32 and max_threads): a plugin reads the
  * descriptor the core hands it at its own header's offsets, so a plugin and a core of different
- * revisions must refuse each other rather than read fields the other never wrote. 3: copy. */
-#define KP_GPU_PLUGIN_ABI 3
+ * revisions must refuse each other rather than read fields the other never wrote. 3: copy. 4: the
+ * descriptors' third revision (the gpu_kernel, gpu_split_k and gpu_key_tile kernel choices). */
+#define KP_GPU_PLUGIN_ABI 4
 
 typedef struct kp_gpu_plugin {
   uint32_t struct_size;  /* sizeof(kp_gpu_plugin) the library was built with */

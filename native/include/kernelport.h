@@ -146,6 +146,15 @@ typedef struct kp_matmul_desc {
    * without the other): 1 lets f32 inputs be rounded to TF32 on tensor cores (cuda sm_80+); 0 (the
    * default) keeps full f32. Backends without a TF32 path ignore it. */
   int32_t allow_tf32;
+  /* Third revision: the kernel a GPU backend (cuda, musa) runs, where the op and the device allow it;
+   * 0 = the backend's own choice, which any other value that cannot run falls back to (dev.explain()
+   * names what runs). Autotuning sets them per shape class; the KERNELPORT_GPU_GEMM and
+   * KERNELPORT_GPU_GEMM_SPLITK environment variables set them for every op (a non-zero field here wins).
+   * gpu_kernel: 1 SIMT (portable), 2 mma.sync (sm_80+), 3 wgmma (sm_90a), 4 wgmma in 2-block clusters,
+   * 5 wgmma in 2 x 2 clusters. gpu_split_k: 1 never split K, 2..64 split it that many ways (wgmma,
+   * batch 1). Results stay within the op's error bound, not bitwise equal across kernels. cpu ignores them. */
+  int32_t gpu_kernel;
+  int32_t gpu_split_k;
 } kp_matmul_desc;
 
 /* Scaled dot-product attention. Shapes (bhsd): q [B,Hq,Sq,D], k [B,Hkv,Skv,D], v [B,Hkv,Skv,Dv],
@@ -175,6 +184,11 @@ typedef struct kp_attention_desc {
      1 (f16/bf16 only; ignored for f32) lets a backend round the softmax probabilities P to the input
      dtype before the P.V product, as FlashAttention does; the bound then has one rounding of that type. */
   int32_t allow_p16;
+  /* Third revision, as in kp_matmul_desc (KERNELPORT_GPU_ATTENTION, KERNELPORT_GPU_ATTENTION_KEYS):
+   * gpu_kernel: 1 portable (SIMT, split-KV decoding included), 2 mma.sync (sm_80+), 3 wgmma (sm_90a).
+   * gpu_key_tile: 64 keeps the wgmma allowP16 kernel on 64-key tiles where its own choice is 128. */
+  int32_t gpu_kernel;
+  int32_t gpu_key_tile;
 } kp_attention_desc;
 
 KP_API uint32_t kp_abi_version(void);

@@ -131,21 +131,28 @@ bool attention_runs(const kp_attention_desc& d) {
   return d.batch > 0 && d.hq > 0 && d.sq > 0 && (d.dv > 0 || d.return_lse);
 }
 
-// Descriptors as the caller's struct_size says: the first released layouts ended before max_threads
-// (kp_attention_desc's padding after return_lse is where max_threads now lives, so only the size
-// tells them apart). An older, smaller descriptor is copied into a zeroed current one, so every field
-// it lacks is 0; a larger one (a newer header) is read up to what this library knows.
-constexpr size_t kMatmulDescV1 = offsetof(kp_matmul_desc, max_threads);
-constexpr size_t kAttentionDescV1 = offsetof(kp_attention_desc, max_threads);
+// Descriptors as the caller's struct_size says. Each revision appended fields: the first ended before
+// max_threads, the second before gpu_kernel. A caller's struct_size is its revision's sizeof, which
+// rounds the fields' end up to the struct's alignment, so the bytes past that end may be padding (in
+// kp_attention_desc max_threads, then gpu_kernel, sit where the older revision had padding): only the
+// fields of the caller's revision are copied, into a zeroed current descriptor, and every field it lacks
+// is 0. A larger one (a newer header) is read up to what this library knows.
+constexpr size_t kMatmulDescEnds[] = {offsetof(kp_matmul_desc, max_threads), offsetof(kp_matmul_desc, gpu_kernel)};
+constexpr size_t kAttentionDescEnds[] = {offsetof(kp_attention_desc, max_threads), offsetof(kp_attention_desc, gpu_kernel)};
 
-template <class Desc>
-Desc upgrade(const Desc* in, size_t v1_size, const char* name) {
+template <class Desc, size_t N>
+Desc upgrade(const Desc* in, const size_t (&ends)[N], const char* name) {
   const uint32_t size = in->struct_size;
-  kp::require(size >= v1_size, std::string(name) + ".struct_size (" + std::to_string(size) +
-                                   ") is smaller than any version of the descriptor (" + std::to_string(v1_size) + ")");
+  kp::require(size >= ends[0], std::string(name) + ".struct_size (" + std::to_string(size) +
+                                   ") is smaller than any version of the descriptor (" + std::to_string(ends[0]) + ")");
+  const auto sizeof_revision = [](size_t end) { return (end + alignof(Desc) - 1) / alignof(Desc) * alignof(Desc); };
+  size_t known = ends[0];
+  for (size_t end : ends)
+    if (size >= sizeof_revision(end)) known = end;
+  if (size >= sizeof(Desc)) known = sizeof(Desc);
   Desc d;
   std::memset(&d, 0, sizeof d);
-  std::memcpy(&d, in, size >= sizeof(Desc) ? sizeof(Desc) : v1_size);
+  std::memcpy(&d, in, known);
   d.struct_size = sizeof(Desc);
   return d;
 }
@@ -154,6 +161,10 @@ void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buff
                   kp_buffer* residual, kp_buffer* out) {
   kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(is_flag(d.allow_tf32), "matmul: allow_tf32 must be 0 or 1");
+  kp::require(kp::in_range(d.gpu_kernel, 0, 5),
+              "matmul: gpu_kernel must be 0 (the backend's choice) to 5, got " + std::to_string(d.gpu_kernel));
+  kp::require(kp::in_range(d.gpu_split_k, 0, 64),
+              "matmul: gpu_split_k must be 0 (the backend's choice), 1 (never) or a split count up to 64, got " + std::to_string(d.gpu_split_k));
   kp::require(is_flag(d.trans_a) && is_flag(d.trans_b), "matmul: trans_a and trans_b must be 0 or 1");
   kp::require(is_flag(d.has_bias) && is_flag(d.has_residual), "matmul: has_bias and has_residual must be 0 or 1");
   kp::require(std::isfinite(d.alpha), "matmul: alpha must be finite, got " + std::to_string(d.alpha));
@@ -195,6 +206,10 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
                      kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   kp::require(d.max_threads >= 0, "attention: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(is_flag(d.allow_p16), "attention: allow_p16 must be 0 or 1");
+  kp::require(kp::in_range(d.gpu_kernel, 0, 3),
+              "attention: gpu_kernel must be 0 (the backend's choice) to 3, got " + std::to_string(d.gpu_kernel));
+  kp::require(d.gpu_key_tile == 0 || d.gpu_key_tile == 64,
+              "attention: gpu_key_tile must be 0 (the backend's choice) or 64, got " + std::to_string(d.gpu_key_tile));
   kp::require(is_flag(d.has_kv_lengths) && is_flag(d.has_mask) && is_flag(d.return_lse),
               "attention: has_kv_lengths, has_mask and return_lse must be 0 or 1");
   kp::require(std::isfinite(d.scale), "attention: scale must be finite, got " + std::to_string(d.scale));
@@ -498,7 +513,7 @@ KP_API kp_status kp_matmul(kp_device* dev, const kp_matmul_desc* desc, kp_buffer
                            kp_buffer* residual, kp_buffer* out) {
   if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_matmul: dev and desc are required");
   return guarded([&] {
-    kp_matmul_desc d = upgrade(desc, kMatmulDescV1, "kp_matmul_desc");
+    kp_matmul_desc d = upgrade(desc, kMatmulDescEnds, "kp_matmul_desc");
     check_matmul(dev, d, a, b, bias, residual, out);
     // Fields of absent operands are unchecked; give them valid values before a kernel reads them.
     if (!d.has_bias) std::memset(&d.bias_dtype, 0, sizeof d.bias_dtype);
@@ -523,10 +538,10 @@ KP_API kp_status kp_explain(kp_device* dev, int32_t op, const void* desc, char* 
     std::string v;
     if (dev->backend->explain) {
       if (op == 0) {
-        const kp_matmul_desc d = upgrade(static_cast<const kp_matmul_desc*>(desc), kMatmulDescV1, "kp_matmul_desc");
+        const kp_matmul_desc d = upgrade(static_cast<const kp_matmul_desc*>(desc), kMatmulDescEnds, "kp_matmul_desc");
         v = dev->backend->explain(dev->state, 0, &d);
       } else {
-        const kp_attention_desc d = upgrade(static_cast<const kp_attention_desc*>(desc), kAttentionDescV1, "kp_attention_desc");
+        const kp_attention_desc d = upgrade(static_cast<const kp_attention_desc*>(desc), kAttentionDescEnds, "kp_attention_desc");
         v = dev->backend->explain(dev->state, 1, &d);
       }
     }
@@ -539,7 +554,7 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
                               kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   if (!dev || !desc) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_attention: dev and desc are required");
   return guarded([&] {
-    kp_attention_desc d = upgrade(desc, kAttentionDescV1, "kp_attention_desc");
+    kp_attention_desc d = upgrade(desc, kAttentionDescEnds, "kp_attention_desc");
     check_attention(dev, d, q, k, v, kv_lengths, mask, out, lse);
     std::vector<BufferRef> ins{BufferRef(q), BufferRef(k), BufferRef(v), BufferRef(d.has_kv_lengths ? kv_lengths : nullptr),
                                BufferRef(d.has_mask ? mask : nullptr)};

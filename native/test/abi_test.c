@@ -203,6 +203,48 @@ static void test_thread_cap(void) {
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
         "an older, smaller kp_attention_desc is accepted, its padding never read");
   check(sizeof(kp_attention_desc) > offsetof(kp_attention_desc, max_threads) + sizeof(int32_t), "the current attention descriptor is larger than the first one");
+  /* The second revision's: they end before gpu_kernel, which in kp_attention_desc sits in what was its
+   * trailing padding (its sizeof rounds allow_p16's end up to 8). Out-of-range values there are never read. */
+  d.max_threads = 0;
+  d.allow_tf32 = 0;
+  d.struct_size = (uint32_t)offsetof(kp_matmul_desc, gpu_kernel);
+  d.gpu_kernel = 99;
+  d.gpu_split_k = -3;
+  memset(out, 0, sizeof out);
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+        "a second-revision kp_matmul_desc is accepted, the GPU kernel choice read as 0");
+  ad.max_threads = 0;
+  ad.allow_p16 = 0;
+  ad.struct_size = (uint32_t)((offsetof(kp_attention_desc, gpu_kernel) + 7) / 8 * 8);
+  ad.gpu_kernel = 99;
+  ad.gpu_key_tile = 5;
+  memset(aout, 0, sizeof aout);
+  check(ad.struct_size < sizeof ad && kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK &&
+            memcmp(aout, aref, sizeof aout) == 0,
+        "a second-revision kp_attention_desc is accepted, its padding (now gpu_kernel) never read");
+  /* The third revision's GPU kernel choices: checked, and ignored by the cpu (bitwise the same result). */
+  d.struct_size = sizeof d;
+  ad.struct_size = sizeof ad;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "matmul gpu_kernel out of range is refused");
+  d.gpu_kernel = 3;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_split_k") != NULL, "a negative gpu_split_k is refused");
+  d.gpu_split_k = 65;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_split_k") != NULL, "gpu_split_k over 64 is refused");
+  d.gpu_split_k = 2;
+  memset(out, 0, sizeof out);
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+        "gpu_kernel = 3, gpu_split_k = 2 on cpu: bitwise the same result");
+  d.gpu_kernel = 0;
+  d.gpu_split_k = 0;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "attention gpu_kernel out of range is refused");
+  ad.gpu_kernel = 2;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_key_tile") != NULL, "gpu_key_tile other than 0 or 64 is refused");
+  ad.gpu_key_tile = 64;
+  memset(aout, 0, sizeof aout);
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
+        "gpu_kernel = 2, gpu_key_tile = 64 on cpu: bitwise the same result");
+  ad.gpu_kernel = 0;
+  ad.gpu_key_tile = 0;
   /* allow_tf32 is a flag: 0 or 1. The cpu computes full f32 either way (bitwise the same result). */
   d.struct_size = sizeof d;
   d.max_threads = 0;

@@ -586,6 +586,26 @@ int main() {
   // A warp the row groups cannot divide is refused, not mis-planned.
   EXPECT(kp::gpu::plan_attention(musa(2, 1, 36, 48 * 1024), att(1, 1, 13, 29, 128, 128), nullptr).unsupported != nullptr);
 
+  // An op's own kernel choice (the descriptor's gpu_* fields: autotuning) takes the place of the
+  // environment's where it makes one, and leaves the rest of the capabilities alone.
+  {
+    DeviceCaps env = caps(9, 0, 32, 2);  // KERNELPORT_GPU_GEMM=mma
+    env.gemm_splitk = 3;
+    env.attention_mode = 1;
+    env.attention_keys = 64;
+    kp_matmul_desc d = mm(KP_BF16, 4096, 4096, 4096);
+    EXPECT(kp::gpu::op_caps(env, d).gemm_mode == 2 && kp::gpu::op_caps(env, d).gemm_splitk == 3);
+    d.gpu_kernel = 1;
+    d.gpu_split_k = 1;
+    const DeviceCaps m = kp::gpu::op_caps(env, d);
+    EXPECT(m.gemm_mode == 1 && m.gemm_splitk == 1 && m.attention_mode == 1 && m.multiprocessors == 132 && m.smem_optin == env.smem_optin);
+    EXPECT(std::string(kp::gpu::matmul_variant(m, d, p, p)) == simt);
+    kp_attention_desc a = att(1, 32, 2048, 2048, 128, 128);
+    EXPECT(kp::gpu::op_caps(env, a).attention_mode == 1 && kp::gpu::op_caps(env, a).attention_keys == 64);
+    a.gpu_kernel = 2;
+    EXPECT(kp::gpu::op_caps(env, a).attention_mode == 2 && kp::gpu::op_caps(env, a).gemm_mode == 2);
+  }
+
   if (failures) {
     std::printf("%d failure(s)\n", failures);
     return 1;

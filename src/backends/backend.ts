@@ -52,8 +52,8 @@ export interface BackendDevice {
    * begin(), enqueue ops, sync, then end() gives their device time in seconds.
    */
   deviceTimer?(): { clock: string; begin(): void; end(): Promise<number> } | undefined;
-  /** The kernel variant the backend's native planner picks for a plan ('' or absent: it has none). */
-  nativeVariant?(plan: MatmulPlan | AttentionPlan): string;
+  /** The kernel variant the backend's native planner picks for a plan, run with `config` ('' or absent: it has none). */
+  nativeVariant?(plan: MatmulPlan | AttentionPlan, config?: KernelConfig): string;
   dispose(): void;
 }
 

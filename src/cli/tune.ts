@@ -42,7 +42,7 @@ export const tuneCommand: Command = {
   name: 'tune',
   summary: 'autotune: time candidate kernel configurations per shape class and cache the winners (see open({ autotune }))',
   flags: {
-    backends: s('backends to tune, comma-separated: cpu, webgpu (default cpu)'),
+    backends: s('backends to tune, comma-separated: cpu, webgpu, cuda, musa (default cpu)'),
     suite: s(`shapes of these bench suites, comma-separated: ${Object.keys(SUITES).join(', ')} (default: all, when no --op)`),
     op: s('matmul | attention: tune the shapes given by --m/--k/--n or --batch/--heads/--kv-heads/--sq/--skv/--d/--causal'),
     m: s('matmul M list'),
@@ -55,6 +55,8 @@ export const tuneCommand: Command = {
     skv: s('attention key/value length list (default = sq)'),
     d: s('attention head dim list (default 128)'),
     causal: b('attention: bottom-right causal'),
+    'allow-p16': b('attention, f16/bf16: allowP16 (P rounded to 16 bits), tuned as its own class'),
+    'allow-tf32': b('matmul, f32: allowTf32 (TF32 tensor cores on cuda), tuned as its own class'),
     dtype: s('f32,f16,bf16 (default f32)'),
     threads: s('cpu threads of the device tuned (default: usable cores); winners are kept per thread count'),
     quick: b('fewer candidates and samples'),
@@ -71,11 +73,12 @@ export const tuneCommand: Command = {
   },
 };
 
-const TUNABLE = ['cpu', 'webgpu'];
+const TUNABLE = ['cpu', 'webgpu', 'cuda', 'musa'];
 
-function descOf(c: BenchCase): OpDesc {
-  if (c.op === 'matmul') return { op: 'matmul', m: c.m, n: c.n, k: c.k, dtype: c.dtype };
-  return { op: 'attention', batch: c.batch, hq: c.hq, hkv: c.hkv, sq: c.sq, skv: c.skv, d: c.d, dv: c.d, causal: c.causal, dtype: c.dtype };
+function descOf(c: BenchCase, allow: { p16: boolean; tf32: boolean }): OpDesc {
+  if (c.op === 'matmul') return { op: 'matmul', m: c.m, n: c.n, k: c.k, dtype: c.dtype, ...(allow.tf32 && c.dtype === 'f32' ? { allowTf32: true } : {}) };
+  const p16 = allow.p16 && c.dtype !== 'f32' ? { allowP16: true } : {};
+  return { op: 'attention', batch: c.batch, hq: c.hq, hkv: c.hkv, sq: c.sq, skv: c.skv, d: c.d, dv: c.d, causal: c.causal, dtype: c.dtype, ...p16 };
 }
 
 async function runTune(args: Parsed, log: (line: string) => void): Promise<number> {
@@ -87,7 +90,7 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
   const backends = list('backends') ?? ['cpu'];
   for (const be of backends)
     if (!TUNABLE.includes(be))
-      throw new UsageError(be === 'reference' || be === 'cuda' || be === 'musa' ? `--backends: ${be} has nothing to tune (tunable: ${TUNABLE.join(', ')})` : `--backends: unknown backend '${be}' (tunable: ${TUNABLE.join(', ')})`);
+      throw new UsageError(be === 'reference' ? `--backends: ${be} has nothing to tune (tunable: ${TUNABLE.join(', ')})` : `--backends: unknown backend '${be}' (tunable: ${TUNABLE.join(', ')})`);
   const threadsArg = str('threads');
   const threads = threadsArg === undefined ? undefined : Number(threadsArg);
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) throw new UsageError(`--threads must be an integer in [1, 1024], got '${threadsArg}'`);
@@ -104,7 +107,7 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
   for (const backend of backends) {
     let dev: Device;
     try {
-      dev = await open({ backend: backend as 'cpu' | 'webgpu', threads: backend === 'cpu' ? threads : undefined, autotune: true, tuneCache: cacheFile });
+      dev = await open({ backend: backend as 'cpu' | 'webgpu' | 'cuda' | 'musa', threads: backend === 'cpu' ? threads : undefined, autotune: true, tuneCache: cacheFile });
     } catch (e) {
       const why = (e as Error).message;
       report.devices.push({ device: `${backend}:0`, backend, skipped: why, results: [], sameClass: [] });
@@ -116,7 +119,7 @@ async function runTune(args: Parsed, log: (line: string) => void): Promise<numbe
     try {
       const seen = new Map<string, string>();
       for (const c of cases) {
-        const desc = descOf(c);
+        const desc = descOf(c, { p16: f.has('allow-p16'), tf32: f.has('allow-tf32') });
         if (!dev.supports(desc.op, desc).ok) {
           notice(`${entry.device} ${c.id}: skipped: ${dev.supports(desc.op, desc).reason}`);
           continue;

@@ -4,6 +4,7 @@
  * limits, features). Pure: mirrors the backends' own variant rules (cpu: kernels/cpu; webgpu:
  * src/backends/webgpu/{matmul,attention}.ts).
  */
+import type { KernelConfig } from '../backends/backend.js';
 import type { DeviceInfo, DType } from '../types.js';
 import { attentionOnTensorCores, estimateOp, fmtMs, hasOp, opCost, selectorOf, type AttentionDesc, type MatmulDesc, type OpDesc, type OpName } from './rank.js';
 import { DEFAULT_LOOP_BUDGET, gemvFits, keysPerDispatch, keysPerDispatchTiled, kPerDispatch } from '../backends/webgpu/loops.js';
@@ -174,7 +175,26 @@ export function supports(info: DeviceInfo, op: OpName, descArg: unknown): Suppor
   return { ok: true, reason: `${selectorOf(info)} runs ${op} ${dtype} with ${variantOf(info, desc).variant}` };
 }
 
-export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; tileConfig?: Record<string, number | boolean>; why: string } {
+/** The GPU kernel choices by number (a tuned config's `kernel`), as KERNELPORT_GPU_GEMM / KERNELPORT_GPU_ATTENTION spell them. */
+export const GPU_KERNELS = ['auto', 'simt', 'mma', 'wgmma', 'wgmma-cluster', 'wgmma-cluster2x2'] as const;
+
+/**
+ * The kernel choice a GPU op runs with, as the plugin takes it (kernels/gpu/kernels.h op_caps): a tuned
+ * config's where it makes one (non-zero), else the process-wide KERNELPORT_GPU_* override.
+ */
+function gpuChoice(config?: KernelConfig): { gemm?: string; split: number; attention?: string; keys?: string } {
+  const env = typeof process !== 'undefined' ? process.env : undefined;
+  const kernel = config?.kernel ? GPU_KERNELS[config.kernel] : undefined;
+  return {
+    gemm: kernel ?? env?.KERNELPORT_GPU_GEMM,
+    split: config?.splitK || Number(env?.KERNELPORT_GPU_GEMM_SPLITK || 0),
+    attention: kernel ?? env?.KERNELPORT_GPU_ATTENTION,
+    keys: config?.keys ? String(config.keys) : env?.KERNELPORT_GPU_ATTENTION_KEYS,
+  };
+}
+
+/** The kernel family `info` runs desc with; `config`: a tuned configuration (GPU backends' kernel choice). */
+export function variantOf(info: DeviceInfo, desc: OpDesc, config?: KernelConfig): { variant: string; tileConfig?: Record<string, number | boolean>; why: string } {
   if (info.backend === 'reference') return { variant: 'reference-f64', why: 'the float64 oracle: plain loops in double precision' };
   if (info.backend === 'cpu') {
     const i = isa(info);
@@ -266,7 +286,8 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     // KERNELPORT_GPU_GEMM, as the plugin reads it: simt and mma never take wgmma. On compute capability
     // 9.0 the plugin's f16/bf16 GEMM is the wgmma + TMA kernel from a quarter of a 128x128 tile per SM
     // (gemm_wgmma.cu's wgmma_eligible; layouts aside, which the descriptor here does not carry).
-    const forcedGemm = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_GEMM : undefined;
+    const choice = gpuChoice(config);
+    const forcedGemm = choice.gemm;
     const outputs = desc.m * desc.n * (desc.batch ?? 1);
     const hopperGemm =
       mma && !tf32 && info.gpu?.computeCapability === '9.0' && forcedGemm !== 'simt' && forcedGemm !== 'mma' &&
@@ -277,10 +298,10 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
       const sms = info.computeUnits;
       const tiles256 = Math.ceil(desc.m / 128) * Math.ceil(desc.n / 256) * (desc.batch ?? 1);
       const ktiles = Math.ceil(desc.k / 64);
-      const forcedSplit = typeof process !== 'undefined' ? Number(process.env?.KERNELPORT_GPU_GEMM_SPLITK || 0) : 0;
+      const forcedSplit = choice.split;
       const splits = forcedSplit > 1 && (desc.batch ?? 1) === 1 && ktiles >= 2 ? Math.min(forcedSplit, ktiles) : 1;
       const split = splits > 1 ? 'splitk-' : '';
-      const splitWhy = splits > 1 ? `, K split ${splits} ways (KERNELPORT_GPU_GEMM_SPLITK; ${tiles256} tiles of 128 x 256 for ${sms} multiprocessors, the partial sums added in split order)` : '';
+      const splitWhy = splits > 1 ? `, K split ${splits} ways (${config?.splitK ? 'tuned' : 'KERNELPORT_GPU_GEMM_SPLITK'}; ${tiles256} tiles of 128 x 256 for ${sms} multiprocessors, the partial sums added in split order)` : '';
       if (forcedGemm === 'wgmma-cluster')
         return { variant: `gemm-wgmma-cluster2-${split}${desc.dtype}`, ...onWarp, why: `tensor cores (wgmma fed by TMA, 2-block clusters sharing each B tile by multicast, sm_90)${splitWhy}` };
       if (forcedGemm === 'wgmma-cluster2x2')
@@ -305,7 +326,8 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
   // kernel), mma takes mma.sync however few the query rows; on compute capability 9.0 auto takes the
   // wgmma kernel for D = Dv = 128 (attention_wgmma.cu: faster there on an H100, not at D = 64) and
   // wgmma forces it for D = 64 too, however few the rows; elsewhere wgmma is auto.
-  const forced = typeof process !== 'undefined' ? process.env?.KERNELPORT_GPU_ATTENTION : undefined;
+  const choice = gpuChoice(config);
+  const forced = choice.attention;
   const onHopper = info.gpu?.computeCapability === '9.0';
   const forcedHopper = forced === 'wgmma' && onHopper && (desc.d === 64 || desc.d === 128);
   const autoHopper = (forced === undefined || forced === 'auto') && onHopper && desc.d === 128;
@@ -313,7 +335,7 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     // Keys per tile as attention_wgmma_keys: 128 with allowP16 except f16 at D = 128;
     // KERNELPORT_GPU_ATTENTION_KEYS=64 keeps 64 (a kernel of its own name where auto takes 128).
     const autoKeys = desc.allowP16 && (desc.dtype === 'bf16' || desc.d !== 128) ? 128 : 64;
-    const keys64 = autoKeys === 128 && typeof process !== 'undefined' && process.env?.KERNELPORT_GPU_ATTENTION_KEYS === '64';
+    const keys64 = autoKeys === 128 && choice.keys === '64';
     const keys = keys64 ? 64 : autoKeys;
     return {
       variant: desc.allowP16 ? `flash-attention-wgmma-m64n64k16-p16${keys64 ? '-keys64' : ''}` : 'flash-attention-wgmma-m64n64k16',
@@ -335,9 +357,9 @@ export function variantOf(info: DeviceInfo, desc: OpDesc): { variant: string; ti
     : { variant: 'flash-attention', ...onWarp, why: `flash attention${note}` };
 }
 
-export function explain(info: DeviceInfo, op: OpName, descArg: unknown, measured?: { flops: number; bandwidth: number }, cpuPeer?: DeviceInfo): Explanation {
+export function explain(info: DeviceInfo, op: OpName, descArg: unknown, measured?: { flops: number; bandwidth: number }, cpuPeer?: DeviceInfo, config?: KernelConfig): Explanation {
   const desc = toDesc(op, descArg);
-  const v = variantOf(info, desc);
+  const v = variantOf(info, desc, config);
   const e = estimateOp(info, desc, measured, cpuPeer);
   const roof = e.bound === 'compute' ? `${(e.peaks.flops / 1e9).toFixed(0)} GFLOP/s (${e.peaks.flopsSource})` : `${(e.peaks.bandwidth / 1e9).toFixed(1)} GB/s (${e.peaks.bandwidthSource})`;
   const intensity = e.bytes > 0 ? e.flops / e.bytes : Infinity;

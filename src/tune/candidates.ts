@@ -13,15 +13,21 @@
  *   adapters (src/backends/webgpu/configs.ts) also get the wide matmul tiles (VEC: 1,
  *   matmul_vec4.wgsl) and the tiled prefill attention (NT invocations per query row,
  *   attention_tiled.wgsl), their built-in choice first; software adapters keep the portable ones.
- * - reference, cuda, musa: nothing is tuned (the reference is the float64 oracle; the GPU plugins pick
- *   their own kernels).
+ * - cuda, musa: which kernel the GPU library runs (`kernel`: its own choice, SIMT, mma.sync, wgmma,
+ *   wgmma in 2-block or 2 x 2 clusters; matmul `splitK`: K split n ways; attention `keys`: 64-key
+ *   tiles for the wgmma allowP16 kernel), the descriptor's gpu_* fields (kernelport.h) and the values
+ *   of the KERNELPORT_GPU_* overrides. A choice the device or shape cannot run falls back to the
+ *   library's own, so many candidates name the same kernel: given `kernelOf` (the library's answer,
+ *   Device.kernelVariant) the list keeps one candidate per kernel. Different kernels sum in different
+ *   orders: results stay within the op's bound, not bitwise equal.
+ * - reference: nothing is tuned (the float64 oracle).
  */
 import type { KernelConfig } from '../backends/backend.js';
 import { bucket } from '../select/explain.js';
 import type { OpDesc } from '../select/rank.js';
 import type { DeviceInfo } from '../types.js';
 import { defaultMatmulTiles, defaultTiledAttention, matmulFits, tiledAttentionFits, type TileConfig } from '../backends/webgpu/configs.js';
-import { webgpuKind } from '../select/explain.js';
+import { GPU_KERNELS, webgpuKind } from '../select/explain.js';
 
 export interface CandidateSet {
   /** The backend's built-in choice for this class (always in `all`). */
@@ -49,10 +55,10 @@ function workgroupSizeX(info: DeviceInfo, L: Record<string, number>): number {
   return L.maxComputeWorkgroupSizeX ?? (info.features.featureLevel === 'core' ? 256 : 128);
 }
 
-/** "threads=2", "TM=4 TN=4 WGX=16 WGY=16 BK=16": a config as people read it. */
+/** "threads=2", "TM=4 TN=4 WGX=16 WGY=16 BK=16", "kernel=wgmma splitK=2": a config as people read it. */
 export function configLabel(c: KernelConfig): string {
   return Object.entries(c)
-    .map(([k, v]) => `${k}=${v}`)
+    .map(([k, v]) => `${k}=${k === 'kernel' ? (GPU_KERNELS[v] ?? v) : (k === 'splitK' || k === 'keys') && v === 0 ? 'auto' : v}`)
     .join(' ');
 }
 
@@ -70,9 +76,11 @@ function unique(list: KernelConfig[]): KernelConfig[] {
 /**
  * The candidates for `desc` on `info` (cpu: a device of `threads` threads), or undefined when the
  * backend has nothing to tune. `desc` should be the class bounds (classBounds) so that every candidate
- * fits every shape of the class.
+ * fits every shape of the class. `kernelOf`: what a GPU backend runs for `desc` with a config (see the
+ * top); without it every GPU candidate is listed.
  */
-export function tuneCandidates(info: DeviceInfo, threads: number, desc: OpDesc): CandidateSet | undefined {
+export function tuneCandidates(info: DeviceInfo, threads: number, desc: OpDesc, kernelOf?: (c: KernelConfig) => string | undefined): CandidateSet | undefined {
+  if (info.backend === 'cuda' || info.backend === 'musa') return gpuCandidates(desc, kernelOf);
   if (info.backend === 'cpu') {
     const t = Math.max(1, threads);
     const all: KernelConfig[] = [{ threads: t }];
@@ -164,4 +172,34 @@ function webgpuAttention(info: DeviceInfo, desc: OpDesc & { op: 'attention' }): 
     ? unique([def, ...tiled.slice(1, 3), portable])
     : unique([def, { BQ: bqs[1] ?? bqDefault, BK: bkDefault }, { BQ: bqDefault, BK: bks.find((b) => b !== bkDefault) ?? bkDefault }]);
   return { default: def, all: u, quick };
+}
+
+/** The GPU library's kernel choices for desc's op, its own first; one per kernel it names, given kernelOf. */
+function gpuCandidates(desc: OpDesc, kernelOf?: (c: KernelConfig) => string | undefined): CandidateSet {
+  const k = (name: (typeof GPU_KERNELS)[number]) => GPU_KERNELS.indexOf(name);
+  const list: KernelConfig[] =
+    desc.op === 'matmul'
+      ? [
+          { kernel: 0, splitK: 0 },
+          ...['wgmma', 'wgmma-cluster', 'wgmma-cluster2x2', 'mma', 'simt'].map((n) => ({ kernel: k(n as (typeof GPU_KERNELS)[number]), splitK: 0 })),
+          ...[2, 3, 4].map((splitK) => ({ kernel: k('wgmma'), splitK })),
+          { kernel: k('wgmma-cluster'), splitK: 2 },
+        ]
+      : [
+          { kernel: 0, keys: 0 },
+          { kernel: 0, keys: 64 },
+          ...['wgmma', 'mma', 'simt'].map((n) => ({ kernel: k(n as (typeof GPU_KERNELS)[number]), keys: 0 })),
+          { kernel: k('wgmma'), keys: 64 },
+        ];
+  if (!kernelOf) return { default: list[0]!, all: list, quick: list.slice(0, 3) };
+  // The variant names split-K, not its count: the count tells those apart.
+  const seen = new Set<string>();
+  const all = list.filter((c) => {
+    const v = kernelOf(c) ?? '';
+    const key = /splitk/.test(v) ? `${v} ${c.splitK}` : v;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { default: all[0]!, all, quick: all.slice(0, 3) };
 }

@@ -59,10 +59,12 @@ export interface TuneTarget {
   readonly info: DeviceInfo;
   readonly threads: number;
   tensor(data: HostData, shape: Shape, dtype: DType): Tensor;
-  matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean }): Tensor;
-  attention(q: Tensor, k: Tensor, v: Tensor, options: { causal?: boolean }): Tensor;
+  matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean; allowTf32?: boolean }): Tensor;
+  attention(q: Tensor, k: Tensor, v: Tensor, options: { causal?: boolean; allowP16?: boolean }): Tensor;
   /** Runs `fn` with every op it enqueues forced to `config`. */
   withKernelConfig<T>(config: KernelConfig, fn: () => T): T;
+  /** The kernel a GPU backend's library runs for desc with config (candidates that name the same one are timed once). */
+  kernelVariant?(desc: OpDesc, config: KernelConfig): string | undefined;
 }
 
 export interface TunerOptions {
@@ -226,7 +228,8 @@ export class Tuner {
   async tune(desc: OpDesc, options: { quick?: boolean } = {}): Promise<TuneResult | undefined> {
     const t = this.#target;
     const key = this.classOf(desc);
-    const set = tuneCandidates(t.info, t.threads, classBounds(desc));
+    const kernelOf = t.kernelVariant ? (c: KernelConfig) => t.kernelVariant!(desc, c) : undefined;
+    const set = tuneCandidates(t.info, t.threads, classBounds(desc), kernelOf);
     if (!set) return undefined;
     const quick = options.quick ?? this.#o.quick ?? false;
     const list = quick ? set.quick : set.all;
@@ -257,7 +260,8 @@ export class Tuner {
       for (let r = 0; r < rounds; r++) for (const p of plan) p.times.push((await sample(p.c, p.iters)) / p.iters);
       for (const p of plan) {
         const s = summarize(p.times, p.iters);
-        timings.push({ config: p.c, label: configLabel(p.c), medianMs: s.median * 1e3, minMs: s.min * 1e3, p10Ms: s.p10 * 1e3, p90Ms: s.p90 * 1e3, samples: s.samples, itersPerSample: p.iters });
+        const kernel = kernelOf?.(p.c);
+        timings.push({ config: p.c, label: `${configLabel(p.c)}${kernel ? ` (${kernel})` : ''}`, medianMs: s.median * 1e3, minMs: s.min * 1e3, p10Ms: s.p10 * 1e3, p90Ms: s.p90 * 1e3, samples: s.samples, itersPerSample: p.iters });
       }
     } finally {
       dispose();
@@ -324,7 +328,7 @@ function scratchOp(t: TuneTarget, desc: OpDesc & { transA?: boolean; transB?: bo
       const lead = batch > 1 ? [batch] : [];
       const a = up([...lead, ...(desc.transA ? [desc.k, desc.m] : [desc.m, desc.k])]);
       const b = up(desc.transB ? [desc.n, desc.k] : [desc.k, desc.n], 1 / Math.sqrt(Math.max(1, desc.k)));
-      const opts = { transA: desc.transA, transB: desc.transB };
+      const opts = { transA: desc.transA, transB: desc.transB, allowTf32: desc.allowTf32 };
       return { run: () => t.matmul(a, b, opts), dispose };
     }
     const batch = desc.batch ?? 1;
@@ -333,7 +337,7 @@ function scratchOp(t: TuneTarget, desc: OpDesc & { transA?: boolean; transB?: bo
     const q = up([batch, desc.hq, desc.sq, desc.d]);
     const k = up([batch, hkv, desc.skv, desc.d]);
     const v = up([batch, hkv, desc.skv, dv]);
-    const opts = { causal: desc.causal ?? false };
+    const opts = { causal: desc.causal ?? false, allowP16: desc.allowP16 };
     return { run: () => t.attention(q, k, v, opts), dispose };
   } catch (e) {
     dispose();

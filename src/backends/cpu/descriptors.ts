@@ -35,6 +35,8 @@ export function matmulDesc(plan: MatmulPlan, config?: KernelConfig): DescriptorF
     rColStride: plan.residual?.colStride ?? 0,
     maxThreads: config?.threads ?? 0,
     allowTf32: plan.allowTf32 ? 1 : 0,
+    gpuKernel: config?.kernel ?? 0,
+    gpuSplitK: config?.splitK ?? 0,
   };
 }
 
@@ -59,6 +61,8 @@ export function attentionDesc(plan: AttentionPlan, config?: KernelConfig): Descr
     returnLse: plan.returnLse ? 1 : 0,
     maxThreads: config?.threads ?? 0,
     allowP16: plan.allowP16 ? 1 : 0,
+    gpuKernel: config?.kernel ?? 0,
+    gpuKeyTile: config?.keys ?? 0,
   };
 }
 

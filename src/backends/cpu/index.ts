@@ -73,10 +73,10 @@ export class CpuDevice implements BackendDevice {
     await this.native.read((s as CpuStorage).buffer, dst);
   }
 
-  nativeVariant(plan: MatmulPlan | AttentionPlan): string {
+  nativeVariant(plan: MatmulPlan | AttentionPlan, config?: KernelConfig): string {
     return plan.op === 'matmul'
-      ? this.native.explain('matmul', this.pack.matmul(matmulDesc(plan)))
-      : this.native.explain('attention', this.pack.attention(attentionDesc(plan)));
+      ? this.native.explain('matmul', this.pack.matmul(matmulDesc(plan, config)))
+      : this.native.explain('attention', this.pack.attention(attentionDesc(plan, config)));
   }
 
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig, given?: Storage): Storage {
