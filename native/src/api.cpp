@@ -70,7 +70,7 @@ bool is_flag(int32_t v) { return v == 0 || v == 1; }
 int64_t extent(int rank, const int64_t* shape, const int64_t* strides, int64_t inner, const char* what) {
   int64_t last = 0;
   for (int i = 0; i < rank; i++) {
-    kp::require(strides[i] >= 0, std::string(what) + ": negative stride");
+    kp::require(strides[i] >= 0, [&] { return std::string(what) + ": negative stride"; });
     if (shape[i] > 0) last = kp::add(last, kp::mul(shape[i] - 1, strides[i], what), what);
   }
   return kp::add(last, inner, what);
@@ -143,8 +143,10 @@ constexpr size_t kAttentionDescEnds[] = {offsetof(kp_attention_desc, max_threads
 template <class Desc, size_t N>
 Desc upgrade(const Desc* in, const size_t (&ends)[N], const char* name) {
   const uint32_t size = in->struct_size;
-  kp::require(size >= ends[0], std::string(name) + ".struct_size (" + std::to_string(size) +
-                                   ") is smaller than any version of the descriptor (" + std::to_string(ends[0]) + ")");
+  kp::require(size >= ends[0], [&] {
+    return std::string(name) + ".struct_size (" + std::to_string(size) + ") is smaller than any version of the descriptor (" +
+           std::to_string(ends[0]) + ")";
+  });
   const auto sizeof_revision = [](size_t end) { return (end + alignof(Desc) - 1) / alignof(Desc) * alignof(Desc); };
   size_t known = ends[0];
   for (size_t end : ends)
@@ -162,13 +164,14 @@ void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buff
   kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(is_flag(d.allow_tf32), "matmul: allow_tf32 must be 0 or 1");
   kp::require(kp::in_range(d.gpu_kernel, 0, 5),
-              "matmul: gpu_kernel must be 0 (the backend's choice) to 5, got " + std::to_string(d.gpu_kernel));
-  kp::require(kp::in_range(d.gpu_split_k, 0, 64),
-              "matmul: gpu_split_k must be 0 (the backend's choice), 1 (never) or a split count up to 64, got " + std::to_string(d.gpu_split_k));
+              [&] { return "matmul: gpu_kernel must be 0 (the backend's choice) to 5, got " + std::to_string(d.gpu_kernel); });
+  kp::require(kp::in_range(d.gpu_split_k, 0, 64), [&] {
+    return "matmul: gpu_split_k must be 0 (the backend's choice), 1 (never) or a split count up to 64, got " + std::to_string(d.gpu_split_k);
+  });
   kp::require(is_flag(d.trans_a) && is_flag(d.trans_b), "matmul: trans_a and trans_b must be 0 or 1");
   kp::require(is_flag(d.has_bias) && is_flag(d.has_residual), "matmul: has_bias and has_residual must be 0 or 1");
-  kp::require(std::isfinite(d.alpha), "matmul: alpha must be finite, got " + std::to_string(d.alpha));
-  kp::require(!d.has_residual || std::isfinite(d.beta), "matmul: beta must be finite, got " + std::to_string(d.beta));
+  kp::require(std::isfinite(d.alpha), [&] { return "matmul: alpha must be finite, got " + std::to_string(d.alpha); });
+  kp::require(!d.has_residual || std::isfinite(d.beta), [&] { return "matmul: beta must be finite, got " + std::to_string(d.beta); });
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "matmul: invalid dtype");
   kp::require(d.m >= 0 && d.n >= 0 && d.k >= 0, "matmul: negative dimension");
   kp::require(d.batch_rank >= 0 && d.batch_rank <= KP_MAX_BATCH_DIMS, "matmul: batch_rank out of range");
@@ -207,12 +210,12 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
   kp::require(d.max_threads >= 0, "attention: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(is_flag(d.allow_p16), "attention: allow_p16 must be 0 or 1");
   kp::require(kp::in_range(d.gpu_kernel, 0, 3),
-              "attention: gpu_kernel must be 0 (the backend's choice) to 3, got " + std::to_string(d.gpu_kernel));
+              [&] { return "attention: gpu_kernel must be 0 (the backend's choice) to 3, got " + std::to_string(d.gpu_kernel); });
   kp::require(d.gpu_key_tile == 0 || d.gpu_key_tile == 64,
-              "attention: gpu_key_tile must be 0 (the backend's choice) or 64, got " + std::to_string(d.gpu_key_tile));
+              [&] { return "attention: gpu_key_tile must be 0 (the backend's choice) or 64, got " + std::to_string(d.gpu_key_tile); });
   kp::require(is_flag(d.has_kv_lengths) && is_flag(d.has_mask) && is_flag(d.return_lse),
               "attention: has_kv_lengths, has_mask and return_lse must be 0 or 1");
-  kp::require(std::isfinite(d.scale), "attention: scale must be finite, got " + std::to_string(d.scale));
+  kp::require(std::isfinite(d.scale), [&] { return "attention: scale must be finite, got " + std::to_string(d.scale); });
   kp::require(kp::valid_float_dtype(d.dtype) && kp::valid_float_dtype(d.out_dtype), "attention: invalid dtype");
   kp::require(kp::in_range(kp::raw(d.layout), KP_LAYOUT_BHSD, KP_LAYOUT_BSHD), "attention: invalid layout");
   kp::require(kp::in_range(kp::raw(d.causal), KP_CAUSAL_NONE, KP_CAUSAL_TOP_LEFT), "attention: invalid causal mode");
@@ -577,8 +580,9 @@ KP_API kp_status kp_attention(kp_device* dev, const kp_attention_desc* desc, kp_
         }
         if (lengths)
           for (int64_t b = 0; b < d.batch; b++)
-            kp::require(lengths[b] >= 0 && lengths[b] <= d.skv,
-                        "attention: kv_lengths[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + " is outside [0, skv]");
+            kp::require(lengths[b] >= 0 && lengths[b] <= d.skv, [&] {
+              return "attention: kv_lengths[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + " is outside [0, skv]";
+            });
         dev->backend->attention(dev->state, d, ins[0].data(), ins[1].data(), ins[2].data(), lengths_dev, lengths,
                                 static_cast<const float*>(ins[4].data()), outs[0].data(), static_cast<float*>(outs[1].data()));
       });

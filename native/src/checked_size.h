@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <string>
+#include <utility>
 #include "errors.h"
 
 namespace kp {
@@ -19,8 +21,14 @@ inline int64_t add(int64_t a, int64_t b, const char* what) {
   return r;
 }
 
-inline void require(bool ok, const std::string& message) {
+// Every op runs a few dozen of these: a literal message is only made a std::string when it is thrown,
+// and a formatted one is built by `message()` only then (a string built per check cost ~1 us an op).
+inline void require(bool ok, const char* message) {
   if (!ok) throw Error(KP_ERR_INVALID_ARGUMENT, message);
+}
+template <class MakeMessage, class = decltype(std::string(std::declval<MakeMessage>()()))>
+inline void require(bool ok, MakeMessage&& message) {
+  if (!ok) throw Error(KP_ERR_INVALID_ARGUMENT, message());
 }
 
 // A C caller may put any integer in an enum field, and loading an out-of-range value as a C++ enum
