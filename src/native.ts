@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 export const ABI_VERSION = 1;
 const BUILD_COMMAND = 'npm run build:native';
 
+/** A native buffer handle (an External): given back by NativeAddon.releaseBuffer, or when collected. */
 export interface NativeBuffer {
-  release(): void;
-  size(): number;
+  readonly __nativeBuffer: unique symbol;
 }
 
 export interface NativeDevice {
@@ -94,6 +94,10 @@ export interface NativeAddon {
   /** The op descriptors' packed field order (native/addon/descriptors.cpp); "name[cap]": a count, then cap values. */
   descriptorFields: { matmul: string[]; attention: string[] };
   Device: new (backend: string, threads: number) => NativeDevice;
+  /** Gives a buffer's reference back now (queued ops keep their own); a second call does nothing. */
+  releaseBuffer(buf: NativeBuffer): void;
+  /** A buffer's bytes (0 once released). */
+  bufferSize(buf: NativeBuffer): number;
   cpuProbe(): NativeCpuInfo;
   /** GPU backend probe: the driver (dlopen + driver API), then the backend library. Never throws for a missing driver. */
   gpuProbe(backend: 'cuda' | 'musa'): NativeGpuProbe;

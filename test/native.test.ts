@@ -88,6 +88,29 @@ describe('native core', () => {
     }
   });
 
+  it('native buffers: only the addon\'s own handles are taken as buffers, a released one is refused, releasing twice is harmless', () => {
+    const addon = requireNative();
+    const dev = new addon.Device('cpu', 1);
+    try {
+      const live = addon.memoryStats().liveBuffers;
+      const b = dev.createBuffer(64);
+      expect(addon.bufferSize(b)).toBe(64);
+      expect(addon.memoryStats().liveBuffers).toBe(live + 1);
+      const out = new Float32Array(16);
+      // a plain object, or another kind of value, in a buffer's place
+      for (const fake of [{}, { __nativeBuffer: 1 }, new Float32Array(16), 'b'])
+        expect(() => dev.write(fake as unknown as typeof b, out)).toThrow(/buffer must be a NativeBuffer/);
+      expect(() => addon.releaseBuffer({} as typeof b)).toThrow(/releaseBuffer: buffer must be a NativeBuffer/);
+      addon.releaseBuffer(b);
+      addon.releaseBuffer(b);
+      expect(addon.bufferSize(b)).toBe(0);
+      expect(addon.memoryStats().liveBuffers).toBe(live);
+      expect(() => dev.write(b, out)).toThrow(/buffer has been disposed/);
+    } finally {
+      dev.close();
+    }
+  });
+
   it('the addon reports the ABI and package version it was built from', () => {
     const addon = requireNative();
     expect(addon.abiVersion).toBe(ABI_VERSION);

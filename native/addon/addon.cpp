@@ -161,11 +161,9 @@ Napi::Value CpuCalibrate(const Napi::CallbackInfo& info) {
 using namespace kpnode;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  auto* buffer_ctor = new Napi::FunctionReference();
-  *buffer_ctor = Napi::Persistent(BufferWrap::Init(env));
-  env.SetInstanceData(buffer_ctor);  // freed with the environment (each worker thread has its own)
-  exports.Set("Buffer", buffer_ctor->Value());
-  exports.Set("Device", DeviceWrap::Init(env, buffer_ctor));
+  exports.Set("Device", DeviceWrap::Init(env));
+  exports.Set("releaseBuffer", Napi::Function::New(env, kpnode::ReleaseBuffer));
+  exports.Set("bufferSize", Napi::Function::New(env, kpnode::BufferSize));
   exports.Set("descriptorFields", kpnode::descriptor_fields(env));
   exports.Set("abiVersion", Napi::Number::New(env, kp_abi_version()));
   exports.Set("version", Napi::String::New(env, kp_version()));

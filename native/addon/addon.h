@@ -10,24 +10,14 @@ const char* status_code(kp_status status);
 // Throws a JS Error carrying kp_last_error() and status_code(status) as `code`.
 [[noreturn]] void throw_status(Napi::Env env, kp_status status, const char* where);
 
-class BufferWrap : public Napi::ObjectWrap<BufferWrap> {
- public:
-  static Napi::Function Init(Napi::Env env);
-  explicit BufferWrap(const Napi::CallbackInfo& info);
-  ~BufferWrap() override;
-  kp_buffer* get(Napi::Env env, const char* name) const;
-
- private:
-  Napi::Value Release(const Napi::CallbackInfo& info);
-  Napi::Value Size(const Napi::CallbackInfo& info);
-  kp_buffer* buf_ = nullptr;
-  int64_t external_ = 0;  // bytes reported to V8 as external memory, until released
-  friend class DeviceWrap;
-};
+// NativeBuffers (buffer_handle.cpp): a kp_buffer as a JS value that releases it when collected.
+Napi::Value new_buffer(Napi::Env env, kp_buffer* buf, bool host_memory);
+Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
+Napi::Value BufferSize(const Napi::CallbackInfo& info);
 
 class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
  public:
-  static Napi::Function Init(Napi::Env env, Napi::FunctionReference* buffer_ctor);
+  static Napi::Function Init(Napi::Env env);
   explicit DeviceWrap(const Napi::CallbackInfo& info);
   ~DeviceWrap() override;
 

@@ -72,7 +72,7 @@ void on_complete(void* user, kp_status status, const char* message) {
 
 }  // namespace
 
-Napi::Function DeviceWrap::Init(Napi::Env env, Napi::FunctionReference* buffer_ctor) {
+Napi::Function DeviceWrap::Init(Napi::Env env) {
   return DefineClass(env, "NativeDevice",
                      {
                          InstanceMethod("createBuffer", &DeviceWrap::CreateBuffer),
@@ -129,8 +129,7 @@ Napi::Value DeviceWrap::CreateBuffer(const Napi::CallbackInfo& info) {
   kp_buffer* buf = nullptr;
   kp_status s = kp_buffer_create(device(env), static_cast<size_t>(bytes), &buf);
   if (s != KP_OK) throw_status(env, s, "allocation");
-  auto* ctor = env.GetInstanceData<Napi::FunctionReference>();
-  return ctor->New({Napi::External<kp_buffer>::New(env, buf), Napi::Boolean::New(env, host_memory_)});
+  return new_buffer(env, buf, host_memory_);
 }
 
 // copy(dst, dstByteOffset, dstStride, src, srcByteOffset, srcStride, rowBytes, rows): enqueued like an op

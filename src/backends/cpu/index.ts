@@ -18,6 +18,7 @@ const buf = (s: Storage | undefined): NativeBuffer | null => (s ? (s as CpuStora
 
 export class CpuDevice implements BackendDevice {
   private readonly native: NativeDevice;
+  private readonly addon: NativeAddon;
   private readonly pack: DescriptorPacker;
   readonly threads: number;
 
@@ -31,6 +32,7 @@ export class CpuDevice implements BackendDevice {
     threads: number,
     nativeBackend = 'cpu',
   ) {
+    this.addon = addon;
     this.native = new addon.Device(nativeBackend, threads);
     this.pack = descriptorPacker(addon);
     this.threads = this.native.threads();
@@ -51,14 +53,14 @@ export class CpuDevice implements BackendDevice {
     try {
       this.native.write(s.buffer, data);
     } catch (e) {
-      s.buffer.release();
+      this.addon.releaseBuffer(s.buffer);
       throw e;
     }
     return s;
   }
 
   release(s: Storage): void {
-    (s as CpuStorage).buffer.release();
+    this.addon.releaseBuffer((s as CpuStorage).buffer);
   }
 
   write(s: Storage, byteOffset: number, data: HostData): void {
@@ -126,7 +128,7 @@ export class CpuDevice implements BackendDevice {
     try {
       submit();
     } catch (e) {
-      for (const o of fresh) o.buffer.release();
+      for (const o of fresh) this.addon.releaseBuffer(o.buffer);
       throw e;
     }
   }
