@@ -406,11 +406,13 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(ampere.prefill).toBe('flash-attention-mma-m16n8k16-p16');
   }, 120_000);
 
-  it('every kernel the autotuner times passes against the reference, and the choice reaches the kernel (outputs differ between kernels)', async () => {
-    const r = await run([join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs')]);
+  it('every kernel the autotuner times passes against the reference, and each choice reaches the launch', async () => {
+    const fixture = join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs');
+    const r = await run([fixture]);
     expect(r.status, r.stderr).toBe(0);
-    const rows: { case: string; label: string; kernel: string; pass: boolean; worst: number; bits: string }[] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const byCase = new Map<string, typeof rows>();
+    type Row = { case: string; label: string; config: Record<string, number>; kernel: string; pass: boolean; worst: number; bits: string };
+    const rows: Row[] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const byCase = new Map<string, Row[]>();
     for (const x of rows) byCase.set(x.case, [...(byCase.get(x.case) ?? []), x]);
     expect([...byCase.keys()]).toHaveLength(3);
     for (const [name, list] of byCase) {
@@ -418,17 +420,38 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       // one candidate per kernel (split-K counts apart): no kernel timed twice
       const keys = list.map((x) => (/splitk/.test(x.kernel) ? x.label : x.kernel));
       expect(new Set(keys).size, name).toBe(list.length);
-      expect(list[0]!.label, name).toMatch(/^kernel=auto /);
+      expect(list[0]!.label, name).toBe('auto');
     }
     const m = byCase.get('matmul bf16 bias gelu')!;
     expect(m.map((x) => x.kernel)).toEqual(expect.arrayContaining(['gemm-simt-64x64', 'gemm-wgmma-bf16', 'gemm-mma-m16n8k16-bf16', 'gemm-wgmma-splitk-bf16']));
     const a = byCase.get('attention bf16 causal allowP16 D=128 kvLengths')!;
     expect(a.map((x) => x.kernel)).toEqual(['flash-attention-wgmma-m64n64k16-p16', 'flash-attention-wgmma-m64n64k16-p16-keys64', 'flash-attention-mma-m16n8k16-p16', 'flash-attention-simt']);
-    // f32 outputs: SIMT, the tensor cores and split-K (and 64- against 128-key tiles) sum in other orders,
-    // so a choice the launch ignored would give every candidate the built-in's bits
-    expect(new Set(m.map((x) => x.bits)).size).toBeGreaterThanOrEqual(3);
-    expect(new Set(a.map((x) => x.bits)).size).toBeGreaterThanOrEqual(3);
-    expect(new Set(byCase.get('attention f16 GQA D=64')!.map((x) => x.bits)).size).toBeGreaterThanOrEqual(2);
+
+    // Each candidate alone: the instructions the emulator ran are the named kernel's (a launch that
+    // planned with the device's choice instead of the op's would run auto's) ...
+    const alone = async (x: Row, env: Record<string, string> = {}) => {
+      const one = await run([fixture, x.case, JSON.stringify(x.config)], env);
+      expect(one.status, one.stderr).toBe(0);
+      return { ...one, bits: JSON.parse(one.stdout).bits as string };
+    };
+    for (const x of rows) {
+      const { ops, bits } = await alone(x);
+      expect(bits, `${x.case} ${x.label}`).toBe(x.bits);
+      const tc = /wgmma/.test(x.kernel) ? 'wgmma' : /mma-m16n8k/.test(x.kernel) ? 'mma' : 'none';
+      expect([(ops.wgmma ?? 0) > 0, (ops.mma ?? 0) > 0], `${x.case} ${x.label} (${x.kernel}): ${JSON.stringify(ops)}`).toEqual([tc === 'wgmma', tc === 'mma']);
+    }
+    // ... and the choices the instruction mix does not show (split-K's count, 64-key tiles) give the
+    // bits of the same choice made through the environment, which differ from the library's own
+    const auto = (list: Row[]) => list[0]!.bits;
+    const viaEnv = (x: Row, env: Record<string, string>) => alone({ ...x, config: {} }, env).then((o) => o.bits);
+    for (const x of m.filter((r) => /splitk/.test(r.kernel))) {
+      const env = { KERNELPORT_GPU_GEMM: x.label.includes('cluster') ? 'wgmma-cluster' : 'wgmma', KERNELPORT_GPU_GEMM_SPLITK: String(x.config.splitK) };
+      expect(await viaEnv(x, env), x.label).toBe(x.bits);
+      expect(x.bits).not.toBe(auto(m));
+    }
+    const keys64 = a.find((x) => x.config.keys === 64)!;
+    expect(await viaEnv(keys64, { KERNELPORT_GPU_ATTENTION_KEYS: '64' })).toBe(keys64.bits);
+    expect(keys64.bits).not.toBe(auto(a));
   }, 300_000);
 
   it('kernelport tune --backends cuda: one row per kernel, the winner cached, and a device opened with autotune runs and explains it', async () => {
@@ -437,16 +460,16 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(t.status, t.stderr).toBe(0);
     const report = JSON.parse(t.stdout);
     const res = report.devices[0].results[0];
-    expect(res.shapeClass).toMatch(/^attention bf16 flash-attention-wgmma-m64n64k16-p16 .* causal$/);
+    expect(res.shapeClass).toMatch(/^attention bf16 flash-attention-wgmma-m64n64k16-p16 .* causal allowP16$/);
     expect(res.candidates.map((c: { label: string }) => c.label)).toEqual([
-      'kernel=auto keys=auto (flash-attention-wgmma-m64n64k16-p16)',
-      'kernel=auto keys=64 (flash-attention-wgmma-m64n64k16-p16-keys64)',
-      'kernel=mma keys=auto (flash-attention-mma-m16n8k16-p16)',
+      'auto (flash-attention-wgmma-m64n64k16-p16)',
+      'keys=64 (flash-attention-wgmma-m64n64k16-p16-keys64)',
+      'kernel=mma (flash-attention-mma-m16n8k16-p16)',
     ]);
     // A winner written by hand (the timings on the emulator mean nothing): the 64-key tiles
     const file = JSON.parse(readFileSync(cache, 'utf8'));
     const entry = Object.values(file.devices as Record<string, { classes: Record<string, { config: Record<string, number> }> }>)[0]!.classes[res.shapeClass]!;
-    entry.config = { kernel: 0, keys: 64 };
+    entry.config = { keys: 64 };
     writeFileSync(cache, JSON.stringify(file));
     const out = await onCuda(`
       const d2 = await (await import('${join(root, 'dist', 'index.js')}')).open({ backend: 'cuda', autotune: 'cache', tuneCache: '${cache}' });
@@ -457,7 +480,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       d2.dispose();
     `);
     expect(out).toMatchObject({ tuned: 'flash-attention-wgmma-m64n64k16-p16-keys64', plain: 'flash-attention-wgmma-m64n64k16-p16', exact: 'flash-attention-wgmma-m64n64k16' });
-    expect((out as { why: string }).why).toMatch(/tuned: kernel=auto keys=64 \(from the tune cache/);
+    expect((out as { why: string }).why).toMatch(/64-key tiles, .*tuned: keys=64 \(from the tune cache/);
   }, 300_000);
 
   it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {

@@ -247,6 +247,23 @@ describe('supports / explain on recorded devices', () => {
       delete process.env.KERNELPORT_GPU_ATTENTION_KEYS;
     }
     expect(explain(s4000, 'attention', prefill).variant).toBe('flash-attention'); // MUSA: portable kernels
+    // A tuned kernel choice (src/tune/candidates.ts) as the plugin takes it: before the environment's
+    const cfg = (c: Record<string, number>) => explain(h20a, 'attention', { ...prefill, allowP16: true }, undefined, undefined, c).variant;
+    expect([cfg({}), cfg({ keys: 64 }), cfg({ kernel: 2 }), cfg({ kernel: 1 })]).toEqual([
+      'flash-attention-wgmma-m64n64k16-p16',
+      'flash-attention-wgmma-m64n64k16-p16-keys64',
+      'flash-attention-mma-m16n8k16-p16',
+      'flash-attention',
+    ]);
+    // M <= 4: the GEMV unless mma.sync, or a wgmma kernel that can run, is forced (gemm.cu's choose)
+    const small = (c: Record<string, number>, dtype: 'bf16' | 'f32' = 'bf16') => explain(h20a, 'matmul', { m: 3, n: 512, k: 512, dtype }, undefined, undefined, c).variant;
+    expect([small({}), small({ kernel: 1 }), small({ kernel: 2 }), small({ kernel: 3 }), small({ kernel: 2 }, 'f32')]).toEqual(['gemv', 'gemv', 'gemm-mma-bf16', 'gemm-wgmma-bf16', 'gemm-simt']);
+    try {
+      process.env.KERNELPORT_GPU_GEMM = 'simt';
+      expect(small({ kernel: 3 })).toBe('gemm-wgmma-bf16'); // the op's choice wins over the environment's
+    } finally {
+      delete process.env.KERNELPORT_GPU_GEMM;
+    }
   });
 });
 

@@ -97,34 +97,46 @@ describe('candidates', () => {
     expect(tuneCandidates({ ...cpuInfo, backend: 'reference' }, 1, mm64)).toBeUndefined();
   });
 
-  it("cuda and musa: the library's own kernel first, then each forced path; one candidate per kernel the library names", () => {
+  it("cuda and musa: the library's own kernel first, then each forced path; one candidate per kernel the library would run", () => {
     for (const backend of ['cuda', 'musa'] as const) {
       const info = { ...cpuInfo, backend };
       const mm = tuneCandidates(info, 1, mm64)!;
-      expect(mm.default).toEqual({ kernel: 0, splitK: 0 });
+      // A field left out is the library's own choice: no 0 is stored (older builds read only positive values)
+      expect(mm.default).toEqual({});
       expect(mm.all.map(configLabel)).toEqual([
-        'kernel=auto splitK=auto',
-        'kernel=wgmma splitK=auto',
-        'kernel=wgmma-cluster splitK=auto',
-        'kernel=wgmma-cluster2x2 splitK=auto',
-        'kernel=mma splitK=auto',
-        'kernel=simt splitK=auto',
+        'auto',
+        'kernel=wgmma',
+        'kernel=wgmma-cluster',
+        'kernel=wgmma-cluster2x2',
+        'kernel=mma',
+        'kernel=simt',
         'kernel=wgmma splitK=2',
         'kernel=wgmma splitK=3',
         'kernel=wgmma splitK=4',
         'kernel=wgmma-cluster splitK=2',
+        'splitK=1',
       ]);
+      for (const c of mm.all) for (const v of Object.values(c)) expect(v).toBeGreaterThan(0);
       const att = tuneCandidates(info, 1, { op: 'attention', hq: 2, sq: 70, skv: 300, d: 128, dtype: 'bf16', allowP16: true })!;
-      expect(att.all.map(configLabel)).toEqual(['kernel=auto keys=auto', 'kernel=auto keys=64', 'kernel=wgmma keys=auto', 'kernel=mma keys=auto', 'kernel=simt keys=auto', 'kernel=wgmma keys=64']);
+      expect(att.all.map(configLabel)).toEqual(['auto', 'keys=64', 'kernel=wgmma', 'kernel=mma', 'kernel=simt', 'kernel=wgmma keys=64']);
     }
     // Given the library's answers: choices that fall back to a kernel already listed go; split-K counts
-    // stay apart (the variant names split-K, not its count)
-    const names: Record<string, string> = { 0: 'gemm-mma-bf16', 2: 'gemm-mma-bf16', 1: 'gemm-simt-64x64' };
-    const kernelOf = (c: Record<string, number>) => (c.splitK! > 1 ? 'gemm-wgmma-splitk-bf16' : (names[c.kernel!] ?? 'gemm-wgmma-bf16'));
-    const seen = tuneCandidates({ ...cpuInfo, backend: 'cuda' }, 1, mm64, kernelOf)!;
-    expect(seen.all.map(configLabel)).toEqual(['kernel=auto splitK=auto', 'kernel=wgmma splitK=auto', 'kernel=simt splitK=auto', 'kernel=wgmma splitK=2', 'kernel=wgmma splitK=3', 'kernel=wgmma splitK=4']);
-    expect(seen.default).toEqual({ kernel: 0, splitK: 0 });
+    // stay apart by the splits the kernel makes (K = 64 * 3: at most 3 splits, so 3 and 4 are one kernel)
+    const names: Record<number, string> = { 0: 'gemm-mma-bf16', 2: 'gemm-mma-bf16', 1: 'gemm-simt-64x64' };
+    const kernelOf = (c: Record<string, number>) => ((c.splitK ?? 0) > 1 ? 'gemm-wgmma-splitk-bf16' : (names[c.kernel ?? 0] ?? 'gemm-wgmma-bf16'));
+    const desc: OpDesc = { op: 'matmul', m: 1000, n: 1000, k: 192, dtype: 'bf16' };
+    const seen = tuneCandidates({ ...cpuInfo, backend: 'cuda' }, 1, desc, kernelOf)!;
+    expect(seen.all.map(configLabel)).toEqual(['auto', 'kernel=wgmma', 'kernel=simt', 'kernel=wgmma splitK=2', 'kernel=wgmma splitK=3']);
+    expect(seen.default).toEqual({});
     expect(seen.quick).toEqual(seen.all.slice(0, 3));
+  });
+
+  it('allowP16 and allowTf32 ops are shape classes of their own (other kernels may run)', () => {
+    const key = (d: OpDesc) => tuneClass(variantOf(cpuInfo, d).variant, d);
+    const dec: OpDesc = { op: 'attention', hq: 32, hkv: 8, sq: 1, skv: 4096, d: 128, dtype: 'bf16' };
+    expect(key({ ...dec, allowP16: true })).toBe(`${key(dec)} allowP16`);
+    expect(key({ ...dec, dtype: 'f32', allowP16: true })).toBe(key({ ...dec, dtype: 'f32' })); // no P16 for f32
+    expect(key({ ...mm64, allowTf32: true })).toBe(`${key(mm64)} allowTf32`);
   });
 
   it('webgpu: every candidate fits the adapter limits; the built-in one is among them', () => {
@@ -288,7 +300,7 @@ describe('the tune cache', () => {
   it.each([
     ['corrupted JSON', '{"schema": "kernelport-tune/1", "devices": {', /not valid JSON/],
     ['a wrong schema', JSON.stringify({ schema: 'kernelport-tune/0', devices: {} }), /schema is "kernelport-tune\/0", expected "kernelport-tune\/1"/],
-    ['a bad entry', JSON.stringify({ schema: TUNE_SCHEMA, devices: { x: { device: { backend: 'cpu', name: 'n', kernelport: '0' }, classes: { c: { config: { threads: 'two' } } } } } }), /config is not an object of non-negative integers/],
+    ['a bad entry', JSON.stringify({ schema: TUNE_SCHEMA, devices: { x: { device: { backend: 'cpu', name: 'n', kernelport: '0' }, classes: { c: { config: { threads: 'two' } } } } } }), /config is not an object of positive integers/],
   ])('%s: ignored with one warning naming the file, then rewritten', async (_what, text, why) => {
     const file = tempFile();
     writeFileSync(file, text);

@@ -159,15 +159,26 @@ Desc upgrade(const Desc* in, const size_t (&ends)[N], const char* name) {
   return d;
 }
 
-void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
-                  kp_buffer* residual, kp_buffer* out) {
-  kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
-  kp::require(is_flag(d.allow_tf32), "matmul: allow_tf32 must be 0 or 1");
+// The GPU kernel choice (third revision), checked for ops and for kp_explain alike.
+void check_gpu_choice(const kp_matmul_desc& d) {
   kp::require(kp::in_range(d.gpu_kernel, 0, 5),
               [&] { return "matmul: gpu_kernel must be 0 (the backend's choice) to 5, got " + std::to_string(d.gpu_kernel); });
   kp::require(kp::in_range(d.gpu_split_k, 0, 64), [&] {
     return "matmul: gpu_split_k must be 0 (the backend's choice), 1 (never) or a split count up to 64, got " + std::to_string(d.gpu_split_k);
   });
+}
+void check_gpu_choice(const kp_attention_desc& d) {
+  kp::require(kp::in_range(d.gpu_kernel, 0, 3),
+              [&] { return "attention: gpu_kernel must be 0 (the backend's choice) to 3, got " + std::to_string(d.gpu_kernel); });
+  kp::require(d.gpu_key_tile == 0 || d.gpu_key_tile == 64,
+              [&] { return "attention: gpu_key_tile must be 0 (the backend's choice) or 64, got " + std::to_string(d.gpu_key_tile); });
+}
+
+void check_matmul(kp_device* dev, const kp_matmul_desc& d, kp_buffer* a, kp_buffer* b, kp_buffer* bias,
+                  kp_buffer* residual, kp_buffer* out) {
+  kp::require(d.max_threads >= 0, "matmul: max_threads must be >= 0 (0 = the device's threads)");
+  kp::require(is_flag(d.allow_tf32), "matmul: allow_tf32 must be 0 or 1");
+  check_gpu_choice(d);
   kp::require(is_flag(d.trans_a) && is_flag(d.trans_b), "matmul: trans_a and trans_b must be 0 or 1");
   kp::require(is_flag(d.has_bias) && is_flag(d.has_residual), "matmul: has_bias and has_residual must be 0 or 1");
   kp::require(std::isfinite(d.alpha), [&] { return "matmul: alpha must be finite, got " + std::to_string(d.alpha); });
@@ -209,10 +220,7 @@ void check_attention(kp_device* dev, const kp_attention_desc& d, kp_buffer* q, k
                      kp_buffer* kv_lengths, kp_buffer* mask, kp_buffer* out, kp_buffer* lse) {
   kp::require(d.max_threads >= 0, "attention: max_threads must be >= 0 (0 = the device's threads)");
   kp::require(is_flag(d.allow_p16), "attention: allow_p16 must be 0 or 1");
-  kp::require(kp::in_range(d.gpu_kernel, 0, 3),
-              [&] { return "attention: gpu_kernel must be 0 (the backend's choice) to 3, got " + std::to_string(d.gpu_kernel); });
-  kp::require(d.gpu_key_tile == 0 || d.gpu_key_tile == 64,
-              [&] { return "attention: gpu_key_tile must be 0 (the backend's choice) or 64, got " + std::to_string(d.gpu_key_tile); });
+  check_gpu_choice(d);
   kp::require(is_flag(d.has_kv_lengths) && is_flag(d.has_mask) && is_flag(d.return_lse),
               "attention: has_kv_lengths, has_mask and return_lse must be 0 or 1");
   kp::require(std::isfinite(d.scale), [&] { return "attention: scale must be finite, got " + std::to_string(d.scale); });
@@ -539,14 +547,14 @@ KP_API kp_status kp_explain(kp_device* dev, int32_t op, const void* desc, char* 
   if (op != 0 && op != 1) return kp::fail(KP_ERR_INVALID_ARGUMENT, "kp_explain: op must be 0 (matmul) or 1 (attention), got " + std::to_string(op));
   return guarded([&] {
     std::string v;
-    if (dev->backend->explain) {
-      if (op == 0) {
-        const kp_matmul_desc d = upgrade(static_cast<const kp_matmul_desc*>(desc), kMatmulDescEnds, "kp_matmul_desc");
-        v = dev->backend->explain(dev->state, 0, &d);
-      } else {
-        const kp_attention_desc d = upgrade(static_cast<const kp_attention_desc*>(desc), kAttentionDescEnds, "kp_attention_desc");
-        v = dev->backend->explain(dev->state, 1, &d);
-      }
+    if (op == 0) {
+      const kp_matmul_desc d = upgrade(static_cast<const kp_matmul_desc*>(desc), kMatmulDescEnds, "kp_matmul_desc");
+      check_gpu_choice(d);
+      if (dev->backend->explain) v = dev->backend->explain(dev->state, 0, &d);
+    } else {
+      const kp_attention_desc d = upgrade(static_cast<const kp_attention_desc*>(desc), kAttentionDescEnds, "kp_attention_desc");
+      check_gpu_choice(d);
+      if (dev->backend->explain) v = dev->backend->explain(dev->state, 1, &d);
     }
     if (cap) std::snprintf(out, cap, "%s", v.c_str());
     return KP_OK;

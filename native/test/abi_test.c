@@ -213,6 +213,10 @@ static void test_thread_cap(void) {
   memset(out, 0, sizeof out);
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
         "a second-revision kp_matmul_desc is accepted, the GPU kernel choice read as 0");
+  d.max_threads = -1;
+  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "max_threads") != NULL,
+        "a second-revision kp_matmul_desc's own fields are read (max_threads = -1 refused)");
+  d.max_threads = 0;
   ad.max_threads = 0;
   ad.allow_p16 = 0;
   ad.struct_size = (uint32_t)((offsetof(kp_attention_desc, gpu_kernel) + 7) / 8 * 8);
@@ -222,10 +226,19 @@ static void test_thread_cap(void) {
   check(ad.struct_size < sizeof ad && kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK &&
             memcmp(aout, aref, sizeof aout) == 0,
         "a second-revision kp_attention_desc is accepted, its padding (now gpu_kernel) never read");
+  ad.allow_p16 = 3;
+  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "allow_p16") != NULL,
+        "a second-revision kp_attention_desc's own fields are read (allow_p16 = 3 refused)");
+  ad.allow_p16 = 0;
   /* The third revision's GPU kernel choices: checked, and ignored by the cpu (bitwise the same result). */
   d.struct_size = sizeof d;
   ad.struct_size = sizeof ad;
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "matmul gpu_kernel out of range is refused");
+  {
+    char v[64];
+    check(kp_explain(dev, 0, &d, v, sizeof v) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "kp_explain refuses what the op refuses (gpu_kernel)");
+    check(kp_explain(dev, 1, &ad, v, sizeof v) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "kp_explain refuses what the op refuses (attention)");
+  }
   d.gpu_kernel = 3;
   check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_split_k") != NULL, "a negative gpu_split_k is refused");
   d.gpu_split_k = 65;

@@ -193,6 +193,16 @@ function gpuChoice(config?: KernelConfig): { gemm?: string; split: number; atten
   };
 }
 
+/**
+ * The K splits the wgmma GEMM makes for desc with config's (else the environment's) split-K, as
+ * gemm_wgmma.cu's splits() clamps it: batch 1 only, at most one split per 64-deep K tile.
+ */
+export function gpuSplits(desc: { k: number; batch?: number }, config?: KernelConfig): number {
+  const asked = gpuChoice(config).split;
+  const ktiles = Math.ceil(desc.k / 64);
+  return asked > 1 && (desc.batch ?? 1) === 1 && ktiles >= 2 ? Math.min(asked, ktiles) : 1;
+}
+
 /** The kernel family `info` runs desc with; `config`: a tuned configuration (GPU backends' kernel choice). */
 export function variantOf(info: DeviceInfo, desc: OpDesc, config?: KernelConfig): { variant: string; tileConfig?: Record<string, number | boolean>; why: string } {
   if (info.backend === 'reference') return { variant: 'reference-f64', why: 'the float64 oracle: plain loops in double precision' };
@@ -282,7 +292,6 @@ export function variantOf(info: DeviceInfo, desc: OpDesc, config?: KernelConfig)
   const onWarp = warp ? { tileConfig: { warpSize: warp } } : {};
   const note = info.backend === 'musa' ? `, planned for ${warp ?? '?'}-thread warps${info.gpu?.emulated ? ' (emulated MUSA build on an NVIDIA GPU)' : ''}` : '';
   if (desc.op === 'matmul') {
-    if (desc.m <= 4) return { variant: 'gemv', ...onWarp, why: `M=${desc.m}: GEMV${note}` };
     // KERNELPORT_GPU_GEMM, as the plugin reads it: simt and mma never take wgmma. On compute capability
     // 9.0 the plugin's f16/bf16 GEMM is the wgmma + TMA kernel from a quarter of a 128x128 tile per SM
     // (gemm_wgmma.cu's wgmma_eligible; layouts aside, which the descriptor here does not carry).
@@ -292,14 +301,16 @@ export function variantOf(info: DeviceInfo, desc: OpDesc, config?: KernelConfig)
     const hopperGemm =
       mma && !tf32 && info.gpu?.computeCapability === '9.0' && forcedGemm !== 'simt' && forcedGemm !== 'mma' &&
       (forcedGemm?.startsWith('wgmma') || outputs >= (info.computeUnits * 128 * 128) / 4);
+    // M <= 4: the GEMV, unless mma.sync or a wgmma kernel that can run is forced (gemm.cu's choose)
+    if (desc.m <= 4 && forcedGemm !== 'mma' && !(forcedGemm?.startsWith('wgmma') && hopperGemm))
+      return { variant: 'gemv', ...onWarp, why: `M=${desc.m}: GEMV${note}` };
     if (hopperGemm) {
       // Split-K only when asked (KERNELPORT_GPU_GEMM_SPLITK=n; gemm_wgmma.cu's splits: slower than
       // 128-wide tiles where measured): the tiles stay 256 wide and n blocks share each along K.
       const sms = info.computeUnits;
       const tiles256 = Math.ceil(desc.m / 128) * Math.ceil(desc.n / 256) * (desc.batch ?? 1);
       const ktiles = Math.ceil(desc.k / 64);
-      const forcedSplit = choice.split;
-      const splits = forcedSplit > 1 && (desc.batch ?? 1) === 1 && ktiles >= 2 ? Math.min(forcedSplit, ktiles) : 1;
+      const splits = gpuSplits(desc, config);
       const split = splits > 1 ? 'splitk-' : '';
       const splitWhy = splits > 1 ? `, K split ${splits} ways (${config?.splitK ? 'tuned' : 'KERNELPORT_GPU_GEMM_SPLITK'}; ${tiles256} tiles of 128 x 256 for ${sms} multiprocessors, the partial sums added in split order)` : '';
       if (forcedGemm === 'wgmma-cluster')
@@ -389,12 +400,16 @@ export const bucket = (n: number): number => (n <= 1 ? n : 2 ** Math.ceil(Math.l
  */
 export function tuneClass(variant: string, desc: OpDesc): string {
   const dt = desc.dtype ?? 'f32';
+  // The options that let a GPU run other kernels (tf32, rounded P) are classes of their own, even where
+  // the built-in variant's name is the same with and without them (decoding, small GEMMs).
   if (desc.op === 'matmul') {
     const batch = desc.batch ?? 1;
-    return `matmul ${dt} ${variant} ${[desc.m, desc.n, desc.k].map(bucket).join('x')}${batch > 1 ? ` batch${bucket(batch)}` : ''}`;
+    const tf32 = desc.allowTf32 === true && dt === 'f32' ? ' allowTf32' : '';
+    return `matmul ${dt} ${variant} ${[desc.m, desc.n, desc.k].map(bucket).join('x')}${batch > 1 ? ` batch${bucket(batch)}` : ''}${tf32}`;
   }
   const dims = [desc.sq, desc.skv, desc.d, desc.dv ?? desc.d].map(bucket).join('x');
-  return `attention ${dt} ${variant} ${dims} bh${bucket((desc.batch ?? 1) * desc.hq)}${desc.causal ? ' causal' : ''}`;
+  const p16 = desc.allowP16 === true && dt !== 'f32' ? ' allowP16' : '';
+  return `attention ${dt} ${variant} ${dims} bh${bucket((desc.batch ?? 1) * desc.hq)}${desc.causal ? ' causal' : ''}${p16}`;
 }
 
 /** A coarse class for "log each new decision once": the device and its tuneClass. */

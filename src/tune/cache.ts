@@ -49,8 +49,7 @@ function warn(file: string, code: string, what: string): void {
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-// Non-negative: a GPU kernel choice of 0 is the library's own (candidates.ts).
-const isConfig = (x: unknown): boolean => isObj(x) && Object.values(x).every((v) => Number.isInteger(v) && (v as number) >= 0);
+const isConfig = (x: unknown): boolean => isObj(x) && Object.values(x).every((v) => Number.isInteger(v) && (v as number) > 0);
 
 /** What is wrong with a parsed file, or undefined. */
 function problem(j: unknown): string | undefined {
@@ -63,7 +62,7 @@ function problem(j: unknown): string | undefined {
     if (typeof id.backend !== 'string' || typeof id.name !== 'string' || typeof id.kernelport !== 'string') return `devices[${JSON.stringify(k)}].device is incomplete`;
     for (const [c, e] of Object.entries(d.classes)) {
       const where = `devices[${JSON.stringify(k)}].classes[${JSON.stringify(c)}]`;
-      if (!isObj(e) || !isConfig(e.config)) return `${where}.config is not an object of non-negative integers`;
+      if (!isObj(e) || !isConfig(e.config)) return `${where}.config is not an object of positive integers`;
       if (!Array.isArray(e.candidates) || !e.candidates.every((x) => isObj(x) && isConfig(x.config) && typeof x.medianMs === 'number'))
         return `${where}.candidates is not a list of { config, medianMs }`;
       if (typeof e.measuredAt !== 'string') return `${where}.measuredAt is missing`;

@@ -27,7 +27,7 @@ import { bucket } from '../select/explain.js';
 import type { OpDesc } from '../select/rank.js';
 import type { DeviceInfo } from '../types.js';
 import { defaultMatmulTiles, defaultTiledAttention, matmulFits, tiledAttentionFits, type TileConfig } from '../backends/webgpu/configs.js';
-import { GPU_KERNELS, webgpuKind } from '../select/explain.js';
+import { GPU_KERNELS, gpuSplits, webgpuKind } from '../select/explain.js';
 
 export interface CandidateSet {
   /** The backend's built-in choice for this class (always in `all`). */
@@ -55,11 +55,11 @@ function workgroupSizeX(info: DeviceInfo, L: Record<string, number>): number {
   return L.maxComputeWorkgroupSizeX ?? (info.features.featureLevel === 'core' ? 256 : 128);
 }
 
-/** "threads=2", "TM=4 TN=4 WGX=16 WGY=16 BK=16", "kernel=wgmma splitK=2": a config as people read it. */
+/** "threads=2", "TM=4 TN=4 WGX=16 WGY=16 BK=16", "kernel=wgmma splitK=2", "auto" ({}: a GPU library's own choice). */
 export function configLabel(c: KernelConfig): string {
-  return Object.entries(c)
-    .map(([k, v]) => `${k}=${k === 'kernel' ? (GPU_KERNELS[v] ?? v) : (k === 'splitK' || k === 'keys') && v === 0 ? 'auto' : v}`)
-    .join(' ');
+  const entries = Object.entries(c);
+  if (entries.length === 0) return 'auto';
+  return entries.map(([k, v]) => `${k}=${k === 'kernel' ? (GPU_KERNELS[v] ?? v) : v}`).join(' ');
 }
 
 export function sameConfig(a: KernelConfig, b: KernelConfig): boolean {
@@ -174,29 +174,29 @@ function webgpuAttention(info: DeviceInfo, desc: OpDesc & { op: 'attention' }): 
   return { default: def, all: u, quick };
 }
 
-/** The GPU library's kernel choices for desc's op, its own first; one per kernel it names, given kernelOf. */
+/**
+ * The GPU library's kernel choices for desc's op, its own ({}) first; one per kernel it would run,
+ * given kernelOf. A field left out is the library's own choice (0 in the descriptor): no 0 is ever
+ * stored, so a tune cache written here stays one that older builds read.
+ */
 function gpuCandidates(desc: OpDesc, kernelOf?: (c: KernelConfig) => string | undefined): CandidateSet {
-  const k = (name: (typeof GPU_KERNELS)[number]) => GPU_KERNELS.indexOf(name);
+  const kernel = (name: (typeof GPU_KERNELS)[number]) => GPU_KERNELS.indexOf(name);
   const list: KernelConfig[] =
     desc.op === 'matmul'
       ? [
-          { kernel: 0, splitK: 0 },
-          ...['wgmma', 'wgmma-cluster', 'wgmma-cluster2x2', 'mma', 'simt'].map((n) => ({ kernel: k(n as (typeof GPU_KERNELS)[number]), splitK: 0 })),
-          ...[2, 3, 4].map((splitK) => ({ kernel: k('wgmma'), splitK })),
-          { kernel: k('wgmma-cluster'), splitK: 2 },
+          {},
+          ...(['wgmma', 'wgmma-cluster', 'wgmma-cluster2x2', 'mma', 'simt'] as const).map((n) => ({ kernel: kernel(n) })),
+          ...[2, 3, 4].map((splitK) => ({ kernel: kernel('wgmma'), splitK })),
+          { kernel: kernel('wgmma-cluster'), splitK: 2 },
+          { splitK: 1 }, // never split, where KERNELPORT_GPU_GEMM_SPLITK asks for it
         ]
-      : [
-          { kernel: 0, keys: 0 },
-          { kernel: 0, keys: 64 },
-          ...['wgmma', 'mma', 'simt'].map((n) => ({ kernel: k(n as (typeof GPU_KERNELS)[number]), keys: 0 })),
-          { kernel: k('wgmma'), keys: 64 },
-        ];
+      : [{}, { keys: 64 }, ...(['wgmma', 'mma', 'simt'] as const).map((n) => ({ kernel: kernel(n) })), { kernel: kernel('wgmma'), keys: 64 }];
   if (!kernelOf) return { default: list[0]!, all: list, quick: list.slice(0, 3) };
-  // The variant names split-K, not its count: the count tells those apart.
+  // The variant names split-K, not its count: the splits the kernel would make tell those apart.
   const seen = new Set<string>();
   const all = list.filter((c) => {
     const v = kernelOf(c) ?? '';
-    const key = /splitk/.test(v) ? `${v} ${c.splitK}` : v;
+    const key = desc.op === 'matmul' && /splitk/.test(v) ? `${v} ${gpuSplits(desc, c)}` : v;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
