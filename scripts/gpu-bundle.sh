@@ -4,7 +4,8 @@
 # needs besides the tree, built and installed here.
 #   .gpu/node.xz     this machine's node binary
 #   .gpu/nm.tar.xz   node_modules without what the checks never load (the TypeScript compiler, Playwright,
-#                    other platforms' Dawn builds; vitest needs esbuild)
+#                    other platforms' Dawn builds, the onnxruntime-node CPU peer of `npm run bench:peer`;
+#                    vitest needs esbuild)
 #   .gpu/rel.tar.xz  dist/ and build/Release's libraries and tests (nvcc builds the cuda library here)
 #   .gpu/unpack.sh   run first on the device: puts node in .gpu/bin and the trees in place
 # Here: `npm run build && bash scripts/gpu-bundle.sh`; then carry [".gpu"] and run on the device e.g.
@@ -19,7 +20,7 @@ mkdir -p .gpu
 xz -T0 -6 -c "$(command -v node)" > .gpu/node.xz
 tar -cJf .gpu/nm.tar.xz --exclude='node_modules/typescript' --exclude='node_modules/playwright-core' \
   --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \
-  --exclude='node_modules/webgpu/dist/linux-arm64' node_modules
+  --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/onnxruntime-*' node_modules
 # The libraries and test programs only (no object files); the emulator is a CPU test tool, not needed there.
 tar -cJf .gpu/rel.tar.xz dist build/built-at $(cd build && ls -d Release/*.so* Release/*.node Release/kp_* 2>/dev/null |
   grep -v gpu_emu | sed 's|^|build/|')
@@ -37,3 +38,9 @@ echo "unpacked: $(.gpu/bin/node --version), $(ls build/Release | wc -l) files in
 EOF
 chmod +x .gpu/unpack.sh
 du -ch .gpu/node.xz .gpu/nm.tar.xz .gpu/rel.tar.xz | tail -1 | sed 's/total/in .gpu (the carry limit is 64 MiB)/'
+total=$(du -cb .gpu/node.xz .gpu/nm.tar.xz .gpu/rel.tar.xz | tail -1 | cut -f1)
+if [ "$total" -gt $((64 << 20)) ]; then
+  echo "gpu-bundle: .gpu is over the device tool's 64 MiB carry limit; the largest packages in node_modules:" >&2
+  du -sh node_modules/* | sort -h | tail -5 >&2
+  exit 3
+fi
