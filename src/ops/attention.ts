@@ -5,7 +5,7 @@
  */
 import { bytesPerElement } from '../dtype.js';
 import type { AttentionOptions, DType, Layout, TensorLike } from '../types.js';
-import { broadcastStrides, checkOptionNames, checkShape, describe, fmt, requireDType, requireFinite, requireTensor } from './shape.js';
+import { broadcastStrides, checkOptionNames, describe, fmt, requireDType, requireFinite, requireTensor, validateShape } from './shape.js';
 
 // Every option's name (the compiler checks the list is whole), for checkOptionNames
 const ATTENTION_OPTIONS = Object.keys({
@@ -124,7 +124,8 @@ export function planAttention(qArg: unknown, kArg: unknown, vArg: unknown, optio
   const allowP16 = options.allowP16 === undefined ? false : options.allowP16;
   if (typeof allowP16 !== 'boolean') throw new TypeError(`${W}: allowP16 must be a boolean, got ${describe(allowP16)}`);
 
-  const outShape = checkShape(`${W}: output`, layout === 'bhsd' ? [batch, hq, sq, dv] : [batch, sq, hq, dv]);
+  const outShape = layout === 'bhsd' ? [batch, hq, sq, dv] : [batch, sq, hq, dv];
+  validateShape(W, outShape, 'output');
   const lseShape = [batch, hq, sq];
   const visible = visiblePairs(batch, sq, skv, causal, kvLengths);
   const flops = hq * visible * (2 * d + 2 * dv);

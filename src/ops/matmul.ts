@@ -9,7 +9,6 @@ import {
   broadcastShapes,
   broadcastStrides,
   checkOptionNames,
-  checkShape,
   describe,
   fmt,
   MAX_ELEMENTS,
@@ -17,6 +16,7 @@ import {
   requireDType,
   requireFinite,
   requireTensor,
+  validateShape,
 } from './shape.js';
 
 const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'silu'];
@@ -67,8 +67,9 @@ export function planMatmul(aArg: unknown, bArg: unknown, options: MatmulOptions 
   const transA = flag('transA', options.transA);
   const transB = flag('transB', options.transB);
   const allowTf32 = flag('allowTf32', options.allowTf32) && a.dtype === 'f32';
-  const [a0, a1] = a.shape.slice(-2) as [number, number];
-  const [b0, b1] = b.shape.slice(-2) as [number, number];
+  const [ar, br] = [a.shape.length, b.shape.length];
+  const a0 = a.shape[ar - 2]!, a1 = a.shape[ar - 1]!;
+  const b0 = b.shape[br - 2]!, b1 = b.shape[br - 1]!;
   const m = transA ? a1 : a0;
   const k = transA ? a0 : a1;
   const kb = transB ? b1 : b0;
@@ -83,7 +84,8 @@ export function planMatmul(aArg: unknown, bArg: unknown, options: MatmulOptions 
   const bBatch = b.shape.slice(0, -2);
   const batchShape = broadcastShapes(W, ['a', 'b'], [aBatch, bBatch]);
   if (batchShape.length > MAX_BATCH_DIMS) throw new RangeError(`${W}: at most ${MAX_BATCH_DIMS} batch dimensions, got ${batchShape.length}`);
-  const outShape = checkShape(`${W}: output`, [...batchShape, m, n]);
+  const outShape = [...batchShape, m, n];
+  validateShape(W, outShape, 'output');
   const outDtype = options.outDtype === undefined ? a.dtype : requireDType(W, 'outDtype', options.outDtype);
 
   const alpha = options.alpha === undefined ? 1 : requireFinite(W, 'alpha', options.alpha);

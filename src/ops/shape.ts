@@ -9,20 +9,32 @@ export const MAX_DIMENSION = 2 ** 40;
 
 export const fmt = (s: Shape): string => `[${s.join(', ')}]`;
 
+/** A checked copy of `shape` (the caller's array is never kept). */
 export function checkShape(where: string, shape: unknown): number[] {
-  if (!Array.isArray(shape)) throw new TypeError(`${where}: shape must be an array of dimensions, got ${typeof shape}`);
+  validateShape(where, shape);
+  return (shape as number[]).slice();
+}
+
+/**
+ * Throws unless `shape` is an array of non-negative integer dimensions within the supported sizes.
+ * Messages start "`where`: " (or "`where`: `name`: "); built only when thrown, as every op checks its operands.
+ */
+export function validateShape(whereArg: string, shape: unknown, name?: string): void {
+  const at = (): string => (name === undefined ? whereArg : `${whereArg}: ${name}`);
+  if (!Array.isArray(shape)) throw new TypeError(`${at()}: shape must be an array of dimensions, got ${typeof shape}`);
   let n = 1;
-  shape.forEach((d, i) => {
+  // A plain loop: every op validates its operands' shapes, and a closure per call showed in profiles
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
       throw new (typeof d === 'number' ? RangeError : TypeError)(
-        `${where}: dimension ${i} must be a non-negative integer, got ${describe(d)} in shape ${fmtAny(shape)}`,
+        `${at()}: dimension ${i} must be a non-negative integer, got ${describe(d)} in shape ${fmtAny(shape)}`,
       );
     // Also for tensors with no element: the same answer on every backend (the C ABI takes up to 2^40)
-    if (d > MAX_DIMENSION) throw new RangeError(`${where}: dimension ${i} is ${d}, more than the supported 2^40, in shape ${fmtAny(shape)}`);
+    if (d > MAX_DIMENSION) throw new RangeError(`${at()}: dimension ${i} is ${d}, more than the supported 2^40, in shape ${fmtAny(shape)}`);
     n *= d;
-  });
-  if (n > MAX_ELEMENTS) throw new RangeError(`${where}: shape ${fmtAny(shape)} has ${n} elements, more than the supported 2^48`);
-  return [...shape] as number[];
+  }
+  if (n > MAX_ELEMENTS) throw new RangeError(`${at()}: shape ${fmtAny(shape)} has ${n} elements, more than the supported 2^48`);
 }
 
 const fmtAny = (s: unknown[]): string => `[${s.map((d) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`;
@@ -62,7 +74,8 @@ export function contiguousStrides(shape: Shape): number[] {
 
 /** NumPy broadcasting of batch shapes; throws naming both arguments when they do not broadcast. */
 export function broadcastShapes(where: string, names: string[], shapes: Shape[]): number[] {
-  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  let rank = 0;
+  for (const s of shapes) rank = Math.max(rank, s.length);
   const out = new Array<number>(rank).fill(1);
   for (let i = 0; i < rank; i++) {
     for (const s of shapes) {
@@ -95,7 +108,7 @@ export function requireTensor(where: string, name: string, x: unknown): TensorLi
   const t = x as TensorLike | null | undefined;
   if (t === null || typeof t !== 'object' || !Array.isArray(t.shape) || !isDType(t.dtype))
     throw new TypeError(`${where}: ${name} must be a kernelport Tensor, got ${describe(x)}`);
-  checkShape(`${where}: ${name}`, t.shape); // a Tensor's shape is checked at creation; a plain TensorLike may not be
+  validateShape(where, t.shape, name); // a Tensor's shape is checked at creation; a plain TensorLike may not be
   return t;
 }
 
