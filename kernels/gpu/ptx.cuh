@@ -22,8 +22,10 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool v
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// "memory": the copies land in shared memory the compiler cannot see them write; plain loads of it must
+// not move above the wait.
 template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 
 // ldmatrix: four 8x8 b16 matrices, lanes 8i..8i+7 giving matrix i's row addresses (.trans: transposed).
 __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t* r) {
