@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 export const ABI_VERSION = 1;
 const BUILD_COMMAND = 'npm run build:native';
 
-/** A native buffer handle (an External): given back by NativeAddon.releaseBuffer, or when collected. */
+/** A native buffer handle (a number naming it in the addon's table): given back by NativeAddon.releaseBuffer. */
 export interface NativeBuffer {
   readonly __nativeBuffer: unique symbol;
 }

@@ -88,7 +88,7 @@ describe('native core', () => {
     }
   });
 
-  it('native buffers: only the addon\'s own handles are taken as buffers, a released one is refused, releasing twice is harmless', () => {
+  it('native buffers: only the addon\'s own live handles are taken as buffers, a released one is refused, releasing twice is harmless', () => {
     const addon = requireNative();
     const dev = new addon.Device('cpu', 1);
     try {
@@ -98,7 +98,7 @@ describe('native core', () => {
       expect(addon.memoryStats().liveBuffers).toBe(live + 1);
       const out = new Float32Array(16);
       // a plain object, or another kind of value, in a buffer's place
-      for (const fake of [{}, { __nativeBuffer: 1 }, new Float32Array(16), 'b'])
+      for (const fake of [{}, { __nativeBuffer: 1 }, new Float32Array(16), 'b', -1, 0.5, 2 ** 60, Number.NaN, (b as unknown as number) + 1e6])
         expect(() => dev.write(fake as unknown as typeof b, out)).toThrow(/buffer must be a NativeBuffer/);
       expect(() => addon.releaseBuffer({} as typeof b)).toThrow(/releaseBuffer: buffer must be a NativeBuffer/);
       addon.releaseBuffer(b);
@@ -106,6 +106,11 @@ describe('native core', () => {
       expect(addon.bufferSize(b)).toBe(0);
       expect(addon.memoryStats().liveBuffers).toBe(live);
       expect(() => dev.write(b, out)).toThrow(/buffer has been disposed/);
+      // its slot taken by a new buffer: the old handle still names a released buffer, not the new one
+      const c = dev.createBuffer(64);
+      expect(() => dev.write(b, out)).toThrow(/buffer has been disposed/);
+      dev.write(c, out);
+      addon.releaseBuffer(c);
     } finally {
       dev.close();
     }

@@ -161,6 +161,7 @@ Napi::Value CpuCalibrate(const Napi::CallbackInfo& info) {
 using namespace kpnode;
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  kpnode::init_buffers(env);
   exports.Set("Device", DeviceWrap::Init(env));
   exports.Set("releaseBuffer", Napi::Function::New(env, kpnode::ReleaseBuffer));
   exports.Set("bufferSize", Napi::Function::New(env, kpnode::BufferSize));

@@ -10,7 +10,8 @@ const char* status_code(kp_status status);
 // Throws a JS Error carrying kp_last_error() and status_code(status) as `code`.
 [[noreturn]] void throw_status(Napi::Env env, kp_status status, const char* where);
 
-// NativeBuffers (buffer_handle.cpp): a kp_buffer as a JS value that releases it when collected.
+// NativeBuffers (buffer_handle.cpp): a kp_buffer as a JS number naming it in the environment's table.
+void init_buffers(Napi::Env env);
 Napi::Value new_buffer(Napi::Env env, kp_buffer* buf, bool host_memory);
 Napi::Value ReleaseBuffer(const Napi::CallbackInfo& info);
 Napi::Value BufferSize(const Napi::CallbackInfo& info);

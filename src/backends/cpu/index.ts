@@ -49,14 +49,7 @@ export class CpuDevice implements BackendDevice {
   }
 
   upload(data: HostData): CpuStorage {
-    const s = this.allocate(data.byteLength);
-    try {
-      this.native.write(s.buffer, data);
-    } catch (e) {
-      this.addon.releaseBuffer(s.buffer);
-      throw e;
-    }
-    return s;
+    return this.uploadView(data);
   }
 
   release(s: Storage): void {
@@ -83,25 +76,35 @@ export class CpuDevice implements BackendDevice {
 
   matmul(plan: MatmulPlan, a: Storage, b: Storage, bias?: Storage, residual?: Storage, config?: KernelConfig, given?: Storage): Storage {
     const out = (given as CpuStorage | undefined) ?? this.allocate(byteSize(plan.outShape, plan.outDtype));
-    const desc = this.pack.matmul(matmulDesc(plan, config));
-    this.enqueue(given ? [] : [out], () => this.native.matmul(desc, buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!));
+    try {
+      this.native.matmul(this.pack.matmul(matmulDesc(plan, config)), buf(a)!, buf(b)!, buf(bias), buf(residual), buf(out)!);
+    } catch (e) {
+      if (!given) this.release(out); // the op made it: nothing else will give it back
+      throw e;
+    }
     return out;
   }
 
   attention(plan: AttentionPlan, q: Storage, k: Storage, v: Storage, mask?: Storage, config?: KernelConfig, given?: Storage): { out: Storage; lse?: Storage } {
-    const out = (given as CpuStorage | undefined) ?? this.allocate(byteSize(plan.outShape, plan.outDtype));
-    const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
-    const lengths = plan.kvLengths ? this.uploadRaw(plan.kvLengths) : undefined;
-    const desc = this.pack.attention(attentionDesc(plan, config));
-    const fresh = [...(given ? [] : [out]), ...(lse ? [lse] : [])];
+    // Buffers are ids in the addon's table, not collected objects: whatever this op made is given back
+    // by hand if a later step throws (an allocation past the memory left, a refused descriptor).
+    const fresh: CpuStorage[] = [];
+    let lengths: CpuStorage | undefined;
     try {
-      this.enqueue(fresh, () =>
-        this.native.attention(desc, buf(q)!, buf(k)!, buf(v)!, buf(lengths), buf(mask), buf(out)!, buf(lse)),
-      );
+      const out = (given as CpuStorage | undefined) ?? this.allocate(byteSize(plan.outShape, plan.outDtype));
+      if (!given) fresh.push(out);
+      const lse = plan.returnLse ? this.allocate(byteSize(plan.lseShape, 'f32')) : undefined;
+      if (lse) fresh.push(lse);
+      lengths = plan.kvLengths ? this.uploadView(plan.kvLengths) : undefined;
+      const desc = this.pack.attention(attentionDesc(plan, config));
+      this.native.attention(desc, buf(q)!, buf(k)!, buf(v)!, buf(lengths), buf(mask), buf(out)!, buf(lse));
+      return { out, lse };
+    } catch (e) {
+      for (const o of fresh) this.release(o);
+      throw e;
     } finally {
       if (lengths) this.release(lengths); // the queued op holds its own reference
     }
-    return { out, lse };
   }
 
   sync(): Promise<void> {
@@ -116,20 +119,14 @@ export class CpuDevice implements BackendDevice {
     this.native.close();
   }
 
-  private uploadRaw(data: Int32Array): CpuStorage {
+  private uploadView(data: ArrayBufferView): CpuStorage {
     const s = this.allocate(data.byteLength);
-    this.native.write(s.buffer, data);
-    return s;
-  }
-
-  /** Runs `submit`; if it throws, the outputs allocated for it are released before rethrowing. */
-  /** Runs submit; if it throws, the outputs this op allocated (`fresh`, not a caller's out) go back. */
-  private enqueue(fresh: CpuStorage[], submit: () => void): void {
     try {
-      submit();
+      this.native.write(s.buffer, data);
     } catch (e) {
-      for (const o of fresh) this.addon.releaseBuffer(o.buffer);
+      this.release(s);
       throw e;
     }
+    return s;
   }
 }
