@@ -6,14 +6,17 @@ namespace kpnode {
 namespace {
 
 // What a NativeBuffer is on the JS side: a number naming a slot of this environment's table (each
-// worker thread has its own), with the slot's generation, so that an id from a released buffer, or any
-// other number, is refused and never read as a live buffer. A number costs the JS heap nothing to
-// collect: an External with a finalizer per buffer was 0.75 us made and released (a wrapped object
-// 1.5), of which 0.17 is the C calls; every op makes its outputs. Tensors give their buffers back on
-// dispose() or, as a safety net, through their FinalizationRegistry (src/tensor.ts); whatever is still
-// live when the environment ends is released then.
-constexpr uint64_t kSlots = uint64_t(1) << 26;  // live buffers per environment
-constexpr uint64_t kGenerations = uint64_t(1) << 26;  // id = slot + generation * kSlots < 2^52: exact in a double
+// worker thread has its own), with the slot's generation. An id is never handed out twice: a slot
+// whose generations are used up is retired, not reused, so the id of a released buffer stays refused
+// ("has been disposed") and never names a newer buffer. Ids are internal handles, not capabilities: a
+// number made up by other code than src/backends may name a live buffer (the public API hands out
+// Tensors, whose storage it checks). A number costs the JS heap nothing to collect: an External with a
+// finalizer per buffer was 0.75 us made and released (a wrapped object 1.5), of which 0.17 is the C
+// calls; every op makes its outputs. Tensors give their buffers back on dispose() or, as a safety net,
+// through their FinalizationRegistry (src/tensor.ts); whatever is still live when the environment ends
+// is released then.
+constexpr uint64_t kSlots = uint64_t(1) << 24;        // live buffers per environment
+constexpr uint64_t kGenerations = uint64_t(1) << 29;  // id = slot + generation * kSlots < 2^53: exact in a double
 
 struct Slot {
   kp_buffer* buf = nullptr;
@@ -54,7 +57,10 @@ Slot* slot_of(const Napi::Value& v, bool* stale) {
 void release_slot(Napi::Env env, Slot& s, uint32_t index) {
   if (s.external) Napi::MemoryManagement::AdjustExternalMemory(env, -s.external);
   kp_buffer_release(s.buf);  // queued ops that use it keep their own reference
-  s = Slot{nullptr, 0, static_cast<uint32_t>((s.generation + 1) % kGenerations)};
+  s.buf = nullptr;
+  s.external = 0;
+  if (s.generation + 1 == kGenerations) return;  // retired: its last id stays a released one
+  ++s.generation;
   table(env).free.push_back(index);
 }
 
@@ -69,7 +75,7 @@ Napi::Value new_buffer(Napi::Env env, kp_buffer* buf, bool host_memory) {
     i = t.free.back();
     t.free.pop_back();
   } else {
-    if (t.slots.size() >= kSlots) {
+    if (t.slots.size() >= kSlots) {  // (retired slots count: one per 2^29 buffers made in a slot)
       kp_buffer_release(buf);
       throw Napi::RangeError::New(env, "more than " + std::to_string(kSlots) + " native buffers alive at once");
     }

@@ -67,9 +67,8 @@ export function planMatmul(aArg: unknown, bArg: unknown, options: MatmulOptions 
   const transA = flag('transA', options.transA);
   const transB = flag('transB', options.transB);
   const allowTf32 = flag('allowTf32', options.allowTf32) && a.dtype === 'f32';
-  const [ar, br] = [a.shape.length, b.shape.length];
-  const a0 = a.shape[ar - 2]!, a1 = a.shape[ar - 1]!;
-  const b0 = b.shape[br - 2]!, b1 = b.shape[br - 1]!;
+  const a0 = a.shape[a.shape.length - 2]!, a1 = a.shape[a.shape.length - 1]!;
+  const b0 = b.shape[b.shape.length - 2]!, b1 = b.shape[b.shape.length - 1]!;
   const m = transA ? a1 : a0;
   const k = transA ? a0 : a1;
   const kb = transB ? b1 : b0;
