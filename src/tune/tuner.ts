@@ -63,6 +63,8 @@ export interface TuneTarget {
   attention(q: Tensor, k: Tensor, v: Tensor, options: { causal?: boolean; allowP16?: boolean }): Tensor;
   /** Runs `fn` with every op it enqueues forced to `config`. */
   withKernelConfig<T>(config: KernelConfig, fn: () => T): T;
+  empty(shape: Shape, dtype: DType): Tensor;
+  copy(src: Tensor, dst: Tensor, options: { count: number }): Tensor;
   /** The kernel a GPU backend's library runs for desc with config (candidates that name the same one are timed once). */
   kernelVariant?(desc: OpDesc, config: KernelConfig): string | undefined;
 }
@@ -243,7 +245,7 @@ export class Tuner {
         const t0 = performance.now();
         try {
           for (let i = 0; i < iters; i++) outs.push(t.withKernelConfig(c, run));
-          await outs[outs.length - 1]!.read();
+          await settled(t, outs[outs.length - 1]!);
           return (performance.now() - t0) / 1e3;
         } finally {
           for (const o of outs) o.dispose();
@@ -305,6 +307,27 @@ export class Tuner {
       speedup: def.medianMs / best.medianMs,
       savedTo,
     };
+  }
+}
+
+/**
+ * Waits for the ops up to the one that made `last` (the queue runs in order) and raises its error, if
+ * any: by reading two of its elements copied on the device, not the whole output, whose transfer (32 MiB
+ * for a 4096 x 4096 bf16 GEMM) would add the same time to every candidate and flatten their ratios. Not
+ * dev.sync(): that would also take the first error of the caller's own ops, which background tuning
+ * shares the device with. (Two elements: webgpu copies whole 4-byte words.)
+ */
+async function settled(t: TuneTarget, last: Tensor): Promise<void> {
+  if (last.size < 2) {
+    await last.read();
+    return;
+  }
+  const probe = t.empty([2], last.dtype);
+  try {
+    t.copy(last, probe, { count: 2 });
+    await probe.read();
+  } finally {
+    probe.dispose();
   }
 }
 
