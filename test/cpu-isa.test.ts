@@ -92,6 +92,8 @@ const SEMANTICS: Case[] = [
   mm('M=2, transA', 2, 77, 90, { options: { transA: true } }),
   mm('M=3 f16, transB, bf16 out', 3, 100, 70, { dtype: 'f16', options: { transB: true, outDtype: 'bf16' } }),
   mm('M=1 bf16 GEMV', 1, 513, 700, { dtype: 'bf16', bias: [700], options: { activation: 'silu' } }),
+  // 16-bit rows 8 a step on AVX-512, 4 elsewhere: K = 2 blocks of 256 and 13 (an 8, a 4 and a 1 step)
+  mm('M=3 f16 GEMV, K past two k blocks', 3, 525, 300, { dtype: 'f16', bias: [300] }),
   ...[1, 3, 4, 5].map((n) => mm(`N=${n} (tall skinny)`, 150, 99, n, { bias: [n], residual: [150, n], options: { activation: 'relu' } })),
   mm('N=2, transB, f16', 70, 45, 2, { dtype: 'f16', options: { transB: true } }),
   mm('N=3, transA (blocked path)', 70, 45, 3, { options: { transA: true } }),

@@ -28,7 +28,10 @@ async function runAll(threads: number) {
   const v = up([2, 2, 211, 48]);
   const att = dev.attention(q, k, v, { causal: true, kvLengths: [150, 211], returnLse: true });
   const dec = dev.attention(up([1, 8, 1, 64]), up([1, 2, 999, 64]), up([1, 2, 999, 64]));
-  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read()]);
+  // decoding's GEMV with B [K,N] (x @ W): its columns are cut into as many tasks as threads, at least
+  const gemv = dev.matmul(up([3, 777]), up([777, 2500]), { bias: up([2500]) });
+  const gemv16 = dev.matmul(up([1, 600], 'bf16'), up([600, 5000], 'bf16'), { outDtype: 'f32' });
+  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read(), gemv.read(), gemv16.read()]);
   expect(dev.threads).toBe(threads);
   dev.dispose();
   return outs.map((o) => Buffer.from(o.buffer, o.byteOffset, o.byteLength));

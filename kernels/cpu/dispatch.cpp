@@ -177,7 +177,7 @@ static void run_on_pool(void* pool, int64_t n, void (*task)(const void* ctx, int
 void matmul(const kp_matmul_desc& d, const void* a, const void* b, const void* bias, const void* residual, void* out,
             ThreadPool& pool) {
   const MatmulArgs args{a, b, bias, residual, out};
-  const Parallel par{&pool, &run_on_pool};
+  const Parallel par{&pool, &run_on_pool, pool.threads()};
   active()->gemm->matmul(d, args, par);
 }
 

@@ -38,6 +38,7 @@ struct AttentionArgs {
 struct Parallel {
   void* pool;
   void (*run)(void* pool, int64_t n, void (*task)(const void* ctx, int64_t i), const void* ctx);
+  int threads;  // that run() spreads tasks over: for task counts only (results never depend on it)
 };
 
 struct GemmKernels {
