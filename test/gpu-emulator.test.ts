@@ -472,15 +472,36 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     entry.config = { keys: 64 };
     writeFileSync(cache, JSON.stringify(file));
     const out = await onCuda(`
-      const d2 = await (await import('${join(root, 'dist', 'index.js')}')).open({ backend: 'cuda', autotune: 'cache', tuneCache: '${cache}' });
+      const kp = await import('${join(root, 'dist', 'index.js')}');
+      const { randomTensor, Rng } = await import('${join(root, 'dist', 'numerics', 'random.js')}');
+      const d2 = await kp.open({ backend: 'cuda', autotune: 'cache', tuneCache: '${cache}' });
       const desc = { hq: 2, sq: 150, skv: 150, d: 128, causal: true, dtype: 'bf16', allowP16: true };
       const x = d2.explain('attention', desc);
       const plain = dev.explain('attention', desc);
-      process.stdout.write(JSON.stringify({ tuned: x.variant, why: x.why, plain: plain.variant, exact: d2.explain('attention', { ...desc, allowP16: false }).variant }));
-      d2.dispose();
+      // The op itself: the tuned device's bits are those of the same choice through the environment
+      process.env.KERNELPORT_GPU_ATTENTION_KEYS = '64';
+      const d3 = await kp.open('cuda');
+      delete process.env.KERNELPORT_GPU_ATTENTION_KEYS;
+      const rng = new Rng(3);
+      const [q, k, v] = [0, 1, 2].map(() => randomTensor(rng, [1, 2, 150, 128], 'bf16'));
+      const bits = async (d) => {
+        const up = (t) => d.tensor(t.data, t.shape, t.dtype);
+        return Buffer.from((await d.attention(up(q), up(k), up(v), { causal: true, allowP16: true, outDtype: 'f32' }).read()).buffer).toString('base64');
+      };
+      const [tunedBits, plainBits, envBits] = [await bits(d2), await bits(dev), await bits(d3)];
+      // autotune: true tunes the class of the first op in the background; later ops of it use the winner
+      const d4 = await kp.open({ backend: 'cuda', autotune: true, tuneCache: '${cache}.2' });
+      await bits(d4);
+      await d4.tuned();
+      const status = d4.tuneStatus();
+      process.stdout.write(JSON.stringify({ tuned: x.variant, why: x.why, plain: plain.variant, exact: d2.explain('attention', { ...desc, allowP16: false }).variant,
+        sameAsEnv: tunedBits === envBits, sameAsPlain: tunedBits === plainBits, measured: status.classes.map((c) => [c.shapeClass, c.source]) }));
+      for (const d of [d2, d3, d4]) d.dispose();
     `);
     expect(out).toMatchObject({ tuned: 'flash-attention-wgmma-m64n64k16-p16-keys64', plain: 'flash-attention-wgmma-m64n64k16-p16', exact: 'flash-attention-wgmma-m64n64k16' });
     expect((out as { why: string }).why).toMatch(/64-key tiles, .*tuned: keys=64 \(from the tune cache/);
+    expect(out).toMatchObject({ sameAsEnv: true, sameAsPlain: false, measured: [[res.shapeClass, 'measured']] });
+    expect(existsSync(`${cache}.2`)).toBe(true);
   }, 300_000);
 
   it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {
