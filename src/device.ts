@@ -123,8 +123,9 @@ export class Device {
   /**
    * Times the candidate configurations for the shape class of `op` on `desc` now (on scratch tensors;
    * `desc` as for explain(), matmul also takes transA/transB), keeps the winner for this device's ops
-   * when autotuning is on, and saves it in the tune cache. Undefined when the backend has nothing to
-   * tune (reference, cuda). Needs open({ autotune: true | 'cache' }).
+   * when autotuning is on, and saves it in the tune cache (cuda/musa: which kernel the GPU library runs;
+   * desc may say allowP16 / allowTf32). Undefined when the backend has nothing to tune (reference).
+   * Needs open({ autotune: true | 'cache' }).
    */
   async tune<O extends OpName>(op: O, desc: SizesOf<O>, options: { quick?: boolean } = {}): Promise<TuneResult | undefined> {
     this.live('tune');
