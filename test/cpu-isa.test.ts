@@ -89,6 +89,8 @@ const SEMANTICS: Case[] = [
   // skinny paths: M <= 4 (axpy over B [K,N], dot over B [N,K]) and N <= 4 (dot over A [M,K])
   ...[1, 2, 3, 4, 5].map((m) => mm(`M=${m} (GEMV) with bias + gelu`, m, 300, 1100, { bias: [1100], residual: [m, 1100], options: { activation: 'gelu' } })),
   ...[1, 4].map((m) => mm(`M=${m}, transB`, m, 301, 130, { options: { transB: true } })),
+  // M = 1 with 16-bit B [N,K]: 8 lines a step on AVX-512 (N = 2 full tasks of 64, then 13: an 8 and 4 + 1)
+  mm('M=1 bf16, transB, 8-line steps and their tail', 1, 300, 141, { dtype: 'bf16', bias: [141], options: { transB: true } }),
   mm('M=2, transA', 2, 77, 90, { options: { transA: true } }),
   mm('M=3 f16, transB, bf16 out', 3, 100, 70, { dtype: 'f16', options: { transB: true, outDtype: 'bf16' } }),
   mm('M=1 bf16 GEMV', 1, 513, 700, { dtype: 'bf16', bias: [700], options: { activation: 'silu' } }),

@@ -31,7 +31,8 @@ async function runAll(threads: number) {
   // decoding's GEMV with B [K,N] (x @ W): its columns are cut into as many tasks as threads, at least
   const gemv = dev.matmul(up([3, 777]), up([777, 2500]), { bias: up([2500]) });
   const gemv16 = dev.matmul(up([1, 600], 'bf16'), up([600, 5000], 'bf16'), { outDtype: 'f32' });
-  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read(), gemv.read(), gemv16.read()]);
+  const linear16 = dev.matmul(up([1, 333], 'bf16'), up([205, 333], 'bf16'), { transB: true, outDtype: 'f32' }); // nn.Linear's [N,K]
+  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read(), gemv.read(), gemv16.read(), linear16.read()]);
   expect(dev.threads).toBe(threads);
   dev.dispose();
   return outs.map((o) => Buffer.from(o.buffer, o.byteOffset, o.byteLength));
