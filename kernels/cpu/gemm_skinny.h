@@ -48,50 +48,29 @@ inline V16 load16_as_f32(const void* line, int64_t k) {
   }
 }
 
-// acc[i][0, nb) += sum over the k block of a[i][p] * b_p[0, nb), in k order, for i < m; the b rows in
-// dtype BDT, read in place and (16-bit) converted in registers, each converted once for all m rows.
-// Per element the same FMA chain as a scalar loop: the bits do not depend on the vector width.
-// 16-bit rows 8 a step first where the registers hold them (AVX-512: 32 of them): a step then has as
-// many bytes of B in flight as f32's 4 rows, and each accumulator load and store serves as many bytes
-// (with 4 alone, the bf16 GEMV read ~65 % of the bandwidth the f32 one did). f32 keeps its 4-row loop
-// as it was: written any other way, gcc's code for it ran 5-7 % slower.
-template <kp_dtype BDT>
-void axpy_block(int m, int64_t kb, const float* av, const void* const* brow, int64_t nb, float* acc) {
-  int64_t p = 0;
-#if defined(__AVX512F__)
-  if constexpr (BDT != KP_F32)
-    for (; p + 8 <= kb; p += 8) {
-      int64_t j = 0;
-      for (; j + DL <= nb; j += DL) {
-        const V16 b0 = load16_as_f32<BDT>(brow[p], j), b1 = load16_as_f32<BDT>(brow[p + 1], j),
-                  b2 = load16_as_f32<BDT>(brow[p + 2], j), b3 = load16_as_f32<BDT>(brow[p + 3], j),
-                  b4 = load16_as_f32<BDT>(brow[p + 4], j), b5 = load16_as_f32<BDT>(brow[p + 5], j),
-                  b6 = load16_as_f32<BDT>(brow[p + 6], j), b7 = load16_as_f32<BDT>(brow[p + 7], j);
-        for (int i = 0; i < m; ++i) {
-          const float* a = av + i * GK + p;
-          V16 c = load16(acc + i * GN + j);
-          c = a[0] * b0 + c, c = a[1] * b1 + c, c = a[2] * b2 + c, c = a[3] * b3 + c;
-          c = a[4] * b4 + c, c = a[5] * b5 + c, c = a[6] * b6 + c, c = a[7] * b7 + c;
-          __builtin_memcpy(acc + i * GN + j, &c, sizeof c);
-        }
-      }
-      for (; j < nb; ++j)
-        for (int i = 0; i < m; ++i) {
-          const float* a = av + i * GK + p;
-          float& c = acc[i * GN + j];
-          for (int q = 0; q < 8; ++q) c = vm::madd(a[q], load_f32(brow[p + q], BDT, j), c);
-        }
-    }
-#endif
-  for (; p + 4 <= kb; p += 4) {
+// acc[i][0, nb) += a[i][p] * b_p[0, nb) for the rows p of [p0, kb) taken R at a time (in k order); returns the
+// first row not taken. R: 4, or 8 for 16-bit rows where the registers hold them (AVX-512: 32 of them); a step
+// of 8 has as many bytes of B in flight as f32's 4, and each accumulator load and store serves as many bytes
+// (with 4 alone, the bf16 GEMV read ~65 % of the bandwidth the f32 one did). The loads and FMAs are written
+// out, not looped over an array: that made gcc's f32 code 5-7 % slower.
+template <kp_dtype BDT, int R>
+int64_t axpy_steps(int m, int64_t p0, int64_t kb, const float* av, const void* const* brow, int64_t nb, float* acc) {
+  static_assert(R == 4 || R == 8, "4 or 8 rows a step");
+  int64_t p = p0;
+  for (; p + R <= kb; p += R) {
     int64_t j = 0;
     for (; j + DL <= nb; j += DL) {
       const V16 b0 = load16_as_f32<BDT>(brow[p], j), b1 = load16_as_f32<BDT>(brow[p + 1], j),
                 b2 = load16_as_f32<BDT>(brow[p + 2], j), b3 = load16_as_f32<BDT>(brow[p + 3], j);
+      V16 b4{}, b5{}, b6{}, b7{};
+      if constexpr (R == 8)
+        b4 = load16_as_f32<BDT>(brow[p + 4], j), b5 = load16_as_f32<BDT>(brow[p + 5], j),
+        b6 = load16_as_f32<BDT>(brow[p + 6], j), b7 = load16_as_f32<BDT>(brow[p + 7], j);
       for (int i = 0; i < m; ++i) {
         const float* a = av + i * GK + p;
         V16 c = load16(acc + i * GN + j);
         c = a[0] * b0 + c, c = a[1] * b1 + c, c = a[2] * b2 + c, c = a[3] * b3 + c;
+        if constexpr (R == 8) c = a[4] * b4 + c, c = a[5] * b5 + c, c = a[6] * b6 + c, c = a[7] * b7 + c;
         __builtin_memcpy(acc + i * GN + j, &c, sizeof c);
       }
     }
@@ -99,9 +78,22 @@ void axpy_block(int m, int64_t kb, const float* av, const void* const* brow, int
       for (int i = 0; i < m; ++i) {
         const float* a = av + i * GK + p;
         float& c = acc[i * GN + j];
-        for (int q = 0; q < 4; ++q) c = vm::madd(a[q], load_f32(brow[p + q], BDT, j), c);
+        for (int q = 0; q < R; ++q) c = vm::madd(a[q], load_f32(brow[p + q], BDT, j), c);
       }
   }
+  return p;
+}
+
+// acc[i][0, nb) += sum over the k block of a[i][p] * b_p[0, nb), in k order, for i < m; the b rows in
+// dtype BDT, read in place and (16-bit) converted in registers, each converted once for all m rows.
+// Per element the same FMA chain as a scalar loop: the bits do not depend on the vector width.
+template <kp_dtype BDT>
+void axpy_block(int m, int64_t kb, const float* av, const void* const* brow, int64_t nb, float* acc) {
+  int64_t p = 0;
+#if defined(__AVX512F__)
+  if constexpr (BDT != KP_F32) p = axpy_steps<BDT, 8>(m, p, kb, av, brow, nb, acc);
+#endif
+  p = axpy_steps<BDT, 4>(m, p, kb, av, brow, nb, acc);
   for (; p < kb; ++p)
     for (int i = 0; i < m; ++i) {
       const float a = av[i * GK + p];

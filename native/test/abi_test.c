@@ -19,6 +19,15 @@ static void check(int ok, const char* what) {
   }
 }
 
+/* An op's status and output: it ran, and its buffer reads back bitwise as `want` (`got` cleared first). */
+static int ran_as(kp_status s, kp_buffer* out, void* got, const void* want, size_t bytes) {
+  memset(got, 0, bytes);
+  return s == KP_OK && kp_buffer_read(out, 0, got, bytes) == KP_OK && memcmp(got, want, bytes) == 0;
+}
+
+/* Refused as an invalid argument, with a message that names `about`. */
+static int refused(kp_status s, const char* about) { return s == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), about) != NULL; }
+
 static kp_buffer* upload(kp_device* dev, const void* data, size_t bytes) {
   kp_buffer* b = NULL;
   if (kp_buffer_create(dev, bytes, &b) != KP_OK) return NULL;
@@ -176,15 +185,13 @@ static void test_thread_cap(void) {
     char what[96];
     d.max_threads = cap;
     ad.max_threads = cap;
-    memset(out, 0, sizeof out);
-    memset(aout, 0, sizeof aout);
     snprintf(what, sizeof what, "matmul with max_threads = %d is bitwise identical", cap);
-    check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0, what);
+    check(ran_as(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), bo, out, ref, sizeof out), what);
     snprintf(what, sizeof what, "attention with max_threads = %d is bitwise identical", cap);
-    check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0, what);
+    check(ran_as(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), bao, aout, aref, sizeof aout), what);
   }
   d.max_threads = -1;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "max_threads") != NULL, "negative max_threads is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "max_threads"), "negative max_threads is refused");
   ad.max_threads = -1;
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT, "negative max_threads is refused (attention)");
 
@@ -193,14 +200,12 @@ static void test_thread_cap(void) {
   d.struct_size = (uint32_t)offsetof(kp_matmul_desc, max_threads);
   d.max_threads = -7;
   d.allow_tf32 = 77;
-  memset(out, 0, sizeof out);
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+  check(ran_as(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), bo, out, ref, sizeof out),
         "an older, smaller kp_matmul_desc is accepted, its missing fields read as 0");
   ad.struct_size = (uint32_t)(offsetof(kp_attention_desc, max_threads) + sizeof(int32_t));
   ad.max_threads = -7;
   ad.allow_p16 = 12345;
-  memset(aout, 0, sizeof aout);
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
+  check(ran_as(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), bao, aout, aref, sizeof aout),
         "an older, smaller kp_attention_desc is accepted, its padding never read");
   check(sizeof(kp_attention_desc) > offsetof(kp_attention_desc, max_threads) + sizeof(int32_t), "the current attention descriptor is larger than the first one");
   /* The second revision's: they end before gpu_kernel, which in kp_attention_desc sits in what was its
@@ -210,11 +215,10 @@ static void test_thread_cap(void) {
   d.struct_size = (uint32_t)offsetof(kp_matmul_desc, gpu_kernel);
   d.gpu_kernel = 99;
   d.gpu_split_k = -3;
-  memset(out, 0, sizeof out);
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+  check(ran_as(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), bo, out, ref, sizeof out),
         "a second-revision kp_matmul_desc is accepted, the GPU kernel choice read as 0");
   d.max_threads = -1;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "max_threads") != NULL,
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "max_threads"),
         "a second-revision kp_matmul_desc's own fields are read (max_threads = -1 refused)");
   d.max_threads = 0;
   ad.max_threads = 0;
@@ -222,39 +226,35 @@ static void test_thread_cap(void) {
   ad.struct_size = (uint32_t)((offsetof(kp_attention_desc, gpu_kernel) + 7) / 8 * 8);
   ad.gpu_kernel = 99;
   ad.gpu_key_tile = 5;
-  memset(aout, 0, sizeof aout);
-  check(ad.struct_size < sizeof ad && kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK &&
-            memcmp(aout, aref, sizeof aout) == 0,
+  check(ad.struct_size < sizeof ad && ran_as(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), bao, aout, aref, sizeof aout),
         "a second-revision kp_attention_desc is accepted, its padding (now gpu_kernel) never read");
   ad.allow_p16 = 3;
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "allow_p16") != NULL,
+  check(refused(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), "allow_p16"),
         "a second-revision kp_attention_desc's own fields are read (allow_p16 = 3 refused)");
   ad.allow_p16 = 0;
   /* The third revision's GPU kernel choices: checked, and ignored by the cpu (bitwise the same result). */
   d.struct_size = sizeof d;
   ad.struct_size = sizeof ad;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "matmul gpu_kernel out of range is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "gpu_kernel"), "matmul gpu_kernel out of range is refused");
   {
     char v[64];
-    check(kp_explain(dev, 0, &d, v, sizeof v) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "kp_explain refuses what the op refuses (gpu_kernel)");
-    check(kp_explain(dev, 1, &ad, v, sizeof v) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "kp_explain refuses what the op refuses (attention)");
+    check(refused(kp_explain(dev, 0, &d, v, sizeof v), "gpu_kernel"), "kp_explain refuses what the op refuses (gpu_kernel)");
+    check(refused(kp_explain(dev, 1, &ad, v, sizeof v), "gpu_kernel"), "kp_explain refuses what the op refuses (attention)");
   }
   d.gpu_kernel = 3;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_split_k") != NULL, "a negative gpu_split_k is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "gpu_split_k"), "a negative gpu_split_k is refused");
   d.gpu_split_k = 65;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_split_k") != NULL, "gpu_split_k over 64 is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "gpu_split_k"), "gpu_split_k over 64 is refused");
   d.gpu_split_k = 2;
-  memset(out, 0, sizeof out);
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+  check(ran_as(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), bo, out, ref, sizeof out),
         "gpu_kernel = 3, gpu_split_k = 2 on cpu: bitwise the same result");
   d.gpu_kernel = 0;
   d.gpu_split_k = 0;
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_kernel") != NULL, "attention gpu_kernel out of range is refused");
+  check(refused(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), "gpu_kernel"), "attention gpu_kernel out of range is refused");
   ad.gpu_kernel = 2;
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "gpu_key_tile") != NULL, "gpu_key_tile other than 0 or 64 is refused");
+  check(refused(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), "gpu_key_tile"), "gpu_key_tile other than 0 or 64 is refused");
   ad.gpu_key_tile = 64;
-  memset(aout, 0, sizeof aout);
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
+  check(ran_as(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), bao, aout, aref, sizeof aout),
         "gpu_kernel = 2, gpu_key_tile = 64 on cpu: bitwise the same result");
   ad.gpu_kernel = 0;
   ad.gpu_key_tile = 0;
@@ -262,36 +262,34 @@ static void test_thread_cap(void) {
   d.struct_size = sizeof d;
   d.max_threads = 0;
   d.allow_tf32 = 2;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "allow_tf32") != NULL, "allow_tf32 other than 0 or 1 is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "allow_tf32"), "allow_tf32 other than 0 or 1 is refused");
   d.allow_tf32 = 1;
-  memset(out, 0, sizeof out);
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_OK && kp_buffer_read(bo, 0, out, sizeof out) == KP_OK && memcmp(out, ref, sizeof out) == 0,
+  check(ran_as(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), bo, out, ref, sizeof out),
         "allow_tf32 = 1 on cpu: full f32, bitwise the same result");
   d.allow_tf32 = 0;
   /* kp_explain: the cpu has no native planner (its kernels are named in TypeScript): "". */
   {
     char v[64] = "x";
     check(kp_explain(dev, 0, &d, v, sizeof v) == KP_OK && v[0] == 0, "kp_explain on cpu gives \"\"");
-    check(kp_explain(dev, 2, &d, v, sizeof v) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "op must be 0") != NULL, "kp_explain refuses an unknown op");
+    check(refused(kp_explain(dev, 2, &d, v, sizeof v), "op must be 0"), "kp_explain refuses an unknown op");
     check(kp_explain(dev, 1, NULL, v, sizeof v) == KP_ERR_INVALID_ARGUMENT, "kp_explain refuses a NULL descriptor");
   }
   /* allow_p16 likewise; the cpu keeps P in f32 whatever it says (and it means nothing for f32 inputs). */
   ad.struct_size = sizeof ad;
   ad.max_threads = 0;
   ad.allow_p16 = 2;
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "allow_p16") != NULL, "allow_p16 other than 0 or 1 is refused");
+  check(refused(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), "allow_p16"), "allow_p16 other than 0 or 1 is refused");
   ad.allow_p16 = 1;
-  memset(aout, 0, sizeof aout);
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_OK && kp_buffer_read(bao, 0, aout, sizeof aout) == KP_OK && memcmp(aout, aref, sizeof aout) == 0,
+  check(ran_as(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), bao, aout, aref, sizeof aout),
         "allow_p16 = 1 on cpu: P in f32, bitwise the same result");
   ad.allow_p16 = 0;
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bq, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "out is also q") != NULL,
+  check(refused(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bq, NULL), "out is also q"),
         "attention into its own q is refused");
   ad.scale = NAN;
-  check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "scale") != NULL, "a NaN scale is refused");
+  check(refused(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL), "scale"), "a NaN scale is refused");
   ad.scale = 0.2f;
   d.struct_size = 16;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "struct_size") != NULL, "a struct_size smaller than any version is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "struct_size"), "a struct_size smaller than any version is refused");
   ad.struct_size = 0;
   check(kp_attention(dev, &ad, bq, bk, bv, NULL, NULL, bao, NULL) == KP_ERR_INVALID_ARGUMENT, "a struct_size smaller than any version is refused (attention)");
   kp_buffer_release(ba), kp_buffer_release(bb), kp_buffer_release(bo);
@@ -331,16 +329,16 @@ static void test_misuse(void) {
   d.dtype = d.out_dtype = KP_F32;
   d.m = d.n = d.k = N;
   d.alpha = 1.0f;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bb) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "out is also b") != NULL,
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bb), "out is also b"),
         "an output that is also an input is refused, naming both");
   d.has_residual = 1, d.residual_dtype = KP_F32, d.r_row_stride = N, d.r_col_stride = 1, d.beta = 1.0f;
-  check(kp_matmul(dev, &d, ba, bb, NULL, bo, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "residual") != NULL,
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, bo, bo), "residual"),
         "out as its own residual is refused");
   d.has_residual = 0;
   d.alpha = NAN;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "alpha") != NULL, "a NaN alpha is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "alpha"), "a NaN alpha is refused");
   d.alpha = 1.0f, d.trans_a = 5;
-  check(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo) == KP_ERR_INVALID_ARGUMENT && strstr(kp_last_error(), "trans_a") != NULL, "trans_a = 5 is refused");
+  check(refused(kp_matmul(dev, &d, ba, bb, NULL, NULL, bo), "trans_a"), "trans_a = 5 is refused");
   d.trans_a = 0;
 
   /* Write ordering: overwrite a still queued op's input; the op must see the old values (K ones: N). */

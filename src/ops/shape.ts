@@ -19,23 +19,25 @@ export function checkShape(where: string, shape: unknown): number[] {
  * Throws unless `shape` is an array of non-negative integer dimensions within the supported sizes.
  * Messages start "`where`: " (or "`where`: `name`: "); built only when thrown, as every op checks its operands.
  */
-export function validateShape(whereArg: string, shape: unknown, name?: string): void {
-  const at = (): string => (name === undefined ? whereArg : `${whereArg}: ${name}`);
-  if (!Array.isArray(shape)) throw new TypeError(`${at()}: shape must be an array of dimensions, got ${typeof shape}`);
+export function validateShape(where: string, shape: unknown, name?: string): void {
+  if (!Array.isArray(shape)) throw new TypeError(`${prefix(where, name)}: shape must be an array of dimensions, got ${typeof shape}`);
   let n = 1;
   // A plain loop: every op validates its operands' shapes, and a closure per call showed in profiles
   for (let i = 0; i < shape.length; i++) {
     const d: unknown = shape[i];
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
       throw new (typeof d === 'number' ? RangeError : TypeError)(
-        `${at()}: dimension ${i} must be a non-negative integer, got ${describe(d)} in shape ${fmtAny(shape)}`,
+        `${prefix(where, name)}: dimension ${i} must be a non-negative integer, got ${describe(d)} in shape ${fmtAny(shape)}`,
       );
     // Also for tensors with no element: the same answer on every backend (the C ABI takes up to 2^40)
-    if (d > MAX_DIMENSION) throw new RangeError(`${at()}: dimension ${i} is ${d}, more than the supported 2^40, in shape ${fmtAny(shape)}`);
+    if (d > MAX_DIMENSION) throw new RangeError(`${prefix(where, name)}: dimension ${i} is ${d}, more than the supported 2^40, in shape ${fmtAny(shape)}`);
     n *= d;
   }
-  if (n > MAX_ELEMENTS) throw new RangeError(`${at()}: shape ${fmtAny(shape)} has ${n} elements, more than the supported 2^48`);
+  if (n > MAX_ELEMENTS) throw new RangeError(`${prefix(where, name)}: shape ${fmtAny(shape)} has ${n} elements, more than the supported 2^48`);
 }
+
+// A message's "where: name" start, built only when one is thrown.
+const prefix = (where: string, name: string | undefined): string => (name === undefined ? where : `${where}: ${name}`);
 
 const fmtAny = (s: unknown[]): string => `[${s.map((d) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`;
 
