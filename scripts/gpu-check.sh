@@ -173,6 +173,12 @@ step "wgmma attention with allowP16 on 64-key tiles (KERNELPORT_GPU_ATTENTION_KE
 KERNELPORT_GPU_ATTENTION_KEYS=64 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-keys64.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-attention-keys64.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-attention-keys64.txt"
+# The launch order's A/B: every head in one group is the order before head groups (each block of a wave
+# on another head's K/V: ~1 GB from HBM per call at this shape, in an LRU model of L2).
+step "attention in the order before head groups (KERNELPORT_GPU_ATTENTION_GROUP=all; auto: L2-sized groups) beside SDPA"
+KERNELPORT_GPU_ATTENTION_GROUP=all run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-group-all.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-attention-group-all.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-attention-group-all.txt"
 step "mma.sync attention (KERNELPORT_GPU_ATTENTION=mma: auto takes wgmma at D = 128 on sm_90) beside SDPA"
 KERNELPORT_GPU_ATTENTION=mma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-mma.json"

@@ -176,15 +176,17 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       expect(r.ops.mma).toBeUndefined();
     }, 300_000);
 
-  it('validate --full attention passes with the mma.sync kernel taking every shape it can, allowP16 cases included', async () => {
-    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'mma' }, ['--ops', 'attention']);
+  // A 1 MiB L2 (KERNELPORT_EMU_L2_KB): the tensor-core kernels' launch order walks the heads in small
+  // groups, the last one short where the head count is odd (attention_order.h).
+  it('validate --full attention passes with the mma.sync kernel taking every shape it can, allowP16 cases included, launched in small head groups', async () => {
+    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'mma', KERNELPORT_EMU_L2_KB: '1024' }, ['--ops', 'attention']);
     expectPass(r);
     expect(r.ops.mma ?? 0).toBeGreaterThan(0);
     expect(r.ops.wgmma).toBeUndefined();
   }, 300_000);
 
-  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can (D 64 and 128; mma.sync D 80 and 96)', async () => {
-    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'wgmma' }, ['--ops', 'attention']);
+  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can (D 64 and 128; mma.sync D 80 and 96), launched in small head groups', async () => {
+    const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'wgmma', KERNELPORT_EMU_L2_KB: '1024' }, ['--ops', 'attention']);
     expectPass(r);
     expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
     // the quick suite's tensor-core shapes are all D = 64: no mma.sync then
@@ -211,6 +213,29 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       KERNELPORT_GPU_ATTENTION_KEYS: '32',
     });
     expect(bad.stdout).toMatch(/KERNELPORT_GPU_ATTENTION_KEYS must be auto or 64, got '32'/);
+  }, 300_000);
+
+  it('the tensor-core attention launch order (KERNELPORT_GPU_ATTENTION_GROUP: heads per group) changes no bit: a head a group, 3 (a short last group of 4 heads), every head', async () => {
+    const fixture = join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs');
+    const bits = async (name: string, env: Record<string, string>) => {
+      const one = await run([fixture, name, '{}'], { KERNELPORT_EMU_STATS: '1', ...env });
+      expect(one.status, one.stderr).toBe(0);
+      const row = JSON.parse(one.stdout) as { pass: boolean; kernel: string; bits: string };
+      expect(row.pass, `${name} ${JSON.stringify(env)}`).toBe(true);
+      return `${row.kernel} ${row.bits}`;
+    };
+    for (const [name, kernel] of [
+      ['attention bf16 causal allowP16 D=128 kvLengths', 'flash-attention-wgmma-m64n64k16-p16'],
+      ['attention f16 GQA D=64', 'flash-attention-mma-m16n8k16'],
+    ] as const) {
+      const auto = await bits(name, {});
+      expect(auto.split(' ')[0]).toBe(kernel);
+      for (const group of ['1', '3', 'all']) expect(await bits(name, { KERNELPORT_GPU_ATTENTION_GROUP: group }), `${name} group ${group}`).toBe(auto);
+    }
+    const bad = await run(['--input-type=module', '-e', `import('${join(root, 'dist', 'index.js')}').then(({ open }) => open('cuda')).catch((e) => console.log(e.message))`], {
+      KERNELPORT_GPU_ATTENTION_GROUP: '0',
+    });
+    expect(bad.stdout).toMatch(/KERNELPORT_GPU_ATTENTION_GROUP must be auto, all or a head count from 1, got '0'/);
   }, 300_000);
 
   for (const [path, op, variant] of [

@@ -10,6 +10,7 @@
 
 #include <type_traits>
 
+#include "attention_order.h"
 #include "common.cuh"
 #include "ptx.cuh"
 
@@ -28,12 +29,13 @@ struct MmaAttnArgs {
   int64_t batch, hq, hkv, sq, skv;
   int64_t row_blocks;
   int32_t causal, layout, out_dtype;
+  int32_t head_group;  // query heads per group of the launch order (attention_item)
   float scale;
 };
 
-// Filled from the descriptor for blocks of `rows` query rows.
-inline MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, const void* q, const void* k, const void* v,
-                                      const int32_t* kv_lengths, void* out, float* lse) {
+// Filled from the descriptor for blocks of `rows` query rows, launched in groups of head_group heads.
+inline MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, int head_group, const void* q, const void* k,
+                                      const void* v, const int32_t* kv_lengths, void* out, float* lse) {
   MmaAttnArgs a;
   a.q = static_cast<const uint16_t*>(q);
   a.k = static_cast<const uint16_t*>(k);
@@ -50,8 +52,20 @@ inline MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, cons
   a.causal = d.causal;
   a.layout = d.layout;
   a.out_dtype = d.out_dtype;
+  a.head_group = head_group;
   a.scale = d.scale;
   return a;
+}
+
+// What block bx computes (attention_item's order): batch entry b, query head h, first query row i0.
+struct BlockItem {
+  int64_t b, h, i0;
+};
+KP_GPU_HOST_DEVICE inline BlockItem block_item(const MmaAttnArgs& a, uint32_t bx, int rows) {
+  uint32_t rb, bh;
+  attention_item(bx, static_cast<uint32_t>(a.batch * a.hq), static_cast<uint32_t>(a.row_blocks), a.head_group, rb, bh);
+  const uint32_t hq = static_cast<uint32_t>(a.hq);
+  return BlockItem{bh / hq, bh % hq, static_cast<int64_t>(rb) * rows};
 }
 
 // Calls f(std::bool_constant<BF16>, std::bool_constant<P16>) with the descriptor's flags as constants:

@@ -40,6 +40,7 @@
 // or 2^-126 with allowP16; f16 P16 rounds under 2^-39 to 0): where the reference multiplies its tiny
 // but positive f64 p by an infinite V, this gives a finite column and the portable kernel (0 * Inf)
 // NaN, both wrong. Telling an underflow from a hidden key cost two instructions a score (softmax_tile).
+#include <algorithm>
 #include <cmath>
 
 #include "attention_mma.cuh"
@@ -89,11 +90,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int g = lane / 4, t4 = lane % 4;
-  const int64_t heads = a.batch * a.hq;
-  const int64_t bx = blockIdx.x;
-  const int64_t rb = a.row_blocks - 1 - bx / heads;
-  const int64_t bh = bx % heads;
-  const int64_t b = bh / a.hq, h = bh % a.hq, hk = h / (a.hq / a.hkv);
+  const BlockItem item = block_item(a, blockIdx.x, kRows);
+  const int64_t b = item.b, h = item.h, hk = h / (a.hq / a.hkv);
   const bool bshd = a.layout == KP_LAYOUT_BSHD;
   const int64_t q_rs = bshd ? a.hq * D : D;  // row strides (out: as q, Dv == D)
   const int64_t kv_rs = bshd ? a.hkv * D : D;
@@ -104,7 +102,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   const uint16_t* V = a.v + kv_off;
 
   const KeyRange keys = key_range(a, b);
-  const int64_t i0 = rb * kRows;
+  const int64_t i0 = item.i0;
   const int64_t kend = keys.end(min(i0 + kRows, a.sq) - 1);  // no row of the block sees a key from here on
   const int64_t kall = keys.end(i0);                          // every row sees the keys before this
   const int ntiles = static_cast<int>((kend + kKeys - 1) / kKeys);
@@ -298,6 +296,8 @@ AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc
   p.split_keys = d.skv > 0 ? d.skv : 1;
   p.tile_keys = wgmma ? attention_wgmma_tile_keys(caps, d) : kKeys;
   p.smem = wgmma ? attention_wgmma_smem(caps, d) : mma_smem_bytes(d.d);
+  p.head_group = caps.attention_group > 0 ? static_cast<int>(std::min<int64_t>(caps.attention_group, d.batch * d.hq))
+                                          : attention_head_group(caps.l2_bytes, d);
   return p;
 }
 
@@ -313,10 +313,10 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
                                  const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
                                  float* lse) {
   if (is_attention_wgmma_variant(plan.variant)) {
-    launch_attention_wgmma(stream, plan.variant, d, q, k, v, kv_lengths, out, lse);
+    launch_attention_wgmma(stream, plan, d, q, k, v, kv_lengths, out, lse);
     return plan.variant;
   }
-  const MmaAttnArgs a = mma_attention_args(d, kRows, q, k, v, kv_lengths, out, lse);
+  const MmaAttnArgs a = mma_attention_args(d, kRows, plan.head_group, q, k, v, kv_lengths, out, lse);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
   const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant;
   switch (d.d) {

@@ -103,11 +103,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
   const int g = lane / 4, t4 = lane % 4;
-  const int64_t heads = a.batch * a.hq;
-  const int64_t bx = blockIdx.x;
-  const int64_t rb = a.row_blocks - 1 - bx / heads;
-  const int64_t bh = bx % heads;
-  const int64_t b = bh / a.hq, h = bh % a.hq, hk = h / (a.hq / a.hkv);
+  const BlockItem item = block_item(a, blockIdx.x, kRows);
+  const int64_t b = item.b, h = item.h, hk = h / (a.hq / a.hkv);
   const bool bshd = a.layout == KP_LAYOUT_BSHD;
   const int64_t q_rs = bshd ? a.hq * D : D;
   const int64_t kv_rs = bshd ? a.hkv * D : D;
@@ -117,7 +114,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const uint16_t* V = a.v + kv_off;
 
   const KeyRange keys = key_range(a, b);
-  const int64_t i0 = rb * kRows;
+  const int64_t i0 = item.i0;
   const int64_t kend = keys.end(min(i0 + kRows, a.sq) - 1);  // no row of the block sees a key from here on
   const int64_t kall = keys.end(i0);                          // every row sees the keys before this
   const int ntiles = static_cast<int>((kend + kKeys - 1) / kKeys);
@@ -364,7 +361,10 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     for (int t = 0; t < ntiles; ++t) tile(t, std::false_type{});
   }
   cp_async_wait<0>();  // no copy outlives the block (Q's, when no key is visible)
-  store_rows<NT, BF16, P16>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem), tid, kThreads);
+  // The block's item again for the store, not held across the tile loop: the bf16 split kernel has no
+  // register to spare for it (it spilled them).
+  const BlockItem out = block_item(a, opaque(blockIdx.x), kRows);
+  store_rows<NT, BF16, P16>(a, out.b, out.h, out.i0, kRows, out.i0 + (ra - i0), t4, o, st, reinterpret_cast<float*>(smem), tid, kThreads);
 #endif
 }
 
@@ -422,9 +422,10 @@ size_t attention_wgmma_smem(const DeviceCaps& caps, const kp_attention_desc& d) 
   return smem_bytes(static_cast<int>(d.d), attention_wgmma_tile_keys(caps, d));
 }
 
-void launch_attention_wgmma(kp_gpu_stream_t stream, const char* variant, const kp_attention_desc& d, const void* q,
+void launch_attention_wgmma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d, const void* q,
                             const void* k, const void* v, const int32_t* kv_lengths, void* out, float* lse) {
-  const MmaAttnArgs a = mma_attention_args(d, kRows, q, k, v, kv_lengths, out, lse);
+  const char* variant = plan.variant;
+  const MmaAttnArgs a = mma_attention_args(d, kRows, plan.head_group, q, k, v, kv_lengths, out, lse);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
   const bool bf16 = d.dtype == KP_BF16, keys64 = variant == kP16Keys64Variant, p16 = variant == kP16Variant || keys64;
   if (d.d == 64) launch_d<64>(stream, a, blocks, bf16, p16, keys64);

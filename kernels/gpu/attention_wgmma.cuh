@@ -19,7 +19,7 @@ const char* attention_wgmma_variant(const DeviceCaps& caps, const kp_attention_d
 bool is_attention_wgmma_variant(const char* variant);
 int attention_wgmma_tile_keys(const DeviceCaps& caps, const kp_attention_desc& d);
 size_t attention_wgmma_smem(const DeviceCaps& caps, const kp_attention_desc& d);
-void launch_attention_wgmma(kp_gpu_stream_t stream, const char* variant, const kp_attention_desc& d, const void* q,
+void launch_attention_wgmma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d, const void* q,
                             const void* k, const void* v, const int32_t* kv_lengths, void* out, float* lse);
 
 }  // namespace gpu

@@ -16,6 +16,7 @@ struct DeviceCaps {
   int warp_size = 0;         // read from the device
   int multiprocessors = 0;
   int smem_optin = 0;        // bytes of shared memory a block may opt in to
+  int64_t l2_bytes = 0;      // 0: unknown
   // Forced GEMM path (KERNELPORT_GPU_GEMM): 0 auto, 1 portable SIMT tiles only, 2 mma.sync tensor cores
   // whenever the shape allows (never wgmma), 3 the sm_90a wgmma kernel whenever it can run, else as auto,
   // 4 the same in 2-block clusters sharing B tiles by TMA multicast on every shape (=wgmma-cluster; auto
@@ -33,6 +34,9 @@ struct DeviceCaps {
   // Keys per tile of the sm_90a wgmma attention (KERNELPORT_GPU_ATTENTION_KEYS): 0 auto (64, or 128 with
   // allowP16 except f16 at D = 128), 64 the allowP16 kernel on 64-key tiles too: an A/B of the tile size.
   int attention_keys = 0;
+  // Query heads per group of the tensor-core attention's launch order (KERNELPORT_GPU_ATTENTION_GROUP):
+  // 0 auto (attention_head_group), else that many (at most every head: the order before groups).
+  int attention_group = 0;
 };
 
 // The capabilities an op is planned with: its descriptor's own kernel choice (the gpu_* fields, set by
@@ -68,6 +72,7 @@ struct AttentionPlan {
   int splits;             // 1: one pass; > 1: split-KV with a deterministic combine
   int64_t split_keys;     // keys per split
   int tile_keys;          // keys per shared-memory tile (32, 16 or 8: the largest that fits; 64 on tensor cores)
+  int head_group;         // tensor-core kernels: heads per group of their launch order (attention_flash.cuh)
   size_t smem;            // dynamic shared memory bytes
   size_t workspace;       // bytes
   const char* unsupported;  // non-null: why this descriptor cannot run here

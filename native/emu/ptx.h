@@ -19,6 +19,8 @@ inline uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(static_cast<const unsigned char*>(p) - ::kp_emu::shared_arena());
 }
 
+inline uint32_t opaque(uint32_t x) { return x; }
+
 inline unsigned emu_linear_tid() {
   const ::kp_emu::Dim3 &t = ::kp_emu::thread_idx(), &b = ::kp_emu::block_dim();
   return t.x + b.x * (t.y + b.y * t.z);

@@ -376,6 +376,17 @@ unsigned env_warp() {
   return w;
 }
 
+// KERNELPORT_EMU_L2_KB: the L2 size the device reports (default an H20's 60 MiB), which sizes the
+// attention kernels' launch order: a small one runs them in many head groups.
+int env_l2_bytes() {
+  static const int b = [] {
+    const char* s = std::getenv("KERNELPORT_EMU_L2_KB");
+    const long kb = s && *s ? std::atol(s) : 0;
+    return kb > 0 && kb < (1l << 21) ? static_cast<int>(kb << 10) : 60 << 20;
+  }();
+  return b;
+}
+
 }  // namespace
 
 const char* error_name(int e) {
@@ -434,7 +445,7 @@ int device_attribute(int which) {
     case 2: return env_arch().sm / 10;
     case 3: return env_arch().sm % 10;
     case 4: return env_arch().smem_optin;
-    case 5: return 60 << 20;
+    case 5: return env_l2_bytes();
     default: return 0;
   }
 }

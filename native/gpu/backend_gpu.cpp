@@ -12,6 +12,7 @@
 // name and code; out-of-memory names the bytes requested and free. No exception leaves this file.
 #include <cstdio>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -182,6 +183,19 @@ int env_attention_keys() {
   throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION_KEYS must be auto or 64, got '") + s + "'"};
 }
 
+// Query heads per group of the tensor-core attention's launch order (attention_order.h): auto (sized
+// from L2), all (every head in one group: the order before groups, for an A/B), or a count.
+int env_attention_group() {
+  const char* s = std::getenv("KERNELPORT_GPU_ATTENTION_GROUP");
+  if (!s || !*s || !std::strcmp(s, "auto")) return 0;
+  if (!std::strcmp(s, "all")) return INT32_MAX;
+  char* end = nullptr;
+  const long n = std::strtol(s, &end, 10);
+  if (*end || n < 1 || n > INT32_MAX)
+    throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION_GROUP must be auto, all or a head count from 1, got '") + s + "'"};
+  return static_cast<int>(n);
+}
+
 // ---- allocator -------------------------------------------------------------------------------------
 size_t round_size(size_t n) {
   if (n == 0) return 256;
@@ -293,10 +307,12 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.cc_major = attr(KP_GPU_ATTR_CC_MAJOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.smem_optin = attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)");
+    s->caps.l2_bytes = attr(KP_GPU_ATTR_L2_BYTES, KP_GPU_VENDOR_NAME " device attribute (L2 size)");
     s->caps.gemm_mode = env_gemm_mode();
     s->caps.gemm_splitk = env_gemm_splitk();
     s->caps.attention_mode = env_attention_mode();
     s->caps.attention_keys = env_attention_keys();
+    s->caps.attention_group = env_attention_group();
     if (const char* f = std::getenv("KERNELPORT_GPU_INJECT_FAULT")) s->fault_after_matmuls = std::atol(f);
     if (const char* x = std::getenv("KERNELPORT_GPU_EXACT_ALLOC")) s->exact_alloc = *x && *x != '0';
     s->name = std::string(KP_GPU_VENDOR_NAME) + " device " + std::to_string(index);

@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "../../kernels/gpu/kernels.h"
+#include "../../kernels/gpu/attention_order.h"
 
 using kp::gpu::DeviceCaps;
 
@@ -436,6 +438,61 @@ int main() {
     gqa.has_kv_lengths = 1;
     gqa.return_lse = 1;
     EXPECT(av(caps(9, 0), gqa) == want);
+    // The launch order's head groups (attention_flash.cuh): two groups' K/V in half of L2.
+    if (KP_GPU_VENDOR_HAS_MMA_SYNC) {
+      DeviceCaps h100 = caps(9, 0);
+      h100.l2_bytes = 50 << 20;
+      EXPECT(kp::gpu::plan_attention(h100, prefill, nullptr).head_group == 8);  // 1 MiB of K/V a head
+      EXPECT(kp::gpu::plan_attention(caps(9, 0), prefill, nullptr).head_group == 8);  // L2 unknown: 32 MiB
+      h100.l2_bytes = 60 << 20;  // H20
+      EXPECT(kp::gpu::plan_attention(h100, prefill, nullptr).head_group == 8);
+      EXPECT(kp::gpu::plan_attention(h100, gqa, nullptr).head_group == 32);  // every head (8 K/V heads of 4)
+      h100.attention_group = 3;  // KERNELPORT_GPU_ATTENTION_GROUP=3
+      EXPECT(kp::gpu::plan_attention(h100, prefill, nullptr).head_group == 3);
+      h100.attention_group = INT32_MAX;  // =all: every head, the order before groups
+      EXPECT(kp::gpu::plan_attention(h100, prefill, nullptr).head_group == 128);
+    }
+    EXPECT(kp::gpu::attention_head_group(50 << 20, att(4, 32, 1 << 17, 1 << 17, 128, 128)) == 1);  // 64 MiB a head
+    {
+      kp_attention_desc g4 = att(2, 32, 4096, 4096, 128, 128);
+      g4.hkv = 8;  // 2 MiB of K/V per K/V head, shared by 4 query heads
+      EXPECT(kp::gpu::attention_head_group(50 << 20, g4) == 16);
+      EXPECT(kp::gpu::attention_head_group(4 << 20, g4) == 4);  // one K/V head's query heads, whatever fits
+      EXPECT(kp::gpu::attention_head_group(50 << 20, att(1, 3, 64, 64, 64, 64)) == 2);  // a power of two under 3 heads
+      EXPECT(kp::gpu::attention_head_group(50 << 20, att(1, 1, 64, 64, 64, 64)) == 1);
+    }
+    // Every (row block, head) exactly once; a group's row blocks from the last (longest rows) down, its
+    // heads in turn within each; the groups one after another, the last one short.
+    for (uint32_t heads : {1u, 3u, 7u, 8u, 128u})
+      for (uint32_t rbs : {1u, 2u, 16u})
+        for (uint32_t group : {1u, 2u, 4u, 8u}) {
+          if (group > heads) continue;
+          std::vector<int> seen(heads * rbs, 0);
+          bool ordered = true;
+          int64_t prev_rb = -1, prev_bh = -1;
+          for (uint32_t bx = 0; bx < heads * rbs; ++bx) {
+            uint32_t rb = 0, bh = 0;
+            kp::gpu::attention_item(bx, heads, rbs, group, rb, bh);
+            if (rb >= rbs || bh >= heads) {
+              ordered = false;
+              break;
+            }
+            seen[bh * rbs + rb]++;
+            if (bx > 0) {
+              const bool same_group = bh / group == prev_bh / group;
+              if (same_group ? !(rb < prev_rb ? bh % group == 0 : rb == prev_rb && bh == prev_bh + 1)
+                             : !(bh / group == prev_bh / group + 1 && rb == rbs - 1 && prev_rb == 0 && bh % group == 0))
+                ordered = false;
+            }
+            prev_rb = rb;
+            prev_bh = bh;
+          }
+          bool once = true;
+          for (int n : seen) once = once && n == 1;
+          if (!(once && ordered)) std::printf("attention_item: heads %u, row blocks %u, group %u\n", heads, rbs, group);
+          EXPECT(once && ordered);
+        }
+
     if (KP_GPU_VENDOR_HAS_MMA_SYNC) {
       const kp::gpu::AttentionPlan p = kp::gpu::plan_attention(caps(8, 0), prefill, nullptr);
       EXPECT(!p.unsupported && p.splits == 1 && p.workspace == 0 && p.dmax == 128 && p.tile_keys == 64);
