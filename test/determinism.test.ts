@@ -32,7 +32,10 @@ async function runAll(threads: number) {
   const gemv = dev.matmul(up([3, 777]), up([777, 2500]), { bias: up([2500]) });
   const gemv16 = dev.matmul(up([1, 600], 'bf16'), up([600, 5000], 'bf16'), { outDtype: 'f32' });
   const linear16 = dev.matmul(up([1, 333], 'bf16'), up([205, 333], 'bf16'), { transB: true, outDtype: 'f32' }); // nn.Linear's [N,K]
-  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read(), gemv.read(), gemv16.read(), linear16.read()]);
+  // few tiles for the threads: the tile shape follows the thread count (gemm_impl.h tile_shape), the bits must not
+  const fewRows = dev.matmul(up([256, 300]), up([300, 250]), { bias: up([250]), activation: 'gelu' });
+  const fewCols = dev.matmul(up([12, 600]), up([600, 300])); // 128-column tiles on 2 and 3 threads
+  const outs = await Promise.all([mm.read(), mm16.read(), att.out.read(), att.lse.read(), dec.read(), gemv.read(), gemv16.read(), linear16.read(), fewRows.read(), fewCols.read()]);
   expect(dev.threads).toBe(threads);
   dev.dispose();
   return outs.map((o) => Buffer.from(o.buffer, o.byteOffset, o.byteLength));

@@ -15,10 +15,11 @@
 //  - private packing: small ops (under 4 tiles per batch entry) or huge K: each tile task packs
 //    its own A rows and B columns one k block at a time.
 //
-// Determinism: tiles (and pack panels) are fixed by the descriptor, never by the thread count;
-// every output element is one f32 accumulator updated by FMA in k order (stored as f32 between
-// k blocks, which is exact) followed by the same epilogue, whichever thread runs its tile, so
-// results are bitwise identical for any thread count.
+// Determinism: every output element is one f32 accumulator updated by FMA in k order, in k blocks
+// of KC (stored as f32 between blocks, which is exact), followed by the same epilogue, whichever
+// tile holds it and whichever thread runs that tile: results are bitwise identical for any thread
+// count and any tile shape. So the tile shape may follow the thread count (tile_shape: small ops are
+// cut into tiles that fill every thread evenly).
 #pragma once
 #include <cstdint>
 #include <cstdlib>
@@ -71,6 +72,7 @@ struct Op {
   const kp_matmul_desc* d;
   const MatmulArgs* args;
   int64_t esz, a_rs, a_cs, b_rs, b_cs, batch;
+  int64_t mt, nt;  // output tile (tile_shape): at most MT x NT, multiples of MR x NR
 };
 
 struct Entry {
@@ -79,7 +81,7 @@ struct Entry {
 
 Op make_op(const kp_matmul_desc& d, const MatmulArgs& args) {
   Op g{&d, &args, dtype_size(d.dtype), d.trans_a ? 1 : d.k, d.trans_a ? d.m : 1, d.trans_b ? 1 : d.n,
-       d.trans_b ? d.k : 1, 1};
+       d.trans_b ? d.k : 1, 1, MT, NT};
   for (int i = 0; i < d.batch_rank; ++i) g.batch *= d.batch_shape[i];
   return g;
 }
@@ -174,8 +176,8 @@ void private_task(const void* ctx_v, int64_t t) {
   const int64_t tiles = x.mtiles * x.ntiles;
   const Entry e = entry_of(g, t / tiles);
   const int64_t mt = t % tiles / x.ntiles, nt = t % x.ntiles;
-  const int64_t m0 = mt * MT, mb = min64(MT, d.m - m0);
-  const int64_t n0 = nt * NT, nb = min64(NT, d.n - n0);
+  const int64_t m0 = mt * g.mt, mb = min64(g.mt, d.m - m0);
+  const int64_t n0 = nt * g.nt, nb = min64(g.nt, d.n - n0);
   const TileWs ws = tile_ws(g, n0, nb);
   const char* A = static_cast<const char*>(g.args->a) + (e.a_off + m0 * g.a_rs) * g.esz;
   const char* B = static_cast<const char*>(g.args->b) + (e.b_off + n0 * g.b_cs) * g.esz;
@@ -260,16 +262,16 @@ void shared_tile_task(const void* ctx_v, int64_t t) {
   const Op& g = *x.op;
   const kp_matmul_desc& d = *g.d;
   const int64_t mt = t % x.mtl, nt = t / x.mtl;
-  const int64_t m0 = mt * MT, mb = min64(MT, x.ms - m0);
-  const int64_t n0 = nt * NT, nb = min64(NT, x.ns - n0);
+  const int64_t m0 = mt * g.mt, mb = min64(g.mt, x.ms - m0);
+  const int64_t n0 = nt * g.nt, nb = min64(g.nt, x.ns - n0);
   const TileWs ws = tile_ws(g, x.n_lo + n0, nb);
   pack_once(&x.b_state[nt], [&] {
     const char* B = static_cast<const char*>(g.args->b) + (x.e.b_off + x.n_lo * g.b_cs) * g.esz;
-    pack_band<NR>(B, d.dtype, g.b_cs, g.b_rs, n0, NT, x.ns, d.k, KC, x.ns_cap, x.bpack, ws.cvt);
+    pack_band<NR>(B, d.dtype, g.b_cs, g.b_rs, n0, g.nt, x.ns, d.k, KC, x.ns_cap, x.bpack, ws.cvt);
   });
   pack_once(&x.a_state[mt], [&] {
     const char* A = static_cast<const char*>(g.args->a) + (x.e.a_off + x.m_lo * g.a_rs) * g.esz;
-    pack_band<MR>(A, d.dtype, g.a_rs, g.a_cs, m0, MT, x.ms, d.k, KC, x.ms_cap, x.apack, ws.cvt);
+    pack_band<MR>(A, d.dtype, g.a_rs, g.a_cs, m0, g.mt, x.ms, d.k, KC, x.ms_cap, x.apack, ws.cvt);
   });
   for (int64_t pc = 0; pc < d.k; pc += KC) {
     const int64_t kc = min64(KC, d.k - pc);
@@ -292,9 +294,9 @@ void run_shared(const Op& g, const Entry& e, const Parallel& par) {
   SharedCtx x{};
   x.op = &g;
   x.e = e;
-  x.ms_cap = band_width(d.m, d.k, MT);
-  x.ns_cap = band_width(d.n, d.k, NT);
-  const int64_t a_tiles = x.ms_cap / MT, b_tiles = x.ns_cap / NT;
+  x.ms_cap = band_width(d.m, d.k, g.mt);
+  x.ns_cap = band_width(d.n, d.k, g.nt);
+  const int64_t a_tiles = x.ms_cap / g.mt, b_tiles = x.ns_cap / g.nt;
   const size_t a_sz = scratch_round(static_cast<size_t>(x.ms_cap * d.k));
   const size_t b_sz = scratch_round(static_cast<size_t>(x.ns_cap * d.k));
   x.apack = regions.get(a_sz + b_sz + scratch_round(static_cast<size_t>(a_tiles + b_tiles)));
@@ -311,18 +313,62 @@ void run_shared(const Op& g, const Entry& e, const Parallel& par) {
         for (int64_t i = 0; i < b_tiles; ++i) x.b_state[i] = kUnpacked;
       if (x.n_lo == 0 || many_m)
         for (int64_t i = 0; i < a_tiles; ++i) x.a_state[i] = kUnpacked;
-      x.mtl = (x.ms + MT - 1) / MT;
-      par.run(par.pool, x.mtl * ((x.ns + NT - 1) / NT), &shared_tile_task, &x);
+      x.mtl = (x.ms + g.mt - 1) / g.mt;
+      par.run(par.pool, x.mtl * ((x.ns + g.nt - 1) / g.nt), &shared_tile_task, &x);
     }
   }
 }
 
+// Tasks' time when run in index order by `threads` threads each taking the next (the pool's order):
+// the latest finish, with a task's cost its tile's area plus a fixed part (its start, the C tile's
+// first and last pass) of MR x NR area.
+int64_t makespan(int64_t m, int64_t n, int64_t batch, int64_t mt, int64_t nt, int threads) {
+  int64_t finish[64] = {};
+  const int t = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
+  const int64_t mtiles = (m + mt - 1) / mt, ntiles = (n + nt - 1) / nt;
+  for (int64_t i = 0; i < batch * mtiles * ntiles; ++i) {
+    const int64_t r = i % (mtiles * ntiles);
+    const int64_t cost = min64(mt, m - r % mtiles * mt) * min64(nt, n - r / mtiles * nt) + MR * NR;
+    int best = 0;
+    for (int j = 1; j < t; ++j) best = finish[j] < finish[best] ? j : best;
+    finish[best] += cost;
+  }
+  int64_t last = 0;
+  for (int j = 0; j < t; ++j) last = finish[j] > last ? finish[j] : last;
+  return last;
+}
+
+// The output tile: MT x NT, unless the op has too few of those to keep every thread busy to the end
+// (256 x 256 on 2 threads: tiles of 96, 96 and 64 rows, one thread idle for a third of the time):
+// then fewer rows a tile, the count whose tasks finish first (256^3 f32 on 2 threads: 136 -> 113 us
+// with 48-row tiles). Narrower tiles (NT / 2, NT / 4) only where no row count comes within 15 % of
+// them: each column chunk of B is packed by the first task that needs it while the others wait.
+// Large ops (many tiles per thread) keep MT x NT without a search, and so do ops too small for a
+// second thread to pay for its wake-up (under 2^21 multiply-adds, ~10 us on one core).
+void tile_shape(Op& g, int threads) {
+  const kp_matmul_desc& d = *g.d;
+  const int64_t tiles = ((d.m + MT - 1) / MT) * ((d.n + NT - 1) / NT), limit = 8 * static_cast<int64_t>(threads);
+  if (threads <= 1 || g.batch * tiles >= limit || g.batch * d.m * d.n * d.k < (int64_t{1} << 21)) return;
+  int64_t best_rows = makespan(d.m, d.n, g.batch, MT, NT, threads), best_cols = best_rows;
+  int64_t rows_mt = MT, cols_mt = MT, cols_nt = NT;
+  for (int64_t nt = NT; nt >= 2 * NR; nt /= 2)
+    for (int64_t mt = MT; mt >= 2 * MR; mt -= MR) {
+      if (g.batch * ((d.m + mt - 1) / mt) * ((d.n + nt - 1) / nt) > limit) continue;  // finer than needed
+      const int64_t span = makespan(d.m, d.n, g.batch, mt, nt, threads);
+      if (nt == NT && span < best_rows) best_rows = span, rows_mt = mt;
+      if (nt < NT && span < best_cols) best_cols = span, cols_mt = mt, cols_nt = nt;
+    }
+  if (best_cols * 115 < best_rows * 100) g.mt = cols_mt, g.nt = cols_nt;
+  else g.mt = rows_mt;
+}
+
 void gemm_matmul(const kp_matmul_desc& d, const MatmulArgs& args, const Parallel& par) {
-  const Op g = make_op(d, args);
+  Op g = make_op(d, args);
   if (g.batch <= 0 || d.m <= 0 || d.n <= 0) return;
   if (run_skinny(g, par)) return;
-  const int64_t mtiles = (d.m + MT - 1) / MT, ntiles = (d.n + NT - 1) / NT;
-  const bool shared = d.k > 0 && mtiles * ntiles >= 4 && (MT + NT) * d.k * 4 <= region_bytes();
+  tile_shape(g, par.threads);
+  const int64_t mtiles = (d.m + g.mt - 1) / g.mt, ntiles = (d.n + g.nt - 1) / g.nt;
+  const bool shared = d.k > 0 && mtiles * ntiles >= 4 && (g.mt + g.nt) * d.k * 4 <= region_bytes();
   if (!shared) {
     const PrivateCtx x{&g, mtiles, ntiles};
     par.run(par.pool, g.batch * mtiles * ntiles, &private_task, &x);
