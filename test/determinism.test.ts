@@ -1,6 +1,6 @@
-// Threads split M and N, never K, into tiles whose sizes do not depend on the thread count, so every
-// output element is the same sequence of float operations: results are bitwise identical for any
-// number of threads, and across repeated runs.
+// Threads split M and N, never K, into tiles (whose shape may follow the thread count for small ops),
+// and every output element is the same sequence of float operations whatever tile holds it: results
+// are bitwise identical for any number of threads, and across repeated runs.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';

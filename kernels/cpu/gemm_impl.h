@@ -6,10 +6,10 @@
 // blocks KP_GEMM_KC (k block), KP_GEMM_MT x KP_GEMM_NT (output tile per task; MT % MR == 0,
 // NT % NR == 0).
 //
-// Paths, chosen from the descriptor only:
+// Paths, chosen from the descriptor and the tile shape (tile_shape):
 //  - skinny (gemm_skinny.h): M <= 4, or N <= 4 with A not transposed; no packing.
 //  - shared packing: A and B are packed once per op (in bands of at most kRegionBytes each, over
-//    all of K) by one parallel phase, then every MT x NT tile is a task that runs all of K over the
+//    all of K) by one parallel phase, then every output tile is a task that runs all of K over the
 //    shared panels with its accumulators in a private L2 tile. Packing thus costs one pass over
 //    each operand instead of one per tile (B used to be repacked for every M tile).
 //  - private packing: small ops (under 4 tiles per batch entry) or huge K: each tile task packs
@@ -319,47 +319,67 @@ void run_shared(const Op& g, const Entry& e, const Parallel& par) {
   }
 }
 
-// Tasks' time when run in index order by `threads` threads each taking the next (the pool's order):
-// the latest finish, with a task's cost its tile's area plus a fixed part (its start, the C tile's
-// first and last pass) of MR x NR area.
-int64_t makespan(int64_t m, int64_t n, int64_t batch, int64_t mt, int64_t nt, int threads) {
+// Whether the tiles of an mt x nt tiling are shared-packed (run_shared) rather than privately packed.
+bool shared_path(int64_t m, int64_t n, int64_t k, int64_t mt, int64_t nt) {
+  return k > 0 && ((m + mt - 1) / mt) * ((n + nt - 1) / nt) >= 4 && (mt + nt) * k * 4 <= region_bytes();
+}
+
+// The time an mt x nt tiling takes on `threads` threads (at most 64), in multiply-adds per k: the
+// pool hands tasks out in index order, task i to about thread i % threads when tasks cost about the
+// same, each costing its tile's area plus a fixed part of MR x NR. The shared path runs each batch
+// entry's tiles as a job of its own, M innermost; the private path all entries' in one job, N innermost.
+int64_t makespan(int64_t m, int64_t n, int64_t k, int64_t batch, int64_t mt, int64_t nt, int threads) {
+  const int64_t mtiles = (m + mt - 1) / mt, ntiles = (n + nt - 1) / nt, tiles = mtiles * ntiles;
+  const bool shared = shared_path(m, n, k, mt, nt);
+  const int64_t tasks = shared ? tiles : batch * tiles;
   int64_t finish[64] = {};
-  const int t = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
-  const int64_t mtiles = (m + mt - 1) / mt, ntiles = (n + nt - 1) / nt;
-  for (int64_t i = 0; i < batch * mtiles * ntiles; ++i) {
-    const int64_t r = i % (mtiles * ntiles);
-    const int64_t cost = min64(mt, m - r % mtiles * mt) * min64(nt, n - r / mtiles * nt) + MR * NR;
-    int best = 0;
-    for (int j = 1; j < t; ++j) best = finish[j] < finish[best] ? j : best;
-    finish[best] += cost;
+  for (int64_t i = 0; i < tasks; ++i) {
+    const int64_t r = i % tiles;
+    const int64_t mi = shared ? r % mtiles : r / ntiles, ni = shared ? r / mtiles : r % ntiles;
+    finish[i % threads] += min64(mt, m - mi * mt) * min64(nt, n - ni * nt) + MR * NR;
   }
   int64_t last = 0;
-  for (int j = 0; j < t; ++j) last = finish[j] > last ? finish[j] : last;
-  return last;
+  for (int j = 0; j < threads; ++j) last = finish[j] > last ? finish[j] : last;
+  return shared ? batch * last : last;
 }
 
 // The output tile: MT x NT, unless the op has too few of those to keep every thread busy to the end
 // (256 x 256 on 2 threads: tiles of 96, 96 and 64 rows, one thread idle for a third of the time):
 // then fewer rows a tile, the count whose tasks finish first (256^3 f32 on 2 threads: 136 -> 113 us
-// with 48-row tiles). Narrower tiles (NT / 2, NT / 4) only where no row count comes within 15 % of
-// them: each column chunk of B is packed by the first task that needs it while the others wait.
-// Large ops (many tiles per thread) keep MT x NT without a search, and so do ops too small for a
-// second thread to pay for its wake-up (under 2^21 multiply-adds, ~10 us on one core).
+// with 48-row tiles). Narrower tiles (halving NT while a multiple of NR) only where no row count
+// comes within 15 % of them: each column chunk of B is packed by the first task that needs it while
+// the others wait. Large ops (8 tiles a thread or more) keep MT x NT without a search, and so do ops
+// too small for a second thread to pay for its wake-up (under 2^21 multiply-adds, ~10 us on one
+// core), and pools of more than 64 threads. The last shapes' answers are kept (a framework repeats
+// its shapes; the search is up to a few thousand steps on many threads).
 void tile_shape(Op& g, int threads) {
   const kp_matmul_desc& d = *g.d;
   const int64_t tiles = ((d.m + MT - 1) / MT) * ((d.n + NT - 1) / NT), limit = 8 * static_cast<int64_t>(threads);
-  if (threads <= 1 || g.batch * tiles >= limit || g.batch * d.m * d.n * d.k < (int64_t{1} << 21)) return;
-  int64_t best_rows = makespan(d.m, d.n, g.batch, MT, NT, threads), best_cols = best_rows;
+  if (threads <= 1 || threads > 64 || g.batch * tiles >= limit || g.batch * d.m * d.n * d.k < (int64_t{1} << 21)) return;
+  struct Known {
+    int64_t m, n, k, batch, mt, nt;
+    int threads;
+  };
+  static thread_local Known known[8] = {};
+  static thread_local int next = 0;
+  for (const Known& c : known)
+    if (c.threads == threads && c.m == d.m && c.n == d.n && c.k == d.k && c.batch == g.batch) {
+      g.mt = c.mt, g.nt = c.nt;
+      return;
+    }
+  int64_t best_rows = makespan(d.m, d.n, d.k, g.batch, MT, NT, threads), best_cols = best_rows;
   int64_t rows_mt = MT, cols_mt = MT, cols_nt = NT;
-  for (int64_t nt = NT; nt >= 2 * NR; nt /= 2)
+  for (int64_t nt = NT; nt >= 2 * NR && nt % NR == 0; nt /= 2)
     for (int64_t mt = MT; mt >= 2 * MR; mt -= MR) {
       if (g.batch * ((d.m + mt - 1) / mt) * ((d.n + nt - 1) / nt) > limit) continue;  // finer than needed
-      const int64_t span = makespan(d.m, d.n, g.batch, mt, nt, threads);
+      const int64_t span = makespan(d.m, d.n, d.k, g.batch, mt, nt, threads);
       if (nt == NT && span < best_rows) best_rows = span, rows_mt = mt;
       if (nt < NT && span < best_cols) best_cols = span, cols_mt = mt, cols_nt = nt;
     }
   if (best_cols * 115 < best_rows * 100) g.mt = cols_mt, g.nt = cols_nt;
   else g.mt = rows_mt;
+  known[next] = Known{d.m, d.n, d.k, g.batch, g.mt, g.nt, threads};
+  next = (next + 1) % 8;
 }
 
 void gemm_matmul(const kp_matmul_desc& d, const MatmulArgs& args, const Parallel& par) {
@@ -368,7 +388,7 @@ void gemm_matmul(const kp_matmul_desc& d, const MatmulArgs& args, const Parallel
   if (run_skinny(g, par)) return;
   tile_shape(g, par.threads);
   const int64_t mtiles = (d.m + g.mt - 1) / g.mt, ntiles = (d.n + g.nt - 1) / g.nt;
-  const bool shared = d.k > 0 && mtiles * ntiles >= 4 && (g.mt + g.nt) * d.k * 4 <= region_bytes();
+  const bool shared = shared_path(d.m, d.n, d.k, g.mt, g.nt);
   if (!shared) {
     const PrivateCtx x{&g, mtiles, ntiles};
     par.run(par.pool, g.batch * mtiles * ntiles, &private_task, &x);

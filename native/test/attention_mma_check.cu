@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
   cudaDeviceGetAttribute(&v, cudaDevAttrWarpSize, 0); caps.warp_size = v;
   cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0); caps.multiprocessors = v;
   cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0); caps.smem_optin = v;
+  cudaDeviceGetAttribute(&v, cudaDevAttrL2CacheSize, 0); caps.l2_bytes = v;  // sizes the launch order's head groups
   cudaStream_t st; CK(cudaStreamCreate(&st));
   const bool quick = argc > 1 && !strcmp(argv[1], "quick");
   const float s64 = 0.125f, s128 = 0.08838834764831845f;

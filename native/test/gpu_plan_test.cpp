@@ -6,6 +6,7 @@
 // (kp_musa_plan_test: KP_GPU_VENDOR_MUSA, the sources through vendors/musa.h; run by
 // test/musa.test.ts), where the tensor-core GEMM never runs and the MUSA parts' 128-thread warps and
 // small per-block shared memory (mp_21) are planned for.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -478,11 +479,16 @@ int main() {
               break;
             }
             seen[bh * rbs + rb]++;
-            if (bx > 0) {
-              const bool same_group = bh / group == prev_bh / group;
-              if (same_group ? !(rb < prev_rb ? bh % group == 0 : rb == prev_rb && bh == prev_bh + 1)
-                             : !(bh / group == prev_bh / group + 1 && rb == rbs - 1 && prev_rb == 0 && bh % group == 0))
-                ordered = false;
+            if (bx == 0) {
+              ordered = rb == rbs - 1 && bh == 0;
+            } else {
+              // Next head in the row block; else the group's first head one row block down, after its
+              // last head; else the next group's first head in the last row block, after the group's end.
+              const uint32_t first = prev_bh / group * group, last = std::min(first + group, heads) - 1;
+              const bool next_head = rb == prev_rb && bh == prev_bh + 1 && bh <= last;
+              const bool next_row = prev_bh == last && rb + 1 == prev_rb && bh == first;
+              const bool next_group = prev_bh == last && prev_rb == 0 && rb == rbs - 1 && bh == last + 1;
+              if (!(next_head || next_row || next_group)) ordered = false;
             }
             prev_rb = rb;
             prev_bh = bh;
