@@ -290,7 +290,7 @@ const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, con
                              const kp_attention_desc& d, const void* q, const void* k, const void* v,
                              const int32_t* kv_lengths, const float* mask, void* out, float* lse, void* workspace) {
   if (is_attention_mma_plan(plan)) {
-    if (attention_mma_aligned(q, k, v)) return launch_attention_mma(stream, plan, d, q, k, v, kv_lengths, out, lse);
+    if (attention_mma_aligned(q, k, v, out)) return launch_attention_mma(stream, plan, d, q, k, v, kv_lengths, out, lse);
     // Views off a 16-byte boundary: the portable kernel in one pass (no workspace was planned).
     DeviceCaps simt = caps;
     simt.attention_mode = 1;

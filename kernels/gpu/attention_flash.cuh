@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "attention_order.h"
+#include "exact_div.h"
 #include "common.cuh"
 #include "ptx.cuh"
 
@@ -315,16 +316,36 @@ __device__ __forceinline__ void pv_keywise(float (&o)[NT][4], PScaled p, float* 
   }
 }
 
+// Two outputs as a 16-bit pair: the hardware's round-to-nearest-even conversion, and the library's NaN
+// rule (f32_to_bf16 / f32_to_f16: payload kept, quieted) where one is NaN, where cvt gives its
+// canonical NaN.
+template <bool BF16>
+__device__ __forceinline__ uint32_t out_pair(float lo, float hi) {
+  if (lo != lo || hi != hi) {
+    const uint32_t l16 = BF16 ? f32_to_bf16(lo) : f32_to_f16(lo), h16 = BF16 ? f32_to_bf16(hi) : f32_to_f16(hi);
+    return l16 | (h16 << 16);
+  }
+  return pack_pair<BF16>(lo, hi);
+}
+
 // The block's rows i0 .. i0 + rows - 1 of head (b, h) out (this thread holds ra and ra + 8), and their
 // lse. Rows with no visible key (or only -inf scores) are 0 with lse -inf; a NaN l makes the row NaN.
 // The values go through `stage` (stage_bytes of shared memory, free once the tile loop is done) and
 // the block stores whole rows from there in a loop that is not unrolled: the output dtype's three
 // conversions are then a few instructions once, not unrolled per element (which had made them over
 // half of the kernel's code, mostly never run), and the stores are coalesced.
-template <int NT, bool BF16, bool P16>
+// WIDE (the wgmma kernel): the division too, in that loop, exact (the bits of v / l) at a multiply and
+// two fmas an output past one reciprocal a step (div_by), 4 outputs (8 or 16 bytes) a step, one loop
+// per output dtype: 64 IEEE divisions a thread, each its own reciprocal, were ~900 of the ~2,700
+// instructions a warp spent here, and 32 steps of one 4-byte store with a software conversion another
+// ~1,500 (SASS of the allowP16 kernel). Not for the mma.sync kernels: there ptxas then spilled inside
+// the tile loop of the D = 64 allowP16 kernel (sm_80/89 or sm_90a, depending on where the block's item
+// was held); they keep the divisions up front and a step of 2 outputs.
+template <int NT, bool BF16, bool P16, bool WIDE = false>
 __device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int64_t h, int64_t i0, int rows, int64_t ra, int t4,
                                            const float (&o)[NT][4], const RowStats& st, float* stage, int tid, int threads) {
   constexpr int D = NT * 8, LDS = stage_ld(D);
+  static_assert(LDS > D, "WIDE: a row's l sits in its skew");
   cp_async_wait<0>();
   __syncthreads();  // every warp is done with the shared memory the stage reuses
 #pragma unroll
@@ -333,13 +354,15 @@ __device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int6
     if (i >= a.sq) continue;
     const float l = half ? st.l_b : st.l_a, m = half ? st.m_b : st.m_a;
     const bool empty = l == 0.0f;
-    float* row = stage + (i - i0) * LDS + 2 * t4;
+    float* row = stage + (i - i0) * LDS;
 #pragma unroll
     for (int n = 0; n < NT; ++n) {
       // o carries kHiScale: removed exactly (a power of two) before the division by l
       const float v0 = o[n][half * 2] * (1.0f / kHiScale<BF16>), v1 = o[n][half * 2 + 1] * (1.0f / kHiScale<BF16>);
-      *reinterpret_cast<float2*>(row + n * 8) = empty ? make_float2(0.0f, 0.0f) : make_float2(v0 / l, v1 / l);
+      *reinterpret_cast<float2*>(row + n * 8 + 2 * t4) =
+          WIDE ? make_float2(v0, v1) : empty ? make_float2(0.0f, 0.0f) : make_float2(v0 / l, v1 / l);
     }
+    if (WIDE && t4 == 0) row[D] = l;
     // m is in log2 units.
     if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : m * 0.693147180559945309f + logf(l);
   }
@@ -348,17 +371,51 @@ __device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int6
   const int64_t q_rs = bshd ? a.hq * D : D;  // out's row stride (Dv == D)
   const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * D : (b * a.hq + h) * a.sq * D;
   const int n_rows = static_cast<int>(min(static_cast<int64_t>(rows), a.sq - i0));
+  if constexpr (!WIDE) {
 #pragma unroll 1
-  for (int e = tid; e < n_rows * (D / 2); e += threads) {
-    const int r = e / (D / 2), c = (e % (D / 2)) * 2;
-    const float2 v = *reinterpret_cast<const float2*>(stage + r * LDS + c);
-    const int64_t at = q_off + (i0 + r) * q_rs + c;  // even: 8-byte (f32) or 4-byte (16-bit) aligned
+    for (int e = tid; e < n_rows * (D / 2); e += threads) {
+      const int r = e / (D / 2), c = (e % (D / 2)) * 2;
+      const float2 v = *reinterpret_cast<const float2*>(stage + r * LDS + c);
+      const int64_t at = q_off + (i0 + r) * q_rs + c;  // even: 8-byte (f32) or 4-byte (16-bit) aligned
+      if (a.out_dtype == KP_F32) {
+        *reinterpret_cast<float2*>(static_cast<float*>(a.out) + at) = v;
+      } else {
+        const bool f16 = a.out_dtype == KP_F16;
+        const uint32_t lo = f16 ? f32_to_f16(v.x) : f32_to_bf16(v.x), hi = f16 ? f32_to_f16(v.y) : f32_to_bf16(v.y);
+        *reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(a.out) + at) = lo | (hi << 16);
+      }
+    }
+  } else {
+    // Each step 4 outputs of one row divided by its l (no visible key, l = 0: 0). out is 16-byte
+    // aligned (attention_mma_aligned) and a row's 4-output groups start at multiples of 4 elements.
+    auto rows_of_4 = [&](auto store4) {
+#pragma unroll 1
+      for (int e = tid; e < n_rows * (D / 4); e += threads) {
+        const int r = e / (D / 4), c = (e % (D / 4)) * 4;
+        const float l = stage[r * LDS + D];
+        float4 x = *reinterpret_cast<const float4*>(stage + r * LDS + c);
+        if (div_by_exact(x.x, l) && div_by_exact(x.y, l) && div_by_exact(x.z, l) && div_by_exact(x.w, l)) {
+          const float rl = 1.0f / l;
+          x = make_float4(div_by(x.x, l, rl), div_by(x.y, l, rl), div_by(x.z, l, rl), div_by(x.w, l, rl));
+        } else {  // rare (0, Inf, NaN, tiny values; no key): IEEE divisions, in place, one division's code
+          float* p = stage + r * LDS + c;
+#pragma unroll 1
+          for (int j = 0; j < 4; ++j) p[j] = l == 0.0f ? 0.0f : p[j] / l;
+          x = *reinterpret_cast<const float4*>(p);
+        }
+        store4(q_off + (i0 + r) * q_rs + c, x);
+      }
+    };
     if (a.out_dtype == KP_F32) {
-      *reinterpret_cast<float2*>(static_cast<float*>(a.out) + at) = v;
+      rows_of_4([&](int64_t at, const float4& x) { *reinterpret_cast<float4*>(static_cast<float*>(a.out) + at) = x; });
+    } else if (a.out_dtype == KP_BF16) {
+      rows_of_4([&](int64_t at, const float4& x) {
+        *reinterpret_cast<uint2*>(static_cast<uint16_t*>(a.out) + at) = make_uint2(out_pair<true>(x.x, x.y), out_pair<true>(x.z, x.w));
+      });
     } else {
-      const bool f16 = a.out_dtype == KP_F16;
-      const uint32_t lo = f16 ? f32_to_f16(v.x) : f32_to_bf16(v.x), hi = f16 ? f32_to_f16(v.y) : f32_to_bf16(v.y);
-      *reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(a.out) + at) = lo | (hi << 16);
+      rows_of_4([&](int64_t at, const float4& x) {
+        *reinterpret_cast<uint2*>(static_cast<uint16_t*>(a.out) + at) = make_uint2(out_pair<false>(x.x, x.y), out_pair<false>(x.z, x.w));
+      });
     }
   }
 }

@@ -305,8 +305,8 @@ bool is_attention_mma_plan(const AttentionPlan& p) {
   return p.variant == kMmaVariant || p.variant == kMmaP16Variant || is_attention_wgmma_variant(p.variant);
 }
 
-bool attention_mma_aligned(const void* q, const void* k, const void* v) {
-  return ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v)) & 15u) == 0;
+bool attention_mma_aligned(const void* q, const void* k, const void* v, const void* out) {
+  return ((reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v) | reinterpret_cast<uintptr_t>(out)) & 15u) == 0;
 }
 
 const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,

@@ -11,8 +11,9 @@ namespace gpu {
 bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d);
 AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc& d);
 bool is_attention_mma_plan(const AttentionPlan& p);
-// cp.async moves 16 bytes: q, k and v must start on a 16-byte boundary (their rows then do: D is 64 or 128).
-bool attention_mma_aligned(const void* q, const void* k, const void* v);
+// cp.async moves 16 bytes: q, k and v must start on a 16-byte boundary (their rows then do: D is a
+// multiple of 8), and so must out (its rows are stored 8 or 16 bytes at a time).
+bool attention_mma_aligned(const void* q, const void* k, const void* v, const void* out);
 const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
                                  const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
                                  float* lse);

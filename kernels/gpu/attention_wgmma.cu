@@ -364,7 +364,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   // The block's item again for the store, not held across the tile loop: the bf16 split kernel has no
   // register to spare for it (it spilled them).
   const BlockItem out = block_item(a, opaque(blockIdx.x), kRows);
-  store_rows<NT, BF16, P16>(a, out.b, out.h, out.i0, kRows, out.i0 + (ra - i0), t4, o, st, reinterpret_cast<float*>(smem), tid, kThreads);
+  store_rows<NT, BF16, P16, true>(a, out.b, out.h, out.i0, kRows, out.i0 + (ra - i0), t4, o, st, reinterpret_cast<float*>(smem), tid, kThreads);
 #endif
 }
 

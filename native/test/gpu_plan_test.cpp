@@ -7,6 +7,7 @@
 // test/musa.test.ts), where the tensor-core GEMM never runs and the MUSA parts' 128-thread warps and
 // small per-block shared memory (mp_21) are planned for.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "../../kernels/gpu/kernels.h"
 #include "../../kernels/gpu/attention_order.h"
+#include "../../kernels/gpu/exact_div.h"
 
 using kp::gpu::DeviceCaps;
 
@@ -462,6 +464,53 @@ int main() {
       EXPECT(kp::gpu::attention_head_group(50 << 20, att(1, 3, 64, 64, 64, 64)) == 2);  // a power of two under 3 heads
       EXPECT(kp::gpu::attention_head_group(50 << 20, att(1, 1, 64, 64, 64, 64)) == 1);
     }
+    // The attention output's division (exact_div.h): the bits of v / l wherever div_by_exact says so,
+    // on random pairs over its whole range, exact quotients and their neighbours (where a wrong
+    // correction step shows), and the range's edges; outside it, the subnormal quotients it excludes differ.
+    {
+      uint64_t state = 88172645463325252ull;
+      auto next = [&] {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        return state;
+      };
+      auto from_bits = [](uint32_t u) {
+        float f;
+        std::memcpy(&f, &u, 4);
+        return f;
+      };
+      auto bits = [](float f) {
+        uint32_t u;
+        std::memcpy(&u, &f, 4);
+        return u;
+      };
+      int64_t checked = 0, wrong = 0, differs_outside = 0;
+      auto check = [&](float v, float l) {
+        if (!kp::gpu::div_by_exact(v, l)) return;
+        ++checked;
+        if (bits(kp::gpu::div_by(v, l, 1.0f / l)) != bits(v / l)) ++wrong;
+      };
+      for (int i = 0; i < 1000000; ++i) {
+        const uint64_t x = next(), y = next();
+        const float l = from_bits(static_cast<uint32_t>(127 + y % 64) << 23 | static_cast<uint32_t>(x & 0x7fffff));
+        const float v = from_bits(static_cast<uint32_t>(x >> 63) << 31 | static_cast<uint32_t>(67 + (x >> 23) % 187) << 23 |
+                                  static_cast<uint32_t>(y >> 40 & 0x7fffff));
+        check(v, l);
+        const float q = from_bits(static_cast<uint32_t>(97 + (y >> 8) % 60) << 23 | static_cast<uint32_t>(y >> 20 & 0x7fffff));
+        const float exact = q * l;
+        check(exact, l);
+        check(std::nextafter(exact, 0.0f), l);
+        check(std::nextafter(exact, 3e38f), l);
+        const float tiny = from_bits(static_cast<uint32_t>(y & 0x7fffff));  // subnormal v, which div_by_exact excludes
+        if (bits(kp::gpu::div_by(tiny, l, 1.0f / l)) != bits(tiny / l)) ++differs_outside;
+      }
+      check(3.4028234e38f, 1.0f), check(-3.4028234e38f, 1.5f), check(0x1p-60f, 0x1.fffffep63f), check(1.0f, 1.0f);
+      EXPECT(!kp::gpu::div_by_exact(0.0f, 2.0f) && !kp::gpu::div_by_exact(1.0f, 0.5f) && !kp::gpu::div_by_exact(1.0f, 0.0f));
+      EXPECT(!kp::gpu::div_by_exact(1.0f / 0.0f, 2.0f) && !kp::gpu::div_by_exact(std::nanf(""), 2.0f) && !kp::gpu::div_by_exact(1.0f, std::nanf("")));
+      EXPECT(checked > 3000000 && wrong == 0);
+      if (wrong) std::printf("  div_by: %lld of %lld differ from v / l\n", static_cast<long long>(wrong), static_cast<long long>(checked));
+      EXPECT(differs_outside > 0);  // the range is needed: a test that could not see a wrong answer would pass anyway
+    }
+
     // Every (row block, head) exactly once; a group's row blocks from the last (longest rows) down, its
     // heads in turn within each; the groups one after another, the last one short.
     for (uint32_t heads : {1u, 3u, 7u, 8u, 128u})
