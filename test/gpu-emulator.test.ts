@@ -72,6 +72,11 @@ async function fixtureCases(name: string, env: Record<string, string>): Promise<
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
 }
 
+/** Opens the cuda device in a child process with `env`; what it printed (the error's message where open() failed). */
+const openError = (env: Record<string, string>) =>
+  run(['--input-type=module', '-e', `import('${join(root, 'dist', 'index.js')}').then(({ open }) => open('cuda')).catch((e) => console.log(e.message))`], env);
+/** Prints one JSON line per autotuning candidate (or, given a case and a config, that one run alone). */
+const tuneFixture = join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs');
 const validate = (size: string, env: Record<string, string> = {}, extra: string[] = []) =>
   run([cli, 'validate', size, '--backends', 'cuda', ...extra], env);
 
@@ -210,16 +215,13 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     })`;
     const named = JSON.parse((await run(['--input-type=module', '-e', script], { KERNELPORT_GPU_ATTENTION_KEYS: '64' })).stdout);
     expect(named).toEqual(['flash-attention-wgmma-m64n64k16-p16-keys64', 'flash-attention-wgmma-m64n64k16-p16']); // f16 D=128: 64 keys anyway
-    const bad = await run(['--input-type=module', '-e', `import('${join(root, 'dist', 'index.js')}').then(({ open }) => open('cuda')).catch((e) => console.log(e.message))`], {
-      KERNELPORT_GPU_ATTENTION_KEYS: '32',
-    });
+    const bad = await openError({ KERNELPORT_GPU_ATTENTION_KEYS: '32' });
     expect(bad.stdout).toMatch(/KERNELPORT_GPU_ATTENTION_KEYS must be auto or 64, got '32'/);
   }, 300_000);
 
   it('the tensor-core attention launch order (KERNELPORT_GPU_ATTENTION_GROUP: heads per group) changes no bit: a head a group, 3 (a short last group of 4 heads), every head', async () => {
-    const fixture = join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs');
     const bits = async (name: string, env: Record<string, string>) => {
-      const one = await run([fixture, name, '{}'], { KERNELPORT_EMU_STATS: '1', ...env });
+      const one = await run([tuneFixture, name, '{}'], env);
       expect(one.status, one.stderr).toBe(0);
       const row = JSON.parse(one.stdout) as { pass: boolean; kernel: string; bits: string };
       expect(row.pass, `${name} ${JSON.stringify(env)}`).toBe(true);
@@ -233,9 +235,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       expect(auto.split(' ')[0]).toBe(kernel);
       for (const group of ['1', '3', 'all']) expect(await bits(name, { KERNELPORT_GPU_ATTENTION_GROUP: group }), `${name} group ${group}`).toBe(auto);
     }
-    const bad = await run(['--input-type=module', '-e', `import('${join(root, 'dist', 'index.js')}').then(({ open }) => open('cuda')).catch((e) => console.log(e.message))`], {
-      KERNELPORT_GPU_ATTENTION_GROUP: '0',
-    });
+    const bad = await openError({ KERNELPORT_GPU_ATTENTION_GROUP: '0' });
     expect(bad.stdout).toMatch(/KERNELPORT_GPU_ATTENTION_GROUP must be auto, all or a head count from 1, got '0'/);
   }, 300_000);
 
@@ -433,8 +433,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
   }, 120_000);
 
   it('every kernel the autotuner times passes against the reference, and each choice reaches the launch', async () => {
-    const fixture = join(root, 'test', 'fixtures', 'gpu-tune-candidates.mjs');
-    const r = await run([fixture]);
+    const r = await run([tuneFixture]);
     expect(r.status, r.stderr).toBe(0);
     type Row = { case: string; label: string; config: Record<string, number>; kernel: string; pass: boolean; worst: number; bits: string };
     const rows: Row[] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -456,7 +455,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     // Each candidate alone: the instructions the emulator ran are the named kernel's (a launch that
     // planned with the device's choice instead of the op's would run auto's) ...
     const alone = async (x: Row, env: Record<string, string> = {}) => {
-      const one = await run([fixture, x.case, JSON.stringify(x.config)], env);
+      const one = await run([tuneFixture, x.case, JSON.stringify(x.config)], env);
       expect(one.status, one.stderr).toBe(0);
       return { ...one, bits: JSON.parse(one.stdout).bits as string };
     };

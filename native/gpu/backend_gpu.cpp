@@ -157,14 +157,18 @@ int env_gemm_mode() {
              std::string("KERNELPORT_GPU_GEMM must be auto, simt, mma, wgmma, wgmma-cluster or wgmma-cluster2x2, got '") + s + "'"};
 }
 
+// A count from 1 to `most` in the variable `name`'s value s, else an error saying what it must be.
+int env_count(const char* name, const char* s, long most, const char* must_be) {
+  char* end = nullptr;
+  const long n = std::strtol(s, &end, 10);
+  if (*end || n < 1 || n > most) throw Fail{KP_ERR_INVALID_ARGUMENT, std::string(name) + " must be " + must_be + ", got '" + s + "'"};
+  return static_cast<int>(n);
+}
+
 int env_gemm_splitk() {
   const char* s = std::getenv("KERNELPORT_GPU_GEMM_SPLITK");
   if (!s || !*s || !std::strcmp(s, "auto")) return 0;
-  char* end = nullptr;
-  const long n = std::strtol(s, &end, 10);
-  if (*end || n < 1 || n > 64)
-    throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_GEMM_SPLITK must be auto or a split count from 1 (never split) to 64, got '") + s + "'"};
-  return static_cast<int>(n);
+  return env_count("KERNELPORT_GPU_GEMM_SPLITK", s, 64, "auto or a split count from 1 (never split) to 64");
 }
 
 int env_attention_mode() {
@@ -189,11 +193,7 @@ int env_attention_group() {
   const char* s = std::getenv("KERNELPORT_GPU_ATTENTION_GROUP");
   if (!s || !*s || !std::strcmp(s, "auto")) return 0;
   if (!std::strcmp(s, "all")) return INT32_MAX;
-  char* end = nullptr;
-  const long n = std::strtol(s, &end, 10);
-  if (*end || n < 1 || n > INT32_MAX)
-    throw Fail{KP_ERR_INVALID_ARGUMENT, std::string("KERNELPORT_GPU_ATTENTION_GROUP must be auto, all or a head count from 1, got '") + s + "'"};
-  return static_cast<int>(n);
+  return env_count("KERNELPORT_GPU_ATTENTION_GROUP", s, INT32_MAX, "auto, all or a head count from 1");
 }
 
 // ---- allocator -------------------------------------------------------------------------------------
