@@ -107,6 +107,7 @@ export class Device {
         plan = planAttention(t([b, d.hq, d.sq, d.d]), t([b, hkv, d.skv, d.d]), t([b, hkv, d.skv, dv]), {
           causal: d.causal === true,
           allowP16: d.allowP16 === true,
+          ...(d.mask === true ? { mask: { shape: [b, d.hq, d.sq, d.skv], dtype: 'f32' as const } } : {}),
         });
       }
     } catch {

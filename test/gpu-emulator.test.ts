@@ -191,7 +191,7 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(r.ops.wgmma).toBeUndefined();
   }, 300_000);
 
-  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can (D 64 and 128; mma.sync D 80 and 96), launched in small head groups', async () => {
+  it('validate --full attention passes with the sm_90 wgmma kernel taking every shape it can (D 64 and 128; mma.sync D 80 and 96 and masked calls), launched in small head groups', async () => {
     const r = await validate('--full', { KERNELPORT_GPU_ATTENTION: 'wgmma', KERNELPORT_EMU_L2_KB: '64' }, ['--ops', 'attention']);
     expectPass(r);
     expect(r.ops.wgmma ?? 0).toBeGreaterThan(0);
@@ -281,6 +281,18 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect(cases).toHaveLength(16);
     for (const c of cases) {
       expect(c.variant, c.name).toBe(`flash-attention-wgmma-m64n64k16${c.name.endsWith('allowP16=true') ? '-p16' : ''}`);
+      expect(c.pass, `${c.name}: worst ${c.worst}`).toBe(true);
+    }
+  }, 300_000);
+
+  it('an additive mask takes the masked mma.sync kernels (on sm_90 too) and follows the reference: every broadcast, -inf, finfo.min padding, +inf and NaN where a row looks and where it does not', async () => {
+    // A row of only finfo(float32).min is a uniform average, not an empty row: scores scaled into log2
+    // units before the max overflow to -inf there (attention_flash.cuh softmax_tile's NATURAL). A NaN
+    // mask at a key the row does not see (causality, kvLengths) must not be read.
+    const cases = await fixtureCases('attention-mask.mjs', {});
+    expect(cases).toHaveLength(80);
+    for (const c of cases) {
+      expect(c.variant, c.name).toBe(`flash-attention-mma-m16n8k16${c.name.endsWith('allowP16=true') ? '-p16' : ''}-mask`);
       expect(c.pass, `${c.name}: worst ${c.worst}`).toBe(true);
     }
   }, 300_000);

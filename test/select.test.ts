@@ -207,6 +207,10 @@ describe('supports / explain on recorded devices', () => {
     expect(explain(l20, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-mma-m16n8k16-p16');
     expect(explain(h20a, 'attention', { ...prefill, allowP16: true, d: 112 }).variant).toBe('flash-attention');
     expect(explain(h20a, 'attention', { ...prefill, d: 96 }).variant).toBe('flash-attention-mma-m16n8k16');
+    // An additive mask: the masked mma.sync kernels, on sm_90 too (the wgmma kernel takes none)
+    expect(explain(h20a, 'attention', { ...prefill, mask: true }).variant).toBe('flash-attention-mma-m16n8k16-mask');
+    expect(explain(l20, 'attention', { ...prefill, allowP16: true, mask: true }).variant).toBe('flash-attention-mma-m16n8k16-p16-mask');
+    expect(explain(h20a, 'attention', { ...prefill, mask: true, d: 112 }).variant).toBe('flash-attention');
     const faSimt = explain(h20a, 'attention', { ...prefill, d: 112 });
     expect(faSimt.variant).toBe('flash-attention');
     expect(faSimt.why).toMatch(/portable SIMT attention: the f32 rate/);

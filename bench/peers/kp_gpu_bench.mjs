@@ -107,6 +107,16 @@ async function cudaCases() {
         { op: 'attention', batch: B, hq: H, sq: S, skv: S, d: D, causal: true, dtype: 'bf16', allowP16 });
   }
   {
+    // Padded batches (an encoder's, or right-padded prompts): keys from 2048 - 512 b on hidden by an
+    // additive [B,1,1,S] mask, not causal: cuda's masked tensor-core kernels (explain: mask: true).
+    const [B, H, S, D] = [4, 32, 2048, 128];
+    const pad = Float32Array.from({ length: B * S }, (_, i) => (i % S < S - 512 * Math.floor(i / S) ? 0 : -Infinity));
+    for (const allowP16 of [false, true])
+      await bench(`attention_padmask_bf16_b4h32s2048d128${allowP16 ? '_p16' : ''}`, () => [...[0, 1, 2].map(() => u16('bf16', [B, H, S, D])), dev.tensor(pad, [B, 1, 1, S])],
+        (q, kk, v, mask) => dev.attention(q, kk, v, { mask, allowP16 }), 5, { flops: 4 * B * H * S * S * D },
+        { op: 'attention', batch: B, hq: H, sq: S, skv: S, d: D, dtype: 'bf16', allowP16, mask: true });
+  }
+  {
     const [B, H, S, D] = [4, 32, 4096, 128];
     await bench('decode_bf16_b4h32skv4096d128', () => [u16('bf16', [B, H, 1, D]), u16('bf16', [B, H, S, D]), u16('bf16', [B, H, S, D])],
       (q, kk, v) => dev.attention(q, kk, v, { causal: true }), 50, { flops: 4 * B * H * S * D, bytes: 2 * B * H * S * D * 2 },

@@ -87,6 +87,13 @@ def main() -> int:
         }
         # SDPA rounds P to bf16 itself: the same torch call is the peer of kernelport's allowP16 case.
         cases["attention_causal_bf16_b4h32s2048d128_p16"] = cases["attention_causal_bf16_b4h32s2048d128"]
+        # The same padding as kp_gpu_bench.mjs (batch b sees keys below 2048 - 512 b), as SDPA's boolean mask.
+        keep = torch.arange(2048, device=dev)[None, :] < (2048 - 512 * torch.arange(4, device=dev))[:, None]
+        keep = keep[:, None, None, :]
+        cases["attention_padmask_bf16_b4h32s2048d128"] = {
+            "ms": bench(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=keep), 2 if quick else 5)
+        }
+        cases["attention_padmask_bf16_b4h32s2048d128_p16"] = cases["attention_padmask_bf16_b4h32s2048d128"]
         q = torch.randn(4, 32, 1, 128, device=dev, dtype=torch.bfloat16)
         k, v = (torch.randn(4, 32, 4096, 128, device=dev, dtype=torch.bfloat16) for _ in range(2))
         cases["decode_bf16_b4h32skv4096d128"] = {

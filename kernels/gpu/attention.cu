@@ -16,7 +16,7 @@
 // kSplitKeys; each split writes (m, l, acc) to a workspace and a combine kernel merges them in split
 // order. The split depends only on the shape: results are deterministic.
 //
-// Where the tensor cores take a descriptor (f16/bf16, D == Dv in {64, 80, 96, 128}, no mask, Sq >= 16, sm_80+,
+// Where the tensor cores take a descriptor (f16/bf16, D == Dv in {64, 80, 96, 128}, Sq >= 16, sm_80+,
 // 32-lane warps), plan_attention hands it to attention_mma.cu instead.
 //
 // Semantics match src/reference/attention.ts: a NaN score makes the row NaN (NaN is never picked by
@@ -290,7 +290,7 @@ const char* launch_attention(const DeviceCaps& caps, kp_gpu_stream_t stream, con
                              const kp_attention_desc& d, const void* q, const void* k, const void* v,
                              const int32_t* kv_lengths, const float* mask, void* out, float* lse, void* workspace) {
   if (is_attention_mma_plan(plan)) {
-    if (attention_mma_aligned(q, k, v, out)) return launch_attention_mma(stream, plan, d, q, k, v, kv_lengths, out, lse);
+    if (attention_mma_aligned(q, k, v, out)) return launch_attention_mma(stream, plan, d, q, k, v, kv_lengths, mask, out, lse);
     // Views off a 16-byte boundary: the portable kernel in one pass (no workspace was planned).
     DeviceCaps simt = caps;
     simt.attention_mode = 1;

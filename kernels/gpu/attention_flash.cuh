@@ -58,6 +58,19 @@ inline MmaAttnArgs mma_attention_args(const kp_attention_desc& d, int rows, int 
   return a;
 }
 
+// The additive mask of the masked kernels (attention_mma.cu's MASK), a kernel parameter of its own:
+// in MmaAttnArgs its fields tipped the unmasked D = 128 kernels into spilling. Element (b, h, i, j) at
+// mask + b ms0 + h ms1 + i ms2 + j ms3, ms3 a 32-bit stride (the plan checks that key offsets fit).
+struct MaskArgs {
+  const float* mask;  // nullptr: no mask
+  int64_t ms0, ms1, ms2;
+  int32_t ms3;
+};
+inline MaskArgs mask_args(const kp_attention_desc& d, const float* mask) {
+  return MaskArgs{d.has_mask ? mask : nullptr, d.mask_stride[0], d.mask_stride[1], d.mask_stride[2],
+                  static_cast<int32_t>(d.mask_stride[3])};
+}
+
 // What block bx computes (attention_item's order): batch entry b, query head h, first query row i0.
 struct BlockItem {
   int64_t b, h, i0;
@@ -158,7 +171,8 @@ __device__ __forceinline__ float exp_score(float x) {
 // where `b > a ? b : a` took two.
 __device__ __forceinline__ float max_nonan(float a, float b) { return fmaxf(a, b); }
 
-// The running softmax statistics of a thread's two rows (the max in log2 units).
+// The running softmax statistics of a thread's two rows (the max in log2 units; natural units in the
+// masked kernels, softmax_tile's NATURAL).
 struct RowStats {
   float m_a, m_b, l_a, l_b;
 };
@@ -180,12 +194,17 @@ struct RowStats {
 //   which the max never picks; a row that sees no key yet has m = -inf and exponentiates against 0
 //   instead (so -inf - -inf never makes a NaN). That needs c != 0 (inf * 0 = NaN): scale 0 goes to the
 //   portable kernel (attention_mma_eligible).
-template <int NT8, bool P16>
+// NATURAL (the masked kernels): s already holds scale * score + mask (mask_scores), hidden keys -inf,
+// and the rows' maxima stay in natural units: the exponent is round(s - m) * log2 e, rounded. Scaling
+// s into log2 units first would overflow to -inf for the scores a mask of -FLT_MAX (PyTorch's
+// finfo.min padding) gives, making a row that is all such keys empty where the reference averages
+// it; s - m <= 0 does not overflow, and the row's largest score still gets exactly 0.
+template <int NT8, bool P16, bool NATURAL = false>
 __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, bool partial, int64_t lim_a, int64_t lim_b,
                                              float scale, int t4, float& corr_a, float& corr_b) {
   const float inf = __int_as_float(0x7f800000);
-  const float c = scale * 1.44269504088896341f;
-  const bool flip = c < 0.0f;
+  const float c = NATURAL ? 1.44269504088896341f : scale * 1.44269504088896341f;
+  const bool flip = !NATURAL && c < 0.0f;
   const float hidden = flip ? inf : -inf;
   // Uniform across the block: a branch around the mask (its tests, computed for every tile, were a
   // tenth of the tile loop's instructions). The limits are clamped to the tile and taken relative to
@@ -214,16 +233,19 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
     ba = best(ba, __shfl_xor_sync(0xffffffffu, ba, off));
     bb = best(bb, __shfl_xor_sync(0xffffffffu, bb, off));
   }
-  const float mx_a = max_nonan(st.m_a, ba * c), mx_b = max_nonan(st.m_b, bb * c);
-  corr_a = st.m_a == mx_a ? 1.0f : exp_score<P16>(st.m_a - mx_a);
-  corr_b = st.m_b == mx_b ? 1.0f : exp_score<P16>(st.m_b - mx_b);
+  // a difference of maxima in the maxima's units as an exponent in log2 units
+  auto log2_units = [&](float x) { return NATURAL ? __fmul_rn(x, c) : x; };
+  const float mx_a = max_nonan(st.m_a, NATURAL ? ba : ba * c), mx_b = max_nonan(st.m_b, NATURAL ? bb : bb * c);
+  corr_a = st.m_a == mx_a ? 1.0f : exp_score<P16>(log2_units(st.m_a - mx_a));
+  corr_b = st.m_b == mx_b ? 1.0f : exp_score<P16>(log2_units(st.m_b - mx_b));
   const float ma = mx_a == -inf ? 0.0f : mx_a, mb = mx_b == -inf ? 0.0f : mx_b;
   float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
   for (int n = 0; n < NT8; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      s[n][e] = exp_score<P16>(__fmul_rn(s[n][e], c) - (e < 2 ? ma : mb));
+      const float m = e < 2 ? ma : mb;
+      s[n][e] = exp_score<P16>(NATURAL ? __fmul_rn(s[n][e] - m, c) : __fmul_rn(s[n][e], c) - m);
       if (e < 2) sum_a += s[n][e];
       else sum_b += s[n][e];
     }
@@ -236,6 +258,28 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
   st.l_b = st.l_b * corr_b + sum_b;
   st.m_a = mx_a;
   st.m_b = mx_b;
+}
+
+// The masked kernels' scores in natural units, as softmax_tile<..., NATURAL> takes them: a tile of raw
+// scores s (keys j0.. of rows g and g + 8, whose mask rows start at mrow_a / mrow_b) becomes
+// scale * s + mask (one rounding), and the keys from lim_a / lim_b on (which those rows do not see)
+// -inf without reading their mask, as the portable kernel does: a hidden key's NaN mask changes
+// nothing. Offsets into a mask row are 32-bit (the plan checks that they fit).
+template <int NT8>
+__device__ __forceinline__ void mask_scores(float (&s)[NT8][4], const float* mrow_a, const float* mrow_b, int32_t ms3, int64_t j0,
+                                            int64_t lim_a, int64_t lim_b, float scale, int t4) {
+  const float ninf = -__int_as_float(0x7f800000);
+  const int la = static_cast<int>(lim_a - j0 < 0 ? 0 : (lim_a - j0 > NT8 * 8 ? NT8 * 8 : lim_a - j0)) - 2 * t4;
+  const int lb = static_cast<int>(lim_b - j0 < 0 ? 0 : (lim_b - j0 > NT8 * 8 ? NT8 * 8 : lim_b - j0)) - 2 * t4;
+  const int key0 = static_cast<int>(j0) + 2 * t4;
+#pragma unroll
+  for (int n = 0; n < NT8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int j = n * 8 + (e & 1);
+      const bool seen = j < (e < 2 ? la : lb);
+      s[n][e] = seen ? fmaf(s[n][e], scale, (e < 2 ? mrow_a : mrow_b)[(key0 + j) * ms3]) : ninf;
+    }
 }
 
 // O onto the rows' new maxima. Skipped by a warp none of whose 16 rows found a larger score in the tile
@@ -341,7 +385,8 @@ __device__ __forceinline__ uint32_t out_pair(float lo, float hi) {
 // ~1,500 (SASS of the allowP16 kernel). Not for the mma.sync kernels: there ptxas then spilled inside
 // the tile loop of the D = 64 allowP16 kernel (sm_80/89 or sm_90a, depending on where the block's item
 // was held); they keep the divisions up front and a step of 2 outputs.
-template <int NT, bool BF16, bool P16, bool WIDE = false>
+// NATURAL: the rows' maxima are in natural units (the masked kernels), not log2 units.
+template <int NT, bool BF16, bool P16, bool WIDE = false, bool NATURAL = false>
 __device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int64_t h, int64_t i0, int rows, int64_t ra, int t4,
                                            const float (&o)[NT][4], const RowStats& st, float* stage, int tid, int threads) {
   constexpr int D = NT * 8, LDS = stage_ld(D);
@@ -363,8 +408,8 @@ __device__ __forceinline__ void store_rows(const MmaAttnArgs& a, int64_t b, int6
           WIDE ? make_float2(v0, v1) : empty ? make_float2(0.0f, 0.0f) : make_float2(v0 / l, v1 / l);
     }
     if (WIDE && t4 == 0) row[D] = l;
-    // m is in log2 units.
-    if (a.lse && t4 == 0) a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : m * 0.693147180559945309f + logf(l);
+    if (a.lse && t4 == 0)
+      a.lse[(b * a.hq + h) * a.sq + i] = empty ? -__int_as_float(0x7f800000) : (NATURAL ? m : m * 0.693147180559945309f) + logf(l);
   }
   __syncthreads();
   const bool bshd = a.layout == KP_LAYOUT_BSHD;

@@ -1,7 +1,7 @@
 // Tensor-core flash attention forward (FlashAttention-2 on mma.sync m16n8k16) for f16/bf16 q, k, v
-// with D == Dv in {64, 80, 96, 128} (most models' head sizes up to 128: Phi-2 has 80, Phi-3-mini 96), no
-// additive mask. NVIDIA-only (KP_GPU_HAS_MMA, a 32-lane warp): elsewhere the body is empty and
-// attention_mma_eligible() says no, so attention.cu's portable kernels run.
+// with D == Dv in {64, 80, 96, 128} (most models' head sizes up to 128: Phi-2 has 80, Phi-3-mini 96),
+// with or without an additive mask (MASK kernels: below). NVIDIA-only (KP_GPU_HAS_MMA, a 32-lane warp):
+// elsewhere the body is empty and attention_mma_eligible() says no, so attention.cu's portable kernels run.
 //
 // A block of 4 warps owns 64 query rows of one (batch, query head); K/V come from kv head h / (Hq/Hkv).
 // Each warp owns 16 rows: its Q fragments are loaded once (ldmatrix), S = Q K^T is built with mma.sync
@@ -31,6 +31,13 @@
 // the split, and exp is the special-function unit's ex2.approx.ftz. l sums the unrounded P in f32 in
 // both modes.
 //
+// MASK: each thread reads the mask of its own scores from global memory (a tile's 32 values a thread,
+// after S = Q K^T, only for keys its row sees) and adds it to the scaled score; the softmax then works
+// in natural units (attention_flash.cuh softmax_tile's NATURAL: a -FLT_MAX mask must not overflow to
+// -inf). The mask is not staged in shared memory: a 64 x 64 f32 tile per buffer would not fit beside
+// K and V at D = 128 on the 99 KiB parts (sm_86/89/120). A mask whose key stride exceeds 32-bit
+// offsets takes the portable kernel.
+//
 // Semantics as src/reference/attention.ts and the portable kernel: a key hidden from a row (causality,
 // kvLengths, a -inf score) never touches V for that row. The tensor cores would give 0 * Inf = NaN
 // for a hidden key with a non-finite value, and a zero split term times an infinite value too: a tile
@@ -57,6 +64,8 @@ constexpr int kKeys = 64;           // keys per K/V tile
 constexpr int kMmaThreads = kWarps * 32;
 const char kMmaVariant[] = "flash-attention-mma-m16n8k16";
 const char kMmaP16Variant[] = "flash-attention-mma-m16n8k16-p16";
+const char kMmaMaskVariant[] = "flash-attention-mma-m16n8k16-mask";
+const char kMmaP16MaskVariant[] = "flash-attention-mma-m16n8k16-p16-mask";
 
 // Shared rows are padded by 8 halves: an odd number of 16-byte units for every D above, so ldmatrix's
 // eight 16-byte row reads of a matrix hit distinct banks.
@@ -71,9 +80,10 @@ static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64) && stage_bytes(kRows,
                   stage_bytes(kRows, 96) <= mma_smem_bytes(96) && stage_bytes(kRows, 128) <= mma_smem_bytes(128),
               "the output stage fits the shared memory");
 
-// P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top).
-template <int D, bool BF16, bool P16>
-KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
+// P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top). MASK: an
+// additive mask (mk).
+template <int D, bool BF16, bool P16, bool MASK>
+KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, MaskArgs mk) {
 #if defined(KP_GPU_HAS_MMA)
   constexpr int LD = row_ld(D);
   constexpr int CH = D / 8;  // 16-byte chunks per row
@@ -109,6 +119,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
   // The lane's rows g and g + 8 of its warp's 16. Rows past Sq see what the last row sees and are never stored.
   const int64_t ra = i0 + warp * 16 + g, rbb = ra + 8;
   const int64_t end_a = keys.end(min(ra, a.sq - 1)), end_b = keys.end(min(rbb, a.sq - 1));
+  const float* mrow_a = nullptr;
+  const float* mrow_b = nullptr;
+  if constexpr (MASK) {
+    const float* mbh = mk.mask + b * mk.ms0 + h * mk.ms1;
+    mrow_a = mbh + min(ra, a.sq - 1) * mk.ms2;
+    mrow_b = mbh + min(rbb, a.sq - 1) * mk.ms2;
+  }
 
   // Where the threads divide into whole rows (D 64 and 128), a thread copies chunk tid % CH of rows
   // tid / CH + RPC r: a loop-invariant offset and stride, a 64-bit add and a 32-bit row test per copy
@@ -210,7 +227,12 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
 
     // Mask (tiles some row does not fully see), scale into log2 units, exponentiate, rescale O.
     float corr_a, corr_b;
-    softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
+    if constexpr (MASK) {
+      mask_scores<kKeys / 8>(s, mrow_a, mrow_b, mk.ms3, j0, end_a, end_b, a.scale, t4);
+      softmax_tile<kKeys / 8, P16, true>(s, st, false, 0, 0, a.scale, t4, corr_a, corr_b);
+    } else {
+      softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
+    }
     rescale_rows(o, corr_a, corr_b);
 
     if (!v_bad) {
@@ -249,19 +271,30 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a) {
       });
     }
   }
-  store_rows<NT, BF16, P16>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem_raw), tid, kMmaThreads);
+  store_rows<NT, BF16, P16, false, MASK>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem_raw), tid, kMmaThreads);
 #endif
 }
-template <int D, bool BF16, bool P16>
-void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks) {
+template <int D, bool BF16, bool P16, bool MASK>
+void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks) {
   // Per call: the attribute belongs to the current device's context; a failure shows up as the launch error.
-  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, BF16, P16>, static_cast<int>(mma_smem_bytes(D)));
-  KP_GPU_LAUNCH((flash_mma<D, BF16, P16>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a);
+  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, BF16, P16, MASK>, static_cast<int>(mma_smem_bytes(D)));
+  KP_GPU_LAUNCH((flash_mma<D, BF16, P16, MASK>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a, mk);
 }
 
 template <int D>
-void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, int64_t blocks, bool bf16, bool p16) {
-  with_bf16_p16(bf16, p16, [&](auto b, auto p) { launch_one<D, decltype(b)::value, decltype(p)::value>(stream, a, blocks); });
+void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks, bool bf16, bool p16) {
+  with_bf16_p16(bf16, p16, [&](auto b, auto p) {
+    constexpr bool kBf16 = decltype(b)::value, kP16 = decltype(p)::value;
+    if (mk.mask) launch_one<D, kBf16, kP16, true>(stream, a, mk, blocks);
+    else launch_one<D, kBf16, kP16, false>(stream, a, mk, blocks);
+  });
+}
+
+// The masked kernels index a mask row with 32-bit offsets (key * ms3) and keys as 32-bit values.
+bool mask_offsets_fit(const kp_attention_desc& d) {
+  if (!d.has_mask) return true;
+  const int64_t s3 = d.mask_stride[3];
+  return d.skv <= 0x7fffffff && s3 >= 0 && s3 <= 0x7fffffff && (d.skv <= 1 || s3 <= 0x7fffffff / (d.skv - 1));
 }
 
 // mma.sync: NVIDIA's and a 32-lane instruction: never on MUSA (compiled empty there), never on another
@@ -270,7 +303,7 @@ bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   if (!KP_GPU_VENDOR_HAS_MMA_SYNC) return false;
   if (caps.attention_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
-  if (d.d != d.dv || (d.d != 64 && d.d != 80 && d.d != 96 && d.d != 128) || d.has_mask) return false;
+  if (d.d != d.dv || (d.d != 64 && d.d != 80 && d.d != 96 && d.d != 128) || !mask_offsets_fit(d)) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
   if (caps.smem_optin < static_cast<int>(mma_smem_bytes(d.d))) return false;
   if ((d.sq + kRows - 1) / kRows * d.batch * d.hq > 0x7fffffff) return false;
@@ -290,7 +323,10 @@ bool attention_mma_eligible(const DeviceCaps& caps, const kp_attention_desc& d) 
 AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc& d) {
   AttentionPlan p{};
   const bool wgmma = attention_wgmma_eligible(caps, d);
-  p.variant = wgmma ? attention_wgmma_variant(caps, d) : d.allow_p16 ? kMmaP16Variant : kMmaVariant;
+  p.variant = wgmma              ? attention_wgmma_variant(caps, d)
+              : d.has_mask       ? (d.allow_p16 ? kMmaP16MaskVariant : kMmaMaskVariant)
+              : d.allow_p16      ? kMmaP16Variant
+                                 : kMmaVariant;
   p.dmax = static_cast<int>(d.d);
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
@@ -302,7 +338,8 @@ AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc
 }
 
 bool is_attention_mma_plan(const AttentionPlan& p) {
-  return p.variant == kMmaVariant || p.variant == kMmaP16Variant || is_attention_wgmma_variant(p.variant);
+  return p.variant == kMmaVariant || p.variant == kMmaP16Variant || p.variant == kMmaMaskVariant ||
+         p.variant == kMmaP16MaskVariant || is_attention_wgmma_variant(p.variant);
 }
 
 bool attention_mma_aligned(const void* q, const void* k, const void* v, const void* out) {
@@ -310,20 +347,21 @@ bool attention_mma_aligned(const void* q, const void* k, const void* v, const vo
 }
 
 const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
-                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
-                                 float* lse) {
+                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, const float* mask,
+                                 void* out, float* lse) {
   if (is_attention_wgmma_variant(plan.variant)) {
     launch_attention_wgmma(stream, plan, d, q, k, v, kv_lengths, out, lse);
     return plan.variant;
   }
   const MmaAttnArgs a = mma_attention_args(d, kRows, plan.head_group, q, k, v, kv_lengths, out, lse);
+  const MaskArgs mk = mask_args(d, mask);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
-  const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant;
+  const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant || plan.variant == kMmaP16MaskVariant;
   switch (d.d) {
-    case 64: launch_d<64>(stream, a, blocks, bf16, p16); break;
-    case 80: launch_d<80>(stream, a, blocks, bf16, p16); break;
-    case 96: launch_d<96>(stream, a, blocks, bf16, p16); break;
-    default: launch_d<128>(stream, a, blocks, bf16, p16); break;
+    case 64: launch_d<64>(stream, a, mk, blocks, bf16, p16); break;
+    case 80: launch_d<80>(stream, a, mk, blocks, bf16, p16); break;
+    case 96: launch_d<96>(stream, a, mk, blocks, bf16, p16); break;
+    default: launch_d<128>(stream, a, mk, blocks, bf16, p16); break;
   }
   return plan.variant;
 }

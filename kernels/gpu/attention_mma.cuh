@@ -15,8 +15,8 @@ bool is_attention_mma_plan(const AttentionPlan& p);
 // multiple of 8), and so must out (its rows are stored 8 or 16 bytes at a time).
 bool attention_mma_aligned(const void* q, const void* k, const void* v, const void* out);
 const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& plan, const kp_attention_desc& d,
-                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, void* out,
-                                 float* lse);
+                                 const void* q, const void* k, const void* v, const int32_t* kv_lengths, const float* mask,
+                                 void* out, float* lse);
 
 }  // namespace gpu
 }  // namespace kp

@@ -509,7 +509,8 @@ const kp_gpu_plugin kPlugin = {
     "gemm-wgmma-f16,gemm-wgmma-bf16,gemm-wgmma-cluster2-f16,gemm-wgmma-cluster2-bf16,gemm-wgmma-cluster2x2-f16,"
     "gemm-wgmma-cluster2x2-bf16,gemm-wgmma-splitk-f16,gemm-wgmma-splitk-bf16,gemm-wgmma-cluster2-splitk-f16,"
     "gemm-wgmma-cluster2-splitk-bf16,gemm-wgmma-cluster2x2-splitk-f16,gemm-wgmma-cluster2x2-splitk-bf16,flash-attention-simt,flash-decoding-split-kv,flash-attention-mma-m16n8k16,"
-    "flash-attention-mma-m16n8k16-p16,flash-attention-wgmma-m64n64k16,flash-attention-wgmma-m64n64k16-p16,"
+    "flash-attention-mma-m16n8k16-p16,flash-attention-mma-m16n8k16-mask,flash-attention-mma-m16n8k16-p16-mask,"
+    "flash-attention-wgmma-m64n64k16,flash-attention-wgmma-m64n64k16-p16,"
     "flash-attention-wgmma-m64n64k16-p16-keys64,"
     "flash-decoding-split-kv-vec",
 #else

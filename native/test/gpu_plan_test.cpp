@@ -586,9 +586,28 @@ int main() {
     } else if (KP_GPU_VENDOR_HAS_MMA_SYNC) {
       EXPECT(kp::gpu::plan_attention(caps(9, 0), p16, nullptr).smem == kp::gpu::plan_attention(caps(9, 0), prefill, nullptr).smem);
     }
+    // A mask: the masked mma.sync kernels (sm_90 too: wgmma takes none), any broadcast whose key
+    // offsets fit 32 bits; the portable kernel past that, or for a negative stride.
     kp_attention_desc masked = prefill;
     masked.has_mask = 1;
-    EXPECT(av(caps(9, 0), masked) == "flash-attention-simt");
+    masked.mask_stride[0] = 2048 * 2048;
+    masked.mask_stride[2] = 2048;
+    masked.mask_stride[3] = 1;
+    const std::string mask_fa = KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa + "-mask" : "flash-attention-simt";
+    EXPECT(av(caps(9, 0), masked) == mask_fa);
+    EXPECT(av(caps(8, 9), masked) == mask_fa);
+    masked.mask_stride[3] = 0;  // one value per row ([.., Sq, 1])
+    EXPECT(av(caps(8, 0), masked) == mask_fa);
+    masked.mask_stride[3] = 0x7fffffff / 2047;  // (Skv - 1) x stride just fits
+    EXPECT(av(caps(8, 0), masked) == mask_fa);
+    masked.mask_stride[3] += 1;
+    EXPECT(av(caps(8, 0), masked) == "flash-attention-simt");
+    masked.mask_stride[3] = -1;
+    EXPECT(av(caps(8, 0), masked) == "flash-attention-simt");
+    masked.mask_stride[3] = 1;
+    masked.allow_p16 = 1;
+    EXPECT(av(caps(9, 0), masked) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa + "-p16-mask" : "flash-attention-simt"));
+    EXPECT(av(with(caps(9, 0), 1, 0), masked) == "flash-attention-simt");
     kp_attention_desc uniform = prefill;  // scale 0: the tensor-core softmax hides keys by -inf products
     uniform.scale = 0.0f;
     EXPECT(av(caps(9, 0), uniform) == "flash-attention-simt");
@@ -626,7 +645,7 @@ int main() {
     EXPECT(av(with(caps(9, 0), 3, 0), p16) == (wg != want ? wg + "-p16" : av(caps(9, 0), p16)));
     EXPECT(av(with(caps(9, 0), 3, 0), att(4, 32, 1, 4096, 128, 128)) == (wg == want ? "flash-decoding-split-kv-vec" : wg));  // however few rows
     EXPECT(av(with(caps(8, 0), 3, 0), prefill) == want);   // not sm_90: as auto
-    EXPECT(av(with(caps(9, 0), 3, 0), masked) == "flash-attention-simt");
+    EXPECT(av(with(caps(9, 0), 3, 0), masked) == (KP_GPU_VENDOR_HAS_MMA_SYNC ? mma_fa + "-p16-mask" : "flash-attention-simt"));  // no masked wgmma
     EXPECT(av(with(caps(9, 0), 3, 0), f32) == "flash-attention-simt");
     EXPECT(av(with(caps(9, 0, 128), 3, 0), prefill) == "flash-attention-simt");
     EXPECT(av(with(caps(9, 0), 3, 0), att(4, 32, 2048, 2048, 96, 96)) == want);  // wgmma: D 64 and 128 only

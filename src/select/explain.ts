@@ -336,10 +336,11 @@ export function variantOf(info: DeviceInfo, desc: OpDesc, config?: KernelConfig)
   // KERNELPORT_GPU_ATTENTION, as the plugin reads it: simt never takes the tensor cores (nor the decode
   // kernel), mma takes mma.sync however few the query rows; on compute capability 9.0 auto takes the
   // wgmma kernel for D = Dv = 128 (attention_wgmma.cu: faster there on an H100, not at D = 64) and
-  // wgmma forces it for D = 64 too, however few the rows; elsewhere wgmma is auto.
+  // wgmma forces it for D = 64 too, however few the rows; elsewhere wgmma is auto. A mask takes the
+  // masked mma.sync kernels (attention_mma.cu's MASK), never wgmma.
   const choice = gpuChoice(config);
   const forced = choice.attention;
-  const onHopper = info.gpu?.computeCapability === '9.0';
+  const onHopper = info.gpu?.computeCapability === '9.0' && desc.mask !== true;
   const forcedHopper = forced === 'wgmma' && onHopper && (desc.d === 64 || desc.d === 128);
   const autoHopper = (forced === undefined || forced === 'auto') && onHopper && desc.d === 128;
   if ((forcedHopper || autoHopper) && attentionOnTensorCores(info, forcedHopper ? { ...desc, sq: Math.max(desc.sq, 16) } : desc)) {
@@ -354,10 +355,12 @@ export function variantOf(info: DeviceInfo, desc: OpDesc, config?: KernelConfig)
       why: `tensor cores (wgmma, sm_90): 128 query rows of a head per block in 2 warpgroups, ${keys}-key tiles, ${desc.allowP16 ? 'P rounded to 16 bits (allowP16)' : 'P split into 16-bit terms'}`,
     };
   }
-  if (forced !== 'simt' && attentionOnTensorCores(info, forced === 'mma' ? { ...desc, sq: Math.max(desc.sq, 16) } : desc))
+  if (forced !== 'simt' && attentionOnTensorCores(info, forced === 'mma' ? { ...desc, sq: Math.max(desc.sq, 16) } : desc)) {
+    const [suffix, maskWhy] = desc.mask === true ? ['-mask', ', the mask read beside the scores'] : ['', ''];
     return desc.allowP16
-      ? { variant: 'flash-attention-mma-m16n8k16-p16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P rounded to 16 bits (allowP16)' }
-      : { variant: 'flash-attention-mma-m16n8k16', ...onWarp, why: 'tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms' };
+      ? { variant: `flash-attention-mma-m16n8k16-p16${suffix}`, ...onWarp, why: `tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P rounded to 16 bits (allowP16)${maskWhy}` }
+      : { variant: `flash-attention-mma-m16n8k16${suffix}`, ...onWarp, why: `tensor cores (mma.sync m16n8k16, FlashAttention-2): 64 query rows of a head per block, 64-key tiles, P split into 16-bit terms${maskWhy}` };
+  }
   // kernels/gpu/attention_decode.cu takes up to 16 rows per (batch, kv head) (GQA group x Sq) with
   // head dimensions up to 256 (unless KERNELPORT_GPU_ATTENTION=simt); attention.cu's portable kernels the rest.
   const groupRows = (desc.hq / (desc.hkv ?? desc.hq)) * desc.sq;

@@ -34,6 +34,8 @@ export interface AttentionDesc {
   dtype?: DType;
   /** 16-bit only: the caller allows P rounded to 16 bits (attention's allowP16). */
   allowP16?: boolean;
+  /** An additive mask is given (attention's `mask`): cuda runs its masked kernels, never the wgmma one. */
+  mask?: boolean;
 }
 
 export type OpDesc = ({ op: 'matmul' } & MatmulDesc) | ({ op: 'attention' } & AttentionDesc);

@@ -252,6 +252,11 @@ function attentionEdges(size: Size): AttentionShape[] {
     // the other head sizes the tensor-core attention takes (Phi-2's 80, Phi-3-mini's 96)
     at('D=80 Sq=70 Skv=131 causal GQA 2:1', 70, 131, 80, 80, { b: 1, hq: 2, hkv: 1, causal: true }),
     at('D=96 Sq=65 Skv=200 bshd kvLengths allowP16', 65, 200, 96, 96, { b: 2, hq: 2, hkv: 2, layout: 'bshd', kvLengths: [200, 77], allowP16: true }),
+    // masks at shapes cuda's masked tensor-core kernels take (the quick suite's D = 64 shapes stay unmasked:
+    // the emulator tests tell the wgmma kernel's work from mma.sync's by them)
+    at('mask [B,1,Sq,Skv] D=64 Sq=70 Skv=131 causal kvLengths', 70, 131, 64, 64, { hq: 2, hkv: 1, causal: true, kvLengths: [131, 100], mask: { shape: [2, 1, 70, 131], negInf: 0.2, fullRows: 2 } }),
+    at('mask [Skv] D=128 Sq=65 Skv=200 bshd allowP16 scale -0.5', 65, 200, 128, 128, { b: 1, hq: 2, hkv: 1, layout: 'bshd', mask: { shape: [200], negInf: 0.3, fullRows: 0 }, allowP16: true, scale: -0.5 }),
+    at('mask [Sq,1] D=80 Sq=70 Skv=131 top-left', 70, 131, 80, 80, { b: 1, hq: 2, hkv: 1, causal: 'top-left', mask: { shape: [70, 1], negInf: 0.1, fullRows: 0 } }),
   ];
 }
 
