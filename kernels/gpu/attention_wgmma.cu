@@ -101,7 +101,11 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
   const uint32_t q_s = base, k_s = base + QB, v_s = k_s + 2 * TB, scratch_s = v_s + 3 * TB;
   const float ninf = -__int_as_float(0x7f800000);
 
-  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wg = warp / 4;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  // The warpgroup, from lane 0: the compiler then knows it is the same across the warp, and the Q
+  // operand's descriptors go through the uniform datapath as K's do (from threadIdx alone, each was
+  // moved from vector registers to uniform ones: 3 instructions an MMA).
+  const int wg = __shfl_sync(0xffffffffu, warp / 4, 0);
   const int g = lane / 4, t4 = lane % 4;
   const BlockItem item = block_item(a, blockIdx.x, kRows);
   const int64_t b = item.b, h = item.h, hk = h / (a.hq / a.hkv);
@@ -165,12 +169,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     float(&acc)[kKeys / 2] = *reinterpret_cast<float(*)[kKeys / 2]>(&s[0][0]);
     fence_operands(acc);
     wgmma_fence();
+    const uint64_t q0 = smem_desc(q_s + wg * 64 * 128, 16, 1024), k0 = smem_desc(k_buf(t), 16, 1024);
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       // K step kk: 32 bytes into the 128-byte rows of column chunk kk / 4.
       const uint32_t col = (kk % 4) * 32;
-      const uint64_t dq = smem_desc(q_s + (kk / 4) * kRows * 128 + wg * 64 * 128 + col, 16, 1024);
-      const uint64_t dk = smem_desc(k_buf(t) + (kk / 4) * kKeys * 128 + col, 16, 1024);
+      const uint64_t dq = desc_plus(q0, (kk / 4) * kRows * 128 + col);
+      const uint64_t dk = desc_plus(k0, (kk / 4) * kKeys * 128 + col);
       if constexpr (kKeys == 128) wgmma_ss_m64n128k16<BF16, 0>(acc, dq, dk, kk == 0 ? 0 : 1);
       else wgmma_ss_m64n64k16<BF16, 0>(acc, dq, dk, kk == 0 ? 0 : 1);
     }
@@ -273,6 +278,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
     };
     const bool pv_mma = OVERLAP || !v_bad;
     const uint32_t v_src = OVERLAP && v_bad ? scratch_s : v_buf(t);
+    const uint64_t v0 = smem_desc(v_src, kKeys * 128, 1024);
     if (pv_mma) {
       pack_p<kKeys / 8, BF16, P16>(s_cur, ph, pm, pl);
       // OVERLAP: S_{t+1} on the tensor cores while they also run P_t V_t, and its softmax meanwhile. Into
@@ -291,7 +297,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kThreads) flash_wgmma(MmaAttnArgs a) {
 #pragma unroll
         for (int kk = 0; kk < kKeys / 16; ++kk) {
           // 16 keys = 16 rows of 128 bytes; 64-column chunks LBO = kKeys * 128 bytes apart.
-          const uint64_t dv = smem_desc(v_src + (c * CW / 64) * kKeys * 128 + kk * 16 * 128, kKeys * 128, 1024);
+          const uint64_t dv = desc_plus(v0, (c * CW / 64) * kKeys * 128 + kk * 16 * 128);
           if constexpr (CW == 128) {
             wgmma_rs_m64n128k16<BF16, 1>(*reinterpret_cast<float(*)[64]>(&oc[0]), ph[kk], dv);
           } else {

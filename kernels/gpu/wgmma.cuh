@@ -74,6 +74,13 @@ KP_GPU_HOST_DEVICE constexpr uint64_t smem_desc(uint32_t addr, uint32_t lbo, uin
          (static_cast<uint64_t>(sbo >> 4) << 32) | (1ull << 62);
 }
 
+// desc moved on by `bytes` (a multiple of 16) of shared memory: its start address field alone, one
+// 32-bit add where smem_desc of the sum took four instructions a descriptor. The field holds the
+// address / 16 in 14 bits and every shared address is below 2^18, so the sum never carries out of it.
+KP_GPU_HOST_DEVICE constexpr uint64_t desc_plus(uint64_t desc, uint32_t bytes) {
+  return (desc & 0xffffffff00000000ull) | static_cast<uint32_t>(static_cast<uint32_t>(desc) + (bytes >> 4));
+}
+
 }  // namespace
 }  // namespace gpu
 }  // namespace kp

@@ -121,6 +121,26 @@ inline T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 0) {
 }
 
 namespace kp_emu {
+// Every lane takes lane `src`'s value (the whole warp: the kernels broadcast from lane 0 only).
+inline void combine_shfl_from(const uint32_t* in, uint32_t* out, unsigned lanes, const void* ctx) {
+  const unsigned src = *static_cast<const unsigned*>(ctx);
+  for (unsigned l = 0; l < lanes; ++l) out[l * kWords] = in[(src < lanes ? src : l) * kWords];
+}
+static const bool shfl_from_named = (name_collective(combine_shfl_from, "shfl"), true);
+}  // namespace kp_emu
+template <class T>
+inline T __shfl_sync(unsigned, T v, int src_lane) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles only");
+  uint32_t in[::kp_emu::kWords] = {}, out[::kp_emu::kWords];
+  std::memcpy(in, &v, 4);
+  const unsigned src = static_cast<unsigned>(src_lane);
+  ::kp_emu::warp_collective(in, out, ::kp_emu::combine_shfl_from, &src);
+  T r;
+  std::memcpy(&r, out, 4);
+  return r;
+}
+
+namespace kp_emu {
 inline void combine_any(const uint32_t* in, uint32_t* out, unsigned lanes, const void*) {
   uint32_t any = 0;
   for (unsigned l = 0; l < lanes; ++l) any |= in[l * kWords];
