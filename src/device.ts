@@ -233,10 +233,10 @@ export class Device {
     const plan: AttentionPlan = planAttention(q, k, v, options);
     let config = this.#forced;
     if (!config && this.#tuner)
-      config = this.#tuner.configFor({ op: 'attention', batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16 });
+      config = this.#tuner.configFor({ op: 'attention', batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16, mask: plan.mask !== undefined });
     if (verbose())
       this.logDecision(
-        toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype }),
+        toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16, mask: plan.mask !== undefined }),
       );
     const ins: [string, Storage | undefined][] = [
       ['q', this.own('attention', 'q', q)],

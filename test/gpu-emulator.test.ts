@@ -289,11 +289,13 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     // A row of only finfo(float32).min is a uniform average, not an empty row: scores scaled into log2
     // units before the max overflow to -inf there (attention_flash.cuh softmax_tile's NATURAL). A NaN
     // mask at a key the row does not see (causality, kvLengths) must not be read.
-    const cases = await fixtureCases('attention-mask.mjs', {});
-    expect(cases).toHaveLength(80);
+    const cases = (await fixtureCases('attention-mask.mjs', {})) as { name: string; variant: string; pass: boolean; worst: number; uniform?: boolean }[];
+    expect(cases).toHaveLength(120);
     for (const c of cases) {
       expect(c.variant, c.name).toBe(`flash-attention-mma-m16n8k16${c.name.endsWith('allowP16=true') ? '-p16' : ''}-mask`);
       expect(c.pass, `${c.name}: worst ${c.worst}`).toBe(true);
+      // the bound scales with |mask|: the rows of only finfo.min are checked as plain means apart
+      expect(c.uniform, c.name).toBe(c.name.startsWith('padding') ? true : undefined);
     }
   }, 300_000);
 
@@ -539,6 +541,21 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     expect((out as { why: string }).why).toMatch(/64-key tiles, .*tuned: keys=64 \(from the tune cache/);
     expect(out).toMatchObject({ sameAsEnv: true, sameAsPlain: false, measured: [[res.shapeClass, 'measured']] });
     expect(existsSync(`${cache}.2`)).toBe(true);
+  }, 300_000);
+
+  it('a masked attention is a tuning class of its own: its candidates are the masked kernel and the portable one, never wgmma', async () => {
+    const cache = join(mkdtempSync(join(tmpdir(), 'kp-cuda-tune-mask-')), 'tune.json');
+    const got = (await onCuda(`
+      const kp = await import('${join(root, 'dist', 'index.js')}');
+      const d2 = await kp.open({ backend: 'cuda', autotune: true, tuneCache: '${cache}' });
+      const desc = { hq: 2, sq: 150, skv: 150, d: 128, causal: true, dtype: 'bf16', allowP16: true };
+      const masked = await d2.tune('attention', { ...desc, mask: true });
+      process.stdout.write(JSON.stringify({ cls: masked.shapeClass, labels: masked.candidates.map((c) => c.label), plain: d2.explain('attention', desc).variant }));
+      d2.dispose();
+    `)) as { cls: string; labels: string[]; plain: string };
+    expect(got.cls).toMatch(/^attention bf16 flash-attention-mma-m16n8k16-p16-mask .* causal allowP16 mask$/);
+    expect(got.labels).toEqual(['auto (flash-attention-mma-m16n8k16-p16-mask)', 'kernel=simt (flash-attention-simt)']);
+    expect(got.plain).toBe('flash-attention-wgmma-m64n64k16-p16');
   }, 300_000);
 
   it('errors: an allocation over the device memory names the bytes; an injected kernel fault loses the device, not the cpu', async () => {

@@ -131,10 +131,11 @@ describe('candidates', () => {
     expect(seen.quick).toEqual(seen.all.slice(0, 3));
   });
 
-  it('allowP16 and allowTf32 ops are shape classes of their own (other kernels may run)', () => {
+  it('allowP16, allowTf32 and masked ops are shape classes of their own (other kernels may run)', () => {
     const key = (d: OpDesc) => tuneClass(variantOf(cpuInfo, d).variant, d);
     const dec: OpDesc = { op: 'attention', hq: 32, hkv: 8, sq: 1, skv: 4096, d: 128, dtype: 'bf16' };
     expect(key({ ...dec, allowP16: true })).toBe(`${key(dec)} allowP16`);
+    expect(key({ ...dec, allowP16: true, mask: true })).toBe(`${key(dec)} allowP16 mask`);
     expect(key({ ...dec, dtype: 'f32', allowP16: true })).toBe(key({ ...dec, dtype: 'f32' })); // no P16 for f32
     expect(key({ ...mm64, allowTf32: true })).toBe(`${key(mm64)} allowTf32`);
   });

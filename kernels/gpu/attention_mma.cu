@@ -225,7 +225,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
         mma16816<BF16>(s[2 * np + 1], qf[kk], b1);
       }
 
-    // Mask (tiles some row does not fully see), scale into log2 units, exponentiate, rescale O.
+    // Hide the keys a row does not see (MASK: and add the mask, in natural units; else only on tiles some
+    // row does not fully see, scaling into log2 units), exponentiate, rescale O.
     float corr_a, corr_b;
     if constexpr (MASK) {
       mask_scores<kKeys / 8>(s, mrow_a, mrow_b, mk.ms3, j0, end_a, end_b, a.scale, t4);

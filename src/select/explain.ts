@@ -412,7 +412,8 @@ export function tuneClass(variant: string, desc: OpDesc): string {
   }
   const dims = [desc.sq, desc.skv, desc.d, desc.dv ?? desc.d].map(bucket).join('x');
   const p16 = desc.allowP16 === true && dt !== 'f32' ? ' allowP16' : '';
-  return `attention ${dt} ${variant} ${dims} bh${bucket((desc.batch ?? 1) * desc.hq)}${desc.causal ? ' causal' : ''}${p16}`;
+  // A mask is a class of its own too: other kernels on cuda, more memory traffic everywhere.
+  return `attention ${dt} ${variant} ${dims} bh${bucket((desc.batch ?? 1) * desc.hq)}${desc.causal ? ' causal' : ''}${p16}${desc.mask ? ' mask' : ''}`;
 }
 
 /** A coarse class for "log each new decision once": the device and its tuneClass. */

@@ -189,8 +189,8 @@ export function peaksFor(info: DeviceInfo, dtype: DType, measured?: { flops: num
 
 /**
  * Whether the cuda plugin runs this attention on tensor cores: kernels/gpu/attention_mma.cu's
- * attention_mma_eligible as far as a descriptor without buffers and mask tells (f16/bf16, D == Dv in
- * {64, 80, 96, 128}, Sq >= 16, sm_80+ with 32-lane warps).
+ * attention_mma_eligible as far as a descriptor without buffers tells (f16/bf16, D == Dv in
+ * {64, 80, 96, 128}, Sq >= 16, sm_80+ with 32-lane warps; a mask's strides are assumed to fit).
  */
 export function attentionOnTensorCores(info: DeviceInfo, desc: AttentionDesc): boolean {
   const dv = desc.dv ?? desc.d;

@@ -60,7 +60,7 @@ export interface TuneTarget {
   readonly threads: number;
   tensor(data: HostData, shape: Shape, dtype: DType): Tensor;
   matmul(a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean; allowTf32?: boolean }): Tensor;
-  attention(q: Tensor, k: Tensor, v: Tensor, options: { causal?: boolean; allowP16?: boolean }): Tensor;
+  attention(q: Tensor, k: Tensor, v: Tensor, options: { causal?: boolean; allowP16?: boolean; mask?: Tensor }): Tensor;
   /** Runs `fn` with every op it enqueues forced to `config`. */
   withKernelConfig<T>(config: KernelConfig, fn: () => T): T;
   empty(shape: Shape, dtype: DType): Tensor;
@@ -360,7 +360,11 @@ function scratchOp(t: TuneTarget, desc: OpDesc & { transA?: boolean; transB?: bo
     const q = up([batch, desc.hq, desc.sq, desc.d]);
     const k = up([batch, hkv, desc.skv, desc.d]);
     const v = up([batch, hkv, desc.skv, dv]);
-    const opts = { causal: desc.causal ?? false, allowP16: desc.allowP16 };
+    // A masked class is timed with a padding-style mask ([B, 1, 1, Skv] of zeros): its kernels, at the
+    // least mask traffic a caller can have (the class does not say how the caller's mask broadcasts).
+    const mask = desc.mask ? t.tensor(new Float32Array(batch * desc.skv), [batch, 1, 1, desc.skv], 'f32') : undefined;
+    if (mask) held.push(mask);
+    const opts = { causal: desc.causal ?? false, allowP16: desc.allowP16, mask };
     return { run: () => t.attention(q, k, v, opts), dispose };
   } catch (e) {
     dispose();
