@@ -149,7 +149,7 @@ ATTN_ARCH=(-arch=native)
 [ $SM90 -eq 1 ] && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
 stale build/attention_mma_check native/test/attention_mma_check.cu && run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
-# The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128}; masked ones on the masked mma.sync kernels)
+# The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128} and 192 / 128; masked ones on the masked mma.sync kernels)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
 # The wgmma attention likewise (sm_90: auto takes it at D = 128 only; forced, D = 64 and few rows too)
 KERNELPORT_GPU_ATTENTION=wgmma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-wgmma.md"

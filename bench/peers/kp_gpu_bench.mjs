@@ -107,6 +107,13 @@ async function cudaCases() {
         { op: 'attention', batch: B, hq: H, sq: S, skv: S, d: D, causal: true, dtype: 'bf16', allowP16 });
   }
   {
+    // DeepSeek-V3's MLA prefill: 128 heads, 192 dimensions for Q K^T (128 + 64 rotary), 128 for V.
+    const [B, H, S, D, DV] = [1, 128, 2048, 192, 128];
+    await bench('attention_mla_causal_bf16_b1h128s2048d192v128_p16', () => [u16('bf16', [B, H, S, D]), u16('bf16', [B, H, S, D]), u16('bf16', [B, H, S, DV])],
+      (q, kk, v) => dev.attention(q, kk, v, { causal: true, allowP16: true }), 5, { flops: (2 * B * H * S * S * (D + DV)) / 2 },
+      { op: 'attention', batch: B, hq: H, sq: S, skv: S, d: D, dv: DV, causal: true, dtype: 'bf16', allowP16: true });
+  }
+  {
     // Padded batches (an encoder's, or right-padded prompts): keys from 2048 - 512 b on hidden by an
     // additive [B,1,1,S] mask, not causal: cuda's masked tensor-core kernels (explain: mask: true).
     const [B, H, S, D] = [4, 32, 2048, 128];

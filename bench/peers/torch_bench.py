@@ -87,6 +87,15 @@ def main() -> int:
         }
         # SDPA rounds P to bf16 itself: the same torch call is the peer of kernelport's allowP16 case.
         cases["attention_causal_bf16_b4h32s2048d128_p16"] = cases["attention_causal_bf16_b4h32s2048d128"]
+        qm, km = (torch.randn(1, 128, 2048, 192, device=dev, dtype=torch.bfloat16) for _ in range(2))
+        vm = torch.randn(1, 128, 2048, 128, device=dev, dtype=torch.bfloat16)
+        try:  # Dv != D: not every SDPA backend of every torch version takes it; the row then has no peer
+            cases["attention_mla_causal_bf16_b1h128s2048d192v128_p16"] = {
+                "ms": bench(lambda: F.scaled_dot_product_attention(qm, km, vm, is_causal=True), 2 if quick else 5)
+            }
+        except RuntimeError as e:
+            cases["attention_mla_causal_bf16_b1h128s2048d192v128_p16"] = {"error": str(e)[:200]}
+        del qm, km, vm
         # The same padding as kp_gpu_bench.mjs (batch b sees keys below 2048 - 512 b), as SDPA's boolean mask.
         keep = torch.arange(2048, device=dev)[None, :] < (2048 - 512 * torch.arange(4, device=dev))[:, None]
         keep = keep[:, None, None, :]

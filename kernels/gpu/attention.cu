@@ -16,7 +16,7 @@
 // kSplitKeys; each split writes (m, l, acc) to a workspace and a combine kernel merges them in split
 // order. The split depends only on the shape: results are deterministic.
 //
-// Where the tensor cores take a descriptor (f16/bf16, D == Dv in {64, 80, 96, 128}, Sq >= 16, sm_80+,
+// Where the tensor cores take a descriptor (f16/bf16, D == Dv in {64, 80, 96, 128} or 192 / 128, Sq >= 16, sm_80+,
 // 32-lane warps), plan_attention hands it to attention_mma.cu instead.
 //
 // Semantics match src/reference/attention.ts: a NaN score makes the row NaN (NaN is never picked by

@@ -1,5 +1,6 @@
 // Tensor-core flash attention forward (FlashAttention-2 on mma.sync m16n8k16) for f16/bf16 q, k, v
-// with D == Dv in {64, 80, 96, 128} (most models' head sizes up to 128: Phi-2 has 80, Phi-3-mini 96),
+// with D == Dv in {64, 80, 96, 128} (most models' head sizes up to 128: Phi-2 has 80, Phi-3-mini 96) and
+// D = 192 with Dv = 128 (DeepSeek-V2/V3's MLA prefill: 128 + 64 rotary dimensions for Q K^T, 128 for V),
 // with or without an additive mask (MASK kernels: below). NVIDIA-only (KP_GPU_HAS_MMA, a 32-lane warp):
 // elsewhere the body is empty and attention_mma_eligible() says no, so attention.cu's portable kernels run.
 //
@@ -72,28 +73,63 @@ const char kMmaP16MaskVariant[] = "flash-attention-mma-m16n8k16-p16-mask";
 KP_GPU_HOST_DEVICE constexpr int row_ld(int64_t d) { return static_cast<int>(d) + 8; }
 constexpr size_t kScratchBytes = static_cast<size_t>(kWarps) * 16 * kKeys * sizeof(float);
 KP_GPU_HOST_DEVICE constexpr size_t q_bytes(int64_t d) { return static_cast<size_t>(kRows) * row_ld(d) * 2; }
-// Q, then (once its fragments are in registers) the f32 P scratch of tiles with non-finite V.
-KP_GPU_HOST_DEVICE constexpr size_t region0_bytes(int64_t d) { return q_bytes(d) > kScratchBytes ? q_bytes(d) : kScratchBytes; }
+// Above D = 128 the Q fragments are not held in registers (KS x 4 of them, 48 at D = 192, made ptxas
+// spill 150-300 bytes): each K step reads its fragment from shared memory, where Q then stays.
+KP_GPU_HOST_DEVICE constexpr bool q_in_smem(int64_t d) { return d > 128; }
+// Q, then (once its fragments are in registers) the f32 P scratch of tiles with non-finite V; Q and
+// the scratch side by side where Q stays.
+KP_GPU_HOST_DEVICE constexpr size_t region0_bytes(int64_t d) {
+  return q_in_smem(d) ? q_bytes(d) + kScratchBytes : q_bytes(d) > kScratchBytes ? q_bytes(d) : kScratchBytes;
+}
 // + K and V, two buffers each.
-KP_GPU_HOST_DEVICE constexpr size_t mma_smem_bytes(int64_t d) { return region0_bytes(d) + 4 * static_cast<size_t>(kKeys) * row_ld(d) * 2; }
-static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64) && stage_bytes(kRows, 80) <= mma_smem_bytes(80) &&
-                  stage_bytes(kRows, 96) <= mma_smem_bytes(96) && stage_bytes(kRows, 128) <= mma_smem_bytes(128),
+KP_GPU_HOST_DEVICE constexpr size_t mma_smem_bytes(int64_t d, int64_t dv) {
+  return region0_bytes(d) + 2 * static_cast<size_t>(kKeys) * (row_ld(d) + row_ld(dv)) * 2;
+}
+static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64, 64) && stage_bytes(kRows, 80) <= mma_smem_bytes(80, 80) &&
+                  stage_bytes(kRows, 96) <= mma_smem_bytes(96, 96) && stage_bytes(kRows, 128) <= mma_smem_bytes(128, 128) &&
+                  stage_bytes(kRows, 128) <= mma_smem_bytes(192, 128),
               "the output stage fits the shared memory");
+
+#if defined(KP_GPU_HAS_MMA)
+// kKeys rows of CHUNKS 16-byte chunks (CHUNKS a multiple of 8) from src (row stride rs, key j0 on) into
+// dst (rows LDX halves apart) with cp.async; zeros from kend on (finite, and every row's mask hides
+// them). Eight threads a row, 128 bytes of it each step: one base address a thread and constant
+// offsets, where computing each copy's row and chunk (24 chunks do not divide 128 threads) made the
+// D = 192 kernels spill.
+template <int CHUNKS, int LDX>
+__device__ __forceinline__ void copy_rows(uint16_t* dst, const uint16_t* src, const uint16_t* any, int64_t rs, int64_t j0,
+                                          int64_t kend, int tid) {
+  static_assert(CHUNKS % 8 == 0 && kMmaThreads % 8 == 0 && kKeys % (kMmaThreads / 8) == 0, "whole rows a round");
+  constexpr int kRowsPerRound = kMmaThreads / 8;
+  const int row = tid / 8, ch = tid % 8;
+  const uint16_t* p = src + (j0 + row) * rs + ch * 8;
+  const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));
+#pragma unroll
+  for (int r = 0; r < kKeys / kRowsPerRound; ++r) {
+    const bool ok = row + kRowsPerRound * r < left;
+#pragma unroll
+    for (int c = 0; c < CHUNKS / 8; ++c)
+      cp_async16(smem_addr(dst + (row + kRowsPerRound * r) * LDX + (ch + 8 * c) * 8), ok ? p + r * kRowsPerRound * rs + 64 * c : any, ok);
+  }
+}
+#endif
 
 // P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top). MASK: an
 // additive mask (mk).
-template <int D, bool BF16, bool P16, bool MASK>
+template <int D, int DV, bool BF16, bool P16, bool MASK>
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, MaskArgs mk) {
 #if defined(KP_GPU_HAS_MMA)
-  constexpr int LD = row_ld(D);
-  constexpr int CH = D / 8;  // 16-byte chunks per row
-  constexpr int NT = D / 8;  // 8-column output tiles
-  constexpr int KS = D / 16; // k-steps of Q K^T
-  static_assert(D % 16 == 0 && (kKeys * D / 8) % kMmaThreads == 0, "whole k-steps; whole 16-byte copies per thread");
-  constexpr int TILE = kKeys * LD;
+  constexpr int LD = row_ld(D), LDV = row_ld(DV);  // Q and K rows; V rows
+  constexpr int CH = D / 8, CHV = DV / 8;          // 16-byte chunks per row
+  constexpr int NT = DV / 8;  // 8-column output tiles
+  constexpr int KS = D / 16;  // k-steps of Q K^T
+  static_assert(D % 16 == 0 && DV % 16 == 0 && (kKeys * D / 8) % kMmaThreads == 0 && (kKeys * DV / 8) % kMmaThreads == 0,
+                "whole k-steps; whole 16-byte copies per thread");
+  constexpr int TILE = kKeys * LD, TILEV = kKeys * LDV;
+  constexpr bool QS = q_in_smem(D);
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   uint16_t* Qs = reinterpret_cast<uint16_t*>(smem_raw);
-  float* scratch = reinterpret_cast<float*>(smem_raw);
+  float* scratch = reinterpret_cast<float*>(smem_raw + (QS ? q_bytes(D) : 0));
   uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw + region0_bytes(D));
   uint16_t* Vs = Ks + 2 * TILE;
   const float ninf = -__int_as_float(0x7f800000);
@@ -103,13 +139,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   const BlockItem item = block_item(a, blockIdx.x, kRows);
   const int64_t b = item.b, h = item.h, hk = h / (a.hq / a.hkv);
   const bool bshd = a.layout == KP_LAYOUT_BSHD;
-  const int64_t q_rs = bshd ? a.hq * D : D;  // row strides (out: as q, Dv == D)
+  const int64_t q_rs = bshd ? a.hq * D : D;  // row strides (K as Q; V and out with DV)
   const int64_t kv_rs = bshd ? a.hkv * D : D;
   const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * D : (b * a.hq + h) * a.sq * D;
   const int64_t kv_off = bshd ? (b * a.skv * a.hkv + hk) * D : (b * a.hkv + hk) * a.skv * D;
   const uint16_t* Q = a.q + q_off;
   const uint16_t* K = a.k + kv_off;
-  const uint16_t* V = a.v + kv_off;
+  const uint16_t* V = a.v + (D == DV ? kv_off : bshd ? (b * a.skv * a.hkv + hk) * DV : (b * a.hkv + hk) * a.skv * DV);
 
   const KeyRange keys = key_range(a, b);
   const int64_t i0 = item.i0;
@@ -136,8 +172,12 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   const int64_t coff = crow * kv_rs + (tid % CH) * 8, cstep = RPC * kv_rs;
   auto load_kv = [&](int buf, int64_t j0) {
     uint16_t* ks = Ks + buf * TILE;
-    uint16_t* vs = Vs + buf * TILE;
-    if constexpr (kWholeRows) {
+    uint16_t* vs = Vs + buf * TILEV;
+    if constexpr (D != DV) {
+      // Head sizes apart (DeepSeek's 192 / 128): each operand its own rows and chunks.
+      copy_rows<CH, LD>(ks, K, a.k, kv_rs, j0, kend, tid);
+      copy_rows<CHV, LDV>(vs, V, a.v, bshd ? a.hkv * DV : DV, j0, kend, tid);
+    } else if constexpr (kWholeRows) {
       const int64_t o = j0 * kv_rs + coff;
       const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));  // rows that exist
 #pragma unroll
@@ -162,12 +202,12 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   // cp.async.wait_group a thread sees its own copies.
   auto v_nonfinite = [&](int buf) -> int {
     constexpr uint32_t E = BF16 ? 0x7f807f80u : 0x7c007c00u, ONE = BF16 ? 0x00800080u : 0x04000400u;
-    const uint16_t* vs = Vs + buf * TILE;
+    const uint16_t* vs = Vs + buf * TILEV;
     uint32_t acc = 0;
 #pragma unroll
-    for (int r = 0; r < kKeys * CH / kMmaThreads; ++r) {
-      const int c = tid + kMmaThreads * r, row = c / CH, ch = c % CH;
-      const uint4 w = *reinterpret_cast<const uint4*>(vs + row * LD + ch * 8);
+    for (int r = 0; r < kKeys * CHV / kMmaThreads; ++r) {
+      const int c = tid + kMmaThreads * r, row = c / CHV, ch = c % CHV;
+      const uint4 w = *reinterpret_cast<const uint4*>(vs + row * LDV + ch * 8);
       acc |= ((w.x & E) + ONE) | ((w.y & E) + ONE) | ((w.z & E) + ONE) | ((w.w & E) + ONE);
     }
     return (acc & 0x80008000u) != 0;
@@ -184,10 +224,11 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   cp_async_commit();
   cp_async_wait<1>();  // Q (the first group) has landed
   __syncthreads();
-  uint32_t qf[KS][4];
+  auto q_fragment = [&](int kk, uint32_t (&f)[4]) { ldmatrix_x4(smem_addr(Qs + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8), f); };
+  uint32_t qf[QS ? 1 : KS][4];
+  if constexpr (!QS)
 #pragma unroll
-  for (int kk = 0; kk < KS; ++kk)
-    ldmatrix_x4(smem_addr(Qs + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8), qf[kk]);
+    for (int kk = 0; kk < KS; ++kk) q_fragment(kk, qf[kk]);
 
   float o[NT][4];
 #pragma unroll
@@ -207,7 +248,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
     cp_async_commit();
     const int64_t j0 = static_cast<int64_t>(t) * kKeys;
     const uint16_t* ks = Ks + buf * TILE;
-    const uint16_t* vs = Vs + buf * TILE;
+    const uint16_t* vs = Vs + buf * TILEV;
 
     float s[kKeys / 8][4];
 #pragma unroll
@@ -215,15 +256,21 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
 #pragma unroll
-    for (int kk = 0; kk < KS; ++kk)
+    for (int kk = 0; kk < KS; ++kk) {
+      uint32_t qa[4];
+      if constexpr (QS) q_fragment(kk, qa);
+      else
+#pragma unroll
+        for (int e = 0; e < 4; ++e) qa[e] = qf[kk][e];
 #pragma unroll
       for (int np = 0; np < kKeys / 16; ++np) {
         uint32_t r[4];
         ldmatrix_x4(smem_addr(ks + (np * 16 + (lane % 8) + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8), r);
         const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
-        mma16816<BF16>(s[2 * np], qf[kk], b0);
-        mma16816<BF16>(s[2 * np + 1], qf[kk], b1);
+        mma16816<BF16>(s[2 * np], qa, b0);
+        mma16816<BF16>(s[2 * np + 1], qa, b1);
       }
+    }
 
     // Hide the keys a row does not see (MASK: and add the mask, in natural units; else only on tiles some
     // row does not fully see, scaling into log2 units), exponentiate, rescale O.
@@ -245,7 +292,7 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
 #pragma unroll
         for (int kk = 0; kk < kKeys / 16; ++kk) {
           uint32_t r[4];
-          ldmatrix_x4_trans(smem_addr(vs + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LD + np * 16 + (lane / 16) * 8), r);
+          ldmatrix_x4_trans(smem_addr(vs + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * LDV + np * 16 + (lane / 16) * 8), r);
           const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
           mma16816<BF16>(o[2 * np], ph[kk], b0);
           mma16816<BF16>(o[2 * np + 1], ph[kk], b1);
@@ -268,27 +315,34 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
     } else {
       // Inf or NaN in this V tile: f32 products key by key, hidden keys skipped (see the top).
       pv_keywise<kKeys, kKeys, NT, BF16>(o, [&](int n, int e) { return s[n][e] * kHiScale<BF16>; }, scratch + warp * 16 * kKeys, g, t4, [&](int j, int n) {
-        return *reinterpret_cast<const uint32_t*>(vs + j * LD + n * 8 + 2 * t4);
+        return *reinterpret_cast<const uint32_t*>(vs + j * LDV + n * 8 + 2 * t4);
       });
     }
   }
   store_rows<NT, BF16, P16, false, MASK>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem_raw), tid, kMmaThreads);
 #endif
 }
-template <int D, bool BF16, bool P16, bool MASK>
+template <int D, int DV, bool BF16, bool P16, bool MASK>
 void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks) {
   // Per call: the attribute belongs to the current device's context; a failure shows up as the launch error.
-  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, BF16, P16, MASK>, static_cast<int>(mma_smem_bytes(D)));
-  KP_GPU_LAUNCH((flash_mma<D, BF16, P16, MASK>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), mma_smem_bytes(D), stream)(a, mk);
+  constexpr size_t smem = mma_smem_bytes(D, DV);
+  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, DV, BF16, P16, MASK>, static_cast<int>(smem));
+  KP_GPU_LAUNCH((flash_mma<D, DV, BF16, P16, MASK>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), smem, stream)(a, mk);
 }
 
-template <int D>
+template <int D, int DV = D>
 void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks, bool bf16, bool p16) {
   with_bf16_p16(bf16, p16, [&](auto b, auto p) {
     constexpr bool kBf16 = decltype(b)::value, kP16 = decltype(p)::value;
-    if (mk.mask) launch_one<D, kBf16, kP16, true>(stream, a, mk, blocks);
-    else launch_one<D, kBf16, kP16, false>(stream, a, mk, blocks);
+    if (mk.mask) launch_one<D, DV, kBf16, kP16, true>(stream, a, mk, blocks);
+    else launch_one<D, DV, kBf16, kP16, false>(stream, a, mk, blocks);
   });
+}
+
+// The head sizes the kernels are instantiated for: D == Dv up to 128, and DeepSeek's MLA prefill
+// (192 for Q K^T, 128 for V).
+bool head_sizes_taken(int64_t d, int64_t dv) {
+  return (d == dv && (d == 64 || d == 80 || d == 96 || d == 128)) || (d == 192 && dv == 128);
 }
 
 // The masked kernels index a mask row with 32-bit offsets (key * ms3) and keys as 32-bit values.
@@ -304,9 +358,9 @@ bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   if (!KP_GPU_VENDOR_HAS_MMA_SYNC) return false;
   if (caps.attention_mode == 1 || caps.cc_major < 8 || caps.warp_size != 32) return false;
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
-  if (d.d != d.dv || (d.d != 64 && d.d != 80 && d.d != 96 && d.d != 128) || !mask_offsets_fit(d)) return false;
+  if (!head_sizes_taken(d.d, d.dv) || !mask_offsets_fit(d)) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
-  if (caps.smem_optin < static_cast<int>(mma_smem_bytes(d.d))) return false;
+  if (caps.smem_optin < static_cast<int>(mma_smem_bytes(d.d, d.dv))) return false;
   if ((d.sq + kRows - 1) / kRows * d.batch * d.hq > 0x7fffffff) return false;
   return caps.attention_mode == 2 || d.sq >= kMinQueryRows;
 }
@@ -332,7 +386,7 @@ AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
   p.tile_keys = wgmma ? attention_wgmma_tile_keys(caps, d) : kKeys;
-  p.smem = wgmma ? attention_wgmma_smem(caps, d) : mma_smem_bytes(d.d);
+  p.smem = wgmma ? attention_wgmma_smem(caps, d) : mma_smem_bytes(d.d, d.dv);
   p.head_group = caps.attention_group > 0 ? static_cast<int>(std::min<int64_t>(caps.attention_group, d.batch * d.hq))
                                           : attention_head_group(caps.l2_bytes, d);
   return p;
@@ -362,6 +416,7 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
     case 64: launch_d<64>(stream, a, mk, blocks, bf16, p16); break;
     case 80: launch_d<80>(stream, a, mk, blocks, bf16, p16); break;
     case 96: launch_d<96>(stream, a, mk, blocks, bf16, p16); break;
+    case 192: launch_d<192, 128>(stream, a, mk, blocks, bf16, p16); break;
     default: launch_d<128>(stream, a, mk, blocks, bf16, p16); break;
   }
   return plan.variant;

@@ -619,6 +619,14 @@ int main() {
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 112, 112)) == "flash-attention-simt");  // not instantiated
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 256, 256)) == "flash-attention-simt");
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 128, 64)) == "flash-attention-simt");   // Dv != D
+    // DeepSeek's MLA prefill, D = 192 and Dv = 128: Q, the P scratch, K and V twice need 125 KiB (Q
+    // stays in shared memory above D = 128), which sm_80 and sm_90 give a block and the 99 KiB parts do not.
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 192, 128)) == want);
+    EXPECT(av(caps(8, 0), att(4, 32, 2048, 2048, 192, 128)) == want);
+    EXPECT(av(with(caps(8, 9), 0, 99 * 1024), att(4, 32, 2048, 2048, 192, 128)) == "flash-attention-simt");
+    EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 192, 192)) == "flash-attention-simt");
+    if (KP_GPU_VENDOR_HAS_MMA_SYNC)
+      EXPECT(kp::gpu::plan_attention(caps(9, 0), att(4, 32, 2048, 2048, 192, 128), nullptr).smem == 64 * 200 * 2 + 4 * 64 * 16 * 4 + 2 * 64 * (200 + 136) * 2);
     EXPECT(av(caps(9, 0, 128), prefill) == "flash-attention-simt");                      // 128-lane warps
     EXPECT(av(with(caps(9, 0), 1, 0), prefill) == "flash-attention-simt");               // KERNELPORT_GPU_ATTENTION=simt
     EXPECT(av(caps(7, 5), prefill) == "flash-attention-simt");                           // no bf16 mma.sync before sm_80

@@ -256,6 +256,7 @@ function attentionEdges(size: Size): AttentionShape[] {
     // the emulator tests tell the wgmma kernel's work from mma.sync's by them)
     at('mask [B,1,Sq,Skv] D=64 Sq=70 Skv=131 causal kvLengths', 70, 131, 64, 64, { hq: 2, hkv: 1, causal: true, kvLengths: [131, 100], mask: { shape: [2, 1, 70, 131], negInf: 0.2, fullRows: 2 } }),
     at('mask [Skv] D=128 Sq=65 Skv=200 bshd allowP16 scale -0.5', 65, 200, 128, 128, { b: 1, hq: 2, hkv: 1, layout: 'bshd', mask: { shape: [200], negInf: 0.3, fullRows: 0 }, allowP16: true, scale: -0.5 }),
+    at('D=192 Dv=128 (DeepSeek MLA) Sq=65 Skv=200 bshd kvLengths allowP16 mask [Skv]', 65, 200, 192, 128, { b: 2, hq: 2, hkv: 2, layout: 'bshd', kvLengths: [200, 77], allowP16: true, mask: { shape: [200], negInf: 0.2, fullRows: 0 } }),
     at('mask [Sq,1] D=80 Sq=70 Skv=131 top-left', 70, 131, 80, 80, { b: 1, hq: 2, hkv: 1, causal: 'top-left', mask: { shape: [70, 1], negInf: 0.1, fullRows: 0 } }),
   ];
 }
@@ -275,6 +276,8 @@ function attentionDistShapes(size: Size): AttentionShape[] {
     at('65x129 top-left bshd', 65, 129, 32, 32, { b: 1, hq: 2, hkv: 1, causal: 'top-left', layout: 'bshd' }),
     at('GQA ratio 8 Sq>Skv causal', 21, 9, 16, 16, { hq: 8, hkv: 1, causal: true }),
     at('out f32', 13, 29, 24, 24, { outDtype: 'f32' }),
+    // DeepSeek's MLA prefill head sizes (cuda's tensor cores on sm_80 / sm_90) under every distribution
+    at('D=192 Dv=128 70x131 causal', 70, 131, 192, 128, { b: 1, hq: 2, hkv: 1, causal: true }),
   ];
 }
 
