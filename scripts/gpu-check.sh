@@ -198,6 +198,8 @@ if [ $SM90_ONLY -eq 1 ]; then
   step "validate (quick, every op) and the attention tests on cuda"
   run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-quick.md"
   run "${VITEST[@]}" test/attention.test.ts test/attention-p16.test.ts -t cuda
+  # masks (every broadcast, finfo.min padding, NaN/Inf), Inf/NaN in V, raw scores of 10^8 on this GPU
+  run "${VITEST[@]}" test/cuda.test.ts -t "tensor-core attention on the device"
 else
   tensor_core_checks
   benches

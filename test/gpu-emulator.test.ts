@@ -66,8 +66,8 @@ async function onCuda(body: string): Promise<unknown> {
 }
 
 /** Runs a judging fixture (test/fixtures/attention-*.mjs: one JSON line per case) with `env`; its cases. */
-async function fixtureCases(name: string, env: Record<string, string>): Promise<{ name: string; variant: string; pass: boolean; worst: number }[]> {
-  const r = await run([join(root, 'test', 'fixtures', name)], env);
+async function fixtureCases(name: string, env: Record<string, string>, args: string[] = []): Promise<{ name: string; variant: string; pass: boolean; worst: number }[]> {
+  const r = await run([join(root, 'test', 'fixtures', name), ...args], env);
   expect(r.status, r.stderr).toBe(0);
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
 }
@@ -296,6 +296,18 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
       expect(c.pass, `${c.name}: worst ${c.worst}`).toBe(true);
       // the bound scales with |mask|: the rows of only finfo.min are checked as plain means apart
       expect(c.uniform, c.name).toBe(c.name.startsWith('padding') ? true : undefined);
+    }
+  }, 300_000);
+
+  it('the mma.sync kernel at D = 192, Dv = 128 (DeepSeek MLA; Q from shared memory, K and V copied eight threads a row): Inf and NaN in V tiles follow the reference', async () => {
+    // Each thread checks the V copies it made itself (the only ones cp.async.wait_group shows it): the
+    // check walks copy_rows' mapping. Walking the D = Dv mapping instead read other threads' copies
+    // before the barrier, which the emulator shows as stale data: tiles with Inf taken as finite.
+    const cases = await fixtureCases('attention-nonfinite-v.mjs', {}, ['192x128']);
+    expect(cases).toHaveLength(8);
+    for (const c of cases) {
+      expect(c.variant, c.name).toBe(`flash-attention-mma-m16n8k16${c.name.endsWith('allowP16=true') ? '-p16' : ''}`);
+      expect(c.pass, `${c.name}: worst ${c.worst}`).toBe(true);
     }
   }, 300_000);
 

@@ -14,7 +14,7 @@ GOALS = {
         "gemv_bf16_1x4096x4096": (None, "decoding's GEMV (x @ W^T, 32 MiB of bf16 weights) / F.linear"),
         "attention_causal_bf16_b4h32s2048d128": (0.60, "kernelport speed / SDPA (P kept to f32 accuracy)"),
         "attention_causal_bf16_b4h32s2048d128_p16": (0.60, "allowP16 (P rounded to bf16, as SDPA does) / SDPA"),
-        "attention_mla_causal_bf16_b1h128s2048d192v128_p16": (None, "DeepSeek MLA prefill (D 192, Dv 128), allowP16 / SDPA"),
+        "attention_mla_causal_bf16_b1h128s2048d192v128_p16": (None, "DeepSeek MLA prefill (D 192, Dv 128), allowP16 / SDPA (whose backend for Dv != D may be a slow one)"),
         "attention_padmask_bf16_b4h32s2048d128": (None, "padding mask [B,1,1,S], not causal / SDPA with that mask"),
         "attention_padmask_bf16_b4h32s2048d128_p16": (None, "the same with allowP16 / SDPA with that mask"),
         "decode_bf16_b4h32skv4096d128": (0.70, "fraction of the table's HBM bandwidth"),

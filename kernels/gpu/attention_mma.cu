@@ -5,7 +5,8 @@
 // elsewhere the body is empty and attention_mma_eligible() says no, so attention.cu's portable kernels run.
 //
 // A block of 4 warps owns 64 query rows of one (batch, query head); K/V come from kv head h / (Hq/Hkv).
-// Each warp owns 16 rows: its Q fragments are loaded once (ldmatrix), S = Q K^T is built with mma.sync
+// Each warp owns 16 rows: its Q fragments are loaded once (ldmatrix; above D = 128 once per tile, from
+// shared memory, where Q stays), S = Q K^T is built with mma.sync
 // from a K tile in shared memory, the online softmax runs on the accumulator registers (a row lives in
 // the 4 lanes of a quad: max and sum by two shuffles), P is re-packed from the C fragments into A
 // fragments without shared memory, and O += P V reads V through ldmatrix.trans. K/V tiles of 64 keys
@@ -96,21 +97,26 @@ static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64, 64) && stage_bytes(kR
 // them). Eight threads a row, 128 bytes of it each step: one base address a thread and constant
 // offsets, where computing each copy's row and chunk (24 chunks do not divide 128 threads) made the
 // D = 192 kernels spill.
+constexpr int kCopyRowsPerRound = kMmaThreads / 8;
+// f(r, c, row, chunk) for each copy of thread tid: round r, its chunk c; copy_rows and the V check
+// (which must read back the very copies its thread made) both walk this.
+template <int CHUNKS, class F>
+__device__ __forceinline__ void copy_rows_slots(int tid, F f) {
+  static_assert(CHUNKS % 8 == 0 && kKeys % kCopyRowsPerRound == 0, "whole rows a round");
+#pragma unroll
+  for (int r = 0; r < kKeys / kCopyRowsPerRound; ++r)
+#pragma unroll
+    for (int c = 0; c < CHUNKS / 8; ++c) f(r, c, tid / 8 + kCopyRowsPerRound * r, tid % 8 + 8 * c);
+}
 template <int CHUNKS, int LDX>
 __device__ __forceinline__ void copy_rows(uint16_t* dst, const uint16_t* src, const uint16_t* any, int64_t rs, int64_t j0,
                                           int64_t kend, int tid) {
-  static_assert(CHUNKS % 8 == 0 && kMmaThreads % 8 == 0 && kKeys % (kMmaThreads / 8) == 0, "whole rows a round");
-  constexpr int kRowsPerRound = kMmaThreads / 8;
-  const int row = tid / 8, ch = tid % 8;
-  const uint16_t* p = src + (j0 + row) * rs + ch * 8;
+  const uint16_t* p = src + (j0 + tid / 8) * rs + (tid % 8) * 8;
   const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));
-#pragma unroll
-  for (int r = 0; r < kKeys / kRowsPerRound; ++r) {
-    const bool ok = row + kRowsPerRound * r < left;
-#pragma unroll
-    for (int c = 0; c < CHUNKS / 8; ++c)
-      cp_async16(smem_addr(dst + (row + kRowsPerRound * r) * LDX + (ch + 8 * c) * 8), ok ? p + r * kRowsPerRound * rs + 64 * c : any, ok);
-  }
+  copy_rows_slots<CHUNKS>(tid, [&](int r, int c, int row, int ch) {
+    const bool ok = row < left;
+    cp_async16(smem_addr(dst + row * LDX + ch * 8), ok ? p + r * kCopyRowsPerRound * rs + 64 * c : any, ok);
+  });
 }
 #endif
 
@@ -204,11 +210,18 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
     constexpr uint32_t E = BF16 ? 0x7f807f80u : 0x7c007c00u, ONE = BF16 ? 0x00800080u : 0x04000400u;
     const uint16_t* vs = Vs + buf * TILEV;
     uint32_t acc = 0;
-#pragma unroll
-    for (int r = 0; r < kKeys * CHV / kMmaThreads; ++r) {
-      const int c = tid + kMmaThreads * r, row = c / CHV, ch = c % CHV;
+    auto check = [&](int row, int ch) {
       const uint4 w = *reinterpret_cast<const uint4*>(vs + row * LDV + ch * 8);
       acc |= ((w.x & E) + ONE) | ((w.y & E) + ONE) | ((w.z & E) + ONE) | ((w.w & E) + ONE);
+    };
+    if constexpr (D != DV) {
+      copy_rows_slots<CHV>(tid, [&](int, int, int row, int ch) { check(row, ch); });  // copy_rows' own copies
+    } else {
+#pragma unroll
+      for (int r = 0; r < kKeys * CHV / kMmaThreads; ++r) {
+        const int c = tid + kMmaThreads * r;
+        check(c / CHV, c % CHV);
+      }
     }
     return (acc & 0x80008000u) != 0;
   };
@@ -242,7 +255,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
     const int buf = t & 1;
     cp_async_wait<0>();
     // Tile t is visible to all, every warp is done with tile t - 1 (its buffer is refilled next), and
-    // the Q fragments are in registers (region 0 may serve as scratch).
+    // the Q fragments are in registers (region 0 may serve as scratch; where Q stays in shared memory the
+    // scratch is beside it).
     const int v_bad = __syncthreads_or(v_nonfinite(buf));
     if (t + 1 < ntiles) load_kv(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
     cp_async_commit();

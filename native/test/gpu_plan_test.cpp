@@ -623,6 +623,8 @@ int main() {
     // stays in shared memory above D = 128), which sm_80 and sm_90 give a block and the 99 KiB parts do not.
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 192, 128)) == want);
     EXPECT(av(caps(8, 0), att(4, 32, 2048, 2048, 192, 128)) == want);
+    EXPECT(av(with(caps(8, 0), 0, 166912), att(4, 32, 2048, 2048, 192, 128)) == want);  // an A100's opt-in limit
+    EXPECT(av(with(caps(8, 0), 0, 127999), att(4, 32, 2048, 2048, 192, 128)) == "flash-attention-simt");
     EXPECT(av(with(caps(8, 9), 0, 99 * 1024), att(4, 32, 2048, 2048, 192, 128)) == "flash-attention-simt");
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 192, 192)) == "flash-attention-simt");
     if (KP_GPU_VENDOR_HAS_MMA_SYNC)
