@@ -232,12 +232,9 @@ export class Device {
     const be = this.live('attention');
     const plan: AttentionPlan = planAttention(q, k, v, options);
     let config = this.#forced;
-    if (!config && this.#tuner)
-      config = this.#tuner.configFor({ op: 'attention', batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16, mask: plan.mask !== undefined });
-    if (verbose())
-      this.logDecision(
-        toDesc('attention', { batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16, mask: plan.mask !== undefined }),
-      );
+    const desc = { op: 'attention' as const, batch: plan.batch, hq: plan.hq, hkv: plan.hkv, sq: plan.sq, skv: plan.skv, d: plan.d, dv: plan.dv, causal: plan.causal !== 'none', dtype: plan.dtype, allowP16: plan.allowP16, mask: plan.mask !== undefined };
+    if (!config && this.#tuner) config = this.#tuner.configFor(desc);
+    if (verbose()) this.logDecision(toDesc('attention', desc));
     const ins: [string, Storage | undefined][] = [
       ['q', this.own('attention', 'q', q)],
       ['k', this.own('attention', 'k', k)],

@@ -171,6 +171,13 @@ __device__ __forceinline__ float exp_score(float x) {
 // where `b > a ? b : a` took two.
 __device__ __forceinline__ float max_nonan(float a, float b) { return fmaxf(a, b); }
 
+// A row's key limit (keys from it on hidden), relative to the tile, clamped to its NT8 * 8 keys and taken
+// relative to this thread's first column: each key's test is then a 32-bit compare with a constant.
+template <int NT8>
+__device__ __forceinline__ int tile_limit(int64_t lim, int t4) {
+  return static_cast<int>(lim < 0 ? 0 : (lim > NT8 * 8 ? NT8 * 8 : lim)) - 2 * t4;
+}
+
 // The running softmax statistics of a thread's two rows (the max in log2 units; natural units in the
 // masked kernels, softmax_tile's NATURAL).
 struct RowStats {
@@ -207,10 +214,8 @@ __device__ __forceinline__ void softmax_tile(float (&s)[NT8][4], RowStats& st, b
   const bool flip = !NATURAL && c < 0.0f;
   const float hidden = flip ? inf : -inf;
   // Uniform across the block: a branch around the mask (its tests, computed for every tile, were a
-  // tenth of the tile loop's instructions). The limits are clamped to the tile and taken relative to
-  // this thread's first column, so each key's test is a 32-bit compare with a constant.
-  const int la = static_cast<int>(lim_a < 0 ? 0 : (lim_a > NT8 * 8 ? NT8 * 8 : lim_a)) - 2 * t4;
-  const int lb = static_cast<int>(lim_b < 0 ? 0 : (lim_b > NT8 * 8 ? NT8 * 8 : lim_b)) - 2 * t4;
+  // tenth of the tile loop's instructions).
+  const int la = tile_limit<NT8>(lim_a, t4), lb = tile_limit<NT8>(lim_b, t4);
   if (partial) {
 #pragma unroll
     for (int n = 0; n < NT8; ++n)
@@ -269,8 +274,7 @@ template <int NT8>
 __device__ __forceinline__ void mask_scores(float (&s)[NT8][4], const float* mrow_a, const float* mrow_b, int32_t ms3, int64_t j0,
                                             int64_t lim_a, int64_t lim_b, float scale, int t4) {
   const float ninf = -__int_as_float(0x7f800000);
-  const int la = static_cast<int>(lim_a - j0 < 0 ? 0 : (lim_a - j0 > NT8 * 8 ? NT8 * 8 : lim_a - j0)) - 2 * t4;
-  const int lb = static_cast<int>(lim_b - j0 < 0 ? 0 : (lim_b - j0 > NT8 * 8 ? NT8 * 8 : lim_b - j0)) - 2 * t4;
+  const int la = tile_limit<NT8>(lim_a - j0, t4), lb = tile_limit<NT8>(lim_b - j0, t4);
   const int key0 = static_cast<int>(j0) + 2 * t4;
 #pragma unroll
   for (int n = 0; n < NT8; ++n)

@@ -148,10 +148,11 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   const int64_t q_rs = bshd ? a.hq * D : D;  // row strides (K as Q; V and out with DV)
   const int64_t kv_rs = bshd ? a.hkv * D : D;
   const int64_t q_off = bshd ? (b * a.sq * a.hq + h) * D : (b * a.hq + h) * a.sq * D;
-  const int64_t kv_off = bshd ? (b * a.skv * a.hkv + hk) * D : (b * a.hkv + hk) * a.skv * D;
+  // head hk's first element of K (row size D) or V (DV)
+  auto kv_offset = [&](int64_t e) { return bshd ? (b * a.skv * a.hkv + hk) * e : (b * a.hkv + hk) * a.skv * e; };
   const uint16_t* Q = a.q + q_off;
-  const uint16_t* K = a.k + kv_off;
-  const uint16_t* V = a.v + (D == DV ? kv_off : bshd ? (b * a.skv * a.hkv + hk) * DV : (b * a.hkv + hk) * a.skv * DV);
+  const uint16_t* K = a.k + kv_offset(D);
+  const uint16_t* V = a.v + kv_offset(DV);
 
   const KeyRange keys = key_range(a, b);
   const int64_t i0 = item.i0;

@@ -101,16 +101,21 @@ inline void combine_shfl_xor(const uint32_t* in, uint32_t* out, unsigned lanes, 
   }
 }
 static const bool shfl_xor_named = (name_collective(combine_shfl_xor, "shfl"), true);
+// A 32-bit value through a warp collective: what each shuffle is, with its own combine.
 template <class T>
-inline T shfl_xor(T v, int lane_mask, int width) {
+inline T lane_exchange(T v, void (*combine)(const uint32_t*, uint32_t*, unsigned, const void*), const void* ctx) {
   static_assert(sizeof(T) == 4, "32-bit shuffles only");
   uint32_t in[kWords] = {}, out[kWords];
   std::memcpy(in, &v, 4);
-  const ShflXor s{static_cast<unsigned>(lane_mask), static_cast<unsigned>(width)};
-  warp_collective(in, out, combine_shfl_xor, &s);
+  warp_collective(in, out, combine, ctx);
   T r;
   std::memcpy(&r, out, 4);
   return r;
+}
+template <class T>
+inline T shfl_xor(T v, int lane_mask, int width) {
+  const ShflXor s{static_cast<unsigned>(lane_mask), static_cast<unsigned>(width)};
+  return lane_exchange(v, combine_shfl_xor, &s);
 }
 }  // namespace kp_emu
 
@@ -130,14 +135,8 @@ static const bool shfl_from_named = (name_collective(combine_shfl_from, "shfl"),
 }  // namespace kp_emu
 template <class T>
 inline T __shfl_sync(unsigned, T v, int src_lane) {
-  static_assert(sizeof(T) == 4, "32-bit shuffles only");
-  uint32_t in[::kp_emu::kWords] = {}, out[::kp_emu::kWords];
-  std::memcpy(in, &v, 4);
   const unsigned src = static_cast<unsigned>(src_lane);
-  ::kp_emu::warp_collective(in, out, ::kp_emu::combine_shfl_from, &src);
-  T r;
-  std::memcpy(&r, out, 4);
-  return r;
+  return ::kp_emu::lane_exchange(v, ::kp_emu::combine_shfl_from, &src);
 }
 
 namespace kp_emu {
