@@ -6,11 +6,12 @@
 #   .gpu/nm.tar.xz   node_modules without what the checks never load (the TypeScript compiler, Playwright,
 #                    other platforms' Dawn builds, the onnxruntime-node CPU peer of `npm run bench:peer`;
 #                    vitest needs esbuild)
-#   .gpu/rel.tar.xz  dist/ and build/Release's libraries and tests (nvcc builds the cuda library here)
+#   .gpu/rel.tar.xz  dist/ and build/Release's libraries and tests (nvcc builds the cuda library here), and
+#                    the hand-built sm_90a checks (scripts/build-gpu-checks.sh --sm90, a few minutes here)
 #   .gpu/unpack.sh   run first on the device: puts node in .gpu/bin and the trees in place
 # Here: `npm run build && bash scripts/gpu-bundle.sh`; then carry [".gpu"] and run on the device e.g.
 #   bash .gpu/unpack.sh && PATH="$PWD/.gpu/bin:$PATH" bash scripts/gpu-check.sh --no-build --sm90
-# (the hand-built checks, wgmma_check and attention_mma_check, are compiled there by nvcc when stale).
+# (on a GPU other than sm_90, gpu-check rebuilds the attention check there for that GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for need in build/Release/kernelport.node build/Release/libkernelport_cuda.so dist/index.js node_modules/vitest; do
@@ -21,8 +22,10 @@ xz -T0 -6 -c "$(command -v node)" > .gpu/node.xz
 tar -cJf .gpu/nm.tar.xz --exclude='node_modules/typescript' --exclude='node_modules/playwright-core' \
   --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \
   --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/onnxruntime-*' node_modules
+bash scripts/build-gpu-checks.sh --sm90 || echo "gpu-bundle: a hand-built check did not build: gpu-check builds it there" >&2
+CHECKS=$(ls build/wgmma_check build/wgmma_trace build/attention_mma_check 2>/dev/null || true)
 # The libraries and test programs only (no object files); the emulator is a CPU test tool, not needed there.
-tar -cJf .gpu/rel.tar.xz dist build/built-at $(cd build && ls -d Release/*.so* Release/*.node Release/kp_* 2>/dev/null |
+tar -cJf .gpu/rel.tar.xz dist build/built-at $CHECKS $(cd build && ls -d Release/*.so* Release/*.node Release/kp_* 2>/dev/null |
   grep -v gpu_emu | sed 's|^|build/|')
 cat > .gpu/unpack.sh <<'EOF'
 #!/usr/bin/env bash
@@ -33,7 +36,8 @@ mkdir -p .gpu/bin
 xz -dc .gpu/node.xz > .gpu/bin/node && chmod +x .gpu/bin/node
 tar -xJf .gpu/nm.tar.xz
 tar -xJf .gpu/rel.tar.xz
-touch build/built-at  # after the tree's sources, which the copy may have dated later
+# after the tree's sources, which the copy may have dated later (else the addon and checks count as stale)
+touch build/built-at $(ls build/wgmma_check build/wgmma_trace build/attention_mma_check 2>/dev/null || true)
 echo "unpacked: $(.gpu/bin/node --version), $(ls build/Release | wc -l) files in build/Release"
 EOF
 chmod +x .gpu/unpack.sh

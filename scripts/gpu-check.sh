@@ -35,7 +35,6 @@ for a in "$@"; do
   esac
 done
 LIMIT="${GPU_CHECK_STEP_LIMIT:-600}"
-NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"  # the hand-built GPU checks
 # vitest through node itself: GPU machines may have node (carried) but no npm/npx
 VITEST=(node node_modules/vitest/vitest.mjs run)
 OUT="${GPU_CHECK_OUT:-bench/results/gpu-check}"
@@ -119,13 +118,8 @@ SM90=0
 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | grep -q '^9\.0' && SM90=1
 # The hand-built tensor-core checks and validate on the opt-in tensor-core paths.
 tensor_core_checks() {
-# A hand-built check is rebuilt when missing or older than a source it is built from (build/ may be carried).
-stale() { [ ! -x "$1" ] || [ -n "$(find kernels/gpu native/gpu native/vendors native/include native/test/wgmma_test_util.h "$2" -newer "$1" -print -quit)" ]; }
-# The wgmma check needs an sm_90 device and the sm_90a target: built here when stale (about 30 s).
-if [ $SM90 -eq 1 ] && stale build/wgmma_check native/test/wgmma_check.cu; then
-  "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -Inative/include -Inative/gpu -Ikernels \
-    native/test/wgmma_check.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_check || echo "gpu-check: the wgmma check did not build" >&2
-fi
+# Built when missing or stale (build/ may be carried: gpu-bundle.sh builds them for sm_90a beforehand).
+if [ $SM90 -eq 1 ]; then run bash scripts/build-gpu-checks.sh --sm90; else run bash scripts/build-gpu-checks.sh; fi
 if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   # native/test/wgmma_check.cu, built by hand for sm_90a (see its header): wgmma GEMM vs SIMT, exact inputs
   step "wgmma GEMM check, alone and in clusters (sm_90a: layouts, tails, batches, epilogues, determinism, timing)"
@@ -135,19 +129,11 @@ if [ $SM90 -eq 1 ] && [ -x build/wgmma_check ]; then
   KERNELPORT_GPU_GEMM=wgmma-cluster2x2 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-cluster2x2.md"
   # Where the GEMM's time goes, block by block (K loop, split-K's count, epilogue): the fused case and
   # plain at M = 512 and 4096 (native/test/wgmma_trace.cu, gemm_wgmma.cu built with KP_WGMMA_TRACE)
-  if stale build/wgmma_trace native/test/wgmma_trace.cu; then
-    "$NVCC" -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1 -DKP_WGMMA_TRACE -Inative/include -Inative/gpu -Ikernels \
-      native/test/wgmma_trace.cu kernels/gpu/gemm*.cu kernels/gpu/fault.cu -o build/wgmma_trace || echo "gpu-check: the wgmma trace did not build" >&2
-  fi
   [ -x build/wgmma_trace ] && run bash -c "{ build/wgmma_trace 512; build/wgmma_trace 512 plain; build/wgmma_trace 4096 plain; } | tee '$OUT/wgmma-trace.txt'"
   # Split-K forced 3 ways wherever the batch is 1 (opt-in: auto never splits)
   KERNELPORT_GPU_GEMM=wgmma-cluster KERNELPORT_GPU_GEMM_SPLITK=3 run node dist/cli/main.js validate --full --ops matmul --dtypes f16,bf16 --backends cuda --md "$OUT/validate-gemm-wgmma-splitk3.md"
 fi
 step "tensor-core attention check (mma.sync, and wgmma on sm_90: bound, NaN/Inf rules, determinism, timing)"
-# sm_90: the sm_90a target, so that the wgmma attention has its body and may be chosen (mode 3 cases).
-ATTN_ARCH=(-arch=native)
-[ $SM90 -eq 1 ] && ATTN_ARCH=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
-stale build/attention_mma_check native/test/attention_mma_check.cu && run "$NVCC" -std=c++17 -O2 "${ATTN_ARCH[@]}" -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels native/test/attention_mma_check.cu kernels/gpu/attention.cu kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu -o build/attention_mma_check
 run bash -c "build/attention_mma_check | tee '$OUT/attention-mma-check.txt'"
 # The tensor-core attention on every descriptor it can take, however few the query rows (f16/bf16, D == Dv in {64, 80, 96, 128} and 192 / 128; masked ones on the masked mma.sync kernels)
 KERNELPORT_GPU_ATTENTION=mma run node dist/cli/main.js validate --full --ops attention --dtypes f16,bf16 --backends cuda --md "$OUT/validate-attention-mma.md"
