@@ -5,14 +5,18 @@
 # gpu-check.sh runs it on the GPU machine; gpu-bundle.sh runs it here with --sm90, so that a lent H100/H200
 # spends no device time in nvcc (without --sm90 the attention check is built for the local GPU, -arch=native).
 set -uo pipefail
+SELF=$(realpath "$0")
 cd "$(dirname "$0")/.."
 SM90=0
 [ "${1:-}" = --sm90 ] && SM90=1
 NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
-FLAGS=(-std=c++17 -Inative/include -Inative/gpu -Ikernels)
+# KP_GPU_VENDOR_CUDA as CMake builds the library: common.cuh takes NVIDIA instructions with it (the
+# GELU's ex2/rcp; without it, IEEE division: a trace of 2026-11-27 timed that, not the library)
+FLAGS=(-std=c++17 -DKP_GPU_VENDOR_CUDA -Inative/include -Inative/gpu -Ikernels)
 SM90A=(-gencode=arch=compute_90a,code=sm_90a -DKP_CUDA_SM90A=1)
 status=0
-stale() { [ ! -x "$1" ] || [ -n "$(find kernels/gpu native/gpu native/vendors native/include native/test/wgmma_test_util.h "$2" -newer "$1" -print -quit)" ]; }
+# (this script among the sources: a change to its flags rebuilds them)
+stale() { [ ! -x "$1" ] || [ -n "$(find kernels/gpu native/gpu native/vendors native/include native/test/wgmma_test_util.h "$SELF" "$2" -newer "$1" -print -quit)" ]; }
 build() {  # output, main source, nvcc arguments...
   local out=$1 main=$2; shift 2
   stale "$out" "$main" || return 0
@@ -27,6 +31,6 @@ if [ $SM90 -eq 1 ]; then
 else
   ATTN_ARCH=(-arch=native)
 fi
-build build/attention_mma_check native/test/attention_mma_check.cu -O2 -DKP_GPU_VENDOR_CUDA "${ATTN_ARCH[@]}" kernels/gpu/attention.cu \
+build build/attention_mma_check native/test/attention_mma_check.cu -O2 "${ATTN_ARCH[@]}" kernels/gpu/attention.cu \
   kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu
 exit $status

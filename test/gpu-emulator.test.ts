@@ -299,6 +299,19 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     }
   }, 300_000);
 
+  it("the GEMMs' epilogue activations on every bf16 value in [-16, 16], +-Inf, NaN, 1e30 and subnormals follow the reference within the K = 1 bound (SIMT, mma.sync and wgmma)", async () => {
+    // GELU is its own tail formula (gelu_exact in common.cuh), not erfc: a 4e-4 change to one of its
+    // coefficients fails the f32 cases at 2.9 times the bound.
+    for (const [gemm, bf16] of [['auto', 'gemm-simt-64x64'], ['mma', 'gemm-mma-m16n8k16-bf16'], ['wgmma', 'gemm-wgmma-bf16']]) {
+      const cases = await fixtureCases('matmul-activation-sweep.mjs', { KERNELPORT_GPU_GEMM: gemm! });
+      expect(cases).toHaveLength(16);
+      for (const c of cases) {
+        expect(c.variant, `${gemm} ${c.name}`).toBe(c.name.includes('bf16') ? bf16 : 'gemm-simt-64x64');
+        expect(c.pass, `${gemm} ${c.name}: worst ${c.worst}`).toBe(true);
+      }
+    }
+  }, 300_000);
+
   it('the mma.sync kernel at D = 192, Dv = 128 (DeepSeek MLA; Q from shared memory, K and V copied eight threads a row): Inf and NaN in V tiles follow the reference', async () => {
     // Each thread checks the V copies it made itself (the only ones cp.async.wait_group shows it): the
     // check walks copy_rows' mapping. Walking the D = Dv mapping instead read other threads' copies
