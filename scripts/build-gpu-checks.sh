@@ -31,6 +31,10 @@ if [ $SM90 -eq 1 ]; then
 else
   ATTN_ARCH=(-arch=native)
 fi
+# The attention check's target beside it: a carried sm_90a build is rebuilt on another GPU.
+TARGET=$([ $SM90 -eq 1 ] && echo sm_90a || echo native)
+[ "$(cat build/attention_mma_check.target 2>/dev/null)" = "$TARGET" ] || rm -f build/attention_mma_check
 build build/attention_mma_check native/test/attention_mma_check.cu -O2 "${ATTN_ARCH[@]}" kernels/gpu/attention.cu \
-  kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu
+  kernels/gpu/attention_mma.cu kernels/gpu/attention_wgmma.cu kernels/gpu/attention_decode.cu &&
+  [ -x build/attention_mma_check ] && echo "$TARGET" > build/attention_mma_check.target
 exit $status

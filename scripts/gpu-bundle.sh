@@ -10,8 +10,11 @@
 #                    the hand-built sm_90a checks (scripts/build-gpu-checks.sh --sm90, a few minutes here)
 #   .gpu/unpack.sh   run first on the device: puts node in .gpu/bin and the trees in place
 # Here: `npm run build && bash scripts/gpu-bundle.sh`; then carry [".gpu"] and run on the device e.g.
-#   bash .gpu/unpack.sh && PATH="$PWD/.gpu/bin:$PATH" bash scripts/gpu-check.sh --no-build --sm90
-# (on a GPU other than sm_90, gpu-check rebuilds the attention check there for that GPU).
+#   bash .gpu/unpack.sh && G=/tmp/gc && mkdir -p $G && PATH="$PWD/.gpu/bin:$PATH" GPU_CHECK_OUT=$G \
+#     bash scripts/gpu-check.sh --no-build --sm90 > $G/log.txt 2>&1; tar -cJf $OUT/gpu-check.tar.xz -C $G .
+# (on a GPU other than sm_90, gpu-check rebuilds the attention check there for that GPU). Every call
+# unpacks again: a carried path replaces what is there, .gpu/bin included. The results go back as one
+# archive: the device tool returns a limited number of files from $OUT, and gpu-check --sm90 writes ~30.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for need in build/Release/kernelport.node build/Release/libkernelport_cuda.so dist/index.js node_modules/vitest; do
@@ -23,7 +26,7 @@ tar -cJf .gpu/nm.tar.xz --exclude='node_modules/typescript' --exclude='node_modu
   --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/win32-*' \
   --exclude='node_modules/webgpu/dist/linux-arm64' --exclude='node_modules/onnxruntime-*' node_modules
 bash scripts/build-gpu-checks.sh --sm90 || echo "gpu-bundle: a hand-built check did not build: gpu-check builds it there" >&2
-CHECKS=$(ls build/wgmma_check build/wgmma_trace build/attention_mma_check 2>/dev/null || true)
+CHECKS=$(ls build/wgmma_check build/wgmma_trace build/attention_mma_check build/attention_mma_check.target 2>/dev/null || true)
 # The libraries and test programs only (no object files); the emulator is a CPU test tool, not needed there.
 tar -cJf .gpu/rel.tar.xz dist build/built-at $CHECKS $(cd build && ls -d Release/*.so* Release/*.node Release/kp_* 2>/dev/null |
   grep -v gpu_emu | sed 's|^|build/|')

@@ -375,24 +375,32 @@ describe.skipIf(!cuda.available)('cuda on a GPU', () => {
   });
 
   it("the GEMMs' epilogue activations on every bf16 value in [-16, 16] and the special values follow the reference within the K = 1 bound (NVIDIA's approximate ex2 and rcp in GELU), on each GEMM the part has", () => {
+    // The bf16 cases' GEMM under each forcing: a silent fallback to SIMT would leave the tensor-core
+    // kernels' copy of the epilogue unrun.
     const major = Number(cuda.gpu!.computeCapability.split('.')[0]);
-    const gemms = ['auto', ...(major >= 8 ? ['mma'] : []), ...(cuda.gpu!.computeCapability === '9.0' ? ['wgmma'] : [])];
-    for (const gemm of gemms) {
+    const gemms: [string, RegExp][] = [['auto', /^gemm-/], ...(major >= 8 ? [['mma', /^gemm-mma-m16n8k16-bf16$/] as [string, RegExp]] : []),
+      ...(cuda.gpu!.computeCapability === '9.0' ? [['wgmma', /^gemm-wgmma-bf16$/] as [string, RegExp]] : [])];
+    for (const [gemm, bf16] of gemms) {
       const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', 'matmul-activation-sweep.mjs')], {
         encoding: 'utf8', timeout: 180_000, env: { ...process.env, KERNELPORT_GPU_GEMM: gemm },
       });
       expect(r.status, r.stderr).toBe(0);
       const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number });
       expect(cases).toHaveLength(16);
-      for (const c of cases) expect(c.pass, `${gemm} ${c.name} (${c.variant}): worst ${c.worst}`).toBe(true);
+      for (const c of cases) {
+        expect(c.pass, `${gemm} ${c.name} (${c.variant}): worst ${c.worst}`).toBe(true);
+        if (c.name.includes('bf16')) expect(c.variant, `${gemm} ${c.name}`).toMatch(bf16);
+      }
     }
   }, 600_000);
 
   it('the tensor-core attention on the device: additive masks, Inf/NaN in V, raw scores of 10^8 (the emulator tests\' fixtures) follow the reference', () => {
     // On sm_80+ the masked calls must take the masked mma.sync kernels; the other fixtures run what auto picks.
     const tensorCores = Number(cuda.gpu!.computeCapability.split('.')[0]) >= 8;
-    for (const [fixture, count] of [['attention-mask.mjs', 120], ['attention-nonfinite-v.mjs', 16], ['attention-large-scores.mjs', 12]] as const) {
-      const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', fixture)], { encoding: 'utf8', timeout: 180_000 });
+    const fixtures = [['attention-mask.mjs', 120], ['attention-nonfinite-v.mjs', 16], ['attention-nonfinite-v.mjs 192x128', 16], ['attention-large-scores.mjs', 12]] as const;
+    for (const [fixture, count] of fixtures) {
+      const [file, ...args] = fixture.split(' ');
+      const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', file!), ...args], { encoding: 'utf8', timeout: 180_000 });
       expect(r.status, r.stderr).toBe(0);
       const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number; uniform?: boolean });
       expect(cases, fixture).toHaveLength(count);

@@ -207,9 +207,12 @@ describe('supports / explain on recorded devices', () => {
     expect(explain(l20, 'attention', { ...prefill, allowP16: true }).variant).toBe('flash-attention-mma-m16n8k16-p16');
     expect(explain(h20a, 'attention', { ...prefill, allowP16: true, d: 112 }).variant).toBe('flash-attention');
     expect(explain(h20a, 'attention', { ...prefill, d: 96 }).variant).toBe('flash-attention-mma-m16n8k16');
-    // DeepSeek's MLA prefill (D = 192, Dv = 128): mma.sync where a block gets 125 KiB of shared memory
+    // DeepSeek's MLA prefill (D = 192, Dv = 128): mma.sync where a block gets 92 KiB of shared memory
+    // (the L20's 99 KiB: one V buffer); not below that
     expect(explain(h20a, 'attention', { ...prefill, d: 192, dv: 128 }).variant).toBe('flash-attention-mma-m16n8k16');
-    expect(explain(l20, 'attention', { ...prefill, d: 192, dv: 128 }).variant).toBe('flash-attention');
+    expect(explain(l20, 'attention', { ...prefill, d: 192, dv: 128 }).variant).toBe('flash-attention-mma-m16n8k16');
+    const l20Small = { ...l20, gpu: { ...l20.gpu!, sharedPerBlockOptin: 94207 } };
+    expect(explain(l20Small, 'attention', { ...prefill, d: 192, dv: 128 }).variant).toBe('flash-attention');
     expect(explain(h20a, 'attention', { ...prefill, d: 192, dv: 192 }).variant).toBe('flash-attention');
     // An additive mask: the masked mma.sync kernels, on sm_90 too (the wgmma kernel takes none)
     expect(explain(h20a, 'attention', { ...prefill, mask: true }).variant).toBe('flash-attention-mma-m16n8k16-mask');

@@ -86,10 +86,27 @@ KP_GPU_HOST_DEVICE constexpr size_t region0_bytes(int64_t d) {
 KP_GPU_HOST_DEVICE constexpr size_t mma_smem_bytes(int64_t d, int64_t dv) {
   return region0_bytes(d) + 2 * static_cast<size_t>(kKeys) * (row_ld(d) + row_ld(dv)) * 2;
 }
+// D = 192 / Dv = 128 in the 99 KiB of sm_86 / sm_89 / sm_120 (L20, RTX 4090D, RTX 5090D), where the layout
+// above (125 KiB) does not fit: one V buffer, loaded once the previous tile's P V is done and waited
+// for only after this tile's Q K^T and softmax, and the P scratch of tiles with non-finite V in the K
+// buffer whose Q K^T is done. Q, two K buffers, one V buffer: 92 KiB. Same arithmetic, same bits.
+KP_GPU_HOST_DEVICE constexpr size_t one_v_smem_bytes(int64_t d, int64_t dv) {
+  return q_bytes(d) + static_cast<size_t>(kKeys) * (2 * row_ld(d) + row_ld(dv)) * 2;
+}
+KP_GPU_HOST_DEVICE constexpr size_t kernel_smem_bytes(int64_t d, int64_t dv, bool one_v) {
+  return one_v ? one_v_smem_bytes(d, dv) : mma_smem_bytes(d, dv);
+}
+// The layout a part's opt-in shared memory takes (0: neither fits).
+size_t smem_plan_bytes(const DeviceCaps& caps, int64_t d, int64_t dv) {
+  if (static_cast<size_t>(caps.smem_optin) >= mma_smem_bytes(d, dv)) return mma_smem_bytes(d, dv);
+  if (d != dv && static_cast<size_t>(caps.smem_optin) >= one_v_smem_bytes(d, dv)) return one_v_smem_bytes(d, dv);
+  return 0;
+}
 static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64, 64) && stage_bytes(kRows, 80) <= mma_smem_bytes(80, 80) &&
                   stage_bytes(kRows, 96) <= mma_smem_bytes(96, 96) && stage_bytes(kRows, 128) <= mma_smem_bytes(128, 128) &&
-                  stage_bytes(kRows, 128) <= mma_smem_bytes(192, 128),
-              "the output stage fits the shared memory");
+                  stage_bytes(kRows, 128) <= mma_smem_bytes(192, 128) && stage_bytes(kRows, 128) <= one_v_smem_bytes(192, 128) &&
+                  kScratchBytes <= static_cast<size_t>(kKeys) * row_ld(192) * 2,
+              "the output stage fits the shared memory; the one-V layout's scratch fits a K buffer");
 
 #if defined(KP_GPU_HAS_MMA)
 // kKeys rows of CHUNKS 16-byte chunks (CHUNKS a multiple of 8) from src (row stride rs, key j0 on) into
@@ -121,10 +138,11 @@ __device__ __forceinline__ void copy_rows(uint16_t* dst, const uint16_t* src, co
 #endif
 
 // P16: P rounded once to 16 bits (allow_p16), else split to f32 accuracy (see the top). MASK: an
-// additive mask (mk).
-template <int D, int DV, bool BF16, bool P16, bool MASK>
+// additive mask (mk). ONE_V: one V buffer (one_v_smem_bytes; D != Dv only).
+template <int D, int DV, bool BF16, bool P16, bool MASK, bool ONE_V>
 KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, MaskArgs mk) {
 #if defined(KP_GPU_HAS_MMA)
+  static_assert(!ONE_V || D != DV, "one V buffer for the split head sizes only");
   constexpr int LD = row_ld(D), LDV = row_ld(DV);  // Q and K rows; V rows
   constexpr int CH = D / 8, CHV = DV / 8;          // 16-byte chunks per row
   constexpr int NT = DV / 8;  // 8-column output tiles
@@ -135,8 +153,8 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   constexpr bool QS = q_in_smem(D);
   KP_GPU_EXTERN_SMEM(unsigned char, smem_raw, 16);
   uint16_t* Qs = reinterpret_cast<uint16_t*>(smem_raw);
-  float* scratch = reinterpret_cast<float*>(smem_raw + (QS ? q_bytes(D) : 0));
-  uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw + region0_bytes(D));
+  float* scratch = reinterpret_cast<float*>(smem_raw + (QS ? q_bytes(D) : 0));  // ONE_V: a K buffer instead
+  uint16_t* Ks = reinterpret_cast<uint16_t*>(smem_raw + (ONE_V ? q_bytes(D) : region0_bytes(D)));
   uint16_t* Vs = Ks + 2 * TILE;
   const float ninf = -__int_as_float(0x7f800000);
 
@@ -177,13 +195,16 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
   constexpr int RPC = kWholeRows ? kMmaThreads / CH : 1;
   const int crow = tid / CH;
   const int64_t coff = crow * kv_rs + (tid % CH) * 8, cstep = RPC * kv_rs;
+  // Head sizes apart (DeepSeek's 192 / 128): each operand its own rows and chunks (generic lambdas:
+  // instantiated only there, copy_rows wants whole 128-byte steps).
+  auto load_k = [&](auto buf, int64_t j0) { copy_rows<CH, LD>(Ks + buf * TILE, K, a.k, kv_rs, j0, kend, tid); };
+  auto load_v = [&](auto buf, int64_t j0) { copy_rows<CHV, LDV>(Vs + buf * TILEV, V, a.v, bshd ? a.hkv * DV : DV, j0, kend, tid); };
   auto load_kv = [&](int buf, int64_t j0) {
     uint16_t* ks = Ks + buf * TILE;
     uint16_t* vs = Vs + buf * TILEV;
     if constexpr (D != DV) {
-      // Head sizes apart (DeepSeek's 192 / 128): each operand its own rows and chunks.
-      copy_rows<CH, LD>(ks, K, a.k, kv_rs, j0, kend, tid);
-      copy_rows<CHV, LDV>(vs, V, a.v, bshd ? a.hkv * DV : DV, j0, kend, tid);
+      load_k(buf, j0);
+      load_v(buf, j0);
     } else if constexpr (kWholeRows) {
       const int64_t o = j0 * kv_rs + coff;
       const int left = static_cast<int>(min(kend - j0, static_cast<int64_t>(kKeys)));  // rows that exist
@@ -234,9 +255,17 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
     cp_async16(smem_addr(Qs + row * LD + ch * 8), ok ? Q + (i0 + row) * q_rs + ch * 8 : a.q, ok);
   }
   cp_async_commit();
-  if (ntiles > 0) load_kv(0, 0);
-  cp_async_commit();
-  cp_async_wait<1>();  // Q (the first group) has landed
+  if constexpr (ONE_V) {
+    if (ntiles > 0) load_k(0, 0);
+    cp_async_commit();
+    if (ntiles > 0) load_v(0, 0);
+    cp_async_commit();
+    cp_async_wait<2>();  // Q (the first group) has landed
+  } else {
+    if (ntiles > 0) load_kv(0, 0);
+    cp_async_commit();
+    cp_async_wait<1>();  // Q (the first group) has landed
+  }
   __syncthreads();
   auto q_fragment = [&](int kk, uint32_t (&f)[4]) { ldmatrix_x4(smem_addr(Qs + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8), f); };
   uint32_t qf[QS ? 1 : KS][4];
@@ -254,16 +283,23 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
 #pragma unroll 1
   for (int t = 0; t < ntiles; ++t) {
     const int buf = t & 1;
-    cp_async_wait<0>();
-    // Tile t is visible to all, every warp is done with tile t - 1 (its buffer is refilled next), and
-    // the Q fragments are in registers (region 0 may serve as scratch; where Q stays in shared memory the
-    // scratch is beside it).
-    const int v_bad = __syncthreads_or(v_nonfinite(buf));
-    if (t + 1 < ntiles) load_kv(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
+    int v_bad = 0;
+    if constexpr (ONE_V) {
+      cp_async_wait<1>();  // K of tile t (V's, committed after it, may still be in flight)
+      __syncthreads();     // K visible to all; every warp done with tile t - 1 (its K buffer is refilled next)
+      if (t + 1 < ntiles) load_k(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
+    } else {
+      cp_async_wait<0>();
+      // Tile t is visible to all, every warp is done with tile t - 1 (its buffer is refilled next), and
+      // the Q fragments are in registers (region 0 may serve as scratch; where Q stays in shared memory the
+      // scratch is beside it).
+      v_bad = __syncthreads_or(v_nonfinite(buf));
+      if (t + 1 < ntiles) load_kv(buf ^ 1, static_cast<int64_t>(t + 1) * kKeys);
+    }
     cp_async_commit();
     const int64_t j0 = static_cast<int64_t>(t) * kKeys;
     const uint16_t* ks = Ks + buf * TILE;
-    const uint16_t* vs = Vs + buf * TILEV;
+    const uint16_t* vs = Vs + (ONE_V ? 0 : buf * TILEV);
 
     float s[kKeys / 8][4];
 #pragma unroll
@@ -297,6 +333,13 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
       softmax_tile<kKeys / 8, P16>(s, st, j0 + kKeys > kall, end_a - j0, end_b - j0, a.scale, t4, corr_a, corr_b);
     }
     rescale_rows(o, corr_a, corr_b);
+    float* tile_scratch = scratch;
+    if constexpr (ONE_V) {
+      cp_async_wait<1>();  // V of tile t (the next K may still be in flight)
+      // V visible to all, and every warp's Q K^T done: this tile's K buffer is the P scratch.
+      v_bad = __syncthreads_or(v_nonfinite(0));
+      tile_scratch = reinterpret_cast<float*>(Ks + buf * TILE);
+    }
 
     if (!v_bad) {
       uint32_t ph[kKeys / 16][4], pm[kKeys / 16][4], pl[kKeys / 16][4];
@@ -329,29 +372,43 @@ KP_GPU_GLOBAL void KP_GPU_LAUNCH_BOUNDS(kMmaThreads) flash_mma(MmaAttnArgs a, Ma
       }
     } else {
       // Inf or NaN in this V tile: f32 products key by key, hidden keys skipped (see the top).
-      pv_keywise<kKeys, kKeys, NT, BF16>(o, [&](int n, int e) { return s[n][e] * kHiScale<BF16>; }, scratch + warp * 16 * kKeys, g, t4, [&](int j, int n) {
+      pv_keywise<kKeys, kKeys, NT, BF16>(o, [&](int n, int e) { return s[n][e] * kHiScale<BF16>; }, tile_scratch + warp * 16 * kKeys, g, t4, [&](int j, int n) {
         return *reinterpret_cast<const uint32_t*>(vs + j * LDV + n * 8 + 2 * t4);
       });
+    }
+    if constexpr (ONE_V) {
+      __syncthreads();  // every warp done with V (and the scratch): the next V over it
+      if (t + 1 < ntiles) load_v(0, static_cast<int64_t>(t + 1) * kKeys);
+      cp_async_commit();
     }
   }
   store_rows<NT, BF16, P16, false, MASK>(a, b, h, i0, kRows, ra, t4, o, st, reinterpret_cast<float*>(smem_raw), tid, kMmaThreads);
 #endif
 }
-template <int D, int DV, bool BF16, bool P16, bool MASK>
+template <int D, int DV, bool BF16, bool P16, bool MASK, bool ONE_V>
 void launch_one(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks) {
   // Per call: the attribute belongs to the current device's context; a failure shows up as the launch error.
-  constexpr size_t smem = mma_smem_bytes(D, DV);
-  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, DV, BF16, P16, MASK>, static_cast<int>(smem));
-  KP_GPU_LAUNCH((flash_mma<D, DV, BF16, P16, MASK>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), smem, stream)(a, mk);
+  constexpr size_t smem = kernel_smem_bytes(D, DV, ONE_V);
+  (void)kp_gpu_set_max_dynamic_smem(flash_mma<D, DV, BF16, P16, MASK, ONE_V>, static_cast<int>(smem));
+  KP_GPU_LAUNCH((flash_mma<D, DV, BF16, P16, MASK, ONE_V>), dim3(static_cast<unsigned>(blocks)), dim3(kMmaThreads), smem, stream)(a, mk);
 }
 
-template <int D, int DV = D>
-void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks, bool bf16, bool p16) {
+template <int D, int DV, bool ONE_V>
+void launch_layout(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks, bool bf16, bool p16) {
   with_bf16_p16(bf16, p16, [&](auto b, auto p) {
     constexpr bool kBf16 = decltype(b)::value, kP16 = decltype(p)::value;
-    if (mk.mask) launch_one<D, DV, kBf16, kP16, true>(stream, a, mk, blocks);
-    else launch_one<D, DV, kBf16, kP16, false>(stream, a, mk, blocks);
+    if (mk.mask) launch_one<D, DV, kBf16, kP16, true, ONE_V>(stream, a, mk, blocks);
+    else launch_one<D, DV, kBf16, kP16, false, ONE_V>(stream, a, mk, blocks);
   });
+}
+
+// one_v: the plan's layout is one_v_smem_bytes (D != Dv on a 99 KiB part).
+template <int D, int DV = D>
+void launch_d(kp_gpu_stream_t stream, const MmaAttnArgs& a, const MaskArgs& mk, int64_t blocks, bool bf16, bool p16, bool one_v) {
+  if constexpr (D != DV) {
+    if (one_v) return launch_layout<D, DV, true>(stream, a, mk, blocks, bf16, p16);
+  }
+  launch_layout<D, DV, false>(stream, a, mk, blocks, bf16, p16);
 }
 
 // The head sizes the kernels are instantiated for: D == Dv up to 128, and DeepSeek's MLA prefill
@@ -375,7 +432,7 @@ bool mma_sync_eligible(const DeviceCaps& caps, const kp_attention_desc& d) {
   if (d.dtype != KP_F16 && d.dtype != KP_BF16) return false;
   if (!head_sizes_taken(d.d, d.dv) || !mask_offsets_fit(d)) return false;
   if (d.batch <= 0 || d.hq <= 0 || d.hkv <= 0 || d.hq % d.hkv != 0 || d.sq <= 0 || d.skv < 0) return false;
-  if (caps.smem_optin < static_cast<int>(mma_smem_bytes(d.d, d.dv))) return false;
+  if (smem_plan_bytes(caps, d.d, d.dv) == 0) return false;
   if ((d.sq + kRows - 1) / kRows * d.batch * d.hq > 0x7fffffff) return false;
   return caps.attention_mode == 2 || d.sq >= kMinQueryRows;
 }
@@ -401,7 +458,7 @@ AttentionPlan plan_attention_mma(const DeviceCaps& caps, const kp_attention_desc
   p.splits = 1;
   p.split_keys = d.skv > 0 ? d.skv : 1;
   p.tile_keys = wgmma ? attention_wgmma_tile_keys(caps, d) : kKeys;
-  p.smem = wgmma ? attention_wgmma_smem(caps, d) : mma_smem_bytes(d.d, d.dv);
+  p.smem = wgmma ? attention_wgmma_smem(caps, d) : smem_plan_bytes(caps, d.d, d.dv);
   p.head_group = caps.attention_group > 0 ? static_cast<int>(std::min<int64_t>(caps.attention_group, d.batch * d.hq))
                                           : attention_head_group(caps.l2_bytes, d);
   return p;
@@ -427,12 +484,13 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
   const MaskArgs mk = mask_args(d, mask);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
   const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant || plan.variant == kMmaP16MaskVariant;
+  const bool one_v = plan.smem != mma_smem_bytes(d.d, d.dv);
   switch (d.d) {
-    case 64: launch_d<64>(stream, a, mk, blocks, bf16, p16); break;
-    case 80: launch_d<80>(stream, a, mk, blocks, bf16, p16); break;
-    case 96: launch_d<96>(stream, a, mk, blocks, bf16, p16); break;
-    case 192: launch_d<192, 128>(stream, a, mk, blocks, bf16, p16); break;
-    default: launch_d<128>(stream, a, mk, blocks, bf16, p16); break;
+    case 64: launch_d<64>(stream, a, mk, blocks, bf16, p16, one_v); break;
+    case 80: launch_d<80>(stream, a, mk, blocks, bf16, p16, one_v); break;
+    case 96: launch_d<96>(stream, a, mk, blocks, bf16, p16, one_v); break;
+    case 192: launch_d<192, 128>(stream, a, mk, blocks, bf16, p16, one_v); break;
+    default: launch_d<128>(stream, a, mk, blocks, bf16, p16, one_v); break;
   }
   return plan.variant;
 }

@@ -99,15 +99,18 @@ KP_GPU_DEVICE KP_GPU_INLINE float rcp_approx(float y) {
 #endif
 }
 
-// Exact GELU, x * Phi(x), for x other than -inf, in 22 instructions where 0.5 x erfc(-x / sqrt 2) took 50
-// (two reciprocals, a split exponent, both signs of the argument): the fused GEMM epilogue's cost on an
-// H100 (9 us of 37 for 512x4096x4096 + bias + GELU, 3.6 us without GELU). With a = |x| and
+// Exact GELU, x * Phi(x), for x other than -inf, in 21 SASS instructions where 0.5 x erfc(-x / sqrt 2) took
+// 50 (two reciprocals, a split exponent, both signs of the argument): the fused GEMM epilogue's cost on
+// an H100 (9 us of 37 for 512x4096x4096 + bias + GELU, 3.6 us without; through the API the case went
+// 0.042 -> 0.039 ms with this). With a = |x| and
 // t = 1 / (1 + a/2), the lower tail is Phi(-a) = t * 2^(Q(1 - t) - a^2 log2(e) / 2), Q a degree-9 fit
 // weighted by Phi(-a) (Q(0) = -1: Phi(0) = 1/2 exactly), and GELU = x * (1 - Phi(-a)) for x >= 0,
-// x * Phi(-a) below. Error (float32 simulation with the ex2/rcp instruction errors): <= 4.2 u |x|, within
-// the bound's few u of the activation's own evaluation (numerics/bounds.ts); Phi(-a) itself is accurate
-// relative to its size where it matters (|x| below ~5) and underflows to 0 from |x| ~ 13, as x * Phi(x)
-// does in f32 a little later. +inf gives +inf (t = 0, the exponent -inf), NaN gives NaN.
+// x * Phi(-a) below. Error, in float32 with ex2 off by up to 2^-22 and rcp by 1 ulp: <= 5.7 u |x| (2.9
+// with an exact exp2, as the emulator and MUSA have), worst for |x| < 1, within the few u of |x| the
+// bound gives the activation's own evaluation (numerics/bounds.ts). In the negative tail the error is
+// small against |x|, not against the result: 160 u of it at x = -5, 4e-4 near -13 (erfcf: ~200 u), and
+// -0 from x = -13.15 where x * Phi(x) is still a subnormal; both are below the bound's absolute terms.
+// +inf gives +inf (t = 0, the exponent -inf), NaN gives NaN.
 KP_GPU_DEVICE KP_GPU_INLINE float gelu_exact(float x) {
   const float a = fabsf(x);
   const float t = rcp_approx(fmaf(0.5f, a, 1.0f));

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <vector>
@@ -29,7 +30,16 @@ inline unsigned emu_linear_tid() {
 // cp.async: the source is read at issue (global memory does not change during a kernel), but the 16
 // bytes land in shared memory only when cp.async.wait_group retires their group; on a GPU they land at
 // some time before that. A kernel reading a tile before waiting for it sees what was there before (the
-// launch's garbage fill, or the previous tile) and fails validation.
+// launch's garbage fill, or the previous tile) and fails validation. KERNELPORT_EMU_CP_ASYNC=early lands
+// them at issue instead, the other end of what a GPU may do: a copy issued into a buffer other warps
+// still read (a missing barrier before the refill) then overwrites it under them.
+inline bool emu_cp_async_early() {
+  static const bool early = [] {
+    const char* s = std::getenv("KERNELPORT_EMU_CP_ASYNC");
+    return s && !std::strcmp(s, "early");
+  }();
+  return early;
+}
 struct EmuCopy {
   uint32_t dst;
   unsigned char bytes[16];
@@ -74,7 +84,8 @@ inline void cp_async16(uint32_t dst, const void* src, bool valid) {
       return ::kp_emu::raise_fault("cp.async into shared memory an in-flight wgmma reads (a race on the GPU)");
   EmuCopy c{dst, {}};
   if (valid) std::memcpy(c.bytes, src, 16);
-  emu_copy_thread().open.push_back(c);
+  if (emu_cp_async_early()) std::memcpy(::kp_emu::shared_arena() + dst, c.bytes, 16);
+  else emu_copy_thread().open.push_back(c);
 }
 inline void cp_async_commit() {
   EmuCopyThread& s = emu_copy_thread();

@@ -620,15 +620,22 @@ int main() {
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 256, 256)) == "flash-attention-simt");
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 128, 64)) == "flash-attention-simt");   // Dv != D
     // DeepSeek's MLA prefill, D = 192 and Dv = 128: Q, the P scratch, K and V twice need 125 KiB (Q
-    // stays in shared memory above D = 128), which sm_80 and sm_90 give a block and the 99 KiB parts do not.
+    // stays in shared memory above D = 128), which sm_80 and sm_90 give a block; the 99 KiB parts
+    // (sm_86, sm_89, sm_120) take the layout with one V buffer and the scratch in a K buffer (92 KiB).
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 192, 128)) == want);
     EXPECT(av(caps(8, 0), att(4, 32, 2048, 2048, 192, 128)) == want);
     EXPECT(av(with(caps(8, 0), 0, 166912), att(4, 32, 2048, 2048, 192, 128)) == want);  // an A100's opt-in limit
-    EXPECT(av(with(caps(8, 0), 0, 127999), att(4, 32, 2048, 2048, 192, 128)) == "flash-attention-simt");
-    EXPECT(av(with(caps(8, 9), 0, 99 * 1024), att(4, 32, 2048, 2048, 192, 128)) == "flash-attention-simt");
+    EXPECT(av(with(caps(8, 9), 0, 101376), att(4, 32, 2048, 2048, 192, 128)) == want);  // an L20's
+    EXPECT(av(with(caps(8, 9), 0, 94207), att(4, 32, 2048, 2048, 192, 128)) == "flash-attention-simt");
     EXPECT(av(caps(9, 0), att(4, 32, 2048, 2048, 192, 192)) == "flash-attention-simt");
-    if (KP_GPU_VENDOR_HAS_MMA_SYNC)
-      EXPECT(kp::gpu::plan_attention(caps(9, 0), att(4, 32, 2048, 2048, 192, 128), nullptr).smem == 64 * 200 * 2 + 4 * 64 * 16 * 4 + 2 * 64 * (200 + 136) * 2);
+    if (KP_GPU_VENDOR_HAS_MMA_SYNC) {
+      const size_t q = 64 * 200 * 2, scratch = 4 * 64 * 16 * 4, k = 64 * 200 * 2, v = 64 * 136 * 2;
+      EXPECT(kp::gpu::plan_attention(caps(9, 0), att(4, 32, 2048, 2048, 192, 128), nullptr).smem == q + scratch + 2 * (k + v));
+      EXPECT(kp::gpu::plan_attention(with(caps(8, 0), 0, 127999), att(4, 32, 2048, 2048, 192, 128), nullptr).smem == q + 2 * k + v);
+      EXPECT(kp::gpu::plan_attention(with(caps(8, 9), 0, 101376), att(4, 32, 2048, 2048, 192, 128), nullptr).smem == q + 2 * k + v);
+      // D == Dv keeps two V buffers however little the part has (64-128 fit in 99 KiB)
+      EXPECT(kp::gpu::plan_attention(with(caps(8, 9), 0, 101376), att(4, 32, 2048, 2048, 128, 128), nullptr).smem == 64 * 136 * 2 + 2 * 64 * (136 + 136) * 2);
+    }
     EXPECT(av(caps(9, 0, 128), prefill) == "flash-attention-simt");                      // 128-lane warps
     EXPECT(av(with(caps(9, 0), 1, 0), prefill) == "flash-attention-simt");               // KERNELPORT_GPU_ATTENTION=simt
     EXPECT(av(caps(7, 5), prefill) == "flash-attention-simt");                           // no bf16 mma.sync before sm_80

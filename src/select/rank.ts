@@ -191,14 +191,14 @@ export function peaksFor(info: DeviceInfo, dtype: DType, measured?: { flops: num
  * Whether the cuda plugin runs this attention on tensor cores: kernels/gpu/attention_mma.cu's
  * attention_mma_eligible as far as a descriptor without buffers tells (f16/bf16, D == Dv in
  * {64, 80, 96, 128} or DeepSeek's D = 192 with Dv = 128, Sq >= 16, sm_80+ with 32-lane warps; a mask's
- * strides are assumed to fit). D = 192 needs 125 KiB (128,000 bytes) of shared memory a block: the
- * device's opt-in limit where the probe gives it, else compute capability 8.0 and 9.0 (A100/A800,
- * H100/H20/H800), not the 99 KiB parts (sm_86, sm_89: L20, RTX 4090D; sm_120).
+ * strides are assumed to fit). D = 192 needs 92 KiB (94,208 bytes) of shared memory a block with one V
+ * buffer (125 KiB with two, where the part has it): the device's opt-in limit where the probe gives
+ * it; every sm_80+ part has 99 KiB or more.
  */
 export function attentionOnTensorCores(info: DeviceInfo, desc: AttentionDesc): boolean {
   const dv = desc.dv ?? desc.d;
   const optin = info.gpu?.sharedPerBlockOptin;
-  const bigSmem = optin ? optin >= 128000 : ['8.0', '9.0'].includes(info.gpu?.computeCapability ?? '');
+  const bigSmem = optin ? optin >= 94208 : true;
   return (
     info.backend === 'cuda' &&
     info.features.tensorCores === true &&
