@@ -169,6 +169,10 @@ step "mma.sync attention (KERNELPORT_GPU_ATTENTION=mma: auto takes wgmma at D = 
 KERNELPORT_GPU_ATTENTION=mma run node bench/peers/kp_gpu_bench.mjs --backend cuda \
   --only attention_causal_bf16_b4h32s2048d128,attention_causal_bf16_b4h32s2048d128_p16 > "$OUT/bench-cuda-attention-mma.json"
 run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-attention-mma.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-attention-mma.txt"
+step "MLA prefill (D 192, Dv 128) in a 99 KiB part's layout, one V buffer (KERNELPORT_GPU_SMEM_LIMIT=101376: L20, RTX 4090D) beside SDPA"
+KERNELPORT_GPU_SMEM_LIMIT=101376 run node bench/peers/kp_gpu_bench.mjs --backend cuda \
+  --only attention_mla_causal_bf16_b1h128s2048d192v128_p16 > "$OUT/bench-cuda-mla-one-v.json"
+run python3 bench/peers/compare_gpu.py "$OUT/bench-cuda-mla-one-v.json" "$OUT/bench-cuda-torch.json" | tee "$OUT/bench-cuda-mla-one-v.txt"
 ab_paths
 # Every kernel choice the library has for the issue's shapes, timed through the API as the autotuner
 # times them (host clock, one table per shape): which one this part should default to.
@@ -184,8 +188,9 @@ if [ $SM90_ONLY -eq 1 ]; then
   step "validate (quick, every op) and the attention tests on cuda"
   run node dist/cli/main.js validate --quick --backends cuda --md "$OUT/validate-quick.md"
   run "${VITEST[@]}" test/attention.test.ts test/attention-p16.test.ts -t cuda
-  # masks (every broadcast, finfo.min padding, NaN/Inf), Inf/NaN in V, raw scores of 10^8 on this GPU
-  run "${VITEST[@]}" test/cuda.test.ts -t "tensor-core attention on the device"
+  # masks (every broadcast, finfo.min padding, NaN/Inf), Inf/NaN in V, raw scores of 10^8, D = 192 in a
+  # 99 KiB part's layout, and the GEMM epilogue's activations over every bf16 value, on this GPU
+  run "${VITEST[@]}" test/cuda.test.ts -t "tensor-core attention on the device|99 KiB part|epilogue activations"
 else
   tensor_core_checks
   benches

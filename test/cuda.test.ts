@@ -408,8 +408,21 @@ describe.skipIf(!cuda.available)('cuda on a GPU', () => {
         expect(c.pass, `${fixture} ${c.name}: worst ${c.worst}`).toBe(true);
         expect(c.uniform, c.name).not.toBe(false);
         if (fixture === 'attention-mask.mjs' && tensorCores) expect(c.variant, c.name).toMatch(/^flash-attention-mma-m16n8k16(-p16)?-mask$/);
+        if (fixture.endsWith('192x128') && tensorCores) expect(c.variant, c.name).toMatch(/^flash-attention-mma-m16n8k16/);
       }
     }
+  }, 600_000);
+
+  it("DeepSeek's D = 192 / Dv = 128 attention in a 99 KiB part's layout (one V buffer; KERNELPORT_GPU_SMEM_LIMIT=101376) gives the same bits as in the device's own", () => {
+    const fixture = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', 'attention-nonfinite-v.mjs'), '192x128'], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; bits: string });
+    };
+    const own = fixture({});
+    const small = fixture({ KERNELPORT_GPU_SMEM_LIMIT: '101376' });
+    expect(small).toHaveLength(16);
+    expect(small.map((c) => [c.name, c.pass, c.bits])).toEqual(own.map((c) => [c.name, true, c.bits]));
   }, 600_000);
 
   it('an allocation beyond the device memory names the bytes requested and free; the device keeps working', async () => {

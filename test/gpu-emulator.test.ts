@@ -329,10 +329,14 @@ describe.skipIf(missing.length > 0)('cuda kernels on the CPU emulator', () => {
     // Also with the copies landing at issue (KERNELPORT_EMU_CP_ASYNC=early), threads in reverse: without the
     // barrier before the next V is loaded over the one just used, all 16 cases fail that way.
     const want = cases.map((c) => [c.name, variant(c.name), true, c.bits]);
-    for (const env of [{}, { KERNELPORT_EMU_CP_ASYNC: 'early', KERNELPORT_EMU_ORDER: 'reverse' }]) {
-      const l20 = await fixtureCases('attention-nonfinite-v.mjs', { KERNELPORT_EMU_SM: '89', ...env }, ['192x128']);
+    // And on the sm_90 part planning as a 99 KiB one (KERNELPORT_GPU_SMEM_LIMIT: how a GPU run reaches it).
+    const layouts = [{ KERNELPORT_EMU_SM: '89' }, { KERNELPORT_EMU_SM: '89', KERNELPORT_EMU_CP_ASYNC: 'early', KERNELPORT_EMU_ORDER: 'reverse' }, { KERNELPORT_GPU_SMEM_LIMIT: '101376' }];
+    for (const env of layouts) {
+      const l20 = await fixtureCases('attention-nonfinite-v.mjs', env, ['192x128']);
       expect(l20.map((c) => [c.name, c.variant, c.pass, c.bits]), JSON.stringify(env)).toEqual(want);
     }
+    const bad = await openError({ KERNELPORT_GPU_SMEM_LIMIT: '99KiB' });
+    expect(bad.stdout).toMatch(/KERNELPORT_GPU_SMEM_LIMIT must be auto or a byte count from 1, got '99KiB'/);
   }, 300_000);
 
   it('validate --quick passes with every cp.async landing at issue (KERNELPORT_EMU_CP_ASYNC=early): no buffer is refilled while a warp still reads it', async () => {

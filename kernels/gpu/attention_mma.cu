@@ -98,8 +98,9 @@ KP_GPU_HOST_DEVICE constexpr size_t kernel_smem_bytes(int64_t d, int64_t dv, boo
 }
 // The layout a part's opt-in shared memory takes (0: neither fits).
 size_t smem_plan_bytes(const DeviceCaps& caps, int64_t d, int64_t dv) {
-  if (static_cast<size_t>(caps.smem_optin) >= mma_smem_bytes(d, dv)) return mma_smem_bytes(d, dv);
-  if (d != dv && static_cast<size_t>(caps.smem_optin) >= one_v_smem_bytes(d, dv)) return one_v_smem_bytes(d, dv);
+  const size_t optin = caps.smem_optin > 0 ? static_cast<size_t>(caps.smem_optin) : 0;
+  if (optin >= mma_smem_bytes(d, dv)) return mma_smem_bytes(d, dv);
+  if (d != dv && optin >= one_v_smem_bytes(d, dv)) return one_v_smem_bytes(d, dv);
   return 0;
 }
 static_assert(stage_bytes(kRows, 64) <= mma_smem_bytes(64, 64) && stage_bytes(kRows, 80) <= mma_smem_bytes(80, 80) &&
@@ -484,7 +485,7 @@ const char* launch_attention_mma(kp_gpu_stream_t stream, const AttentionPlan& pl
   const MaskArgs mk = mask_args(d, mask);
   const int64_t blocks = a.row_blocks * d.batch * d.hq;
   const bool bf16 = d.dtype == KP_BF16, p16 = plan.variant == kMmaP16Variant || plan.variant == kMmaP16MaskVariant;
-  const bool one_v = plan.smem != mma_smem_bytes(d.d, d.dv);
+  const bool one_v = d.d != d.dv && plan.smem == one_v_smem_bytes(d.d, d.dv);
   switch (d.d) {
     case 64: launch_d<64>(stream, a, mk, blocks, bf16, p16, one_v); break;
     case 80: launch_d<80>(stream, a, mk, blocks, bf16, p16, one_v); break;

@@ -196,6 +196,15 @@ int env_attention_group() {
   return env_count("KERNELPORT_GPU_ATTENTION_GROUP", s, INT32_MAX, "auto, all or a head count from 1");
 }
 
+// KERNELPORT_GPU_SMEM_LIMIT=n: plan as if a block could opt in to at most n bytes of shared memory (never
+// more than the device's): a 99 KiB part's kernel layouts (101376: L20, RTX 4090D) on a larger GPU,
+// which is how the D = 192 attention's one-V layout runs on an H100. 0: the device's own limit.
+int env_smem_limit(int device) {
+  const char* s = std::getenv("KERNELPORT_GPU_SMEM_LIMIT");
+  if (!s || !*s || !std::strcmp(s, "auto")) return device;
+  return std::min(device, env_count("KERNELPORT_GPU_SMEM_LIMIT", s, INT32_MAX, "auto or a byte count from 1"));
+}
+
 // ---- allocator -------------------------------------------------------------------------------------
 size_t round_size(size_t n) {
   if (n == 0) return 256;
@@ -306,7 +315,7 @@ kp_status p_create(int32_t index, void** out) {
     s->caps.multiprocessors = attr(KP_GPU_ATTR_MULTIPROCESSORS, KP_GPU_VENDOR_NAME " device attribute (multiprocessors)");
     s->caps.cc_major = attr(KP_GPU_ATTR_CC_MAJOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
     s->caps.cc_minor = attr(KP_GPU_ATTR_CC_MINOR, KP_GPU_VENDOR_NAME " device attribute (compute capability)");
-    s->caps.smem_optin = attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)");
+    s->caps.smem_optin = env_smem_limit(attr(KP_GPU_ATTR_SMEM_PER_BLOCK_OPTIN, KP_GPU_VENDOR_NAME " device attribute (shared memory)"));
     s->caps.l2_bytes = attr(KP_GPU_ATTR_L2_BYTES, KP_GPU_VENDOR_NAME " device attribute (L2 size)");
     s->caps.gemm_mode = env_gemm_mode();
     s->caps.gemm_splitk = env_gemm_splitk();
