@@ -338,6 +338,13 @@ describe.skipIf(!existsSync(fakeDriver))('lazy loading against a stand-in driver
  * On a GPU machine (`npm run gpu:check`): what the driver reports, the errors a user meets and the
  * allocator. Here these are skipped with the reason printed at the top of this file.
  */
+/** Runs a judging fixture (test/fixtures/*.mjs: one JSON line per case) on the device with `env`; its cases. */
+function fixtureCases(file: string, args: string[] = [], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', file), ...args], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number; uniform?: boolean; bits?: string });
+}
+
 describe.skipIf(!cuda.available)('cuda on a GPU', () => {
   const gpuChild = (env: Record<string, string>, body: string) => {
     const script = `import('${join(root, 'dist', 'index.js')}').then(async ({ open }) => {
@@ -381,11 +388,7 @@ describe.skipIf(!cuda.available)('cuda on a GPU', () => {
     const gemms: [string, RegExp][] = [['auto', /^gemm-/], ...(major >= 8 ? [['mma', /^gemm-mma-m16n8k16-bf16$/] as [string, RegExp]] : []),
       ...(cuda.gpu!.computeCapability === '9.0' ? [['wgmma', /^gemm-wgmma-bf16$/] as [string, RegExp]] : [])];
     for (const [gemm, bf16] of gemms) {
-      const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', 'matmul-activation-sweep.mjs')], {
-        encoding: 'utf8', timeout: 180_000, env: { ...process.env, KERNELPORT_GPU_GEMM: gemm },
-      });
-      expect(r.status, r.stderr).toBe(0);
-      const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number });
+      const cases = fixtureCases('matmul-activation-sweep.mjs', [], { KERNELPORT_GPU_GEMM: gemm });
       expect(cases).toHaveLength(16);
       for (const c of cases) {
         expect(c.pass, `${gemm} ${c.name} (${c.variant}): worst ${c.worst}`).toBe(true);
@@ -400,9 +403,7 @@ describe.skipIf(!cuda.available)('cuda on a GPU', () => {
     const fixtures = [['attention-mask.mjs', 120], ['attention-nonfinite-v.mjs', 16], ['attention-nonfinite-v.mjs 192x128', 16], ['attention-large-scores.mjs', 12]] as const;
     for (const [fixture, count] of fixtures) {
       const [file, ...args] = fixture.split(' ');
-      const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', file!), ...args], { encoding: 'utf8', timeout: 180_000 });
-      expect(r.status, r.stderr).toBe(0);
-      const cases = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; worst: number; uniform?: boolean });
+      const cases = fixtureCases(file!, args);
       expect(cases, fixture).toHaveLength(count);
       for (const c of cases) {
         expect(c.pass, `${fixture} ${c.name}: worst ${c.worst}`).toBe(true);
@@ -414,13 +415,8 @@ describe.skipIf(!cuda.available)('cuda on a GPU', () => {
   }, 600_000);
 
   it("DeepSeek's D = 192 / Dv = 128 attention in a 99 KiB part's layout (one V buffer; KERNELPORT_GPU_SMEM_LIMIT=101376) gives the same bits as in the device's own", () => {
-    const fixture = (env: Record<string, string>) => {
-      const r = spawnSync(process.execPath, [join(root, 'test', 'fixtures', 'attention-nonfinite-v.mjs'), '192x128'], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } });
-      expect(r.status, r.stderr).toBe(0);
-      return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; variant: string; pass: boolean; bits: string });
-    };
-    const own = fixture({});
-    const small = fixture({ KERNELPORT_GPU_SMEM_LIMIT: '101376' });
+    const own = fixtureCases('attention-nonfinite-v.mjs', ['192x128']);
+    const small = fixtureCases('attention-nonfinite-v.mjs', ['192x128'], { KERNELPORT_GPU_SMEM_LIMIT: '101376' });
     expect(small).toHaveLength(16);
     expect(small.map((c) => [c.name, c.pass, c.bits])).toEqual(own.map((c) => [c.name, true, c.bits]));
   }, 600_000);

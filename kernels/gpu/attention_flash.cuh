@@ -163,7 +163,7 @@ __device__ __forceinline__ void split_pair(float x, float y, uint32_t& h, uint32
 // bound's 2 u_p of the row's largest (bf16).
 template <bool P16>
 __device__ __forceinline__ float exp_score(float x) {
-  if constexpr (P16) return ex2_approx_ftz(x);
+  if constexpr (P16) return exp2_approx(x);
   else return exp2f(x);
 }
 

@@ -79,12 +79,17 @@ KP_GPU_DEVICE KP_GPU_INLINE void store_el(void* p, int dt, int64_t i, float v) {
 }
 
 // 2^y (about 2 ulp) and 1/y (1 ulp) as NVIDIA's ex2 and rcp instructions alone, subnormals flushed to 0
-// (exp2f and __fdividef add range fix-ups around them); elsewhere exp2f and a division.
+// (exp2f and __fdividef add range fix-ups around them); elsewhere exp2f and a division. The emulator
+// models ex2's flushing (subnormal inputs read as 0, results under 2^-126 are +0; its last-bit error is
+// not modelled), so kernels that lean on it (the flash kernels' allowP16 exp) see what the GPU gives.
 KP_GPU_DEVICE KP_GPU_INLINE float exp2_approx(float y) {
 #if defined(KP_GPU_VENDOR_CUDA) && defined(__CUDA_ARCH__)
   float r;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
   return r;
+#elif defined(KP_GPU_VENDOR_EMU)
+  const float r = exp2f(fabsf(y) < 0x1p-126f ? 0.0f : y);
+  return r < 0x1p-126f ? 0.0f : r;
 #else
   return exp2f(y);
 #endif

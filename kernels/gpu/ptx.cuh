@@ -1,6 +1,6 @@
 // Every inline-PTX instruction the tensor-core kernels use, and nothing else: asynchronous global ->
-// shared copies, ldmatrix, mma.sync (m16n8k16 f16/bf16, m16n8k8 tf32), the conversions feeding them and
-// the flash kernels' exp2.
+// shared copies, ldmatrix, mma.sync (m16n8k16 f16/bf16, m16n8k8 tf32) and the conversions feeding them
+// (the flash kernels' exp2 is common.cuh's exp2_approx, which the GEMM epilogue's GELU shares).
 // Only where KP_GPU_HAS_MMA is defined (sm_80+ device passes of the CUDA build). The CPU emulator
 // (native/vendors/emu.h) defines the same functions with the instructions' documented semantics
 // (native/emu/ptx.h), which is why they live in one place.
@@ -95,13 +95,6 @@ __device__ __forceinline__ float cvt_f16_hi_to_f32(uint32_t r) {
   return f;
 }
 
-// 2^x by the special-function unit alone (results under 2^-126 flush to +0): exp2f adds a range test
-// and two predicated multiplies around the same instruction to keep subnormal results.
-__device__ __forceinline__ float ex2_approx_ftz(float x) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(r) : "f"(x));
-  return r;
-}
 
 }  // namespace
 }  // namespace gpu

@@ -223,13 +223,6 @@ inline uint32_t cvt_pack_bf16x2(float lo, float hi) { return f32_to_bf16(lo) | (
 inline uint32_t cvt_pack_f16x2(float lo, float hi) { return f32_to_f16(lo) | (static_cast<uint32_t>(f32_to_f16(hi)) << 16); }
 inline float cvt_f16_lo_to_f32(uint32_t r) { return f16_to_f32(static_cast<uint16_t>(r)); }
 inline float cvt_f16_hi_to_f32(uint32_t r) { return f16_to_f32(static_cast<uint16_t>(r >> 16)); }
-// ex2.approx.ftz.f32: subnormal inputs read as 0, results under 2^-126 flush to +0 (the approximation's
-// last-bit error is not modelled: exp2f's result).
-inline float ex2_approx_ftz(float x) {
-  if (std::fabs(x) < 0x1p-126f) x = 0.0f;
-  const float r = std::exp2(x);
-  return r < 0x1p-126f ? 0.0f : r;
-}
 
 }  // namespace
 }  // namespace gpu
